@@ -1,0 +1,148 @@
+// Reads and validates every setting from the environment, failing fast with all problems at once.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+const MIN_SECRET_BYTES = 32;
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const commaList = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
+
+/** `false`, a hop count, or a comma list of addresses/subnets, as Express's `trust proxy` accepts. */
+const trustProxy = z
+  .string()
+  .default('false')
+  .transform((value, ctx): boolean | number | string[] => {
+    const trimmed = value.trim();
+    if (trimmed === '' || trimmed === 'false' || trimmed === '0') return false;
+    if (/^\d+$/.test(trimmed)) return Number(trimmed);
+    if (trimmed === 'true') {
+      ctx.addIssue({ code: 'custom', message: 'true trusts any client to set its own IP; give a hop count or subnets' });
+      return z.NEVER;
+    }
+    const entries = trimmed.split(',').map((item) => item.trim());
+    const named = new Set(['loopback', 'linklocal', 'uniquelocal']);
+    for (const entry of entries) {
+      const address = entry.split('/')[0] ?? '';
+      if (!named.has(entry) && isIP(address) === 0) {
+        ctx.addIssue({ code: 'custom', message: `${entry} is not an address, subnet, loopback, linklocal or uniquelocal` });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  });
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: integer(3000, 0, 65535),
+  HOST: z.string().default('0.0.0.0'),
+  DATA_DIR: z.string().default('./.data'),
+  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
+  REDIS_KEY_PREFIX: z.string().default('authkit:'),
+  MIGRATE_ON_START: booleanFlag.optional(),
+  JWT_SECRET: optionalString,
+  JWT_ISSUER: z.string().min(1).default('authkit'),
+  JWT_AUDIENCE: z.string().min(1).default('authkit-api'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  CORS_ORIGINS: commaList,
+  TRUST_PROXY: trustProxy,
+  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'a size such as 100kb').default('100kb'),
+  SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 120_000),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  redisKeyPrefix: string;
+  migrateOnStart: boolean;
+  /** Absent only before `resolveSecrets` fills it in outside production. */
+  jwtSecret?: string;
+  jwtIssuer: string;
+  jwtAudience: string;
+  logLevel: string;
+  logFormat: 'json' | 'pretty';
+  corsOrigins: string[];
+  trustProxy: boolean | number | string[];
+  bodyLimit: string;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Placeholder values from .env.example and the like, which production must never run with. */
+const KNOWN_WEAK_SECRETS = [/^change[-_ ]?me/i, /^secret$/i, /^(.)\1+$/];
+
+/** Why a JWT secret is unacceptable, or undefined when it is fine. */
+export function weakSecretReason(secret: string | undefined): string | undefined {
+  if (secret === undefined) return 'is required in production';
+  if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes`;
+  if (KNOWN_WEAK_SECRETS.some((pattern) => pattern.test(secret))) return 'is a placeholder, not a secret';
+  return undefined;
+}
+
+/** Validates the environment; throws one ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+
+  const secret = env.JWT_SECRET?.trim() || undefined;
+  const production = env.NODE_ENV === 'production';
+  // Outside production a missing secret is generated later; a weak one given explicitly is refused everywhere.
+  const secretProblem = secret === undefined && !production ? undefined : weakSecretReason(secret);
+  if (secretProblem) problems.push(`JWT_SECRET: ${secretProblem}`);
+
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const values = parsed.data;
+
+  return {
+    env: values.NODE_ENV,
+    port: values.PORT,
+    host: values.HOST,
+    dataDir: values.DATA_DIR,
+    databaseUrl: values.DATABASE_URL,
+    redisUrl: values.REDIS_URL,
+    redisKeyPrefix: values.REDIS_KEY_PREFIX,
+    migrateOnStart: values.MIGRATE_ON_START ?? values.DATABASE_URL === undefined,
+    jwtSecret: values.JWT_SECRET,
+    jwtIssuer: values.JWT_ISSUER,
+    jwtAudience: values.JWT_AUDIENCE,
+    logLevel: values.LOG_LEVEL,
+    logFormat: values.LOG_FORMAT ?? (values.NODE_ENV === 'development' ? 'pretty' : 'json'),
+    corsOrigins: values.CORS_ORIGINS,
+    trustProxy: values.TRUST_PROXY,
+    bodyLimit: values.BODY_LIMIT,
+    shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
+  };
+}

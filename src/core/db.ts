@@ -1,0 +1,81 @@
+// Opens the database: PostgreSQL through the pg adapter, or embedded PGlite under the data directory.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../generated/prisma/client.js';
+import { applyMigrations } from './db/schema-engine.js';
+
+export type Prisma = PrismaClient;
+
+export interface Database {
+  readonly prisma: PrismaClient;
+  readonly kind: 'postgres' | 'pglite';
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** A postgres:// URL; without it the database is embedded. */
+  url?: string;
+  /** Where embedded PGlite keeps its files; in memory when absent. */
+  dataDir?: string;
+  /** Apply pending migrations before returning. */
+  migrate: boolean;
+  /** Embedded only: start from this PGlite data directory dump instead of an empty cluster. */
+  loadDataDir?: Blob;
+  /** Milliseconds a pool connection may take to open; keeps /ready from hanging on a dead server. */
+  connectTimeoutMs?: number;
+}
+
+export interface OpenedDatabase extends Database {
+  appliedMigrations: string[];
+}
+
+function wrap(prisma: PrismaClient, kind: Database['kind'], closeDriver: () => Promise<void>): Database {
+  return {
+    prisma,
+    kind,
+    async ping() {
+      await prisma.$queryRaw`SELECT 1`;
+    },
+    async close() {
+      await prisma.$disconnect();
+      await closeDriver();
+    },
+  };
+}
+
+/** Opens (and optionally migrates) the database the options describe. */
+export async function openDatabase(options: DatabaseOptions): Promise<OpenedDatabase> {
+  let adapter: SqlMigrationAwareDriverAdapterFactory;
+  let closeDriver: () => Promise<void>;
+  let kind: Database['kind'];
+  if (options.url) {
+    // Our own pool, so closing the database really closes every connection (migrations included).
+    const pool = new pg.Pool({ connectionString: options.url, connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000 });
+    pool.on('error', () => {}); // an idle client dropped by the server; the next query reconnects
+    adapter = new PrismaPg(pool);
+    closeDriver = () => pool.end();
+    kind = 'postgres';
+  } else {
+    let pgliteDir: string | undefined;
+    if (options.dataDir) {
+      pgliteDir = path.resolve(options.dataDir, 'pgdata');
+      await mkdir(pgliteDir, { recursive: true });
+    }
+    const pglite = await PGlite.create(pgliteDir, { loadDataDir: options.loadDataDir });
+    adapter = new PrismaPGlite(pglite);
+    closeDriver = async () => {
+      if (!pglite.closed) await pglite.close();
+    };
+    kind = 'pglite';
+  }
+  const appliedMigrations = options.migrate ? await applyMigrations(adapter) : [];
+  const prisma = new PrismaClient({ adapter });
+  return { ...wrap(prisma, kind, closeDriver), appliedMigrations };
+}

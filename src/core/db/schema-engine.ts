@@ -1,0 +1,107 @@
+// Prisma's migration engine, run as WebAssembly so migrations need no native binary or download.
+import { readFile, readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as engineBindings from '@prisma/schema-engine-wasm/schema_engine_bg';
+import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm/schema_engine_bg';
+import {
+  bindMigrationAwareSqlAdapterFactory,
+  type SqlMigrationAwareDriverAdapterFactory,
+} from '@prisma/driver-adapter-utils';
+import { PRISMA_DIR } from '../paths.js';
+
+export const SCHEMA_PATH = path.join(PRISMA_DIR, 'schema.prisma');
+export const MIGRATIONS_DIR = path.join(PRISMA_DIR, 'migrations');
+
+const NO_FILTERS = { externalTables: [], externalEnums: [] };
+
+// The WebAssembly global without pulling the DOM typings into a server project.
+interface WasmRuntime {
+  instantiate(bytes: Uint8Array, imports: Record<string, unknown>): Promise<{ instance: { exports: Record<string, unknown> } }>;
+}
+const wasmRuntime = (globalThis as unknown as { WebAssembly: WasmRuntime }).WebAssembly;
+
+let wasmReady: Promise<void> | undefined;
+
+/** Instantiates the engine's WebAssembly module once per process. */
+function loadWasm(): Promise<void> {
+  wasmReady ??= (async () => {
+    // The package exports only its JS glue; the .wasm file sits beside it.
+    const gluePath = createRequire(import.meta.url).resolve('@prisma/schema-engine-wasm');
+    const wasmPath = path.join(path.dirname(gluePath), 'schema_engine_bg.wasm');
+    const { instance } = await wasmRuntime.instantiate(await readFile(wasmPath), { './schema_engine_bg.js': engineBindings });
+    engineBindings.__wbg_set_wasm(instance.exports);
+    (instance.exports.__wbindgen_start as () => void)();
+  })();
+  return wasmReady;
+}
+
+/** Opens a schema engine over a driver adapter. Call `free()` on it when done. */
+export async function openSchemaEngine(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<SchemaEngine> {
+  await loadWasm();
+  const schema = await readFile(SCHEMA_PATH, 'utf8');
+  return engineBindings.SchemaEngine.new(
+    { datamodels: [[SCHEMA_PATH, schema]] },
+    () => {},
+    bindMigrationAwareSqlAdapterFactory(adapterFactory),
+  );
+}
+
+/** Reads `prisma/migrations` in the shape both this engine and `prisma migrate deploy` use. */
+export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationList> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  const migrationDirectories = await Promise.all(
+    names.map(async (name) => ({
+      path: name,
+      migrationFile: {
+        path: 'migration.sql',
+        content: { tag: 'ok' as const, value: await readFile(path.join(dir, name, 'migration.sql'), 'utf8') },
+      },
+    })),
+  );
+  const lockfile = await readFile(path.join(dir, 'migration_lock.toml'), 'utf8').catch(() => null);
+  return {
+    baseDir: dir,
+    lockfile: { path: 'migration_lock.toml', content: lockfile },
+    shadowDbInitScript: '',
+    migrationDirectories,
+  };
+}
+
+/** Applies every pending migration and returns the names it applied. */
+export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
+  const engine = await openSchemaEngine(adapterFactory);
+  try {
+    const result = await engine.applyMigrations({ migrationsList: await readMigrations(), filters: NO_FILTERS });
+    return result.appliedMigrationNames;
+  } finally {
+    engine.free();
+  }
+}
+
+/**
+ * The SQL that would bring the migrations up to `schema.prisma` (or the schema text given); empty when they agree.
+ * Needs an adapter with a shadow database (PGlite makes an in-memory one).
+ */
+export async function diffSchemaFromMigrations(
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
+  schema?: string,
+): Promise<string> {
+  const engine = await openSchemaEngine(adapterFactory);
+  try {
+    const migrations = await readMigrations();
+    const from = migrations.migrationDirectories.length > 0 ? { tag: 'migrations' as const, ...migrations } : { tag: 'empty' as const };
+    schema ??= await readFile(SCHEMA_PATH, 'utf8');
+    const result = await engine.diff({
+      from,
+      to: { tag: 'schemaDatamodel', files: [{ path: SCHEMA_PATH, content: schema }] },
+      script: true,
+      exitCode: true,
+      filters: NO_FILTERS,
+    });
+    return result.exitCode === 2 ? (result.stdout ?? '') : '';
+  } finally {
+    engine.free();
+  }
+}

@@ -1,0 +1,76 @@
+// Turns anything thrown while handling a request into the one error shape.
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import multer from 'multer';
+import { ZodError } from 'zod';
+import { AppError, type ErrorBody } from './errors.js';
+import type { Logger } from './logger.js';
+
+const PRISMA_UNIQUE_VIOLATION = 'P2002';
+const PRISMA_RECORD_NOT_FOUND = 'P2025';
+
+const BODY_PARSER_ERRORS: Record<string, () => AppError> = {
+  'entity.parse.failed': () => new AppError('invalid_json', 'The request body is not valid JSON.'),
+  'entity.too.large': () => new AppError('payload_too_large', 'The request body is too large.'),
+  'encoding.unsupported': () => new AppError('unsupported_media_type', 'The request body encoding is not supported.'),
+  'charset.unsupported': () => new AppError('unsupported_media_type', 'The request body charset is not supported.'),
+  'request.aborted': () => new AppError('validation_failed', 'The request body was not received in full.'),
+  'request.size.invalid': () => new AppError('validation_failed', 'The request body does not match its Content-Length.'),
+};
+
+const MULTER_ERRORS: Partial<Record<multer.ErrorCode, () => AppError>> = {
+  LIMIT_FILE_SIZE: () => new AppError('payload_too_large', 'The file is too large.'),
+  LIMIT_PART_COUNT: () => new AppError('payload_too_large', 'The form has too many parts.'),
+  LIMIT_FIELD_VALUE: () => new AppError('payload_too_large', 'A form field is too large.'),
+};
+
+function hasCode(err: unknown): err is { code: unknown } {
+  return typeof err === 'object' && err !== null && 'code' in err;
+}
+
+/** Maps a thrown value to an AppError; anything unrecognised becomes a 500 that says nothing of its cause. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof ZodError) {
+    return new AppError('validation_failed', 'The request is not valid.', {
+      details: err.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+    });
+  }
+  if (err instanceof multer.MulterError) {
+    const mapped = MULTER_ERRORS[err.code];
+    return mapped ? mapped() : new AppError('validation_failed', 'The upload form is not valid.', { details: { reason: err.code } });
+  }
+  if (typeof err === 'object' && err !== null && 'type' in err && typeof err.type === 'string') {
+    const mapped = BODY_PARSER_ERRORS[err.type];
+    if (mapped) return mapped();
+  }
+  if (hasCode(err) && err.code === PRISMA_UNIQUE_VIOLATION) {
+    return new AppError('conflict', 'The resource already exists.');
+  }
+  if (hasCode(err) && err.code === PRISMA_RECORD_NOT_FOUND) {
+    return new AppError('not_found', 'The resource does not exist.');
+  }
+  return new AppError('internal_error', 'Something went wrong on our side.', { cause: err });
+}
+
+export function notFoundHandler(): RequestHandler {
+  return (req, _res, next) => {
+    next(new AppError('not_found', `No route for ${req.method} ${req.path}.`));
+  };
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = toAppError(err);
+    const requestId = typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : '';
+    if (error.status >= 500) {
+      (req.log ?? logger).error({ err: error.cause ?? err }, 'request failed');
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body: ErrorBody = { error: { code: error.code, message: error.message, requestId } };
+    if (error.details !== undefined) body.error.details = error.details;
+    res.status(error.status).set(error.headers).json(body);
+  };
+}

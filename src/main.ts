@@ -1,0 +1,70 @@
+// The process entry point: reads the environment, opens connections, listens, and shuts down on signals.
+import dotenv from 'dotenv';
+import { createApp } from './app.js';
+import { systemClock } from './core/clock.js';
+import { type Config, ConfigError, loadConfig } from './core/config.js';
+import { openDatabase } from './core/db.js';
+import { boundPort, closeGracefully, listen } from './core/http/server.js';
+import { createLogger } from './core/logger.js';
+import { connectRedis, type Redis } from './core/redis.js';
+import { resolveJwtSecret } from './core/secrets.js';
+import { inProcessStore, redisStore } from './core/shared-store.js';
+
+dotenv.config({ quiet: true });
+
+function readConfig(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    process.exit(1);
+  }
+}
+
+const config = readConfig();
+
+const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
+
+async function start() {
+  const jwtSecret = await resolveJwtSecret(config, logger);
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart });
+  if (db.appliedMigrations.length > 0) logger.info({ migrations: db.appliedMigrations }, 'applied database migrations');
+  if (db.kind === 'pglite') logger.info({ dataDir: config.dataDir }, 'using embedded PostgreSQL (PGlite); set DATABASE_URL for a real server');
+
+  let redis: Redis | undefined;
+  if (config.redisUrl) {
+    redis = await connectRedis({ url: config.redisUrl }, logger);
+  } else {
+    logger.warn('REDIS_URL is not set: rate limits, the token blocklist and the cache live in this process. Run a single instance only.');
+  }
+  const store = redis ? redisStore(redis, config.redisKeyPrefix) : inProcessStore;
+
+  const app = createApp({ config: { ...config, jwtSecret }, db, store, clock: systemClock, logger });
+  const server = await listen(app, config.port, config.host);
+  logger.info({ port: boundPort(server) }, `listening on http://localhost:${boundPort(server)}`);
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const drained = await closeGracefully(server, config.shutdownTimeoutMs);
+    if (!drained) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: cut the remaining connections');
+    await Promise.allSettled([db.close(), redis?.quit()]);
+    logger.info('stopped');
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', (signal) => void stop(signal));
+  process.on('SIGINT', (signal) => void stop(signal));
+}
+
+start().catch((err: unknown) => {
+  logger.fatal({ err }, 'failed to start');
+  logger.flush();
+  process.exit(1);
+});

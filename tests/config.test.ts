@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/core/config.js';
+
+const STRONG = 'k3Jx9vQz2Lw8Rt5Yp1Nc7Hb4Fd6Gs0Ma';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('when nothing is set, then the embedded defaults apply', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ port: 3000, dataDir: './.data', trustProxy: false, migrateOnStart: true });
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.redisUrl).toBeUndefined();
+  });
+
+  it('when production has no JWT_SECRET, then startup is refused', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual(['JWT_SECRET: is required in production']);
+  });
+
+  it('when production has a JWT_SECRET under 32 bytes, then startup is refused', () => {
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' })).toEqual(['JWT_SECRET: must be at least 32 bytes']);
+  });
+
+  it('when production has the example placeholder as JWT_SECRET, then startup is refused', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'change-me-to-a-long-random-string-of-64-chars' });
+    expect(problems).toEqual(['JWT_SECRET: is a placeholder, not a secret']);
+  });
+
+  it('when production has a strong JWT_SECRET, then it is accepted', () => {
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG }).jwtSecret).toBe(STRONG);
+  });
+
+  it('when several variables are invalid, then one error lists every one', () => {
+    const problems = problemsOf({ PORT: 'eighty', DATABASE_URL: 'mysql://x', TRUST_PROXY: 'true', NODE_ENV: 'production' });
+    expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'PORT', 'TRUST_PROXY']);
+  });
+
+  it('when TRUST_PROXY is a hop count or a subnet list, then Express gets the same', () => {
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, loopback' }).trustProxy).toEqual(['10.0.0.0/8', 'loopback']);
+    expect(problemsOf({ TRUST_PROXY: 'not-an-ip' })[0]).toMatch(/^TRUST_PROXY/);
+  });
+
+  it('when DATABASE_URL is set, then migrations do not run at start unless asked', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgresql://localhost/db' }).migrateOnStart).toBe(false);
+    expect(loadConfig({ DATABASE_URL: 'postgresql://localhost/db', MIGRATE_ON_START: 'true' }).migrateOnStart).toBe(true);
+  });
+});

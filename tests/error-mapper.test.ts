@@ -1,0 +1,65 @@
+import express from 'express';
+import multer from 'multer';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import request from 'supertest';
+import { errorHandler, toAppError } from '../src/core/error-handler.js';
+import { AppError } from '../src/core/errors.js';
+import { silentLogger } from './support/test-app.js';
+
+describe('error mapper', () => {
+  it('when given an AppError, then it passes through unchanged', () => {
+    const error = new AppError('forbidden', 'No.');
+    expect(toAppError(error)).toBe(error);
+  });
+
+  it('when given a ZodError, then 400 validation_failed with a detail per issue', () => {
+    const result = z.object({ name: z.string() }).strict().safeParse({ name: 1, extra: true });
+    const mapped = toAppError(result.error);
+    expect(mapped.status).toBe(400);
+    expect(mapped.code).toBe('validation_failed');
+    expect(mapped.details).toEqual([
+      { path: 'name', message: expect.any(String) },
+      { path: '', message: expect.stringContaining('extra') },
+    ]);
+  });
+
+  it('when given a Prisma unique violation, then 409 conflict', () => {
+    expect(toAppError(Object.assign(new Error('dup'), { code: 'P2002' })).status).toBe(409);
+  });
+
+  it('when given a Prisma missing record, then 404 not_found', () => {
+    expect(toAppError(Object.assign(new Error('gone'), { code: 'P2025' })).code).toBe('not_found');
+  });
+
+  it('when given a multer size error, then 413, and other multer errors 400', () => {
+    expect(toAppError(new multer.MulterError('LIMIT_FILE_SIZE')).status).toBe(413);
+    expect(toAppError(new multer.MulterError('LIMIT_UNEXPECTED_FILE')).status).toBe(400);
+  });
+
+  it('when given body-parser errors, then invalid_json, payload_too_large and unsupported_media_type', () => {
+    const typed = (type: string) => Object.assign(new Error(type), { type });
+    expect(toAppError(typed('entity.parse.failed')).code).toBe('invalid_json');
+    expect(toAppError(typed('entity.too.large')).code).toBe('payload_too_large');
+    expect(toAppError(typed('charset.unsupported')).code).toBe('unsupported_media_type');
+  });
+
+  it('when given anything else, then a 500 whose message says nothing of the cause', () => {
+    const mapped = toAppError(new Error('connection to 10.0.0.5 refused: password authentication failed'));
+    expect(mapped.status).toBe(500);
+    expect(mapped.message).not.toMatch(/10\.0\.0\.5|password/);
+    expect(mapped.details).toBeUndefined();
+  });
+
+  it('when a route throws an unknown error, then the 500 body carries no internals', async () => {
+    const app = express();
+    app.get('/boom', () => {
+      throw new Error('SELECT * FROM users failed at db.internal:5432');
+    });
+    app.use(errorHandler(silentLogger));
+    const res = await request(app).get('/boom');
+    expect(res.status).toBe(500);
+    expect(JSON.stringify(res.body)).not.toMatch(/SELECT|5432/);
+    expect(res.body.error.code).toBe('internal_error');
+  });
+});

@@ -1,0 +1,79 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+
+describe('HTTP basics', () => {
+  let backends: Backends;
+  beforeAll(async () => {
+    backends = await openBackends();
+  });
+  afterAll(async () => {
+    await backends.close();
+  });
+
+  it('when the body is malformed JSON, then 400 invalid_json in the error shape', async () => {
+    const { app } = buildApp(backends);
+    const res = await request(app).post('/anything').set('Content-Type', 'application/json').send('{"broken":');
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: { code: 'invalid_json', message: expect.any(String), requestId: expect.any(String) } });
+  });
+
+  it('when the route does not exist, then 404 not_found', async () => {
+    const { app } = buildApp(backends);
+    const res = await request(app).get('/no/such/route');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+
+  it('when the body is over the limit, then 413 payload_too_large', async () => {
+    const { app } = buildApp(backends, { config: testConfig({ bodyLimit: '1kb' }) });
+    const res = await request(app)
+      .post('/anything')
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ filler: 'x'.repeat(2_000) }));
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+  });
+
+  it('when the client sends a sane X-Request-Id, then it is echoed and used in errors', async () => {
+    const { app } = buildApp(backends);
+    const res = await request(app).get('/missing').set('X-Request-Id', 'trace-123');
+    expect(res.headers['x-request-id']).toBe('trace-123');
+    expect(res.body.error.requestId).toBe('trace-123');
+  });
+
+  it('when the client sends a hostile X-Request-Id, then a fresh id replaces it', async () => {
+    const { app } = buildApp(backends);
+    const res = await request(app).get('/health').set('X-Request-Id', '<script>alert(1)</script>'.repeat(10));
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('when any API route answers, then it carries helmet headers and Cache-Control: no-store', async () => {
+    const { app } = buildApp(backends);
+    const res = await request(app).get('/health');
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('when an origin is on the CORS allowlist, then it is allowed, and others are not', async () => {
+    const { app } = buildApp(backends, { config: testConfig({ corsOrigins: ['https://app.example'] }) });
+    const allowed = await request(app).options('/health').set('Origin', 'https://app.example').set('Access-Control-Request-Method', 'GET');
+    const refused = await request(app).options('/health').set('Origin', 'https://evil.example').set('Access-Control-Request-Method', 'GET');
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('when the docs are requested, then the OpenAPI document and a locally served Swagger UI answer', async () => {
+    const { app } = buildApp(backends);
+    const doc = await request(app).get('/openapi.json');
+    const page = await request(app).get('/docs');
+    const bundle = await request(app).get('/docs/assets/swagger-ui-bundle.js');
+    expect(doc.body.openapi).toBe('3.1.0');
+    expect(page.text).toContain('/docs/assets/swagger-ui-bundle.js');
+    expect(page.text).not.toMatch(/https?:\/\//);
+    expect(bundle.status).toBe(200);
+  });
+});

@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SCHEMA_PATH, diffSchemaFromMigrations, readMigrations } from '../src/core/db/schema-engine.js';
+import { openBackends } from './support/test-app.js';
+
+describe('migrations', () => {
+  let pglite: PGlite | undefined;
+  afterEach(async () => {
+    if (pglite && !pglite.closed) await pglite.close();
+    pglite = undefined;
+  });
+
+  it('when schema.prisma is compared with prisma/migrations, then they agree', async () => {
+    pglite = await PGlite.create();
+    const drift = await diffSchemaFromMigrations(new PrismaPGlite(pglite));
+    expect(drift).toBe('');
+  });
+
+  it('when the schema gains a model no migration creates, then the drift check reports its SQL', async () => {
+    pglite = await PGlite.create();
+    const schema = await readFile(SCHEMA_PATH, 'utf8');
+    const changed = `${schema}\nmodel DriftProbe {\n  id Int @id\n}\n`;
+    const drift = await diffSchemaFromMigrations(new PrismaPGlite(pglite), changed);
+    expect(drift).toContain('CREATE TABLE "DriftProbe"');
+  });
+
+  it('when a database is migrated, then every migration is recorded as prisma migrate deploy records it', async () => {
+    const backends = await openBackends();
+    try {
+      const rows = await backends.db.prisma.$queryRaw<Array<{ migration_name: string; finished_at: Date | null; checksum: string }>>`
+        SELECT migration_name, finished_at, checksum FROM _prisma_migrations ORDER BY migration_name`;
+      const onDisk = (await readMigrations()).migrationDirectories.map((dir) => dir.path);
+      expect(rows.map((row) => row.migration_name)).toEqual(onDisk);
+      for (const row of rows) {
+        expect(row.finished_at).not.toBeNull();
+        expect(row.checksum).toMatch(/^[0-9a-f]{64}$/);
+      }
+    } finally {
+      await backends.close();
+    }
+  });
+});

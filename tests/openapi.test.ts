@@ -1,0 +1,56 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toOpenApiPath } from '../src/core/http/api-router.js';
+import { type Backends, buildApp, openBackends } from './support/test-app.js';
+
+interface Layer {
+  route?: { path: string; methods: Record<string, boolean> };
+  handle?: { stack?: Layer[] };
+}
+
+/** Every (method, path) Express would route, read from the routers themselves rather than from our registry. */
+function mountedRoutes(app: Express): Array<{ method: string; path: string }> {
+  const found: Array<{ method: string; path: string }> = [];
+  const walk = (stack: Layer[]) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        for (const method of Object.keys(layer.route.methods)) found.push({ method, path: layer.route.path });
+      } else if (layer.handle?.stack) {
+        walk(layer.handle.stack);
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
+  return found;
+}
+
+describe('OpenAPI document', () => {
+  let backends: Backends;
+  beforeAll(async () => {
+    backends = await openBackends();
+  });
+  afterAll(async () => {
+    await backends.close();
+  });
+
+  it('when the app is built, then every mounted route appears in /openapi.json', async () => {
+    const { app } = buildApp(backends);
+    const doc = (await request(app).get('/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
+    const documented = Object.entries(doc.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => ({ method, path })));
+    const served = ['/openapi.json', '/docs', '/docs/init.js'];
+
+    const routes = mountedRoutes(app).filter((route) => !served.includes(route.path));
+    expect(routes.length).toBeGreaterThan(1);
+    const missing = routes.filter(
+      (route) => !documented.some((doc) => doc.method === route.method && doc.path.endsWith(toOpenApiPath(route.path))),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('when a route declares schemas, then its document lists the request body and error responses', async () => {
+    const { app } = buildApp(backends);
+    const doc = (await request(app).get('/openapi.json')).body;
+    expect(doc.paths['/ready'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/Error');
+  });
+});

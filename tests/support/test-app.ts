@@ -1,0 +1,83 @@
+// Builds apps for tests over real PostgreSQL/Redis (when DATABASE_URL/REDIS_URL are set) or the embedded defaults.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { type AppConfig, createApp } from '../../src/app.js';
+import { type Clock, ManualClock } from '../../src/core/clock.js';
+import { loadConfig } from '../../src/core/config.js';
+import { type Database, openDatabase } from '../../src/core/db.js';
+import { createLogger, type Logger } from '../../src/core/logger.js';
+import { connectRedis, type Redis } from '../../src/core/redis.js';
+import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
+import { databaseUrlFor } from './database-url.js';
+
+export const usingRealServices = process.env.DATABASE_URL !== undefined && process.env.REDIS_URL !== undefined;
+export const usingRedis = process.env.REDIS_URL !== undefined;
+
+export const silentLogger: Logger = createLogger({ level: 'silent', pretty: false });
+
+export interface Backends {
+  db: Database;
+  /** Apps built over the same backends share Redis; each app gets its own in-process store otherwise. */
+  redis?: Redis;
+  redisPrefix: string;
+  close(): Promise<void>;
+}
+
+let databaseCounter = 0;
+const TEMPLATE_CLONE_LOCK = 7_311_942;
+
+/** A database of its own (cloned from the migrated template) and, with REDIS_URL, a key prefix of its own. */
+export async function openBackends(): Promise<Backends> {
+  const runId = inject('runId');
+  const unique = `${process.pid}_${++databaseCounter}_${randomBytes(3).toString('hex')}`;
+  let db: Database;
+  const baseUrl = process.env.DATABASE_URL;
+  if (baseUrl) {
+    const name = `authkit_test_${runId}_${unique}`;
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    try {
+      // PostgreSQL refuses two clones of one template at the same moment: take turns across workers.
+      await admin.query('SELECT pg_advisory_lock($1)', [TEMPLATE_CLONE_LOCK]);
+      await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${inject('templateDatabase')}"`);
+    } finally {
+      await admin.end();
+    }
+    db = await openDatabase({ url: databaseUrlFor(baseUrl, name), migrate: false });
+  } else {
+    const dump = await readFile(inject('pgliteDump') as string);
+    db = await openDatabase({ loadDataDir: new Blob([dump]), migrate: false });
+  }
+  const redis = process.env.REDIS_URL ? await connectRedis({ url: process.env.REDIS_URL }, silentLogger) : undefined;
+  return {
+    db,
+    redis,
+    redisPrefix: `authkit-test:${runId}:${unique}:`,
+    async close() {
+      await db.close();
+      redis?.disconnect();
+    },
+  };
+}
+
+export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
+  return { ...loadConfig({ NODE_ENV: 'test' }), jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
+}
+
+export interface TestAppOptions {
+  config?: AppConfig;
+  clock?: Clock;
+  logger?: Logger;
+  store?: SharedStore;
+}
+
+/** One app instance over the given backends. Build two with the same config to play two instances. */
+export function buildApp(backends: Backends, options: TestAppOptions = {}) {
+  const config = options.config ?? testConfig();
+  const clock = options.clock ?? new ManualClock();
+  const store = options.store ?? (backends.redis ? redisStore(backends.redis, backends.redisPrefix) : inProcessStore);
+  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger };
+  return { app: createApp(deps), deps };
+}
