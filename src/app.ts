@@ -1,5 +1,5 @@
 // Builds the Express application from its dependencies; nothing here reads the environment or opens connections.
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Clock } from './core/clock.js';
 import type { Config } from './core/config.js';
 import type { Database } from './core/db.js';
@@ -10,7 +10,13 @@ import { corsAllowlist, noStore, securityHeaders } from './core/http/security.js
 import type { Logger } from './core/logger.js';
 import { PUBLIC_DIR } from './core/paths.js';
 import type { SharedStore } from './core/shared-store.js';
+import { createAccounts } from './features/accounts.js';
+import { adminRoutes } from './features/admin/admin-routes.js';
+import { authRoutes } from './features/auth/auth-routes.js';
+import { legacyAliasRoutes } from './features/auth/legacy-alias-routes.js';
 import { healthRoutes } from './features/health/health-routes.js';
+import { sessionRoutes } from './features/sessions/session-routes.js';
+import { meRoutes } from './features/users/me-routes.js';
 
 export const VERSION = '0.1.0';
 
@@ -41,7 +47,20 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: config.bodyLimit }));
 
   const registry = createRegistry();
+  const accounts = createAccounts(deps);
+  // Stand-ins until the rate-limit feature lands.
+  const publicLimit: RequestHandler = (_req, _res, next) => next();
+  const userLimit: RequestHandler = (_req, _res, next) => next();
+  const authenticated = { authenticate: accounts.authenticate, userLimit };
+
   app.use(healthRoutes(registry, deps).router);
+  const auth = authRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router;
+  const me = meRoutes(registry, { ...accounts, ...authenticated }).router;
+  const sessions = sessionRoutes(registry, { ...accounts, ...authenticated }).router;
+  app.use(auth, me, sessions);
+  // Older clients call the same API under /auth.
+  app.use('/auth', legacyAliasRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router, auth, me, sessions);
+  app.use(adminRoutes(registry, { ...accounts, ...authenticated }).router);
 
   app.use(docsRouter(buildOpenApiDocument(registry, VERSION)));
   app.use(notFoundHandler());

@@ -8,6 +8,7 @@ import { boundPort, closeGracefully, listen } from './core/http/server.js';
 import { createLogger } from './core/logger.js';
 import { connectRedis, type Redis } from './core/redis.js';
 import { resolveJwtSecret } from './core/secrets.js';
+import { createAccounts } from './features/accounts.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
 dotenv.config({ quiet: true });
@@ -40,7 +41,12 @@ async function start() {
   }
   const store = redis ? redisStore(redis, config.redisKeyPrefix) : inProcessStore;
 
-  const app = createApp({ config: { ...config, jwtSecret }, db, store, clock: systemClock, logger });
+  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger };
+  if (config.bootstrapAdmin) {
+    const { created, user } = await createAccounts(deps).admin.ensureAdmin(config.bootstrapAdmin);
+    logger.info({ email: user.email }, created ? 'created the administrator from ADMIN_EMAIL' : 'ADMIN_EMAIL holds the admin role');
+  }
+  const app = createApp(deps);
   const server = await listen(app, config.port, config.host);
   logger.info({ port: boundPort(server) }, `listening on http://localhost:${boundPort(server)}`);
 

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const MIN_SECRET_BYTES = 32;
+const MIN_BCRYPT_COST = 10;
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -63,6 +64,14 @@ const envSchema = z.object({
   JWT_SECRET: optionalString,
   JWT_ISSUER: z.string().min(1).default('authkit'),
   JWT_AUDIENCE: z.string().min(1).default('authkit-api'),
+  JWT_CLOCK_TOLERANCE_S: integer(5, 0, 60),
+  ACCESS_TOKEN_TTL_S: integer(900, 30, 86_400),
+  SESSION_TTL_S: integer(7 * 86_400, 300, 365 * 86_400),
+  REFRESH_REUSE_INTERVAL_S: integer(10, 0, 300),
+  BCRYPT_COST: integer(12, 4, 15),
+  ADMIN_EMAIL: optionalString.pipe(z.email().optional()),
+  ADMIN_PASSWORD: optionalString,
+  ADMIN_USERNAME: z.string().default('admin'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   CORS_ORIGINS: commaList,
@@ -86,6 +95,15 @@ export interface Config {
   jwtSecret?: string;
   jwtIssuer: string;
   jwtAudience: string;
+  jwtClockToleranceS: number;
+  accessTokenTtlS: number;
+  /** Absolute lifetime of a login, however often it refreshes. */
+  sessionTtlS: number;
+  /** How long a rotated refresh token may be replayed (another tab refreshing at once) before it counts as theft. */
+  refreshReuseIntervalS: number;
+  bcryptCost: number;
+  /** Created (or promoted) at startup when both are set. */
+  bootstrapAdmin?: { email: string; password: string; username: string };
   logLevel: string;
   logFormat: 'json' | 'pretty';
   corsOrigins: string[];
@@ -122,6 +140,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // Outside production a missing secret is generated later; a weak one given explicitly is refused everywhere.
   const secretProblem = secret === undefined && !production ? undefined : weakSecretReason(secret);
   if (secretProblem) problems.push(`JWT_SECRET: ${secretProblem}`);
+  if (parsed.success && parsed.data.NODE_ENV !== 'test' && parsed.data.BCRYPT_COST < MIN_BCRYPT_COST) {
+    problems.push(`BCRYPT_COST: must be at least ${MIN_BCRYPT_COST} outside tests`);
+  }
+  if (parsed.success && (parsed.data.ADMIN_EMAIL === undefined) !== (parsed.data.ADMIN_PASSWORD === undefined)) {
+    problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
+  }
 
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const values = parsed.data;
@@ -138,6 +162,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     jwtSecret: values.JWT_SECRET,
     jwtIssuer: values.JWT_ISSUER,
     jwtAudience: values.JWT_AUDIENCE,
+    jwtClockToleranceS: values.JWT_CLOCK_TOLERANCE_S,
+    accessTokenTtlS: values.ACCESS_TOKEN_TTL_S,
+    sessionTtlS: values.SESSION_TTL_S,
+    refreshReuseIntervalS: values.REFRESH_REUSE_INTERVAL_S,
+    bcryptCost: values.BCRYPT_COST,
+    bootstrapAdmin:
+      values.ADMIN_EMAIL && values.ADMIN_PASSWORD
+        ? { email: values.ADMIN_EMAIL.toLowerCase(), password: values.ADMIN_PASSWORD, username: values.ADMIN_USERNAME }
+        : undefined,
     logLevel: values.LOG_LEVEL,
     logFormat: values.LOG_FORMAT ?? (values.NODE_ENV === 'development' ? 'pretty' : 'json'),
     corsOrigins: values.CORS_ORIGINS,

@@ -63,7 +63,7 @@ export async function openBackends(): Promise<Backends> {
 }
 
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
-  return { ...loadConfig({ NODE_ENV: 'test' }), jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
+  return { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4' }), jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
 }
 
 export interface TestAppOptions {

@@ -1,0 +1,39 @@
+// Creates the first administrator, or grants the admin role to an existing account with that email.
+// Usage: npm run admin:create -- --email you@example.com [--username admin] [--password '…']
+//        (or ADMIN_PASSWORD in the environment, which keeps it out of the shell history)
+import { parseArgs } from 'node:util';
+import dotenv from 'dotenv';
+import { systemClock } from '../src/core/clock.js';
+import { ConfigError, loadConfig } from '../src/core/config.js';
+import { openDatabase } from '../src/core/db.js';
+import { inProcessStore } from '../src/core/shared-store.js';
+import { createAccounts } from '../src/features/accounts.js';
+import { Email, Password, Username } from '../src/features/users/user-schemas.js';
+
+dotenv.config({ quiet: true });
+
+const { values } = parseArgs({
+  options: { email: { type: 'string' }, username: { type: 'string', default: 'admin' }, password: { type: 'string' } },
+});
+
+const email = Email.safeParse(values.email ?? process.env.ADMIN_EMAIL);
+const username = Username.safeParse(values.username);
+const password = Password.safeParse(values.password ?? process.env.ADMIN_PASSWORD);
+if (!email.success || !username.success || !password.success) {
+  console.error('usage: npm run admin:create -- --email you@example.com [--username admin] --password <8 to 72 bytes>');
+  console.error('       (ADMIN_EMAIL and ADMIN_PASSWORD from the environment are used when the flags are absent)');
+  process.exit(2);
+}
+
+try {
+  const config = loadConfig({ ...process.env, ADMIN_EMAIL: undefined, ADMIN_PASSWORD: undefined });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart });
+  // Only the database is touched: no tokens are signed, so the secret and the store are placeholders.
+  const accounts = createAccounts({ config: { ...config, jwtSecret: 'unused-by-this-script' }, db, store: inProcessStore, clock: systemClock });
+  const { created, user } = await accounts.admin.ensureAdmin({ email: email.data, username: username.data, password: password.data });
+  await db.close();
+  console.log(created ? `created administrator ${user.username} <${user.email}>` : `${user.email} already existed and now holds the admin role`);
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+}

@@ -1,0 +1,103 @@
+// HTTP routes for administrators: user search, roles, disabling and enabling accounts.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import { currentAuth, requireRole } from '../auth/authenticate.js';
+import { PublicUser } from '../users/user-schemas.js';
+import { ADMIN_ROLE, type AdminService } from './admin-service.js';
+
+const AdminUser = PublicUser.extend({ disabled: z.boolean() }).meta({ id: 'AdminUser' });
+const UserPage = z
+  .object({ users: z.array(AdminUser), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() })
+  .meta({ id: 'UserPage' });
+
+const ListQuery = z
+  .object({
+    page: z.coerce.number().int().min(1).max(100_000).default(1),
+    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    q: z.string().trim().min(1).max(254).optional().meta({ description: 'Part of a username or email' }),
+  })
+  .strict();
+const UserParams = z.object({ id: z.uuid() });
+const RolesBody = z
+  .object({ roles: z.array(z.string().min(1).max(64)).min(1).max(20) })
+  .strict()
+  .meta({ id: 'SetRolesRequest' });
+
+const errors = {
+  400: { description: 'Invalid request', schema: ErrorResponse },
+  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
+  403: { description: 'Not an administrator', schema: ErrorResponse },
+  429: { description: 'Rate limited', schema: ErrorResponse },
+};
+const notFound = { 404: { description: 'No such user', schema: ErrorResponse } };
+
+export function adminRoutes(
+  registry: OpenAPIRegistry,
+  deps: { admin: AdminService; authenticate: RequestHandler; userLimit: RequestHandler; adminGuards?: RequestHandler[] },
+): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['admin'] });
+  const middleware = [deps.authenticate, deps.userLimit, requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
+  api.route({
+    method: 'get',
+    path: '/admin/users',
+    summary: 'List users, oldest first, optionally filtered by part of a username or email',
+    security: ['bearer'],
+    query: ListQuery,
+    middleware,
+    responses: { 200: { description: 'A page of users', schema: UserPage }, ...errors },
+    handler: async ({ query }, _req, res) => {
+      res.json(await deps.admin.listUsers(query));
+    },
+  });
+  api.route({
+    method: 'patch',
+    path: '/admin/users/:id/roles',
+    summary: "Replace a user's roles (their access tokens are voided; the next refresh carries the new roles)",
+    security: ['bearer'],
+    params: UserParams,
+    body: RolesBody,
+    middleware,
+    responses: {
+      200: { description: 'The user', schema: AdminUser },
+      409: { description: 'Would leave no administrator', schema: ErrorResponse },
+      ...notFound,
+      ...errors,
+    },
+    handler: async ({ params, body }, _req, res) => {
+      res.json(await deps.admin.setRoles(params.id, body.roles));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/admin/users/:id/disable',
+    summary: 'Disable an account: no login, no refresh, and every token it holds stops working now',
+    security: ['bearer'],
+    params: UserParams,
+    middleware,
+    responses: {
+      200: { description: 'The user', schema: AdminUser },
+      409: { description: 'Administrators cannot disable themselves', schema: ErrorResponse },
+      ...notFound,
+      ...errors,
+    },
+    handler: async ({ params }, req, res) => {
+      res.json(await deps.admin.disable(currentAuth(req), params.id));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/admin/users/:id/enable',
+    summary: 'Enable a disabled account',
+    security: ['bearer'],
+    params: UserParams,
+    middleware,
+    responses: { 200: { description: 'The user', schema: AdminUser }, ...notFound, ...errors },
+    handler: async ({ params }, _req, res) => {
+      res.json(await deps.admin.enable(params.id));
+    },
+  });
+  return api;
+}

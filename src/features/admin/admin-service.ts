@@ -1,0 +1,117 @@
+// What administrators can do to other accounts: find them, change their roles, disable and enable them.
+import type { Clock } from '../../core/clock.js';
+import type { Prisma } from '../../core/db.js';
+import { AppError } from '../../core/errors.js';
+import type { AuthContext } from '../auth/authenticate.js';
+import type { PasswordHasher } from '../auth/passwords.js';
+import type { RevocationStore } from '../auth/revocation-store.js';
+import type { Sessions } from '../sessions/session-service.js';
+import { type PublicUser, type UserWithRoles, toPublicUser } from '../users/user-schemas.js';
+
+export const ADMIN_ROLE = 'admin';
+
+export type AdminUserView = PublicUser & { disabled: boolean };
+
+function toAdminView(user: UserWithRoles & { disabledAt: Date | null }): AdminUserView {
+  return { ...toPublicUser(user), disabled: user.disabledAt !== null };
+}
+
+export class AdminService {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly sessions: Sessions,
+    private readonly revocations: RevocationStore,
+    private readonly passwords: PasswordHasher,
+    private readonly clock: Clock,
+  ) {}
+
+  async listUsers(query: { page: number; pageSize: number; q?: string }) {
+    const where = query.q
+      ? { OR: [{ usernameKey: { contains: query.q.toLowerCase() } }, { email: { contains: query.q.toLowerCase() } }] }
+      : {};
+    const [total, users] = await this.prisma.$transaction([
+      this.prisma.user.count({ where }),
+      this.prisma.user.findMany({
+        where,
+        include: { roles: true },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        skip: (query.page - 1) * query.pageSize,
+        take: query.pageSize,
+      }),
+    ]);
+    return { users: users.map(toAdminView), page: query.page, pageSize: query.pageSize, total };
+  }
+
+  /** Replaces a user's roles. Their live access tokens are voided so the new roles apply at the next refresh. */
+  async setRoles(userId: string, roles: string[]): Promise<AdminUserView> {
+    const wanted = [...new Set(roles)];
+    const known = await this.prisma.role.findMany({ where: { name: { in: wanted } }, select: { name: true } });
+    const unknown = wanted.filter((role) => !known.some((row) => row.name === role));
+    if (unknown.length > 0) {
+      throw new AppError('validation_failed', 'Unknown role.', { details: unknown.map((role) => ({ path: 'roles', message: `no role named ${role}` })) });
+    }
+    const user = await this.prisma.$transaction(async (tx) => {
+      const existing = await tx.user.findUnique({ where: { id: userId }, include: { roles: true } });
+      if (!existing) throw new AppError('not_found', 'No such user.');
+      const wasAdmin = existing.roles.some((role) => role.roleName === ADMIN_ROLE);
+      if (wasAdmin && !wanted.includes(ADMIN_ROLE)) {
+        const admins = await tx.userRole.count({ where: { roleName: ADMIN_ROLE, user: { disabledAt: null } } });
+        if (admins <= 1) throw new AppError('conflict', 'That would leave no administrator.');
+      }
+      await tx.userRole.deleteMany({ where: { userId } });
+      await tx.userRole.createMany({ data: wanted.map((roleName) => ({ userId, roleName })) });
+      return tx.user.findUniqueOrThrow({ where: { id: userId }, include: { roles: true } });
+    });
+    // +1: a token signed in this very millisecond may still carry the old roles.
+    await this.revocations.revokeUserTokensBefore(userId, this.clock.now() + 1, this.sessions.revocationTtlMs);
+    return toAdminView(user);
+  }
+
+  /** Disables an account: it cannot log in or refresh, and every token it holds stops working now. */
+  async disable(actor: AuthContext, userId: string): Promise<AdminUserView> {
+    if (actor.userId === userId) throw new AppError('conflict', 'Administrators cannot disable themselves.');
+    const existing = await this.prisma.user.findUnique({ where: { id: userId } });
+    if (!existing) throw new AppError('not_found', 'No such user.');
+    await this.sessions.revokeEverything(userId, 'account_disabled');
+    const user = await this.prisma.user.update({
+      where: { id: userId },
+      data: { disabledAt: existing.disabledAt ?? new Date(this.clock.now()) },
+      include: { roles: true },
+    });
+    return toAdminView(user);
+  }
+
+  async enable(userId: string): Promise<AdminUserView> {
+    const user = await this.prisma.user.update({ where: { id: userId }, data: { disabledAt: null }, include: { roles: true } });
+    return toAdminView(user);
+  }
+
+  /**
+   * Makes sure an administrator with this email exists: creates the account, or grants the admin role to the
+   * existing one (its password is left alone). Used by `npm run admin:create` and ADMIN_EMAIL at startup.
+   */
+  async ensureAdmin(input: { email: string; username: string; password: string }): Promise<{ created: boolean; user: AdminUserView }> {
+    const email = input.email.toLowerCase();
+    const existing = await this.prisma.user.findUnique({ where: { email } });
+    if (existing) {
+      await this.prisma.userRole.upsert({
+        where: { userId_roleName: { userId: existing.id, roleName: ADMIN_ROLE } },
+        create: { userId: existing.id, roleName: ADMIN_ROLE },
+        update: {},
+      });
+      const user = await this.prisma.user.findUniqueOrThrow({ where: { id: existing.id }, include: { roles: true } });
+      return { created: false, user: toAdminView(user) };
+    }
+    const user = await this.prisma.user.create({
+      data: {
+        username: input.username,
+        usernameKey: input.username.toLowerCase(),
+        email,
+        passwordHash: await this.passwords.hash(input.password),
+        roles: { create: [{ roleName: 'user' }, { roleName: ADMIN_ROLE }] },
+      },
+      include: { roles: true },
+    });
+    return { created: true, user: toAdminView(user) };
+  }
+}

@@ -1,0 +1,111 @@
+// HTTP routes for registration, login, token refresh, logout and the protected example resource.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Request, RequestHandler } from 'express';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import type { ClientContext, Sessions } from '../sessions/session-service.js';
+import { PublicUser } from '../users/user-schemas.js';
+import type { UserService } from '../users/user-service.js';
+import { LoginBody, ProtectedResponse, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
+import type { AuthService } from './auth-service.js';
+import { currentAuth } from './authenticate.js';
+
+export interface AuthRouteDeps {
+  auth: AuthService;
+  sessions: Sessions;
+  users: UserService;
+  authenticate: RequestHandler;
+  /** Per-group limiter for unauthenticated routes (register, login, refresh). */
+  publicLimit: RequestHandler;
+  /** Per-group limiter for authenticated routes. */
+  userLimit: RequestHandler;
+}
+
+const errors = {
+  400: { description: 'Invalid request', schema: ErrorResponse },
+  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
+  429: { description: 'Rate limited', schema: ErrorResponse },
+};
+
+export function clientContext(req: Request): ClientContext {
+  return { userAgent: req.get('user-agent'), ip: req.ip };
+}
+
+export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['auth'] });
+  api.route({
+    method: 'post',
+    path: '/register',
+    summary: 'Create an account',
+    body: RegisterBody,
+    middleware: [deps.publicLimit],
+    responses: {
+      201: { description: 'The new user', schema: PublicUser },
+      409: { description: 'Username or email already registered', schema: ErrorResponse },
+      ...errors,
+    },
+    handler: async ({ body }, _req, res) => {
+      res.status(201).json(await deps.auth.register(body));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/login',
+    summary: 'Log in with a username or email and a password',
+    body: LoginBody,
+    middleware: [deps.publicLimit],
+    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...errors },
+    handler: async ({ body }, req, res) => {
+      const identifier = body.username ?? body.email ?? '';
+      res.json(await deps.auth.login({ identifier, password: body.password }, clientContext(req)));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/refresh',
+    summary: 'Exchange a refresh token for a new pair (the old one is rotated out)',
+    body: RefreshBody,
+    middleware: [deps.publicLimit],
+    responses: { 200: { description: 'A new token pair', schema: TokenResponse }, ...errors },
+    handler: async ({ body }, _req, res) => {
+      res.json(await deps.sessions.refresh(body.refresh_token));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/logout',
+    summary: 'End this session and revoke the access token used',
+    security: ['bearer'],
+    middleware: [deps.authenticate, deps.userLimit],
+    responses: { 204: { description: 'Logged out' }, ...errors },
+    handler: async (_input, req, res) => {
+      await deps.auth.logout(currentAuth(req));
+      res.status(204).end();
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/logout/all',
+    summary: 'End every session of this user; every access token issued so far stops working',
+    security: ['bearer'],
+    middleware: [deps.authenticate, deps.userLimit],
+    responses: { 204: { description: 'Logged out everywhere' }, ...errors },
+    handler: async (_input, req, res) => {
+      await deps.auth.logoutEverywhere(currentAuth(req));
+      res.status(204).end();
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/protected',
+    summary: 'An example resource that needs a valid access token',
+    security: ['bearer'],
+    middleware: [deps.authenticate, deps.userLimit],
+    responses: { 200: { description: 'Hello, user', schema: ProtectedResponse }, ...errors },
+    handler: async (_input, req, res) => {
+      const user = await deps.users.get(currentAuth(req).userId);
+      res.json({ message: `Hello, ${user.username}.`, user });
+    },
+  });
+  return api;
+}

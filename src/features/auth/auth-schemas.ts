@@ -1,0 +1,32 @@
+// Request and response shapes of registration, login, refresh and logout.
+import { z } from 'zod';
+import { Email, Password, PasswordAttempt, PublicUser, Username } from '../users/user-schemas.js';
+
+export const RegisterBody = z.object({ username: Username, email: Email, password: Password }).strict().meta({ id: 'RegisterRequest' });
+
+export const LoginBody = z
+  .object({
+    username: z.string().min(1).max(254).optional().meta({ description: 'A username, or an email address' }),
+    email: z.string().min(1).max(254).optional(),
+    password: PasswordAttempt,
+  })
+  .strict()
+  .refine((body) => (body.username === undefined) !== (body.email === undefined), {
+    message: 'give exactly one of username or email',
+    path: ['username'],
+  })
+  .meta({ id: 'LoginRequest' });
+
+export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(512) }).strict().meta({ id: 'RefreshRequest' });
+
+export const TokenResponse = z
+  .object({
+    access_token: z.string(),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
+    refresh_token: z.string(),
+    user: PublicUser,
+  })
+  .meta({ id: 'TokenResponse' });
+
+export const ProtectedResponse = z.object({ message: z.string(), user: PublicUser }).meta({ id: 'ProtectedResponse' });

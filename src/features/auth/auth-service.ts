@@ -1,0 +1,74 @@
+// Registration, login and logout: the account-facing half of authentication.
+import type { Prisma } from '../../core/db.js';
+import { AppError } from '../../core/errors.js';
+import type { ClientContext, Sessions, TokenPair } from '../sessions/session-service.js';
+import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
+import type { AuthContext } from './authenticate.js';
+import type { PasswordHasher } from './passwords.js';
+import type { RevocationStore } from './revocation-store.js';
+
+export const DEFAULT_ROLE = 'user';
+
+function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
+}
+
+export class AuthService {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly passwords: PasswordHasher,
+    private readonly sessions: Sessions,
+    private readonly revocations: RevocationStore,
+    private readonly clock: { now(): number },
+  ) {}
+
+  async register(input: { username: string; email: string; password: string }): Promise<PublicUser> {
+    const passwordHash = await this.passwords.hash(input.password);
+    try {
+      const user = await this.prisma.user.create({
+        data: {
+          username: input.username,
+          usernameKey: input.username.toLowerCase(),
+          email: input.email,
+          passwordHash,
+          roles: { create: { roleName: DEFAULT_ROLE } },
+        },
+        include: { roles: true },
+      });
+      return toPublicUser(user);
+    } catch (err) {
+      // One message for either field, so the answer does not say which of the two is taken.
+      if (isUniqueViolation(err)) throw new AppError('already_registered', 'That username or email is already registered.');
+      throw err;
+    }
+  }
+
+  /**
+   * Checks a username-or-email and password. Unknown users, wrong passwords and disabled accounts all cost one
+   * bcrypt comparison and get the same answer.
+   */
+  async login(input: { identifier: string; password: string }, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+    const identifier = input.identifier.toLowerCase();
+    const user = await this.prisma.user.findUnique({
+      where: identifier.includes('@') ? { email: identifier } : { usernameKey: identifier },
+      include: { roles: true },
+    });
+    const matches = user ? await this.passwords.verify(input.password, user.passwordHash) : await this.passwords.verifyAgainstNobody(input.password);
+    if (!user || !matches || user.disabledAt) {
+      throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+    }
+    const publicUser = toPublicUser(user);
+    const pair = await this.sessions.start({ id: user.id, roles: publicUser.roles }, client, ['pwd']);
+    return { ...pair, user: publicUser };
+  }
+
+  /** Ends the caller's session and voids the access token they used, on every instance. */
+  async logout(auth: AuthContext): Promise<void> {
+    await this.revocations.revokeToken(auth.jti, Math.max(0, auth.expiresAtMs - this.clock.now()) + this.sessions.revocationTtlMs);
+    await this.sessions.revoke({ id: auth.sessionId }, 'logout');
+  }
+
+  async logoutEverywhere(auth: AuthContext): Promise<void> {
+    await this.sessions.revokeEverything(auth.userId, 'logout_all');
+  }
+}

@@ -1,0 +1,52 @@
+// Paths that clients of the older Flask services expect under /auth, answered by the canonical handlers.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import { PublicUser } from '../users/user-schemas.js';
+import type { UserService } from '../users/user-service.js';
+import { RegisterBody } from './auth-schemas.js';
+import type { AuthService } from './auth-service.js';
+import { currentAuth } from './authenticate.js';
+
+export function legacyAliasRoutes(
+  registry: OpenAPIRegistry,
+  deps: { auth: AuthService; users: UserService; authenticate: RequestHandler; publicLimit: RequestHandler; userLimit: RequestHandler },
+): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['legacy aliases'], docPrefix: '/auth' });
+  api.route({
+    method: 'post',
+    path: '/signup',
+    summary: 'Alias of POST /register',
+    deprecated: true,
+    body: RegisterBody,
+    middleware: [deps.publicLimit],
+    responses: { 201: { description: 'The new user', schema: PublicUser }, 409: { description: 'Already registered', schema: ErrorResponse } },
+    handler: async ({ body }, _req, res) => {
+      res.status(201).json(await deps.auth.register(body));
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/user',
+    summary: 'Alias of GET /me',
+    deprecated: true,
+    security: ['bearer'],
+    middleware: [deps.authenticate, deps.userLimit],
+    responses: { 200: { description: 'The user', schema: PublicUser }, 401: { description: 'Not authenticated', schema: ErrorResponse } },
+    handler: async (_input, req, res) => {
+      res.json(await deps.users.get(currentAuth(req).userId));
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/ping',
+    summary: 'Alias of GET /health',
+    deprecated: true,
+    responses: { 200: { description: 'Alive' } },
+    handler: (_input, _req, res) => {
+      res.json({ status: 'ok' });
+    },
+  });
+  return api;
+}

@@ -1,0 +1,135 @@
+// Which access tokens are void before they expire: by token id, by session, or by a per-user cutoff time.
+import type { Clock } from '../../core/clock.js';
+import { AppError } from '../../core/errors.js';
+import type { SharedStore } from '../../core/shared-store.js';
+
+export interface AccessTokenRef {
+  jti: string;
+  sid: string;
+  userId: string;
+  /** When the token was issued, in milliseconds. */
+  issuedAtMs: number;
+}
+
+/** Every method's TTL is how long the entry must outlive the tokens it voids: an access token's lifetime. */
+export interface RevocationStore {
+  /** Answers from one round trip to the store, however many checks it makes. */
+  isRevoked(token: AccessTokenRef): Promise<boolean>;
+  revokeToken(jti: string, ttlMs: number): Promise<void>;
+  revokeSessions(sessionIds: string[], ttlMs: number): Promise<void>;
+  /** Voids every token of the user issued before `atMs`. */
+  revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void>;
+}
+
+const keys = {
+  token: (jti: string) => `revoked:jti:${jti}`,
+  session: (sid: string) => `revoked:session:${sid}`,
+  user: (userId: string) => `revoked:user:${userId}`,
+};
+
+function unavailable(cause: unknown): AppError {
+  // Without the store nobody can tell a revoked token from a live one, so refuse rather than guess.
+  return new AppError('service_unavailable', 'Token revocation cannot be checked right now; try again shortly.', {
+    cause,
+    headers: { 'Retry-After': '1' },
+  });
+}
+
+class RedisRevocationStore implements RevocationStore {
+  constructor(private readonly store: Extract<SharedStore, { kind: 'redis' }>) {}
+
+  private key(suffix: string): string {
+    return `${this.store.prefix}${suffix}`;
+  }
+
+  async isRevoked(token: AccessTokenRef): Promise<boolean> {
+    let results: Array<[Error | null, unknown]> | null;
+    try {
+      results = await this.store.redis
+        .pipeline()
+        .exists(this.key(keys.token(token.jti)))
+        .exists(this.key(keys.session(token.sid)))
+        .get(this.key(keys.user(token.userId)))
+        .exec();
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (!results) throw unavailable(new Error('empty pipeline result'));
+    const failed = results.find(([err]) => err !== null);
+    if (failed) throw unavailable(failed[0]);
+    const [[, tokenRevoked], [, sessionRevoked], [, cutoff]] = results as [[null, number], [null, number], [null, string | null]];
+    return tokenRevoked === 1 || sessionRevoked === 1 || (cutoff !== null && token.issuedAtMs < Number(cutoff));
+  }
+
+  async revokeToken(jti: string, ttlMs: number): Promise<void> {
+    await this.store.redis.set(this.key(keys.token(jti)), '1', 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  async revokeSessions(sessionIds: string[], ttlMs: number): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const pipeline = this.store.redis.pipeline();
+    for (const sid of sessionIds) pipeline.set(this.key(keys.session(sid)), '1', 'PX', Math.max(1, Math.ceil(ttlMs)));
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (failed) throw failed[0] as Error;
+  }
+
+  async revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
+    await this.store.redis.set(this.key(keys.user(userId)), String(atMs), 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+}
+
+/** The single-instance store: entries expire by the injected clock and are swept as new ones arrive. */
+class InProcessRevocationStore implements RevocationStore {
+  private readonly entries = new Map<string, { value: number; expiresAt: number }>();
+  private writesSinceSweep = 0;
+
+  constructor(private readonly clock: Clock) {}
+
+  private read(key: string): number | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.clock.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  private write(key: string, value: number, ttlMs: number): void {
+    this.entries.set(key, { value, expiresAt: this.clock.now() + ttlMs });
+    if (++this.writesSinceSweep >= 1_000) {
+      this.writesSinceSweep = 0;
+      const now = this.clock.now();
+      for (const [entryKey, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(entryKey);
+    }
+  }
+
+  isRevoked(token: AccessTokenRef): Promise<boolean> {
+    const cutoff = this.read(keys.user(token.userId));
+    return Promise.resolve(
+      this.read(keys.token(token.jti)) !== undefined ||
+        this.read(keys.session(token.sid)) !== undefined ||
+        (cutoff !== undefined && token.issuedAtMs < cutoff),
+    );
+  }
+
+  revokeToken(jti: string, ttlMs: number): Promise<void> {
+    this.write(keys.token(jti), 1, ttlMs);
+    return Promise.resolve();
+  }
+
+  revokeSessions(sessionIds: string[], ttlMs: number): Promise<void> {
+    for (const sid of sessionIds) this.write(keys.session(sid), 1, ttlMs);
+    return Promise.resolve();
+  }
+
+  revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
+    this.write(keys.user(userId), Math.max(atMs, this.read(keys.user(userId)) ?? 0), ttlMs);
+    return Promise.resolve();
+  }
+}
+
+export function createRevocationStore(store: SharedStore, clock: Clock): RevocationStore {
+  return store.kind === 'redis' ? new RedisRevocationStore(store) : new InProcessRevocationStore(clock);
+}

@@ -1,0 +1,68 @@
+// HTTP routes to see and end the signed-in user's sessions.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../core/errors.js';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import { currentAuth } from '../auth/authenticate.js';
+import type { Sessions } from './session-service.js';
+
+const SessionList = z
+  .object({
+    sessions: z.array(
+      z.object({
+        id: z.uuid(),
+        createdAt: z.iso.datetime(),
+        lastUsedAt: z.iso.datetime(),
+        expiresAt: z.iso.datetime(),
+        userAgent: z.string().nullable(),
+        ip: z.string().nullable(),
+        current: z.boolean(),
+      }),
+    ),
+  })
+  .meta({ id: 'SessionList' });
+
+const SessionParams = z.object({ id: z.uuid() });
+
+const errors = {
+  400: { description: 'Invalid request', schema: ErrorResponse },
+  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
+  429: { description: 'Rate limited', schema: ErrorResponse },
+};
+
+export function sessionRoutes(
+  registry: OpenAPIRegistry,
+  deps: { sessions: Sessions; authenticate: RequestHandler; userLimit: RequestHandler },
+): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['sessions'] });
+  const middleware = [deps.authenticate, deps.userLimit];
+  api.route({
+    method: 'get',
+    path: '/sessions',
+    summary: "The user's active sessions; `current` marks the one making this call",
+    security: ['bearer'],
+    middleware,
+    responses: { 200: { description: 'Active sessions, newest first', schema: SessionList }, ...errors },
+    handler: async (_input, req, res) => {
+      const auth = currentAuth(req);
+      res.json({ sessions: await deps.sessions.list(auth.userId, auth.sessionId) });
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/sessions/:id',
+    summary: 'End one session (its refresh and access tokens stop working)',
+    security: ['bearer'],
+    params: SessionParams,
+    middleware,
+    responses: { 204: { description: 'Ended' }, 404: { description: 'No such active session of yours', schema: ErrorResponse }, ...errors },
+    handler: async ({ params }, req, res) => {
+      const ended = await deps.sessions.revoke({ id: params.id, userId: currentAuth(req).userId }, 'revoked_by_user');
+      if (ended === 0) throw new AppError('not_found', 'No such active session.');
+      res.status(204).end();
+    },
+  });
+  return api;
+}

@@ -1,0 +1,167 @@
+// Logins as refresh-token families: start one, rotate its token, list them, and revoke them everywhere.
+import type { Clock } from '../../core/clock.js';
+import type { Prisma } from '../../core/db.js';
+import { AppError } from '../../core/errors.js';
+import type { RevocationStore } from '../auth/revocation-store.js';
+import { type AccessTokens, hashToken, newRefreshToken } from '../auth/tokens.js';
+import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
+
+export interface SessionSettings {
+  sessionTtlS: number;
+  refreshReuseIntervalS: number;
+  accessTokenTtlS: number;
+  jwtClockToleranceS: number;
+}
+
+export interface ClientContext {
+  userAgent?: string;
+  ip?: string;
+}
+
+export interface TokenPair {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+}
+
+export interface SessionView {
+  id: string;
+  createdAt: string;
+  lastUsedAt: string;
+  expiresAt: string;
+  userAgent: string | null;
+  ip: string | null;
+  current: boolean;
+}
+
+const USER_AGENT_MAX = 256;
+
+function invalidRefreshToken(): AppError {
+  return new AppError('invalid_token', 'The refresh token is not valid.');
+}
+
+export class Sessions {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly clock: Clock,
+    private readonly tokens: AccessTokens,
+    private readonly revocations: RevocationStore,
+    private readonly settings: SessionSettings,
+  ) {}
+
+  /** How long a revocation must be remembered: as long as any access token it voids can live. */
+  get revocationTtlMs(): number {
+    return (this.settings.accessTokenTtlS + this.settings.jwtClockToleranceS) * 1000;
+  }
+
+  /** Opens a session for a user who just proved who they are, and issues its first token pair. */
+  async start(user: { id: string; roles: string[] }, client: ClientContext, amr: string[]): Promise<TokenPair> {
+    const now = new Date(this.clock.now());
+    const refresh = newRefreshToken();
+    const session = await this.prisma.session.create({
+      data: {
+        userId: user.id,
+        userAgent: client.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+        ip: client.ip ?? null,
+        amr,
+        createdAt: now,
+        lastUsedAt: now,
+        expiresAt: new Date(now.getTime() + this.settings.sessionTtlS * 1000),
+        refreshTokens: { create: { tokenHash: refresh.hash, createdAt: now } },
+      },
+    });
+    return this.pair({ userId: user.id, sessionId: session.id, roles: user.roles, amr }, refresh.token);
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair. A token already exchanged within the reuse interval is another
+   * tab refreshing at the same moment and succeeds; after it, it is a stolen copy and the whole session dies.
+   */
+  async refresh(refreshToken: string): Promise<TokenPair & { user: PublicUser }> {
+    const record = await this.prisma.refreshToken.findUnique({
+      where: { tokenHash: hashToken(refreshToken) },
+      include: { session: { include: { user: { include: { roles: true } } } } },
+    });
+    if (!record) throw invalidRefreshToken();
+    const { session } = record;
+    const nowMs = this.clock.now();
+    const now = new Date(nowMs);
+    if (session.revokedAt || session.expiresAt.getTime() <= nowMs || session.user.disabledAt) throw invalidRefreshToken();
+
+    let rotatedAt = record.rotatedAt;
+    if (rotatedAt === null) {
+      const claimed = await this.prisma.refreshToken.updateMany({ where: { id: record.id, rotatedAt: null }, data: { rotatedAt: now } });
+      if (claimed.count === 0) {
+        // Another request rotated it between our read and write: judge it as a replay from that moment.
+        rotatedAt = (await this.prisma.refreshToken.findUnique({ where: { id: record.id } }))?.rotatedAt ?? now;
+      }
+    }
+    if (rotatedAt !== null && nowMs - rotatedAt.getTime() > this.settings.refreshReuseIntervalS * 1000) {
+      await this.revoke({ id: session.id }, 'refresh_token_reuse');
+      throw new AppError('invalid_token', 'The refresh token was already used; the session has been ended for safety.');
+    }
+
+    const next = newRefreshToken();
+    await this.prisma.$transaction([
+      this.prisma.refreshToken.create({ data: { sessionId: session.id, tokenHash: next.hash, createdAt: now } }),
+      this.prisma.session.update({ where: { id: session.id }, data: { lastUsedAt: now } }),
+    ]);
+    const user = toPublicUser(session.user);
+    const pair = this.pair({ userId: user.id, sessionId: session.id, roles: user.roles, amr: session.amr }, next.token);
+    return { ...pair, user };
+  }
+
+  /** Active sessions of a user, newest first. */
+  async list(userId: string, currentSessionId?: string): Promise<SessionView[]> {
+    const sessions = await this.prisma.session.findMany({
+      where: { userId, revokedAt: null, expiresAt: { gt: new Date(this.clock.now()) } },
+      orderBy: { createdAt: 'desc' },
+    });
+    return sessions.map((session) => ({
+      id: session.id,
+      createdAt: session.createdAt.toISOString(),
+      lastUsedAt: session.lastUsedAt.toISOString(),
+      expiresAt: session.expiresAt.toISOString(),
+      userAgent: session.userAgent,
+      ip: session.ip,
+      current: session.id === currentSessionId,
+    }));
+  }
+
+  /**
+   * Ends the matching active sessions: their refresh tokens stop working and their access tokens are voided on
+   * every instance. The shared store is written first, so a failure never leaves a live token behind.
+   * Returns how many sessions were ended.
+   */
+  async revoke(where: { id?: string; userId?: string; excludeId?: string }, reason: string): Promise<number> {
+    const sessions = await this.prisma.session.findMany({
+      where: {
+        revokedAt: null,
+        ...(where.id !== undefined && { id: where.id }),
+        ...(where.userId !== undefined && { userId: where.userId }),
+        ...(where.excludeId !== undefined && { NOT: { id: where.excludeId } }),
+      },
+      select: { id: true },
+    });
+    const ids = sessions.map((session) => session.id);
+    if (ids.length === 0) return 0;
+    await this.revocations.revokeSessions(ids, this.revocationTtlMs);
+    await this.prisma.session.updateMany({
+      where: { id: { in: ids }, revokedAt: null },
+      data: { revokedAt: new Date(this.clock.now()), revokedReason: reason },
+    });
+    return ids.length;
+  }
+
+  /** Ends every session of the user and voids every access token issued until now, on every instance. */
+  async revokeEverything(userId: string, reason: string): Promise<void> {
+    await this.revocations.revokeUserTokensBefore(userId, this.clock.now(), this.revocationTtlMs);
+    await this.revoke({ userId }, reason);
+  }
+
+  private pair(subject: { userId: string; sessionId: string; roles: string[]; amr: string[] }, refreshToken: string): TokenPair {
+    const { token } = this.tokens.sign(subject);
+    return { access_token: token, token_type: 'Bearer', expires_in: this.settings.accessTokenTtlS, refresh_token: refreshToken };
+  }
+}

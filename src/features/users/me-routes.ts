@@ -1,0 +1,77 @@
+// HTTP routes for the signed-in user's own account.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import { currentAuth } from '../auth/authenticate.js';
+import { Email, Password, PasswordAttempt, PublicUser, Username } from './user-schemas.js';
+import type { UserService } from './user-service.js';
+
+const UpdateMeBody = z
+  .object({
+    username: Username.optional(),
+    email: Email.optional(),
+    password: Password.optional().meta({ description: 'The new password' }),
+    currentPassword: PasswordAttempt.optional().meta({ description: 'Required to change the email or the password' }),
+  })
+  .strict()
+  .refine((body) => body.username !== undefined || body.email !== undefined || body.password !== undefined, {
+    message: 'change at least one of username, email or password',
+  })
+  .meta({ id: 'UpdateMeRequest' });
+
+const DeleteMeBody = z.object({ password: PasswordAttempt }).strict().meta({ id: 'DeleteMeRequest' });
+
+const errors = {
+  400: { description: 'Invalid request', schema: ErrorResponse },
+  401: { description: 'Missing, invalid or revoked credentials, or a wrong current password', schema: ErrorResponse },
+  429: { description: 'Rate limited', schema: ErrorResponse },
+};
+
+export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authenticate: RequestHandler; userLimit: RequestHandler }): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['me'] });
+  const middleware = [deps.authenticate, deps.userLimit];
+  api.route({
+    method: 'get',
+    path: '/me',
+    summary: 'The signed-in user',
+    security: ['bearer'],
+    middleware,
+    responses: { 200: { description: 'The user', schema: PublicUser }, ...errors },
+    handler: async (_input, req, res) => {
+      res.json(await deps.users.get(currentAuth(req).userId));
+    },
+  });
+  api.route({
+    method: 'patch',
+    path: '/me',
+    summary: 'Change username, email or password (the last two need currentPassword)',
+    description: 'A new password ends every other session of the user.',
+    security: ['bearer'],
+    body: UpdateMeBody,
+    middleware,
+    responses: {
+      200: { description: 'The updated user', schema: PublicUser },
+      409: { description: 'Username or email already registered', schema: ErrorResponse },
+      ...errors,
+    },
+    handler: async ({ body }, req, res) => {
+      res.json(await deps.users.update(currentAuth(req), body));
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/me',
+    summary: 'Delete the account and everything it owns',
+    security: ['bearer'],
+    body: DeleteMeBody,
+    middleware,
+    responses: { 204: { description: 'Deleted' }, ...errors },
+    handler: async ({ body }, req, res) => {
+      await deps.users.delete(currentAuth(req), body.password);
+      res.status(204).end();
+    },
+  });
+  return api;
+}

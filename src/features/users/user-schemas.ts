@@ -1,0 +1,57 @@
+// The shapes of a user on the wire, and the rules every username, email and password follows.
+import { z } from 'zod';
+import { MAX_PASSWORD_BYTES } from '../auth/passwords.js';
+
+export const Username = z
+  .string()
+  .min(3)
+  .max(32)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, underscore, dot and hyphen only')
+  .meta({ example: 'ada_l' });
+
+export const Email = z
+  .email()
+  .max(254)
+  .transform((email) => email.toLowerCase())
+  .meta({ example: 'ada@example.com' });
+
+export const Password = z
+  .string()
+  .min(8)
+  .refine((password) => Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES, {
+    message: `must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)`,
+  })
+  .meta({ example: 'correct horse battery staple' });
+
+/** Any password-like string offered to be checked (login, confirmation): no rules, just bounds. */
+export const PasswordAttempt = z.string().min(1).max(1_024);
+
+export const PublicUser = z
+  .object({
+    id: z.uuid(),
+    username: z.string(),
+    email: z.string(),
+    roles: z.array(z.string()),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'User' });
+
+export type PublicUser = z.output<typeof PublicUser>;
+
+export interface UserWithRoles {
+  id: string;
+  username: string;
+  email: string;
+  createdAt: Date;
+  roles: Array<{ roleName: string }>;
+}
+
+export function toPublicUser(user: UserWithRoles): PublicUser {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    roles: user.roles.map((role) => role.roleName).sort(),
+    createdAt: user.createdAt.toISOString(),
+  };
+}

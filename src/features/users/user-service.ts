@@ -1,0 +1,87 @@
+// The signed-in user's own account: read it, change it, delete it.
+import type { Clock } from '../../core/clock.js';
+import type { Prisma } from '../../core/db.js';
+import { AppError } from '../../core/errors.js';
+import type { AuthContext } from '../auth/authenticate.js';
+import type { PasswordHasher } from '../auth/passwords.js';
+import type { Sessions } from '../sessions/session-service.js';
+import { type PublicUser, toPublicUser } from './user-schemas.js';
+
+export interface ProfileChanges {
+  username?: string;
+  email?: string;
+  password?: string;
+  currentPassword?: string;
+}
+
+/** Runs before an account row is deleted, to remove what it owns outside the database (stored files). */
+export type AccountDeletionHook = (userId: string) => Promise<void>;
+
+function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
+}
+
+export class UserService {
+  private readonly deletionHooks: AccountDeletionHook[] = [];
+
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly passwords: PasswordHasher,
+    private readonly sessions: Sessions,
+    private readonly clock: Clock,
+  ) {}
+
+  onAccountDeleted(hook: AccountDeletionHook): void {
+    this.deletionHooks.push(hook);
+  }
+
+  async get(userId: string): Promise<PublicUser> {
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
+    if (!user || user.disabledAt) throw new AppError('invalid_token', 'The account behind this token no longer exists.');
+    return toPublicUser(user);
+  }
+
+  private async requirePassword(userId: string, password: string | undefined): Promise<void> {
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { passwordHash: true } });
+    if (!user) throw new AppError('invalid_token', 'The account behind this token no longer exists.');
+    if (password === undefined || !(await this.passwords.verify(password, user.passwordHash))) {
+      throw new AppError('invalid_credentials', 'The current password is not correct.');
+    }
+  }
+
+  /**
+   * Changes username, email or password. Email and password changes need the current password, and a new
+   * password ends every other session of the user.
+   */
+  async update(auth: AuthContext, changes: ProfileChanges): Promise<PublicUser> {
+    if (changes.email !== undefined || changes.password !== undefined) {
+      await this.requirePassword(auth.userId, changes.currentPassword);
+    }
+    const passwordHash = changes.password === undefined ? undefined : await this.passwords.hash(changes.password);
+    try {
+      const user = await this.prisma.user.update({
+        where: { id: auth.userId },
+        data: {
+          ...(changes.username !== undefined && { username: changes.username, usernameKey: changes.username.toLowerCase() }),
+          ...(changes.email !== undefined && { email: changes.email }),
+          ...(passwordHash !== undefined && { passwordHash }),
+          updatedAt: new Date(this.clock.now()),
+        },
+        include: { roles: true },
+      });
+      if (passwordHash !== undefined) await this.sessions.revoke({ userId: auth.userId, excludeId: auth.sessionId }, 'password_changed');
+      return toPublicUser(user);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError('already_registered', 'That username or email is already registered.');
+      throw err;
+    }
+  }
+
+  /** Deletes the account and everything it owns, after checking the password; its tokens stop working at once. */
+  async delete(auth: AuthContext, password: string): Promise<void> {
+    await this.requirePassword(auth.userId, password);
+    await this.sessions.revokeEverything(auth.userId, 'account_deleted');
+    for (const hook of this.deletionHooks) await hook(auth.userId);
+    await this.prisma.user.delete({ where: { id: auth.userId } });
+  }
+}

@@ -1,0 +1,225 @@
+import { createHmac } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/core/clock.js';
+import { bearer, registerAndLogin } from './support/accounts.js';
+import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
+
+function b64(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+describe('access and refresh tokens', () => {
+  let backends: Backends;
+  beforeAll(async () => {
+    backends = await openBackends();
+  });
+  afterAll(async () => {
+    await backends.close();
+  });
+
+  describe('forged and misused access tokens', () => {
+    it('when no token is sent, then 401 with a Bearer challenge and no error attribute', async () => {
+      const { app } = buildApp(backends);
+      const res = await request(app).get('/protected');
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('unauthorized');
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="authkit"');
+    });
+
+    it('when the header is not a Bearer token, then 401 invalid_token', async () => {
+      const { app } = buildApp(backends);
+      const res = await request(app).get('/protected').set('Authorization', 'Basic dXNlcjpwYXNz');
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+    });
+
+    it('when tokens are forged or misused, then each one gets 401 invalid_token', async () => {
+      const config = testConfig();
+      const clock = new ManualClock();
+      const { app } = buildApp(backends, { config, clock });
+      const account = await registerAndLogin(app);
+      const [header, payload, signature] = account.accessToken.split('.') as [string, string, string];
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+      const signWith = (secret: string, overrides: Record<string, unknown>, algorithm: jwt.Algorithm = 'HS256') =>
+        jwt.sign({ ...claims, ...overrides }, secret, { algorithm });
+
+      const forged: Record<string, string> = {
+        'alg none': `${b64({ alg: 'none', typ: 'JWT' })}.${payload}.`,
+        'a wrong secret': signWith('another-secret-that-is-long-enough-0123456789', {}),
+        'a tampered payload': `${header}.${b64({ ...claims, roles: ['user', 'admin'] })}.${signature}`,
+        'another algorithm (HS512, same secret)': signWith(config.jwtSecret, {}, 'HS512'),
+        'a wrong issuer': signWith(config.jwtSecret, { iss: 'someone-else' }),
+        'a wrong audience': signWith(config.jwtSecret, { aud: 'another-api' }),
+        'a wrong type': signWith(config.jwtSecret, { typ: 'refresh' }),
+        'a refresh token as Bearer': account.refreshToken,
+        'a truncated token': account.accessToken.slice(0, -5),
+        'an HMAC over the header only': `${header}.${payload}.${createHmac('sha256', config.jwtSecret).update(header).digest('base64url')}`,
+      };
+      for (const [name, token] of Object.entries(forged)) {
+        const res = await request(app).get('/protected').set(...bearer(token));
+        expect(res.status, name).toBe(401);
+        expect(res.body.error.code, name).toBe('invalid_token');
+      }
+      const genuine = await request(app).get('/protected').set(...bearer(account.accessToken));
+      expect(genuine.status).toBe(200);
+    });
+
+    it('when the token has expired beyond the clock tolerance, then 401 saying so', async () => {
+      const clock = new ManualClock();
+      const config = testConfig();
+      const { app } = buildApp(backends, { config, clock });
+      const account = await registerAndLogin(app);
+
+      clock.advance((config.accessTokenTtlS + config.jwtClockToleranceS - 1) * 1000);
+      const withinTolerance = await request(app).get('/protected').set(...bearer(account.accessToken));
+      clock.advance(2_000);
+      const expired = await request(app).get('/protected').set(...bearer(account.accessToken));
+
+      expect(withinTolerance.status).toBe(200);
+      expect(expired.status).toBe(401);
+      expect(expired.headers['www-authenticate']).toContain('expired');
+    });
+  });
+
+  describe('POST /refresh', () => {
+    it('when a refresh token is used, then a new pair comes back and the user is included', async () => {
+      const { app } = buildApp(backends);
+      const account = await registerAndLogin(app);
+      const res = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+      expect(res.status).toBe(200);
+      expect(res.body.refresh_token).not.toBe(account.refreshToken);
+      expect(res.body.user.id).toBe(account.id);
+      const use = await request(app).get('/protected').set(...bearer(res.body.access_token));
+      expect(use.status).toBe(200);
+    });
+
+    it('when an access token is sent as the refresh token, then 401', async () => {
+      const { app } = buildApp(backends);
+      const account = await registerAndLogin(app);
+      const res = await request(app).post('/refresh').send({ refresh_token: account.accessToken });
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('invalid_token');
+    });
+
+    it('when several tabs refresh with one token at once, inside the grace interval, then all succeed and the session lives', async () => {
+      const { app } = buildApp(backends);
+      const account = await registerAndLogin(app);
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => request(app).post('/refresh').send({ refresh_token: account.refreshToken })),
+      );
+      expect(results.map((res) => res.status)).toEqual([200, 200, 200, 200, 200]);
+      for (const res of results) {
+        const next = await request(app).post('/refresh').send({ refresh_token: res.body.refresh_token });
+        expect(next.status).toBe(200);
+      }
+    });
+
+    it('when a rotated token is replayed after the grace interval, then 401 and the whole session is revoked', async () => {
+      const clock = new ManualClock();
+      const config = testConfig();
+      const { app } = buildApp(backends, { config, clock });
+      const account = await registerAndLogin(app);
+      const rotated = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+      expect(rotated.status).toBe(200);
+
+      clock.advance((config.refreshReuseIntervalS + 1) * 1000);
+      const replay = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+      const successor = await request(app).post('/refresh').send({ refresh_token: rotated.body.refresh_token });
+      const liveAccess = await request(app).get('/protected').set(...bearer(rotated.body.access_token));
+      const firstAccess = await request(app).get('/protected').set(...bearer(account.accessToken));
+
+      expect(replay.status).toBe(401);
+      expect(successor.status).toBe(401);
+      expect(liveAccess.status).toBe(401);
+      expect(firstAccess.status).toBe(401);
+      const session = await backends.db.prisma.session.findFirst({ where: { userId: account.id } });
+      expect(session?.revokedReason).toBe('refresh_token_reuse');
+    });
+
+    it('when the session is older than its absolute lifetime, then refresh fails however recently it was used', async () => {
+      const clock = new ManualClock();
+      const config = testConfig({ sessionTtlS: 3_600 });
+      const { app } = buildApp(backends, { config, clock });
+      const account = await registerAndLogin(app);
+      let refreshToken = account.refreshToken;
+      for (let step = 0; step < 3; step++) {
+        clock.advance(1_000 * 1_000);
+        const res = await request(app).post('/refresh').send({ refresh_token: refreshToken });
+        expect(res.status).toBe(200);
+        refreshToken = res.body.refresh_token;
+      }
+      clock.advance(1_000 * 1_000);
+      const res = await request(app).post('/refresh').send({ refresh_token: refreshToken });
+      expect(res.status).toBe(401);
+    });
+
+    it.each([
+      ['a missing field', {}],
+      ['an extra field', { refresh_token: 'rt_x', user: 'me' }],
+      ['a wrong type', { refresh_token: 42 }],
+    ])('when the body has %s, then 400', async (_case, body) => {
+      const { app } = buildApp(backends);
+      const res = await request(app).post('/refresh').send(body);
+      expect(res.status).toBe(400);
+    });
+
+    it('when the refresh token is unknown, then 401', async () => {
+      const { app } = buildApp(backends);
+      const res = await request(app).post('/refresh').send({ refresh_token: 'rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+      expect(res.status).toBe(401);
+    });
+  });
+
+  describe('logout', () => {
+    it('when a user logs out, then 204, and that access token and refresh token stop working', async () => {
+      const { app } = buildApp(backends);
+      const account = await registerAndLogin(app);
+      const res = await request(app).post('/logout').set(...bearer(account.accessToken));
+      const reuse = await request(app).get('/protected').set(...bearer(account.accessToken));
+      const refresh = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+      expect(res.status).toBe(204);
+      expect(reuse.status).toBe(401);
+      expect(reuse.headers['www-authenticate']).toContain('revoked');
+      expect(refresh.status).toBe(401);
+    });
+
+    it.runIf(usingRedis)('when a user logs out on one instance, then a second instance sharing Redis rejects the token', async () => {
+      const config = testConfig();
+      const first = buildApp(backends, { config }).app;
+      const second = buildApp(backends, { config }).app;
+      const account = await registerAndLogin(first);
+      expect((await request(second).get('/protected').set(...bearer(account.accessToken))).status).toBe(200);
+
+      await request(first).post('/logout').set(...bearer(account.accessToken)).expect(204);
+      const res = await request(second).get('/protected').set(...bearer(account.accessToken));
+      expect(res.status).toBe(401);
+    });
+
+    it('when a user logs out everywhere, then every session and access token dies, and a new login works at once', async () => {
+      const config = testConfig();
+      const instances = usingRedis ? [buildApp(backends, { config }).app, buildApp(backends, { config }).app] : [buildApp(backends, { config }).app];
+      const [app] = instances as [typeof instances[0]];
+      const account = await registerAndLogin(app);
+      const laptop = await registerAndLoginAgain(app, account);
+
+      const res = await request(app).post('/logout/all').set(...bearer(account.accessToken));
+      expect(res.status).toBe(204);
+      for (const instance of instances) {
+        expect((await request(instance).get('/protected').set(...bearer(account.accessToken))).status).toBe(401);
+        expect((await request(instance).get('/protected').set(...bearer(laptop.accessToken))).status).toBe(401);
+      }
+      expect((await request(app).post('/refresh').send({ refresh_token: laptop.refreshToken })).status).toBe(401);
+
+      const fresh = await registerAndLoginAgain(app, account);
+      expect((await request(app).get('/protected').set(...bearer(fresh.accessToken))).status).toBe(200);
+    });
+  });
+});
+
+async function registerAndLoginAgain(app: Parameters<typeof request>[0], account: { username: string; password: string }) {
+  const res = await request(app).post('/login').send({ username: account.username, password: account.password });
+  expect(res.status).toBe(200);
+  return { accessToken: res.body.access_token as string, refreshToken: res.body.refresh_token as string };
+}
