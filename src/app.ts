@@ -1,5 +1,6 @@
 // Builds the Express application from its dependencies; nothing here reads the environment or opens connections.
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express } from 'express';
+import { Cache } from './core/cache.js';
 import type { Clock } from './core/clock.js';
 import type { Config } from './core/config.js';
 import type { Database } from './core/db.js';
@@ -14,7 +15,9 @@ import { createAccounts } from './features/accounts.js';
 import { adminRoutes } from './features/admin/admin-routes.js';
 import { authRoutes } from './features/auth/auth-routes.js';
 import { legacyAliasRoutes } from './features/auth/legacy-alias-routes.js';
+import { expensiveRoutes } from './features/expensive/expensive-routes.js';
 import { healthRoutes } from './features/health/health-routes.js';
+import { createRateLimiters } from './features/rate-limit/rate-limiter.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
 
@@ -48,10 +51,10 @@ export function createApp(deps: AppDeps): Express {
 
   const registry = createRegistry();
   const accounts = createAccounts(deps);
-  // Stand-ins until the rate-limit feature lands.
-  const publicLimit: RequestHandler = (_req, _res, next) => next();
-  const userLimit: RequestHandler = (_req, _res, next) => next();
-  const authenticated = { authenticate: accounts.authenticate, userLimit };
+  const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger);
+  const publicLimit = rateLimiters.limit('auth');
+  const authenticated = { authenticate: accounts.authenticate, userLimit: rateLimiters.limit('account') };
+  const cache = new Cache(deps.store, deps.clock, logger);
 
   app.use(healthRoutes(registry, deps).router);
   const auth = authRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router;
@@ -60,7 +63,17 @@ export function createApp(deps: AppDeps): Express {
   app.use(auth, me, sessions);
   // Older clients call the same API under /auth.
   app.use('/auth', legacyAliasRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router, auth, me, sessions);
-  app.use(adminRoutes(registry, { ...accounts, ...authenticated }).router);
+  app.use(adminRoutes(registry, { ...accounts, ...authenticated, rateLimiters }).router);
+  app.use(
+    expensiveRoutes(registry, {
+      ...authenticated,
+      prisma: deps.db.prisma,
+      cache,
+      clock: deps.clock,
+      ttlS: config.cacheTtlS,
+      delayMs: config.expensiveDelayMs,
+    }).router,
+  );
 
   app.use(docsRouter(buildOpenApiDocument(registry, VERSION)));
   app.use(notFoundHandler());

@@ -78,7 +78,33 @@ const envSchema = z.object({
   TRUST_PROXY: trustProxy,
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'a size such as 100kb').default('100kb'),
   SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 120_000),
+  RATE_LIMIT_MAX: integer(5, 1, 1_000_000),
+  RATE_LIMIT_WINDOW_MS: integer(60_000, 1_000, 86_400_000),
+  RATE_LIMIT_AUTH_MAX: integer(0, 0, 1_000_000).optional(),
+  RATE_LIMIT_ACCOUNT_MAX: integer(0, 0, 1_000_000).optional(),
+  RATE_LIMIT_IMAGES_MAX: integer(0, 0, 1_000_000).optional(),
+  RATE_LIMIT_API_KEYS_MAX: integer(0, 0, 1_000_000).optional(),
+  SIGNED_URL_RATE_LIMIT_MAX: integer(300, 1, 1_000_000),
+  RATE_LIMIT_FAIL_OPEN: booleanFlag.default(false),
+  CACHE_TTL_S: integer(60, 1, 86_400),
+  EXPENSIVE_DELAY_MS: integer(1_000, 0, 60_000),
 });
+
+/** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
+export type BudgetGroup = 'auth' | 'account' | 'images' | 'api-keys' | 'signed-urls';
+
+export interface BudgetSettings {
+  limit: number;
+  windowMs: number;
+  /** How a client is told apart: by address (unauthenticated routes) or by the authenticated principal. */
+  keyBy: 'ip' | 'principal';
+}
+
+export interface RateLimitSettings {
+  budgets: Record<BudgetGroup, BudgetSettings>;
+  /** Let requests through (true) or answer 503 (false) while the store cannot be reached. */
+  failOpen: boolean;
+}
 
 export type Env = z.input<typeof envSchema>;
 
@@ -110,6 +136,10 @@ export interface Config {
   trustProxy: boolean | number | string[];
   bodyLimit: string;
   shutdownTimeoutMs: number;
+  rateLimit: RateLimitSettings;
+  cacheTtlS: number;
+  /** How long the stand-in for an expensive computation takes. */
+  expensiveDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -128,6 +158,22 @@ export function weakSecretReason(secret: string | undefined): string | undefined
   if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes`;
   if (KNOWN_WEAK_SECRETS.some((pattern) => pattern.test(secret))) return 'is a placeholder, not a secret';
   return undefined;
+}
+
+function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSettings {
+  const windowMs = values.RATE_LIMIT_WINDOW_MS;
+  // 0 or unset means "the default budget", so one variable tunes every group.
+  const budget = (max: number | undefined, keyBy: 'ip' | 'principal') => ({ limit: max || values.RATE_LIMIT_MAX, windowMs, keyBy });
+  return {
+    budgets: {
+      auth: budget(values.RATE_LIMIT_AUTH_MAX, 'ip'),
+      account: budget(values.RATE_LIMIT_ACCOUNT_MAX, 'principal'),
+      images: budget(values.RATE_LIMIT_IMAGES_MAX, 'principal'),
+      'api-keys': budget(values.RATE_LIMIT_API_KEYS_MAX, 'principal'),
+      'signed-urls': { limit: values.SIGNED_URL_RATE_LIMIT_MAX, windowMs, keyBy: 'ip' },
+    },
+    failOpen: values.RATE_LIMIT_FAIL_OPEN,
+  };
 }
 
 /** Validates the environment; throws one ConfigError naming every bad variable. */
@@ -177,5 +223,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxy: values.TRUST_PROXY,
     bodyLimit: values.BODY_LIMIT,
     shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
+    rateLimit: rateLimitSettings(values),
+    cacheTtlS: values.CACHE_TTL_S,
+    expensiveDelayMs: values.EXPENSIVE_DELAY_MS,
   };
 }

@@ -63,7 +63,9 @@ export async function openBackends(): Promise<Backends> {
 }
 
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
-  return { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4' }), jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
+  // Generous budgets: tests of the limiter set their own; every other test talks to the app from one address.
+  const base = loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', RATE_LIMIT_MAX: '100000', EXPENSIVE_DELAY_MS: '200' });
+  return { ...base, jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
 }
 
 export interface TestAppOptions {

@@ -6,6 +6,7 @@ import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
 import { currentAuth, requireRole } from '../auth/authenticate.js';
 import { PublicUser } from '../users/user-schemas.js';
+import type { RateLimiters } from '../rate-limit/rate-limiter.js';
 import { ADMIN_ROLE, type AdminService } from './admin-service.js';
 
 const AdminUser = PublicUser.extend({ disabled: z.boolean() }).meta({ id: 'AdminUser' });
@@ -21,6 +22,12 @@ const ListQuery = z
   })
   .strict();
 const UserParams = z.object({ id: z.uuid() });
+const RateLimitKeyParams = z.object({
+  key: z
+    .string()
+    .regex(/^(ip|user|apikey):[A-Za-z0-9:./_-]{1,100}$/, 'ip:<address or /56 prefix>, user:<id> or apikey:<id>')
+    .meta({ example: 'ip:203.0.113.7' }),
+});
 const RolesBody = z
   .object({ roles: z.array(z.string().min(1).max(64)).min(1).max(20) })
   .strict()
@@ -36,7 +43,7 @@ const notFound = { 404: { description: 'No such user', schema: ErrorResponse } }
 
 export function adminRoutes(
   registry: OpenAPIRegistry,
-  deps: { admin: AdminService; authenticate: RequestHandler; userLimit: RequestHandler; adminGuards?: RequestHandler[] },
+  deps: { admin: AdminService; rateLimiters: RateLimiters; authenticate: RequestHandler; userLimit: RequestHandler; adminGuards?: RequestHandler[] },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['admin'] });
   const middleware = [deps.authenticate, deps.userLimit, requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
@@ -97,6 +104,20 @@ export function adminRoutes(
     responses: { 200: { description: 'The user', schema: AdminUser }, ...notFound, ...errors },
     handler: async ({ params }, _req, res) => {
       res.json(await deps.admin.enable(params.id));
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/admin/rate-limits/:key',
+    summary: "Reset a client's budgets in every group, on every instance",
+    description: 'The key is `ip:<address>` (IPv6 as its /56, e.g. `ip:2001:db8:1:100::/56`), `user:<id>` or `apikey:<id>`, URL-encoded.',
+    security: ['bearer'],
+    params: RateLimitKeyParams,
+    middleware,
+    responses: { 204: { description: 'Reset' }, ...errors },
+    handler: async ({ params }, _req, res) => {
+      await deps.rateLimiters.reset(params.key);
+      res.status(204).end();
     },
   });
   return api;

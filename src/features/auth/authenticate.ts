@@ -12,6 +12,8 @@ export interface AuthContext {
   amr: string[];
   jti: string;
   expiresAtMs: number;
+  /** Set when the caller authenticated with an API key rather than a Bearer token. */
+  apiKeyId?: string;
 }
 
 declare module 'express-serve-static-core' {

@@ -1,0 +1,113 @@
+// Per-group request budgets on express-rate-limit, shared through Redis or kept in-process.
+import type { Request, RequestHandler } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { RedisStore } from 'rate-limit-redis';
+import { AppError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { SharedStore } from '../../core/shared-store.js';
+import type { BudgetGroup, BudgetSettings, RateLimitSettings } from '../../core/config.js';
+
+export type { BudgetGroup, BudgetSettings, RateLimitSettings };
+
+const IPV6_SUBNET = 56;
+
+/** The client's budget key: its address (IPv6 grouped by /56) or the user or API key it authenticated as. */
+export function clientKey(req: Request, keyBy: BudgetSettings['keyBy']): string {
+  if (keyBy === 'principal' && req.auth) {
+    return req.auth.apiKeyId ? `apikey:${req.auth.apiKeyId}` : `user:${req.auth.userId}`;
+  }
+  return `ip:${ipKeyGenerator(req.ip ?? 'unknown', IPV6_SUBNET)}`;
+}
+
+/**
+ * rate-limit-redis loads its Lua script once, at start. If Redis was unreachable then, the rejected load would
+ * poison every later call; this reloads it on the first call after a failure, so the limiter heals by itself.
+ */
+class SelfHealingRedisStore extends RedisStore {
+  private reloadScripts = false;
+
+  override async increment(key: string) {
+    if (this.reloadScripts) {
+      this.reloadScripts = false;
+      this.incrementScriptSha = this.loadIncrementScript();
+      this.getScriptSha = this.loadGetScript();
+      this.getScriptSha.catch(() => {
+        this.reloadScripts = true;
+      });
+    }
+    try {
+      return await super.increment(key);
+    } catch (err) {
+      this.reloadScripts = true;
+      throw err;
+    }
+  }
+}
+
+export interface RateLimiters {
+  /** The middleware that counts a request against `group`'s budget. */
+  limit(group: BudgetGroup): RequestHandler;
+  /** Forgets a client's count in every group, on every instance sharing the store. */
+  reset(clientKey: string): Promise<void>;
+}
+
+export function createRateLimiters(settings: RateLimitSettings, shared: SharedStore, logger: Logger): RateLimiters {
+  const resetters: Array<(key: string) => Promise<void>> = [];
+  const middleware = new Map<BudgetGroup, RequestHandler>();
+
+  for (const [group, budget] of Object.entries(settings.budgets) as Array<[BudgetGroup, BudgetSettings]>) {
+    const store =
+      shared.kind === 'redis'
+        ? new SelfHealingRedisStore({
+            sendCommand: (command: string, ...args: string[]) => shared.redis.call(command, ...args) as never,
+            prefix: `${shared.prefix}rl:${group}:`,
+          })
+        : undefined;
+    const limiter = rateLimit({
+      windowMs: budget.windowMs,
+      limit: budget.limit,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      identifier: group,
+      keyGenerator: (req) => clientKey(req, budget.keyBy),
+      store,
+      logger,
+      handler: (req, _res, next) => {
+        const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+        const retryAfterSeconds = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + budget.windowMs) - Date.now()) / 1000));
+        next(
+          new AppError('rate_limited', `Too many requests. Try again in ${retryAfterSeconds} seconds.`, {
+            details: { budget: group, limit: budget.limit, windowSeconds: budget.windowMs / 1000, retryAfterSeconds },
+          }),
+        );
+      },
+    });
+    middleware.set(group, (req, res, next) => {
+      void limiter(req, res, (err?: unknown) => {
+        if (err === undefined || err === 'route' || err instanceof AppError) {
+          next(err);
+          return;
+        }
+        logger.error({ err, budget: group }, settings.failOpen ? 'rate-limit store failed: letting the request through' : 'rate-limit store failed: refusing the request');
+        if (settings.failOpen) {
+          next();
+          return;
+        }
+        next(new AppError('service_unavailable', 'Rate limiting is unavailable; try again shortly.', { headers: { 'Retry-After': '1' }, cause: err }));
+      });
+    });
+    // The Redis store's reset can be awaited; the in-process one is synchronous.
+    resetters.push(store ? (key) => store.resetKey(key) : (key) => Promise.resolve(limiter.resetKey(key)));
+  }
+
+  return {
+    limit(group) {
+      const handler = middleware.get(group);
+      if (!handler) throw new Error(`no budget named ${group}`);
+      return handler;
+    },
+    async reset(key) {
+      await Promise.all(resetters.map((reset) => reset(key)));
+    },
+  };
+}

@@ -1,0 +1,231 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BudgetGroup, RateLimitSettings } from '../src/core/config.js';
+import { connectRedis } from '../src/core/redis.js';
+import { redisStore } from '../src/core/shared-store.js';
+import { createAccounts } from '../src/features/accounts.js';
+import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+import { type Backends, buildApp, openBackends, silentLogger, testConfig, usingRedis } from './support/test-app.js';
+
+const WINDOW_MS = 60_000;
+
+function budgets(limits: Partial<Record<BudgetGroup, number>>, failOpen = false): RateLimitSettings {
+  const budget = (group: BudgetGroup, keyBy: 'ip' | 'principal') => ({ limit: limits[group] ?? 10_000, windowMs: WINDOW_MS, keyBy });
+  return {
+    budgets: {
+      auth: budget('auth', 'ip'),
+      account: budget('account', 'principal'),
+      images: budget('images', 'principal'),
+      'api-keys': budget('api-keys', 'principal'),
+      'signed-urls': budget('signed-urls', 'ip'),
+    },
+    failOpen,
+  };
+}
+
+const badLogin = { username: 'nobody_here', password: 'wrong password' };
+
+describe('rate limiting', () => {
+  let backends: Backends;
+  beforeAll(async () => {
+    backends = await openBackends();
+  });
+  afterAll(async () => {
+    await backends.close();
+  });
+  /** Budgets of its own for each test; two apps given the same one play two instances sharing Redis. */
+  const freshStore = () => (backends.redis ? redisStore(backends.redis, `${backends.redisPrefix}${uniqueName('t')}:`) : undefined);
+
+  it('when limit + 1 requests arrive one after another, then exactly the last gets 429 with Retry-After and the error shape', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
+    const statuses: number[] = [];
+    let last: request.Response | undefined;
+    for (let i = 0; i < 6; i++) {
+      last = await request(app).post('/login').send(badLogin);
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    expect(last?.body.error).toEqual({
+      code: 'rate_limited',
+      message: expect.stringMatching(/Try again in \d+ seconds/),
+      details: { budget: 'auth', limit: 5, windowSeconds: 60, retryAfterSeconds: expect.any(Number) },
+      requestId: expect.any(String),
+    });
+    const retryAfter = Number(last?.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+  });
+
+  it('when a limited route answers, then it carries RateLimit and RateLimit-Policy and no legacy X-RateLimit headers', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
+    const res = await request(app).post('/login').send(badLogin);
+    expect(res.headers['ratelimit-policy']).toMatch(/^"auth"; q=5; w=60/);
+    expect(res.headers.ratelimit).toMatch(/^"auth"; r=4; t=\d+/);
+    expect(Object.keys(res.headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
+  });
+
+  it('when health, readiness and docs are called many times, then they are never limited', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 1, account: 1 }) }) });
+    for (let i = 0; i < 5; i++) {
+      expect((await request(app).get('/health')).status).toBe(200);
+      expect((await request(app).get('/openapi.json')).status).toBe(200);
+    }
+  });
+
+  it('when 50 requests arrive at once on one instance, then exactly the limit gets through', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
+    const results = await Promise.all(Array.from({ length: 50 }, () => request(app).post('/login').send(badLogin)));
+    expect(results.filter((res) => res.status !== 429)).toHaveLength(5);
+  });
+
+  it.runIf(usingRedis)('when 50 concurrent requests are spread over two instances sharing Redis, then exactly the limit gets through', async () => {
+    const config = testConfig({ rateLimit: budgets({ auth: 5 }) });
+    const store = freshStore();
+    const instances = [buildApp(backends, { config, store }).app, buildApp(backends, { config, store }).app];
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => request(instances[i % 2] as (typeof instances)[number]).post('/login').send(badLogin)));
+    expect(results.filter((res) => res.status !== 429)).toHaveLength(5);
+  });
+
+  it('when one user exhausts their budget, then another user is unaffected, and so is the first one’s refresh', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ account: 3, auth: 50 }) }) });
+    const alice = await registerAndLogin(app);
+    const bob = await registerAndLogin(app);
+    const aliceStatuses = [];
+    for (let i = 0; i < 4; i++) aliceStatuses.push((await request(app).get('/me').set(...bearer(alice.accessToken))).status);
+    const bobStatus = (await request(app).get('/me').set(...bearer(bob.accessToken))).status;
+    const aliceRefresh = await request(app).post('/refresh').send({ refresh_token: alice.refreshToken });
+    expect(aliceStatuses).toEqual([200, 200, 200, 429]);
+    expect(bobStatus).toBe(200);
+    expect(aliceRefresh.status).toBe(200);
+  });
+
+  it('when a client sends its own X-Forwarded-For without a trusted proxy, then it gains no fresh budget', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 2 }), trustProxy: false }) });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await request(app).post('/login').set('X-Forwarded-For', `198.51.100.${i}`).send(badLogin)).status);
+    }
+    expect(statuses).toEqual([401, 401, 429, 429]);
+  });
+
+  it('when behind a trusted proxy, then each client address has its own budget, and IPv6 clients share their /56', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 1 }), trustProxy: ['loopback'] }) });
+    const from = (address: string) => request(app).post('/login').set('X-Forwarded-For', address).send(badLogin);
+    expect((await from('203.0.113.1')).status).toBe(401);
+    expect((await from('203.0.113.1')).status).toBe(429);
+    expect((await from('203.0.113.2')).status).toBe(401);
+    expect((await from('2001:db8:0:100::1')).status).toBe(401);
+    expect((await from('2001:db8:0:1ff::2')).status).toBe(429);
+    expect((await from('2001:db8:0:200::1')).status).toBe(401);
+  });
+
+  it('when an admin resets a client key, then that client has a fresh budget', async () => {
+    const config = testConfig({ rateLimit: budgets({ auth: 2, account: 100 }), trustProxy: ['loopback'] });
+    const { app, deps } = buildApp(backends, { config, store: freshStore() });
+    const username = uniqueName('admin');
+    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 1' });
+    const adminLogin = await request(app).post('/login').set('X-Forwarded-For', '192.0.2.200').send({ username, password: 'admin password 1' });
+    const from = () => request(app).post('/login').set('X-Forwarded-For', '192.0.2.9').send(badLogin);
+    await from();
+    await from();
+    expect((await from()).status).toBe(429);
+
+    const reset = await request(app).delete(`/admin/rate-limits/${encodeURIComponent('ip:192.0.2.9')}`).set(...bearer(adminLogin.body.access_token));
+    expect(reset.status).toBe(204);
+    expect((await from()).status).toBe(401);
+    const malformed = await request(app).delete('/admin/rate-limits/everyone').set(...bearer(adminLogin.body.access_token));
+    expect(malformed.status).toBe(400);
+  });
+
+  describe.runIf(usingRedis)('when Redis fails', () => {
+    async function appThroughProxy(failOpen: boolean) {
+      const proxy = TcpProxy.forUrl(process.env.REDIS_URL as string, 6379);
+      await proxy.start();
+      const redis = await connectRedis({ url: proxy.rewrite(process.env.REDIS_URL as string) }, silentLogger);
+      const store = redisStore(redis, `${backends.redisPrefix}${uniqueName('outage')}:`);
+      const { app } = buildApp(backends, { config: testConfig({ rateLimit: budgets({ auth: 100 }, failOpen) }), store });
+      return { app, proxy, redis };
+    }
+
+    it('then the limiter answers 503 within a second (fail closed), and recovers by itself when Redis returns', async () => {
+      const { app, proxy, redis } = await appThroughProxy(false);
+      try {
+        expect((await request(app).post('/login').send(badLogin)).status).toBe(401);
+        await proxy.stop();
+        const started = Date.now();
+        const down = await request(app).post('/login').send(badLogin);
+        const elapsed = Date.now() - started;
+        await proxy.start();
+        await expect.poll(async () => (await request(app).post('/login').send(badLogin)).status, { timeout: 10_000, interval: 200 }).toBe(401);
+
+        expect(down.status).toBe(503);
+        expect(down.body.error.code).toBe('service_unavailable');
+        expect(elapsed).toBeLessThan(1_000);
+      } finally {
+        redis.disconnect();
+        await proxy.stop();
+      }
+    });
+
+    it('then with RATE_LIMIT_FAIL_OPEN the request goes through', async () => {
+      const { app, proxy, redis } = await appThroughProxy(true);
+      try {
+        await proxy.stop();
+        const res = await request(app).post('/login').send(badLogin);
+        expect(res.status).toBe(401);
+      } finally {
+        redis.disconnect();
+        await proxy.stop();
+      }
+    });
+
+    it('then a limiter created while Redis was down still recovers once it is back', async () => {
+      const proxy = TcpProxy.forUrl(process.env.REDIS_URL as string, 6379);
+      await proxy.start();
+      const redis = await connectRedis({ url: proxy.rewrite(process.env.REDIS_URL as string) }, silentLogger);
+      try {
+        await proxy.stop();
+        const store = redisStore(redis, `${backends.redisPrefix}${uniqueName('late')}:`);
+        const { app } = buildApp(backends, { config: testConfig({ rateLimit: budgets({ auth: 100 }) }), store });
+        expect((await request(app).post('/login').send(badLogin)).status).toBe(503);
+        await proxy.start();
+        await expect.poll(async () => (await request(app).post('/login').send(badLogin)).status, { timeout: 10_000, interval: 200 }).toBe(401);
+      } finally {
+        redis.disconnect();
+        await proxy.stop();
+      }
+    });
+
+    it('then after SCRIPT FLUSH the limiter reloads its script and keeps counting', async () => {
+      const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 3 }) }) });
+      expect((await request(app).post('/login').send(badLogin)).status).toBe(401);
+      await backends.redis?.script('FLUSH');
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await request(app).post('/login').send(badLogin)).status);
+      expect(statuses).toEqual([401, 401, 429]);
+    });
+  });
+
+  it.runIf(usingRedis)('when the service has written to Redis, then every key it wrote has an expiry', async () => {
+    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 100 }) }) });
+    const account = await registerAndLogin(app);
+    await request(app).get('/expensive').set(...bearer(account.accessToken));
+    await request(app).post('/logout').set(...bearer(account.accessToken));
+    const other = await registerAndLogin(app);
+    await request(app).post('/logout/all').set(...bearer(other.accessToken));
+
+    const redis = backends.redis;
+    if (!redis) throw new Error('unreachable: guarded by runIf');
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${backends.redisPrefix}*`, 'COUNT', 1000);
+      keys.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+    const kinds = new Set(keys.map((key) => key.slice(backends.redisPrefix.length).split(':').slice(1, 3).join(':')));
+    expect([...kinds]).toEqual(expect.arrayContaining(['rl:auth', 'rl:account', 'revoked:jti', 'revoked:session', 'revoked:user', 'cache:expensive']));
+    for (const key of keys) expect(await redis.pttl(key), key).toBeGreaterThan(0);
+  });
+});
