@@ -17,6 +17,10 @@ import { authRoutes } from './features/auth/auth-routes.js';
 import { legacyAliasRoutes } from './features/auth/legacy-alias-routes.js';
 import { expensiveRoutes } from './features/expensive/expensive-routes.js';
 import { healthRoutes } from './features/health/health-routes.js';
+import { imageRoutes } from './features/images/image-routes.js';
+import { ImageService } from './features/images/image-service.js';
+import { type ImageStorage, LocalDiskStorage } from './features/images/image-storage.js';
+import { ImageUrlSigner } from './features/images/signed-urls.js';
 import { createRateLimiters } from './features/rate-limit/rate-limiter.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
@@ -33,6 +37,8 @@ export interface AppDeps {
   store: SharedStore;
   clock: Clock;
   logger: Logger;
+  /** Where image bytes go; local disk under UPLOAD_DIR unless given. */
+  imageStorage?: ImageStorage;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -64,6 +70,19 @@ export function createApp(deps: AppDeps): Express {
   // Older clients call the same API under /auth.
   app.use('/auth', legacyAliasRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router, auth, me, sessions);
   app.use(adminRoutes(registry, { ...accounts, ...authenticated, rateLimiters }).router);
+  const signer = new ImageUrlSigner(config.jwtSecret, deps.clock, config.signedUrlTtlS);
+  const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger);
+  accounts.users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));
+  app.use(
+    imageRoutes(registry, {
+      images,
+      signer,
+      maxUploadBytes: config.maxUploadBytes,
+      authenticate: accounts.authenticate,
+      imagesLimit: rateLimiters.limit('images'),
+      signedUrlLimit: rateLimiters.limit('signed-urls'),
+    }).router,
+  );
   app.use(
     expensiveRoutes(registry, {
       ...authenticated,

@@ -1,5 +1,6 @@
 // Reads and validates every setting from the environment, failing fast with all problems at once.
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { z } from 'zod';
 
 const MIN_SECRET_BYTES = 32;
@@ -87,6 +88,9 @@ const envSchema = z.object({
   SIGNED_URL_RATE_LIMIT_MAX: integer(300, 1, 1_000_000),
   RATE_LIMIT_FAIL_OPEN: booleanFlag.default(false),
   CACHE_TTL_S: integer(60, 1, 86_400),
+  UPLOAD_DIR: optionalString,
+  MAX_UPLOAD_BYTES: integer(5 * 1024 * 1024, 1_024, 100 * 1024 * 1024),
+  SIGNED_URL_TTL_S: integer(300, 10, 86_400),
   EXPENSIVE_DELAY_MS: integer(1_000, 0, 60_000),
 });
 
@@ -138,6 +142,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   rateLimit: RateLimitSettings;
   cacheTtlS: number;
+  /** Where image bytes are stored on local disk. */
+  uploadDir: string;
+  maxUploadBytes: number;
+  signedUrlTtlS: number;
   /** How long the stand-in for an expensive computation takes. */
   expensiveDelayMs: number;
 }
@@ -225,6 +233,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
     rateLimit: rateLimitSettings(values),
     cacheTtlS: values.CACHE_TTL_S,
+    uploadDir: values.UPLOAD_DIR ?? path.join(values.DATA_DIR, 'uploads'),
+    maxUploadBytes: values.MAX_UPLOAD_BYTES,
+    signedUrlTtlS: values.SIGNED_URL_TTL_S,
     expensiveDelayMs: values.EXPENSIVE_DELAY_MS,
   };
 }

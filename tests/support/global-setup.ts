@@ -76,5 +76,6 @@ export default async function setup(project: TestProject) {
       redis.disconnect();
     }
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
+    await rm(path.join(os.tmpdir(), `authkit-test-run-${runId}`), { recursive: true, force: true });
   };
 }

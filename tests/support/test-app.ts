@@ -1,6 +1,8 @@
 // Builds apps for tests over real PostgreSQL/Redis (when DATABASE_URL/REDIS_URL are set) or the embedded defaults.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type AppConfig, createApp } from '../../src/app.js';
@@ -26,6 +28,11 @@ export interface Backends {
 }
 
 let databaseCounter = 0;
+
+/** A scratch directory for this test run, removed by the global teardown. */
+export function testRunDir(): string {
+  return path.join(os.tmpdir(), `authkit-test-run-${inject('runId')}`);
+}
 const TEMPLATE_CLONE_LOCK = 7_311_942;
 
 /** A database of its own (cloned from the migrated template) and, with REDIS_URL, a key prefix of its own. */
@@ -65,7 +72,8 @@ export async function openBackends(): Promise<Backends> {
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   // Generous budgets: tests of the limiter set their own; every other test talks to the app from one address.
   const base = loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', RATE_LIMIT_MAX: '100000', EXPENSIVE_DELAY_MS: '200' });
-  return { ...base, jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
+  const uploadDir = path.join(testRunDir(), `uploads-${randomBytes(4).toString('hex')}`);
+  return { ...base, uploadDir, jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
 }
 
 export interface TestAppOptions {

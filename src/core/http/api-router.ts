@@ -24,6 +24,8 @@ export interface RouteSpec<TBody extends AnySchema, TQuery extends ObjectSchema,
   /** Which credentials the OpenAPI document says the route takes. */
   security?: Array<'bearer' | 'apiKey'>;
   body?: TBody;
+  /** A multipart/form-data upload with one file field (parsed by the route's middleware, not validated here). */
+  upload?: { field: string; description: string };
   query?: TQuery;
   params?: TParams;
   responses: Record<number, ResponseSpec>;
@@ -88,6 +90,10 @@ export class ApiRouter {
     }
     const request: RouteConfig['request'] = {};
     if (spec.body) request.body = { required: true, content: { 'application/json': { schema: spec.body } } };
+    if (spec.upload) {
+      const form = z.object({ [spec.upload.field]: z.string().meta({ format: 'binary', description: spec.upload.description }) });
+      request.body = { required: true, content: { 'multipart/form-data': { schema: form } } };
+    }
     if (spec.query) request.query = spec.query;
     if (spec.params) request.params = spec.params;
     this.registry.registerPath({

@@ -14,8 +14,12 @@ export interface ProfileChanges {
   currentPassword?: string;
 }
 
-/** Runs before an account row is deleted, to remove what it owns outside the database (stored files). */
-export type AccountDeletionHook = (userId: string) => Promise<void>;
+/**
+ * Called before an account row is deleted; returns what to do once the row (and, by cascade, everything it owns
+ * in the database) is gone, such as removing stored files. Removing them only afterwards means a failed delete
+ * never leaves rows pointing at missing files.
+ */
+export type AccountDeletionHook = (userId: string) => Promise<() => Promise<void>>;
 
 function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
@@ -81,7 +85,8 @@ export class UserService {
   async delete(auth: AuthContext, password: string): Promise<void> {
     await this.requirePassword(auth.userId, password);
     await this.sessions.revokeEverything(auth.userId, 'account_deleted');
-    for (const hook of this.deletionHooks) await hook(auth.userId);
+    const afterDelete = await Promise.all(this.deletionHooks.map((hook) => hook(auth.userId)));
     await this.prisma.user.delete({ where: { id: auth.userId } });
+    for (const cleanup of afterDelete) await cleanup();
   }
 }

@@ -1,0 +1,67 @@
+// Decides what an uploaded file really is from its own bytes, and refuses anything but complete PNG, JPEG, GIF or WebP.
+import { imageSize } from 'image-size';
+
+export type ImageType = 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp';
+
+export interface InspectedImage {
+  type: ImageType;
+  width: number;
+  height: number;
+}
+
+export type Inspection = { ok: true; image: InspectedImage } | { ok: false; reason: 'unsupported' | 'corrupt' };
+
+const startsWith = (bytes: Buffer, signature: number[], offset = 0) => signature.every((byte, i) => bytes[offset + i] === byte);
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const PNG_IEND = Buffer.from([0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+
+/** The type the leading bytes claim, whatever the file name or Content-Type said. */
+function sniff(bytes: Buffer): ImageType | undefined {
+  if (startsWith(bytes, PNG_SIGNATURE)) return 'image/png';
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'image/jpeg';
+  if (startsWith(bytes, [0x47, 0x49, 0x46, 0x38]) && (bytes[4] === 0x37 || bytes[4] === 0x39) && bytes[5] === 0x61) return 'image/gif';
+  if (startsWith(bytes, [0x52, 0x49, 0x46, 0x46]) && startsWith(bytes, [0x57, 0x45, 0x42, 0x50], 8)) return 'image/webp';
+  return undefined;
+}
+
+/** Each format marks its own end; a file cut short in transit lacks it. */
+function isComplete(type: ImageType, bytes: Buffer): boolean {
+  switch (type) {
+    case 'image/png':
+      return bytes.length >= 20 && bytes.subarray(-8).equals(PNG_IEND);
+    case 'image/jpeg':
+      return bytes.length >= 4 && bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
+    case 'image/gif':
+      return bytes[bytes.length - 1] === 0x3b;
+    case 'image/webp':
+      // RIFF size counts everything after the first 8 bytes, padded to even length.
+      return bytes.length >= 12 && bytes.readUInt32LE(4) + 8 === bytes.length;
+  }
+}
+
+export function inspectImage(bytes: Buffer): Inspection {
+  const type = sniff(bytes);
+  if (!type) return { ok: false, reason: 'unsupported' };
+  if (!isComplete(type, bytes)) return { ok: false, reason: 'corrupt' };
+  try {
+    const { width, height } = imageSize(bytes);
+    if (!width || !height) return { ok: false, reason: 'corrupt' };
+    return { ok: true, image: { type, width, height } };
+  } catch {
+    return { ok: false, reason: 'corrupt' };
+  }
+}
+
+/** A display name that is safe in a header and a page: the base name, in printable ASCII, at most 100 characters. */
+export function sanitiseFileName(name: string | undefined): string {
+  const base = (name ?? '').split(/[\\/]/).pop() ?? '';
+  const cleaned = base
+    .normalize('NFKD')
+    .replace(/[^A-Za-z0-9._ -]/g, '')
+    .replace(/\s+/g, ' ')
+    .replace(/^[.\s]+/, '')
+    .trim()
+    .slice(0, 100);
+  return cleaned === '' ? 'image' : cleaned;
+}

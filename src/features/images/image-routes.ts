@@ -1,0 +1,173 @@
+// HTTP routes for uploading, listing, describing, deleting and (through signed URLs) serving images.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import multer from 'multer';
+import { z } from 'zod';
+import { AppError } from '../../core/errors.js';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import { currentAuth } from '../auth/authenticate.js';
+import type { ImageService } from './image-service.js';
+import type { ImageUrlSigner } from './signed-urls.js';
+
+const UPLOAD_FIELD = 'image';
+
+const Image = z
+  .object({
+    id: z.uuid(),
+    ownerId: z.uuid(),
+    name: z.string(),
+    type: z.enum(['image/png', 'image/jpeg', 'image/gif', 'image/webp']),
+    size: z.number().int(),
+    width: z.number().int(),
+    height: z.number().int(),
+    sha256: z.string(),
+    createdAt: z.iso.datetime(),
+    url: z.string().meta({ description: 'Signed URL of the bytes; works without Authorization until urlExpiresAt' }),
+    urlExpiresAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Image' });
+const ImagePage = z
+  .object({ images: z.array(Image), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() })
+  .meta({ id: 'ImagePage' });
+
+const ListQuery = z
+  .object({
+    page: z.coerce.number().int().min(1).max(100_000).default(1),
+    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    scope: z.enum(['mine', 'all']).default('mine').meta({ description: '`all` (administrators only) lists every user’s images' }),
+  })
+  .strict();
+const ImageParams = z.object({ id: z.uuid() });
+const SignedQuery = z
+  .object({ expires: z.coerce.number().int().positive(), sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url HMAC') })
+  .strict();
+
+const errors = {
+  400: { description: 'Invalid request', schema: ErrorResponse },
+  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
+  429: { description: 'Rate limited', schema: ErrorResponse },
+};
+const notFound = { 404: { description: 'No such image (or not yours)', schema: ErrorResponse } };
+
+export interface ImageRouteDeps {
+  images: ImageService;
+  signer: ImageUrlSigner;
+  maxUploadBytes: number;
+  authenticate: RequestHandler;
+  imagesLimit: RequestHandler;
+  signedUrlLimit: RequestHandler;
+}
+
+/** Parses exactly one file under explicit limits; anything but multipart/form-data is refused up front. */
+function singleUpload(maxBytes: number): RequestHandler {
+  const parse = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: maxBytes, files: 1, fields: 4, parts: 6, fieldSize: 1_024, fieldNameSize: 64, headerPairs: 20 },
+  }).single(UPLOAD_FIELD);
+  return (req, res, next) => {
+    if (!req.is('multipart/form-data')) {
+      next(new AppError('unsupported_media_type', `Send the image as multipart/form-data in a field named "${UPLOAD_FIELD}".`));
+      return;
+    }
+    parse(req, res, next);
+  };
+}
+
+export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['images'] });
+  const middleware = [deps.authenticate, deps.imagesLimit];
+  api.route({
+    method: 'post',
+    path: '/images',
+    summary: 'Upload one image (PNG, JPEG, GIF or WebP, judged by its bytes)',
+    security: ['bearer', 'apiKey'],
+    upload: { field: UPLOAD_FIELD, description: `The image, at most MAX_UPLOAD_BYTES` },
+    middleware: [...middleware, singleUpload(deps.maxUploadBytes)],
+    responses: {
+      201: { description: 'Stored', schema: Image },
+      413: { description: 'Larger than MAX_UPLOAD_BYTES', schema: ErrorResponse },
+      415: { description: 'Not a PNG, JPEG, GIF or WebP (SVG included)', schema: ErrorResponse },
+      ...errors,
+    },
+    handler: async (_input, req, res) => {
+      if (!req.file) throw new AppError('validation_failed', `Send the image in a multipart field named "${UPLOAD_FIELD}".`);
+      const image = await deps.images.upload(currentAuth(req).userId, { bytes: req.file.buffer, originalName: req.file.originalname });
+      res.status(201).json(image);
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/images',
+    summary: 'Your images, newest first',
+    security: ['bearer', 'apiKey'],
+    query: ListQuery,
+    middleware,
+    responses: { 200: { description: 'A page of images', schema: ImagePage }, 403: { description: 'scope=all without admin', schema: ErrorResponse }, ...errors },
+    handler: async ({ query }, req, res) => {
+      res.json(await deps.images.list(currentAuth(req), query));
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/images/:id',
+    summary: "An image's metadata and a fresh signed URL",
+    security: ['bearer', 'apiKey'],
+    params: ImageParams,
+    middleware,
+    responses: { 200: { description: 'The image', schema: Image }, ...notFound, ...errors },
+    handler: async ({ params }, req, res) => {
+      res.json(await deps.images.get(currentAuth(req), params.id));
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/images/:id',
+    summary: 'Delete an image (row and bytes)',
+    security: ['bearer', 'apiKey'],
+    params: ImageParams,
+    middleware,
+    responses: { 204: { description: 'Deleted' }, ...notFound, ...errors },
+    handler: async ({ params }, req, res) => {
+      await deps.images.delete(currentAuth(req), params.id);
+      res.status(204).end();
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/images/:id/content',
+    summary: 'The image bytes, from a signed URL (no Authorization header)',
+    params: ImageParams,
+    query: SignedQuery,
+    middleware: [deps.signedUrlLimit],
+    responses: {
+      200: { description: 'The bytes', schema: z.string().meta({ format: 'binary' }), contentType: 'image/*' },
+      403: { description: 'Tampered or expired signature', schema: ErrorResponse },
+      ...notFound,
+    },
+    handler: async ({ params, query }, _req, res) => {
+      const check = deps.signer.check(params.id, query.expires, query.sig);
+      if (check !== 'valid') {
+        throw new AppError('invalid_signature', check === 'expired' ? 'This image link has expired.' : 'This image link is not valid.');
+      }
+      const { stream, row } = await deps.images.content(params.id);
+      res.set({
+        'Content-Type': row.mimeType,
+        'Content-Length': String(row.size),
+        'Content-Disposition': `inline; filename="${row.originalName}"`,
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Security-Policy': "default-src 'none'; sandbox",
+        // Cacheable by this browser only, and no longer than the link itself lives.
+        'Cache-Control': `private, max-age=${deps.signer.secondsLeft(query.expires)}`,
+        ETag: `"${row.sha256}"`,
+      });
+      stream.pipe(res);
+      await new Promise<void>((resolve, reject) => {
+        res.on('finish', resolve);
+        res.on('close', resolve);
+        stream.on('error', reject);
+      });
+    },
+  });
+  return api;
+}

@@ -1,0 +1,147 @@
+// Stores, lists, serves and deletes users' images, never leaving a file without a row or a row without a file.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Prisma } from '../../core/db.js';
+import { AppError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { AuthContext } from '../auth/authenticate.js';
+import { ADMIN_ROLE } from '../admin/admin-service.js';
+import { inspectImage, sanitiseFileName } from './image-content.js';
+import type { ImageStorage } from './image-storage.js';
+import type { ImageUrlSigner } from './signed-urls.js';
+
+export interface ImageView {
+  id: string;
+  ownerId: string;
+  name: string;
+  type: string;
+  size: number;
+  width: number;
+  height: number;
+  sha256: string;
+  createdAt: string;
+  /** A signed URL for the bytes, valid until `urlExpiresAt`. */
+  url: string;
+  urlExpiresAt: string;
+}
+
+interface ImageRow {
+  id: string;
+  ownerId: string;
+  storageKey: string;
+  originalName: string;
+  mimeType: string;
+  size: number;
+  sha256: string;
+  width: number;
+  height: number;
+  createdAt: Date;
+}
+
+const notFound = () => new AppError('not_found', 'No such image.');
+
+export class ImageService {
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly storage: ImageStorage,
+    private readonly signer: ImageUrlSigner,
+    private readonly logger: Logger,
+  ) {}
+
+  private view(row: ImageRow): ImageView {
+    const signed = this.signer.sign(row.id);
+    return {
+      id: row.id,
+      ownerId: row.ownerId,
+      name: row.originalName,
+      type: row.mimeType,
+      size: row.size,
+      width: row.width,
+      height: row.height,
+      sha256: row.sha256,
+      createdAt: row.createdAt.toISOString(),
+      url: signed.url,
+      urlExpiresAt: signed.expiresAt.toISOString(),
+    };
+  }
+
+  /** Checks the bytes, stores them, then records them; a failed record removes the stored bytes again. */
+  async upload(ownerId: string, file: { bytes: Buffer; originalName?: string }): Promise<ImageView> {
+    const inspection = inspectImage(file.bytes);
+    if (!inspection.ok) {
+      throw inspection.reason === 'unsupported'
+        ? new AppError('unsupported_media_type', 'Only PNG, JPEG, GIF and WebP images are accepted.')
+        : new AppError('validation_failed', 'The image is truncated or damaged.');
+    }
+    const storageKey = await this.storage.put(file.bytes);
+    try {
+      const row = await this.prisma.image.create({
+        data: {
+          ownerId,
+          storageKey,
+          originalName: sanitiseFileName(file.originalName),
+          mimeType: inspection.image.type,
+          size: file.bytes.length,
+          sha256: createHash('sha256').update(file.bytes).digest('hex'),
+          width: inspection.image.width,
+          height: inspection.image.height,
+        },
+      });
+      return this.view(row);
+    } catch (err) {
+      await this.storage.remove(storageKey).catch((removeErr: unknown) => {
+        this.logger.error({ err: removeErr, storageKey }, 'could not remove the bytes of a failed upload');
+      });
+      throw err;
+    }
+  }
+
+  async list(auth: AuthContext, query: { page: number; pageSize: number; scope: 'mine' | 'all' }) {
+    if (query.scope === 'all' && !auth.roles.includes(ADMIN_ROLE)) throw new AppError('forbidden', 'Only administrators can list every image.');
+    const where = query.scope === 'all' ? {} : { ownerId: auth.userId };
+    const [total, rows] = await this.prisma.$transaction([
+      this.prisma.image.count({ where }),
+      this.prisma.image.findMany({
+        where,
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        skip: (query.page - 1) * query.pageSize,
+        take: query.pageSize,
+      }),
+    ]);
+    return { images: rows.map((row) => this.view(row)), page: query.page, pageSize: query.pageSize, total };
+  }
+
+  /** The caller's image; another user's answers as if it did not exist, except to administrators. */
+  private async visible(auth: AuthContext, id: string): Promise<ImageRow> {
+    const row = await this.prisma.image.findUnique({ where: { id } });
+    if (!row || (row.ownerId !== auth.userId && !auth.roles.includes(ADMIN_ROLE))) throw notFound();
+    return row;
+  }
+
+  async get(auth: AuthContext, id: string): Promise<ImageView> {
+    return this.view(await this.visible(auth, id));
+  }
+
+  async delete(auth: AuthContext, id: string): Promise<void> {
+    const row = await this.visible(auth, id);
+    if (row.ownerId !== auth.userId) throw new AppError('forbidden', 'Only the owner can delete an image.');
+    // Row first: a missing file behind a row would be a broken image; an orphan file is only swept later.
+    await this.prisma.image.delete({ where: { id } });
+    await this.storage.remove(row.storageKey);
+  }
+
+  /** The bytes behind a signed URL. */
+  async content(id: string): Promise<{ stream: Readable; row: ImageRow }> {
+    const row = await this.prisma.image.findUnique({ where: { id } });
+    if (!row) throw notFound();
+    return { stream: await this.storage.open(row.storageKey), row };
+  }
+
+  /** For account deletion: finds what to remove now, and returns the step that removes the bytes afterwards. */
+  async prepareOwnerRemoval(ownerId: string): Promise<() => Promise<void>> {
+    const rows = await this.prisma.image.findMany({ where: { ownerId }, select: { storageKey: true } });
+    return async () => {
+      for (const row of rows) await this.storage.remove(row.storageKey);
+    };
+  }
+}

@@ -1,0 +1,67 @@
+// Where image bytes live: a small interface, and the local-disk implementation used by default.
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+
+/** Swap in a shared store (S3, GCS, a network volume) by implementing these four calls. */
+export interface ImageStorage {
+  /** Stores bytes under a new random key and returns it. Nothing is left behind if it fails. */
+  put(bytes: Buffer): Promise<string>;
+  open(key: string): Promise<Readable>;
+  /** Removes the bytes; removing a key that is already gone is not an error. */
+  remove(key: string): Promise<void>;
+  /** Whether bytes exist under the key (for checks and tests). */
+  has(key: string): Promise<boolean>;
+}
+
+const KEY = /^[A-Za-z0-9_-]{20,64}$/;
+
+export class LocalDiskStorage implements ImageStorage {
+  private ready?: Promise<unknown>;
+
+  constructor(private readonly dir: string) {}
+
+  private file(key: string): string {
+    // Keys are ours, but a key is still never allowed to name a path outside the directory.
+    if (!KEY.test(key)) throw new Error('malformed storage key');
+    return path.join(this.dir, key);
+  }
+
+  async put(bytes: Buffer): Promise<string> {
+    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await this.ready;
+    const key = randomBytes(18).toString('base64url');
+    const target = this.file(key);
+    // Write beside the target and rename, so a crash mid-write never leaves a partial image under a real key.
+    const partial = `${target}.partial`;
+    try {
+      await writeFile(partial, bytes, { flag: 'wx', mode: 0o600 });
+      await rename(partial, target);
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
+    }
+    return key;
+  }
+
+  open(key: string): Promise<Readable> {
+    const stream = createReadStream(this.file(key));
+    return new Promise((resolve, reject) => {
+      stream.once('open', () => resolve(stream));
+      stream.once('error', reject);
+    });
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.file(key), { force: true });
+  }
+
+  async has(key: string): Promise<boolean> {
+    return stat(this.file(key)).then(
+      () => true,
+      () => false,
+    );
+  }
+}

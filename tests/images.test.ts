@@ -1,0 +1,230 @@
+import { readdir } from 'node:fs/promises';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/core/clock.js';
+import { createAccounts } from '../src/features/accounts.js';
+import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
+import { gif, jpegImage, php, png, svg, webp } from './support/images.js';
+import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+
+async function filesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => []);
+}
+
+describe('images', () => {
+  let backends: Backends;
+  beforeAll(async () => {
+    backends = await openBackends();
+  });
+  afterAll(async () => {
+    await backends.close();
+  });
+
+  function setup(overrides: Parameters<typeof testConfig>[0] = {}, clock = new ManualClock()) {
+    const config = testConfig(overrides);
+    return { ...buildApp(backends, { config, clock }), config, clock };
+  }
+
+  describe('POST /images', () => {
+    it.each([
+      ['PNG', 'image/png', png(3, 2), 'photo.png', { width: 3, height: 2 }],
+      ['JPEG', 'image/jpeg', jpegImage(4, 2), 'photo.jpg', { width: 4, height: 2 }],
+      ['GIF', 'image/gif', gif(), 'anim.gif', { width: 1, height: 1 }],
+      ['WebP', 'image/webp', webp(), 'pic.webp', { width: 1, height: 1 }],
+    ])('when a %s is uploaded, then 201 with its metadata, judged by its bytes', async (_name, type, bytes, filename, size) => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+      // A misleading declared type must not matter.
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, { filename, contentType: 'text/plain' });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(res.body).toMatchObject({ ownerId: user.id, name: filename, type, size: bytes.length, ...size });
+      expect(res.body.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(res.body.url).toMatch(new RegExp(`^/images/${res.body.id}/content\\?expires=\\d+&sig=`));
+    });
+
+    it.each([
+      ['a PHP script renamed .png', php, 'shell.png', 415, 'unsupported_media_type'],
+      ['an SVG', svg, 'logo.svg', 415, 'unsupported_media_type'],
+      ['a truncated PNG', png(8, 8).subarray(0, -12), 'cut.png', 400, 'validation_failed'],
+      ['a truncated JPEG', jpegImage(8, 8).subarray(0, -40), 'cut.jpg', 400, 'validation_failed'],
+    ])('when %s is uploaded, then it is refused and nothing is stored', async (_name, bytes, filename, status, code) => {
+      const { app, config } = setup();
+      const user = await registerAndLogin(app);
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, { filename, contentType: 'image/png' });
+      expect(res.status).toBe(status);
+      expect(res.body.error.code).toBe(code);
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+      expect(await backends.db.prisma.image.count({ where: { ownerId: user.id } })).toBe(0);
+    });
+
+    it('when the file is over MAX_UPLOAD_BYTES, then 413 and nothing is stored', async () => {
+      const { app, config } = setup({ maxUploadBytes: 4_096 });
+      const user = await registerAndLogin(app);
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(64, 64), 'big.png');
+      expect(res.status).toBe(413);
+      expect(res.body.error.code).toBe('payload_too_large');
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+    });
+
+    it('when the upload is unauthenticated, then 401 and nothing is stored', async () => {
+      const { app, config } = setup();
+      const res = await request(app).post('/images').attach('image', png(), 'a.png');
+      expect(res.status).toBe(401);
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+    });
+
+    it('when the form is wrong (no file, another field, two files, JSON), then a clear 4xx', async () => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+      const noFile = await request(app).post('/images').set(...bearer(user.accessToken)).field('note', 'hello');
+      const wrongField = await request(app).post('/images').set(...bearer(user.accessToken)).attach('picture', png(), 'a.png');
+      const twoFiles = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png').attach('image', png(), 'b.png');
+      const json = await request(app).post('/images').set(...bearer(user.accessToken)).send({ image: 'data' });
+      expect(noFile.status).toBe(400);
+      expect(wrongField.status).toBe(400);
+      expect(twoFiles.status).toBe(400);
+      expect(json.status).toBe(415);
+    });
+
+    it('when the file name is hostile, then it is stored sanitised', async () => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), '../../etc/"><script>x.png');
+      expect(res.status).toBe(201);
+      expect(res.body.name).toBe('scriptx.png');
+    });
+
+    it('when the database fails during an upload, then the stored bytes are removed again', async () => {
+      const { app, config } = setup();
+      const user = await registerAndLogin(app);
+      await backends.db.prisma.$executeRawUnsafe('ALTER TABLE images RENAME TO images_offline');
+      let res;
+      try {
+        res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      } finally {
+        await backends.db.prisma.$executeRawUnsafe('ALTER TABLE images_offline RENAME TO images');
+      }
+      expect(res.status).toBe(500);
+      expect(res.body.error.code).toBe('internal_error');
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+    });
+  });
+
+  describe('listing, reading and deleting', () => {
+    it('when a user lists images, then only theirs come back, newest first, paginated', async () => {
+      const { app, clock } = setup();
+      const user = await registerAndLogin(app);
+      const other = await registerAndLogin(app);
+      for (const name of ['one.png', 'two.png', 'three.png']) {
+        await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), name).expect(201);
+        clock.advance(1_000);
+      }
+      await request(app).post('/images').set(...bearer(other.accessToken)).attach('image', png(), 'theirs.png').expect(201);
+      const page1 = await request(app).get('/images').query({ pageSize: 2 }).set(...bearer(user.accessToken));
+      const page2 = await request(app).get('/images').query({ pageSize: 2, page: 2 }).set(...bearer(user.accessToken));
+      expect(page1.body.total).toBe(3);
+      const names = [...page1.body.images, ...page2.body.images].map((image: { name: string }) => image.name);
+      expect(names).toEqual(['three.png', 'two.png', 'one.png']);
+    });
+
+    it("when a user asks for another user's image, then 404 as if it did not exist", async () => {
+      const { app } = setup();
+      const owner = await registerAndLogin(app);
+      const stranger = await registerAndLogin(app);
+      const upload = await request(app).post('/images').set(...bearer(owner.accessToken)).attach('image', png(), 'mine.png');
+      const read = await request(app).get(`/images/${upload.body.id}`).set(...bearer(stranger.accessToken));
+      const remove = await request(app).delete(`/images/${upload.body.id}`).set(...bearer(stranger.accessToken));
+      const missing = await request(app).get('/images/00000000-0000-4000-8000-000000000000').set(...bearer(stranger.accessToken));
+      expect(read.status).toBe(404);
+      expect(remove.status).toBe(404);
+      expect(read.body.error.message).toBe(missing.body.error.message);
+      expect((await request(app).get(`/images/${upload.body.id}`).set(...bearer(owner.accessToken))).status).toBe(200);
+    });
+
+    it('when an admin looks, then every image is visible, but only the owner deletes', async () => {
+      const { app, deps } = setup();
+      const owner = await registerAndLogin(app);
+      const upload = await request(app).post('/images').set(...bearer(owner.accessToken)).attach('image', png(), 'mine.png');
+      const username = uniqueName('admin');
+      await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 1' });
+      const admin = await login(app, { username, password: 'admin password 1' });
+      expect((await request(app).get(`/images/${upload.body.id}`).set(...bearer(admin.accessToken))).status).toBe(200);
+      const all = await request(app).get('/images').query({ scope: 'all', pageSize: 100 }).set(...bearer(admin.accessToken));
+      expect((all.body.images as Array<{ id: string }>).map((image) => image.id)).toContain(upload.body.id);
+      expect((await request(app).delete(`/images/${upload.body.id}`).set(...bearer(admin.accessToken))).status).toBe(403);
+      expect((await request(app).get('/images').query({ scope: 'all' }).set(...bearer(owner.accessToken))).status).toBe(403);
+    });
+
+    it('when the owner deletes an image, then its row and its file are gone', async () => {
+      const { app, config } = setup();
+      const user = await registerAndLogin(app);
+      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      expect(await filesIn(config.uploadDir)).toHaveLength(1);
+      expect((await request(app).delete(`/images/${upload.body.id}`).set(...bearer(user.accessToken))).status).toBe(204);
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+      expect((await request(app).get(`/images/${upload.body.id}`).set(...bearer(user.accessToken))).status).toBe(404);
+    });
+
+    it('when the account is deleted, then its images and their files go with it', async () => {
+      const { app, config } = setup();
+      const user = await registerAndLogin(app);
+      await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png').expect(201);
+      await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', gif(), 'b.gif').expect(201);
+      await request(app).delete('/me').set(...bearer(user.accessToken)).send({ password: user.password }).expect(204);
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+      expect(await backends.db.prisma.image.count({ where: { ownerId: user.id } })).toBe(0);
+    });
+  });
+
+  describe('signed URLs', () => {
+    it('when the signed URL is fetched without credentials, then the bytes come with safe headers', async () => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+      const bytes = png(5, 5);
+      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, 'pic.png');
+      const res = await request(app).get(upload.body.url).buffer(true).parse((response, done) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+      expect(res.status).toBe(200);
+      expect(Buffer.compare(res.body as Buffer, bytes)).toBe(0);
+      expect(res.headers['content-type']).toBe('image/png');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['content-disposition']).toBe('inline; filename="pic.png"');
+      expect(res.headers['cache-control']).toBe('private, max-age=300');
+    });
+
+    it('when the signature, the id or the expiry is tampered with, then 403 invalid_signature', async () => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+      const first = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      const second = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'b.png');
+      const url = new URL(first.body.url as string, 'http://x');
+      const sig = url.searchParams.get('sig') as string;
+      const expires = Number(url.searchParams.get('expires'));
+      const flipped = `${sig.slice(0, -2)}${sig.endsWith('AA') ? 'BA' : 'AA'}`;
+      const attempts = [
+        `/images/${first.body.id}/content?expires=${expires}&sig=${flipped}`,
+        `/images/${second.body.id}/content?expires=${expires}&sig=${sig}`,
+        `/images/${first.body.id}/content?expires=${expires + 3600}&sig=${sig}`,
+      ];
+      for (const attempt of attempts) {
+        const res = await request(app).get(attempt);
+        expect(res.status, attempt).toBe(403);
+        expect(res.body.error.code).toBe('invalid_signature');
+      }
+      expect((await request(app).get(`/images/${first.body.id}/content?expires=${expires}`)).status).toBe(400);
+    });
+
+    it('when the signed URL has expired, then 403', async () => {
+      const { app, clock, config } = setup();
+      const user = await registerAndLogin(app);
+      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      clock.advance((config.signedUrlTtlS + 1) * 1000);
+      const res = await request(app).get(upload.body.url);
+      expect(res.status).toBe(403);
+      expect(res.body.error.message).toMatch(/expired/);
+    });
+  });
+});
