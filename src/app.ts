@@ -13,6 +13,7 @@ import { PUBLIC_DIR } from './core/paths.js';
 import type { SharedStore } from './core/shared-store.js';
 import { createAccounts } from './features/accounts.js';
 import { adminRoutes } from './features/admin/admin-routes.js';
+import { apiKeyRoutes } from './features/api-keys/api-key-routes.js';
 import { authRoutes } from './features/auth/auth-routes.js';
 import { legacyAliasRoutes } from './features/auth/legacy-alias-routes.js';
 import { expensiveRoutes } from './features/expensive/expensive-routes.js';
@@ -21,6 +22,7 @@ import { imageRoutes } from './features/images/image-routes.js';
 import { ImageService } from './features/images/image-service.js';
 import { type ImageStorage, LocalDiskStorage } from './features/images/image-storage.js';
 import { ImageUrlSigner } from './features/images/signed-urls.js';
+import { mfaRoutes, requireSecondFactor } from './features/mfa/mfa-routes.js';
 import { createRateLimiters } from './features/rate-limit/rate-limiter.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
@@ -59,7 +61,7 @@ export function createApp(deps: AppDeps): Express {
   const accounts = createAccounts(deps);
   const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger);
   const publicLimit = rateLimiters.limit('auth');
-  const authenticated = { authenticate: accounts.authenticate, userLimit: rateLimiters.limit('account') };
+  const authenticated = { authn: accounts.authn, userLimit: rateLimiters.limit('account') };
   const cache = new Cache(deps.store, deps.clock, logger);
 
   app.use(healthRoutes(registry, deps).router);
@@ -69,7 +71,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(auth, me, sessions);
   // Older clients call the same API under /auth.
   app.use('/auth', legacyAliasRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router, auth, me, sessions);
-  app.use(adminRoutes(registry, { ...accounts, ...authenticated, rateLimiters }).router);
+  const adminGuards = config.adminRequireMfa ? [requireSecondFactor()] : [];
+  app.use(adminRoutes(registry, { ...accounts, ...authenticated, rateLimiters, adminGuards }).router);
+  app.use(mfaRoutes(registry, { mfa: accounts.mfa, authn: accounts.authn, limit: rateLimiters.limit('api-keys') }).router);
+  app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, authn: accounts.authn, limit: rateLimiters.limit('api-keys') }).router);
   const signer = new ImageUrlSigner(config.jwtSecret, deps.clock, config.signedUrlTtlS);
   const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger);
   accounts.users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));
@@ -78,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
       images,
       signer,
       maxUploadBytes: config.maxUploadBytes,
-      authenticate: accounts.authenticate,
+      authn: accounts.authn,
       imagesLimit: rateLimiters.limit('images'),
       signedUrlLimit: rateLimiters.limit('signed-urls'),
     }).router,

@@ -5,6 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_PATH, diffSchemaFromMigrations, readMigrations } from '../src/core/db/schema-engine.js';
 import { openBackends } from './support/test-app.js';
 
+// Each drift check boots PGlite twice (a database and the engine's shadow copy): slow, especially beside other workers.
+const DRIFT_TIMEOUT_MS = 90_000;
+
 describe('migrations', () => {
   let pglite: PGlite | undefined;
   afterEach(async () => {
@@ -16,7 +19,7 @@ describe('migrations', () => {
     pglite = await PGlite.create();
     const drift = await diffSchemaFromMigrations(new PrismaPGlite(pglite));
     expect(drift).toBe('');
-  });
+  }, DRIFT_TIMEOUT_MS);
 
   it('when the schema gains a model no migration creates, then the drift check reports its SQL', async () => {
     pglite = await PGlite.create();
@@ -24,7 +27,7 @@ describe('migrations', () => {
     const changed = `${schema}\nmodel DriftProbe {\n  id Int @id\n}\n`;
     const drift = await diffSchemaFromMigrations(new PrismaPGlite(pglite), changed);
     expect(drift).toContain('CREATE TABLE "DriftProbe"');
-  });
+  }, DRIFT_TIMEOUT_MS);
 
   it('when a database is migrated, then every migration is recorded as prisma migrate deploy records it', async () => {
     const backends = await openBackends();

@@ -73,6 +73,7 @@ const envSchema = z.object({
   ADMIN_EMAIL: optionalString.pipe(z.email().optional()),
   ADMIN_PASSWORD: optionalString,
   ADMIN_USERNAME: z.string().default('admin'),
+  ADMIN_REQUIRE_MFA: booleanFlag.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   CORS_ORIGINS: commaList,
@@ -134,6 +135,8 @@ export interface Config {
   bcryptCost: number;
   /** Created (or promoted) at startup when both are set. */
   bootstrapAdmin?: { email: string; password: string; username: string };
+  /** Admin routes need an access token earned with a second factor. */
+  adminRequireMfa: boolean;
   logLevel: string;
   logFormat: 'json' | 'pretty';
   corsOrigins: string[];
@@ -221,6 +224,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionTtlS: values.SESSION_TTL_S,
     refreshReuseIntervalS: values.REFRESH_REUSE_INTERVAL_S,
     bcryptCost: values.BCRYPT_COST,
+    adminRequireMfa: values.ADMIN_REQUIRE_MFA,
     bootstrapAdmin:
       values.ADMIN_EMAIL && values.ADMIN_PASSWORD
         ? { email: values.ADMIN_EMAIL.toLowerCase(), password: values.ADMIN_PASSWORD, username: values.ADMIN_USERNAME }

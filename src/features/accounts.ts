@@ -2,13 +2,18 @@
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Database } from '../core/db.js';
+import type { Logger } from '../core/logger.js';
 import type { SharedStore } from '../core/shared-store.js';
 import { AdminService } from './admin/admin-service.js';
 import { AuthService } from './auth/auth-service.js';
-import { authenticate } from './auth/authenticate.js';
+import { ApiKeyService } from './api-keys/api-key-service.js';
+import { authenticators } from './auth/authenticate.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { createRevocationStore } from './auth/revocation-store.js';
-import { AccessTokens } from './auth/tokens.js';
+import { AccessTokens, MfaTokens } from './auth/tokens.js';
+import { createMfaLockout } from './mfa/mfa-lockout.js';
+import { MfaService } from './mfa/mfa-service.js';
+import { SecretBox } from './mfa/totp.js';
 import { Sessions } from './sessions/session-service.js';
 import { UserService } from './users/user-service.js';
 
@@ -17,9 +22,10 @@ export interface AccountDeps {
   db: Database;
   store: SharedStore;
   clock: Clock;
+  logger: Logger;
 }
 
-export function createAccounts({ config, db, store, clock }: AccountDeps) {
+export function createAccounts({ config, db, store, clock, logger }: AccountDeps) {
   const tokens = new AccessTokens(
     {
       secret: config.jwtSecret,
@@ -33,15 +39,20 @@ export function createAccounts({ config, db, store, clock }: AccountDeps) {
   const revocations = createRevocationStore(store, clock);
   const passwords = new PasswordHasher(config.bcryptCost);
   const sessions = new Sessions(db.prisma, clock, tokens, revocations, config);
+  const apiKeys = new ApiKeyService(db.prisma, clock, logger);
+  const mfa = new MfaService(db.prisma, new SecretBox(config.jwtSecret), createMfaLockout(store, clock), passwords, clock, config.jwtIssuer, config.jwtSecret);
+  const mfaTokens = new MfaTokens(config.jwtSecret, config.jwtIssuer, clock);
   return {
     tokens,
     revocations,
     passwords,
     sessions,
-    auth: new AuthService(db.prisma, passwords, sessions, revocations, clock),
+    mfa,
+    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock),
     users: new UserService(db.prisma, passwords, sessions, clock),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
-    authenticate: authenticate({ tokens, revocations }),
+    apiKeys,
+    authn: authenticators({ tokens, revocations, apiKeys }),
   };
 }
 

@@ -4,7 +4,7 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
-import { currentAuth, requireRole } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth, requireRole } from '../auth/authenticate.js';
 import { PublicUser } from '../users/user-schemas.js';
 import type { RateLimiters } from '../rate-limit/rate-limiter.js';
 import { ADMIN_ROLE, type AdminService } from './admin-service.js';
@@ -43,10 +43,10 @@ const notFound = { 404: { description: 'No such user', schema: ErrorResponse } }
 
 export function adminRoutes(
   registry: OpenAPIRegistry,
-  deps: { admin: AdminService; rateLimiters: RateLimiters; authenticate: RequestHandler; userLimit: RequestHandler; adminGuards?: RequestHandler[] },
+  deps: { admin: AdminService; rateLimiters: RateLimiters; authn: Authenticators; userLimit: RequestHandler; adminGuards?: RequestHandler[] },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['admin'] });
-  const middleware = [deps.authenticate, deps.userLimit, requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
+  const middleware = [deps.authn.user, deps.userLimit, requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
   api.route({
     method: 'get',
     path: '/admin/users',

@@ -1,20 +1,21 @@
 // HTTP routes for registration, login, token refresh, logout and the protected example resource.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Request, RequestHandler } from 'express';
+import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
 import type { ClientContext, Sessions } from '../sessions/session-service.js';
 import { PublicUser } from '../users/user-schemas.js';
 import type { UserService } from '../users/user-service.js';
-import { LoginBody, ProtectedResponse, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
+import { LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
-import { currentAuth } from './authenticate.js';
+import { type Authenticators, currentAuth } from './authenticate.js';
 
 export interface AuthRouteDeps {
   auth: AuthService;
   sessions: Sessions;
   users: UserService;
-  authenticate: RequestHandler;
+  authn: Authenticators;
   /** Per-group limiter for unauthenticated routes (register, login, refresh). */
   publicLimit: RequestHandler;
   /** Per-group limiter for authenticated routes. */
@@ -54,10 +55,29 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     summary: 'Log in with a username or email and a password',
     body: LoginBody,
     middleware: [deps.publicLimit],
-    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...errors },
+    responses: {
+      200: { description: 'A token pair and the user; or, with two-factor on, an mfa_token for POST /login/mfa', schema: z.union([TokenResponse, MfaChallenge]) },
+      ...errors,
+    },
     handler: async ({ body }, req, res) => {
       const identifier = body.username ?? body.email ?? '';
       res.json(await deps.auth.login({ identifier, password: body.password }, clientContext(req)));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/login/mfa',
+    summary: 'Second step of a two-factor login: the mfa_token and a TOTP or recovery code',
+    description: 'The mfa_token lives 5 minutes and is spent by the first success. Five wrong codes lock two-factor sign-in for 15 minutes.',
+    body: MfaLoginBody,
+    middleware: [deps.publicLimit],
+    responses: {
+      200: { description: 'A token pair and the user', schema: TokenResponse },
+      423: { description: 'Locked after too many wrong codes', schema: ErrorResponse },
+      ...errors,
+    },
+    handler: async ({ body }, req, res) => {
+      res.json(await deps.auth.completeMfaLogin({ mfaToken: body.mfa_token, code: body.code }, clientContext(req)));
     },
   });
   api.route({
@@ -76,7 +96,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     path: '/logout',
     summary: 'End this session and revoke the access token used',
     security: ['bearer'],
-    middleware: [deps.authenticate, deps.userLimit],
+    middleware: [deps.authn.user, deps.userLimit],
     responses: { 204: { description: 'Logged out' }, ...errors },
     handler: async (_input, req, res) => {
       await deps.auth.logout(currentAuth(req));
@@ -88,7 +108,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     path: '/logout/all',
     summary: 'End every session of this user; every access token issued so far stops working',
     security: ['bearer'],
-    middleware: [deps.authenticate, deps.userLimit],
+    middleware: [deps.authn.user, deps.userLimit],
     responses: { 204: { description: 'Logged out everywhere' }, ...errors },
     handler: async (_input, req, res) => {
       await deps.auth.logoutEverywhere(currentAuth(req));
@@ -99,8 +119,8 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     method: 'get',
     path: '/protected',
     summary: 'An example resource that needs a valid access token',
-    security: ['bearer'],
-    middleware: [deps.authenticate, deps.userLimit],
+    security: ['bearer', 'apiKey'],
+    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
     responses: { 200: { description: 'Hello, user', schema: ProtectedResponse }, ...errors },
     handler: async (_input, req, res) => {
       const user = await deps.users.get(currentAuth(req).userId);

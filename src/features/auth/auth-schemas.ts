@@ -30,3 +30,15 @@ export const TokenResponse = z
   .meta({ id: 'TokenResponse' });
 
 export const ProtectedResponse = z.object({ message: z.string(), user: PublicUser }).meta({ id: 'ProtectedResponse' });
+
+export const MfaChallenge = z
+  .object({ mfa_required: z.literal(true), mfa_token: z.string(), expires_in: z.number().int() })
+  .meta({ id: 'MfaChallenge' });
+
+export const MfaLoginBody = z
+  .object({
+    mfa_token: z.string().min(1).max(2_048),
+    code: z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or a recovery code such as abcde-23456' }),
+  })
+  .strict()
+  .meta({ id: 'MfaLoginRequest' });

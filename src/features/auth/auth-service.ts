@@ -5,7 +5,9 @@ import type { ClientContext, Sessions, TokenPair } from '../sessions/session-ser
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
 import type { AuthContext } from './authenticate.js';
 import type { PasswordHasher } from './passwords.js';
+import type { MfaService } from '../mfa/mfa-service.js';
 import type { RevocationStore } from './revocation-store.js';
+import { InvalidTokenError, type MfaTokens } from './tokens.js';
 
 export const DEFAULT_ROLE = 'user';
 
@@ -13,12 +15,16 @@ function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
 }
 
+export type LoginResult = (TokenPair & { user: PublicUser }) | { mfa_required: true; mfa_token: string; expires_in: number };
+
 export class AuthService {
   constructor(
     private readonly prisma: Prisma,
     private readonly passwords: PasswordHasher,
     private readonly sessions: Sessions,
     private readonly revocations: RevocationStore,
+    private readonly mfa: MfaService,
+    private readonly mfaTokens: MfaTokens,
     private readonly clock: { now(): number },
   ) {}
 
@@ -47,7 +53,7 @@ export class AuthService {
    * Checks a username-or-email and password. Unknown users, wrong passwords and disabled accounts all cost one
    * bcrypt comparison and get the same answer.
    */
-  async login(input: { identifier: string; password: string }, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+  async login(input: { identifier: string; password: string }, client: ClientContext): Promise<LoginResult> {
     const identifier = input.identifier.toLowerCase();
     const user = await this.prisma.user.findUnique({
       where: identifier.includes('@') ? { email: identifier } : { usernameKey: identifier },
@@ -57,8 +63,36 @@ export class AuthService {
     if (!user || !matches || user.disabledAt) {
       throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     }
+    if (await this.mfa.isEnabled(user.id)) {
+      const { token, claims } = this.mfaTokens.sign(user.id);
+      return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat };
+    }
     const publicUser = toPublicUser(user);
     const pair = await this.sessions.start({ id: user.id, roles: publicUser.roles }, client, ['pwd']);
+    return { ...pair, user: publicUser };
+  }
+
+  /** The second step of a two-factor login: a valid, unspent mfa_token and a TOTP or recovery code. */
+  async completeMfaLogin(input: { mfaToken: string; code: string }, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+    let claims;
+    try {
+      claims = this.mfaTokens.verify(input.mfaToken);
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw new AppError('invalid_token', err.message);
+      throw err;
+    }
+    if (await this.revocations.isRevoked({ jti: claims.jti, sid: claims.jti, userId: claims.sub, issuedAtMs: claims.iat * 1000 })) {
+      throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');
+    }
+    await this.mfa.verifySecondFactor(claims.sub, input.code);
+    // Spent only on success, so a typo does not force the password step again, yet two racing uses cannot both win.
+    if (!(await this.revocations.spendOnce(claims.jti, (claims.exp - claims.iat) * 1000 + 60_000))) {
+      throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');
+    }
+    const user = await this.prisma.user.findUnique({ where: { id: claims.sub }, include: { roles: true } });
+    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+    const publicUser = toPublicUser(user);
+    const pair = await this.sessions.start({ id: user.id, roles: publicUser.roles }, client, ['pwd', 'otp']);
     return { ...pair, user: publicUser };
   }
 

@@ -14,6 +14,8 @@ export interface AuthContext {
   expiresAtMs: number;
   /** Set when the caller authenticated with an API key rather than a Bearer token. */
   apiKeyId?: string;
+  /** What an API key may do; absent for Bearer tokens, which may do everything their roles allow. */
+  scopes?: string[];
 }
 
 declare module 'express-serve-static-core' {
@@ -36,40 +38,66 @@ function challenge(code: 'unauthorized' | 'invalid_token', message: string): App
 export interface AuthenticateDeps {
   tokens: AccessTokens;
   revocations: RevocationStore;
+  apiKeys: { authenticate(presented: string): Promise<AuthContext> };
 }
 
-/** Requires a valid, unrevoked access token and puts its claims on `req.auth`. */
-export function authenticate(deps: AuthenticateDeps): RequestHandler {
-  return async (req, _res, next) => {
-    const header = req.headers.authorization;
-    if (header === undefined || header === '') throw challenge('unauthorized', 'Authentication is required.');
-    const match = BEARER.exec(header);
-    if (!match?.[1]) throw challenge('invalid_token', 'Send the access token as "Authorization: Bearer <token>".');
+export interface Authenticators {
+  /** A Bearer access token only: for managing the account, sessions, keys, two-factor and other users. */
+  user: RequestHandler;
+  /** A Bearer access token, or an `X-API-Key` that holds `scope`. */
+  userOrKey(scope: string): RequestHandler;
+}
 
-    let claims;
-    try {
-      claims = deps.tokens.verify(match[1]);
-    } catch (err) {
-      if (err instanceof InvalidTokenError) throw challenge('invalid_token', err.message);
-      throw err;
+async function fromBearer(deps: AuthenticateDeps, header: string): Promise<AuthContext> {
+  const match = BEARER.exec(header);
+  if (!match?.[1]) throw challenge('invalid_token', 'Send the access token as "Authorization: Bearer <token>".');
+  let claims;
+  try {
+    claims = deps.tokens.verify(match[1]);
+  } catch (err) {
+    if (err instanceof InvalidTokenError) throw challenge('invalid_token', err.message);
+    throw err;
+  }
+  const revoked = await deps.revocations.isRevoked({
+    jti: claims.jti,
+    sid: claims.sid,
+    userId: claims.sub,
+    issuedAtMs: Math.round(claims.iat * 1000),
+  });
+  if (revoked) throw challenge('invalid_token', 'The access token has been revoked.');
+  return {
+    userId: claims.sub,
+    sessionId: claims.sid,
+    roles: claims.roles,
+    amr: claims.amr,
+    jti: claims.jti,
+    expiresAtMs: claims.exp * 1000,
+  };
+}
+
+/** Builds the middleware that puts the caller's identity on `req.auth`, or answers 401/403. */
+export function authenticators(deps: AuthenticateDeps): Authenticators {
+  const identify = async (req: Request, allowKey: boolean): Promise<AuthContext> => {
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined && authorization !== '') return fromBearer(deps, authorization);
+    const apiKey = req.get('x-api-key');
+    if (apiKey !== undefined && apiKey !== '') {
+      if (!allowKey) throw new AppError('forbidden', 'API keys cannot do this; use a Bearer access token from /login.');
+      return deps.apiKeys.authenticate(apiKey);
     }
-    const revoked = await deps.revocations.isRevoked({
-      jti: claims.jti,
-      sid: claims.sid,
-      userId: claims.sub,
-      issuedAtMs: Math.round(claims.iat * 1000),
-    });
-    if (revoked) throw challenge('invalid_token', 'The access token has been revoked.');
-
-    req.auth = {
-      userId: claims.sub,
-      sessionId: claims.sid,
-      roles: claims.roles,
-      amr: claims.amr,
-      jti: claims.jti,
-      expiresAtMs: claims.exp * 1000,
-    };
-    next();
+    throw challenge('unauthorized', 'Authentication is required.');
+  };
+  return {
+    user: async (req, _res, next) => {
+      req.auth = await identify(req, false);
+      next();
+    },
+    userOrKey: (scope) => async (req, _res, next) => {
+      const auth = await identify(req, true);
+      if (auth.scopes && !auth.scopes.includes(scope)) throw new AppError('forbidden', `This API key lacks the ${scope} scope.`);
+      req.auth = auth;
+      next();
+    },
   };
 }
 

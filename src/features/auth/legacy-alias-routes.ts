@@ -7,11 +7,11 @@ import { PublicUser } from '../users/user-schemas.js';
 import type { UserService } from '../users/user-service.js';
 import { RegisterBody } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
-import { currentAuth } from './authenticate.js';
+import { type Authenticators, currentAuth } from './authenticate.js';
 
 export function legacyAliasRoutes(
   registry: OpenAPIRegistry,
-  deps: { auth: AuthService; users: UserService; authenticate: RequestHandler; publicLimit: RequestHandler; userLimit: RequestHandler },
+  deps: { auth: AuthService; users: UserService; authn: Authenticators; publicLimit: RequestHandler; userLimit: RequestHandler },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['legacy aliases'], docPrefix: '/auth' });
   api.route({
@@ -31,8 +31,8 @@ export function legacyAliasRoutes(
     path: '/user',
     summary: 'Alias of GET /me',
     deprecated: true,
-    security: ['bearer'],
-    middleware: [deps.authenticate, deps.userLimit],
+    security: ['bearer', 'apiKey'],
+    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
     responses: { 200: { description: 'The user', schema: PublicUser }, 401: { description: 'Not authenticated', schema: ErrorResponse } },
     handler: async (_input, req, res) => {
       res.json(await deps.users.get(currentAuth(req).userId));

@@ -19,6 +19,8 @@ export interface RevocationStore {
   revokeSessions(sessionIds: string[], ttlMs: number): Promise<void>;
   /** Voids every token of the user issued before `atMs`. */
   revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void>;
+  /** Marks a single-use token id as spent; true only for the first caller, on any instance. */
+  spendOnce(jti: string, ttlMs: number): Promise<boolean>;
 }
 
 const keys = {
@@ -77,6 +79,10 @@ class RedisRevocationStore implements RevocationStore {
   async revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
     await this.store.redis.set(this.key(keys.user(userId)), String(atMs), 'PX', Math.max(1, Math.ceil(ttlMs)));
   }
+
+  async spendOnce(jti: string, ttlMs: number): Promise<boolean> {
+    return (await this.store.redis.set(this.key(keys.token(jti)), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK';
+  }
 }
 
 /** The single-instance store: entries expire by the injected clock and are swept as new ones arrive. */
@@ -127,6 +133,12 @@ class InProcessRevocationStore implements RevocationStore {
   revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
     this.write(keys.user(userId), Math.max(atMs, this.read(keys.user(userId)) ?? 0), ttlMs);
     return Promise.resolve();
+  }
+
+  spendOnce(jti: string, ttlMs: number): Promise<boolean> {
+    if (this.read(keys.token(jti)) !== undefined) return Promise.resolve(false);
+    this.write(keys.token(jti), 1, ttlMs);
+    return Promise.resolve(true);
   }
 }
 

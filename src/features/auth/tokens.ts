@@ -1,5 +1,5 @@
 // Access tokens (HS256 JWTs with an explicit algorithm allowlist) and opaque refresh tokens stored only as hashes.
-import { createHash, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createSecretKey, hkdfSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
@@ -101,4 +101,47 @@ export function newRefreshToken(): { token: string; hash: string } {
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+const MfaClaims = z.object({ sub: z.uuid(), jti: z.uuid(), typ: z.literal('mfa'), iat: z.number(), exp: z.number() });
+export type MfaClaims = z.output<typeof MfaClaims>;
+
+/**
+ * The short-lived token that links a correct password to the second-factor step of a login. It is signed with a
+ * key of its own and carries `typ: "mfa"`, so it can never pass as an access token, nor an access token as it.
+ */
+export class MfaTokens {
+  private readonly key: KeyObject;
+
+  constructor(
+    secret: string,
+    private readonly issuer: string,
+    private readonly clock: Clock,
+    private readonly ttlS = 300,
+  ) {
+    this.key = createSecretKey(Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'authkit mfa tokens v1', 32)));
+  }
+
+  sign(userId: string): { token: string; claims: MfaClaims } {
+    const now = Math.floor(this.clock.now() / 1000);
+    const claims: MfaClaims = { sub: userId, jti: randomUUID(), typ: 'mfa', iat: now, exp: now + this.ttlS };
+    return { token: jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key, { algorithm: ALGORITHM }), claims };
+  }
+
+  verify(token: string): MfaClaims {
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, this.key, {
+        algorithms: [ALGORITHM],
+        issuer: this.issuer,
+        audience: `${this.issuer}:mfa`,
+        clockTimestamp: Math.floor(this.clock.now() / 1000),
+      });
+    } catch (err) {
+      throw new InvalidTokenError(err instanceof jwt.TokenExpiredError ? 'The mfa_token has expired; log in again.' : 'The mfa_token is not valid.');
+    }
+    const claims = MfaClaims.safeParse(payload);
+    if (!claims.success) throw new InvalidTokenError('The mfa_token is not valid.');
+    return claims.data;
+  }
 }

@@ -8,7 +8,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
-import { currentAuth } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 
 const AccountReport = z
   .object({
@@ -26,7 +26,7 @@ export interface ExpensiveDeps {
   ttlS: number;
   /** Stands in for a computation that takes this long. */
   delayMs: number;
-  authenticate: RequestHandler;
+  authn: Authenticators;
   userLimit: RequestHandler;
 }
 
@@ -50,7 +50,7 @@ export function expensiveRoutes(registry: OpenAPIRegistry, deps: ExpensiveDeps):
     summary: "A slow report on the caller's account, cached per user for CACHE_TTL_S",
     description: 'X-Cache says HIT or MISS. Concurrent misses compute once; if the cache is down the report is computed every time.',
     security: ['bearer', 'apiKey'],
-    middleware: [deps.authenticate, deps.userLimit],
+    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
     responses: {
       200: { description: 'The report', schema: AccountReport },
       401: { description: 'Not authenticated', schema: ErrorResponse },

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
-import { currentAuth } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { ImageService } from './image-service.js';
 import type { ImageUrlSigner } from './signed-urls.js';
 
@@ -54,7 +54,7 @@ export interface ImageRouteDeps {
   images: ImageService;
   signer: ImageUrlSigner;
   maxUploadBytes: number;
-  authenticate: RequestHandler;
+  authn: Authenticators;
   imagesLimit: RequestHandler;
   signedUrlLimit: RequestHandler;
 }
@@ -76,14 +76,15 @@ function singleUpload(maxBytes: number): RequestHandler {
 
 export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['images'] });
-  const middleware = [deps.authenticate, deps.imagesLimit];
+  const read = [deps.authn.userOrKey('images:read'), deps.imagesLimit];
+  const write = [deps.authn.userOrKey('images:write'), deps.imagesLimit];
   api.route({
     method: 'post',
     path: '/images',
     summary: 'Upload one image (PNG, JPEG, GIF or WebP, judged by its bytes)',
     security: ['bearer', 'apiKey'],
     upload: { field: UPLOAD_FIELD, description: `The image, at most MAX_UPLOAD_BYTES` },
-    middleware: [...middleware, singleUpload(deps.maxUploadBytes)],
+    middleware: [...write, singleUpload(deps.maxUploadBytes)],
     responses: {
       201: { description: 'Stored', schema: Image },
       413: { description: 'Larger than MAX_UPLOAD_BYTES', schema: ErrorResponse },
@@ -102,7 +103,7 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     summary: 'Your images, newest first',
     security: ['bearer', 'apiKey'],
     query: ListQuery,
-    middleware,
+    middleware: read,
     responses: { 200: { description: 'A page of images', schema: ImagePage }, 403: { description: 'scope=all without admin', schema: ErrorResponse }, ...errors },
     handler: async ({ query }, req, res) => {
       res.json(await deps.images.list(currentAuth(req), query));
@@ -114,7 +115,7 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     summary: "An image's metadata and a fresh signed URL",
     security: ['bearer', 'apiKey'],
     params: ImageParams,
-    middleware,
+    middleware: read,
     responses: { 200: { description: 'The image', schema: Image }, ...notFound, ...errors },
     handler: async ({ params }, req, res) => {
       res.json(await deps.images.get(currentAuth(req), params.id));
@@ -126,7 +127,7 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     summary: 'Delete an image (row and bytes)',
     security: ['bearer', 'apiKey'],
     params: ImageParams,
-    middleware,
+    middleware: write,
     responses: { 204: { description: 'Deleted' }, ...notFound, ...errors },
     handler: async ({ params }, req, res) => {
       await deps.images.delete(currentAuth(req), params.id);

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
-import { currentAuth } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { Sessions } from './session-service.js';
 
 const SessionList = z
@@ -34,10 +34,10 @@ const errors = {
 
 export function sessionRoutes(
   registry: OpenAPIRegistry,
-  deps: { sessions: Sessions; authenticate: RequestHandler; userLimit: RequestHandler },
+  deps: { sessions: Sessions; authn: Authenticators; userLimit: RequestHandler },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['sessions'] });
-  const middleware = [deps.authenticate, deps.userLimit];
+  const middleware = [deps.authn.user, deps.userLimit];
   api.route({
     method: 'get',
     path: '/sessions',

@@ -4,7 +4,7 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
-import { currentAuth } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { Email, Password, PasswordAttempt, PublicUser, Username } from './user-schemas.js';
 import type { UserService } from './user-service.js';
 
@@ -29,15 +29,15 @@ const errors = {
   429: { description: 'Rate limited', schema: ErrorResponse },
 };
 
-export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authenticate: RequestHandler; userLimit: RequestHandler }): ApiRouter {
+export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: RequestHandler }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });
-  const middleware = [deps.authenticate, deps.userLimit];
+  const middleware = [deps.authn.user, deps.userLimit];
   api.route({
     method: 'get',
     path: '/me',
     summary: 'The signed-in user',
-    security: ['bearer'],
-    middleware,
+    security: ['bearer', 'apiKey'],
+    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
     responses: { 200: { description: 'The user', schema: PublicUser }, ...errors },
     handler: async (_input, req, res) => {
       res.json(await deps.users.get(currentAuth(req).userId));

@@ -1,0 +1,85 @@
+// HTTP routes to create, list and revoke API keys; only a Bearer-authenticated user may manage them.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from './api-key-service.js';
+
+const ApiKey = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    prefix: z.string(),
+    scopes: z.array(z.enum(API_KEY_SCOPES)),
+    createdAt: z.iso.datetime(),
+    lastUsedAt: z.iso.datetime().nullable().meta({ description: 'Updated at most once a minute' }),
+    expiresAt: z.iso.datetime().nullable(),
+  })
+  .meta({ id: 'ApiKey' });
+const CreatedApiKey = ApiKey.extend({ key: z.string().meta({ description: 'The key itself. Shown only in this response.' }) }).meta({ id: 'CreatedApiKey' });
+
+const CreateBody = z
+  .object({
+    name: z.string().trim().min(1).max(64),
+    expiresAt: z.iso.datetime({ offset: true }).optional().transform((value) => (value === undefined ? undefined : new Date(value))),
+    scopes: z
+      .array(z.enum(API_KEY_SCOPES))
+      .min(1)
+      .optional()
+      .meta({ description: `Defaults to ${DEFAULT_SCOPES.join(' and ')}` }),
+  })
+  .strict()
+  .meta({ id: 'CreateApiKeyRequest' });
+const KeyParams = z.object({ id: z.uuid() });
+
+const errors = {
+  400: { description: 'Invalid request', schema: ErrorResponse },
+  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
+  403: { description: 'API keys cannot manage API keys', schema: ErrorResponse },
+  429: { description: 'Rate limited', schema: ErrorResponse },
+};
+
+export function apiKeyRoutes(registry: OpenAPIRegistry, deps: { apiKeys: ApiKeyService; authn: Authenticators; limit: RequestHandler }): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['api keys'] });
+  const middleware = [deps.authn.user, deps.limit];
+  api.route({
+    method: 'post',
+    path: '/api-keys',
+    summary: 'Create an API key; the response is the only time the key is shown',
+    description: 'Clients send it as `X-API-Key`. Scopes: images:read, images:write, profile:read.',
+    security: ['bearer'],
+    body: CreateBody,
+    middleware,
+    responses: { 201: { description: 'The key', schema: CreatedApiKey }, ...errors },
+    handler: async ({ body }, req, res) => {
+      res.status(201).json(await deps.apiKeys.create(currentAuth(req).userId, body));
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/api-keys',
+    summary: 'Your active API keys (never the secret)',
+    security: ['bearer'],
+    middleware,
+    responses: { 200: { description: 'Keys, newest first', schema: z.object({ keys: z.array(ApiKey) }) }, ...errors },
+    handler: async (_input, req, res) => {
+      res.json({ keys: await deps.apiKeys.list(currentAuth(req).userId) });
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/api-keys/:id',
+    summary: 'Revoke an API key',
+    security: ['bearer'],
+    params: KeyParams,
+    middleware,
+    responses: { 204: { description: 'Revoked' }, 404: { description: 'No such key of yours', schema: ErrorResponse }, ...errors },
+    handler: async ({ params }, req, res) => {
+      await deps.apiKeys.revoke(currentAuth(req).userId, params.id);
+      res.status(204).end();
+    },
+  });
+  return api;
+}

@@ -1,0 +1,87 @@
+// HTTP routes to see, set up, turn on and turn off two-factor authentication (Bearer only, never an API key).
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../core/errors.js';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse } from '../../core/http/openapi.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import { PasswordAttempt } from '../users/user-schemas.js';
+import type { MfaService } from './mfa-service.js';
+
+export const SecondFactorCode = z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or a recovery code such as abcde-23456' });
+
+const errors = {
+  400: { description: 'Invalid request', schema: ErrorResponse },
+  401: { description: 'Not authenticated, or a wrong code or password', schema: ErrorResponse },
+  403: { description: 'API keys cannot manage two-factor', schema: ErrorResponse },
+  409: { description: 'Not in a state where this applies', schema: ErrorResponse },
+  423: { description: 'Too many wrong codes: locked for 15 minutes', schema: ErrorResponse },
+  429: { description: 'Rate limited', schema: ErrorResponse },
+};
+
+export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; authn: Authenticators; limit: RequestHandler }): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['two-factor'] });
+  const middleware = [deps.authn.user, deps.limit];
+  api.route({
+    method: 'get',
+    path: '/mfa',
+    summary: 'Whether two-factor is on, and how many recovery codes are left',
+    security: ['bearer'],
+    middleware,
+    responses: { 200: { description: 'Status', schema: z.object({ enabled: z.boolean(), recoveryCodesLeft: z.number().int() }) }, ...errors },
+    handler: async (_input, req, res) => {
+      res.json(await deps.mfa.status(currentAuth(req).userId));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/mfa/totp/setup',
+    summary: 'Start enrolment: a new secret, its otpauth:// URI and a QR code (PNG data URL)',
+    security: ['bearer'],
+    middleware,
+    responses: {
+      200: { description: 'Scan the QR code, then confirm with POST /mfa/totp/enable', schema: z.object({ secret: z.string(), otpauthUri: z.string(), qrCode: z.string() }).meta({ id: 'MfaSetup' }) },
+      ...errors,
+    },
+    handler: async (_input, req, res) => {
+      res.json(await deps.mfa.setup(currentAuth(req).userId));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/mfa/totp/enable',
+    summary: 'Turn two-factor on with a code from the app; returns 10 single-use recovery codes, once',
+    security: ['bearer'],
+    body: z.object({ code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict(),
+    middleware,
+    responses: { 200: { description: 'On', schema: z.object({ recoveryCodes: z.array(z.string()) }) }, ...errors },
+    handler: async ({ body }, req, res) => {
+      res.json(await deps.mfa.enable(currentAuth(req).userId, body.code));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/mfa/totp/disable',
+    summary: 'Turn two-factor off; needs the password and a current code (or a recovery code)',
+    security: ['bearer'],
+    body: z.object({ password: PasswordAttempt, code: SecondFactorCode }).strict(),
+    middleware,
+    responses: { 204: { description: 'Off' }, ...errors },
+    handler: async ({ body }, req, res) => {
+      await deps.mfa.disable(currentAuth(req).userId, body.password, body.code);
+      res.status(204).end();
+    },
+  });
+  return api;
+}
+
+/** With ADMIN_REQUIRE_MFA, admin routes need an access token earned with a second factor. */
+export function requireSecondFactor(): RequestHandler {
+  return (req, _res, next) => {
+    if (!currentAuth(req).amr.includes('otp')) {
+      throw new AppError('mfa_required', 'Administration needs two-factor authentication: turn it on and log in with a code.');
+    }
+    next();
+  };
+}

@@ -1,0 +1,158 @@
+// Two-factor authentication: enrolment, recovery codes, and checking a second factor with replay and lockout rules.
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import QRCode from 'qrcode';
+import type { Clock } from '../../core/clock.js';
+import type { Prisma } from '../../core/db.js';
+import { AppError } from '../../core/errors.js';
+import type { PasswordHasher } from '../auth/passwords.js';
+import { LOCK_MS, type MfaLockout } from './mfa-lockout.js';
+import { type SecretBox, matchingStep, newTotpSecret, otpauthUri } from './totp.js';
+
+const RECOVERY_CODE_COUNT = 10;
+const RECOVERY_CODE = /^[a-z2-9]{5}-[a-z2-9]{5}$/;
+const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+
+export interface MfaStatus {
+  enabled: boolean;
+  recoveryCodesLeft: number;
+}
+
+export interface MfaSetup {
+  secret: string;
+  otpauthUri: string;
+  /** A PNG data URL of the QR code for authenticator apps. */
+  qrCode: string;
+}
+
+function newRecoveryCode(): string {
+  const chars = [...randomBytes(10)].map((byte) => RECOVERY_ALPHABET[byte % RECOVERY_ALPHABET.length]).join('');
+  return `${chars.slice(0, 5)}-${chars.slice(5)}`;
+}
+
+export class MfaService {
+  private readonly recoveryKey: Buffer;
+
+  constructor(
+    private readonly prisma: Prisma,
+    private readonly box: SecretBox,
+    private readonly lockout: MfaLockout,
+    private readonly passwords: PasswordHasher,
+    private readonly clock: Clock,
+    private readonly issuer: string,
+    jwtSecret: string,
+  ) {
+    // Keyed hashes: a database dump alone is not enough to test guesses of recovery codes offline.
+    this.recoveryKey = Buffer.from(hkdfSync('sha256', jwtSecret, Buffer.alloc(0), 'authkit recovery codes v1', 32));
+  }
+
+  private hashRecoveryCode(code: string): string {
+    return createHmac('sha256', this.recoveryKey).update(code.toLowerCase()).digest('hex');
+  }
+
+  async isEnabled(userId: string): Promise<boolean> {
+    const factor = await this.prisma.mfaFactor.findUnique({ where: { userId }, select: { enabledAt: true } });
+    return (factor?.enabledAt ?? null) !== null;
+  }
+
+  async status(userId: string): Promise<MfaStatus> {
+    const [enabled, recoveryCodesLeft] = await Promise.all([
+      this.isEnabled(userId),
+      this.prisma.mfaRecoveryCode.count({ where: { userId, usedAt: null } }),
+    ]);
+    return { enabled, recoveryCodesLeft: enabled ? recoveryCodesLeft : 0 };
+  }
+
+  /** Starts enrolment with a fresh secret; it takes effect only once `enable` sees a valid code from it. */
+  async setup(userId: string): Promise<MfaSetup> {
+    const user = await this.prisma.user.findUniqueOrThrow({ where: { id: userId }, include: { mfa: true } });
+    if (user.mfa?.enabledAt) throw new AppError('conflict', 'Two-factor authentication is already on; turn it off first.');
+    const secret = newTotpSecret();
+    await this.prisma.mfaFactor.upsert({
+      where: { userId },
+      create: { userId, secretEnc: this.box.seal(secret) },
+      update: { secretEnc: this.box.seal(secret), lastUsedStep: null },
+    });
+    const uri = otpauthUri(secret, this.issuer, user.email);
+    return { secret, otpauthUri: uri, qrCode: await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 1, width: 200 }) };
+  }
+
+  /** Confirms enrolment with a code and returns the recovery codes, the only time they are shown. */
+  async enable(userId: string, code: string): Promise<{ recoveryCodes: string[] }> {
+    const factor = await this.prisma.mfaFactor.findUnique({ where: { userId } });
+    if (!factor) throw new AppError('conflict', 'Start with POST /mfa/totp/setup.');
+    if (factor.enabledAt) throw new AppError('conflict', 'Two-factor authentication is already on.');
+    await this.checkTotp(userId, factor, code);
+    const recoveryCodes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    await this.prisma.$transaction([
+      this.prisma.mfaFactor.update({ where: { userId }, data: { enabledAt: new Date(this.clock.now()) } }),
+      this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }),
+      this.prisma.mfaRecoveryCode.createMany({ data: recoveryCodes.map((recovery) => ({ userId, codeHash: this.hashRecoveryCode(recovery) })) }),
+    ]);
+    return { recoveryCodes };
+  }
+
+  /** Turns two-factor off after checking both the password and a current code (or a recovery code). */
+  async disable(userId: string, password: string, code: string): Promise<void> {
+    const user = await this.prisma.user.findUniqueOrThrow({ where: { id: userId } });
+    if (!(await this.passwords.verify(password, user.passwordHash))) {
+      throw new AppError('invalid_credentials', 'The password is not correct.');
+    }
+    if (!(await this.isEnabled(userId))) throw new AppError('conflict', 'Two-factor authentication is not on.');
+    await this.verifySecondFactor(userId, code);
+    await this.prisma.$transaction([
+      this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }),
+      this.prisma.mfaFactor.delete({ where: { userId } }),
+    ]);
+  }
+
+  /**
+   * Accepts a current TOTP code or an unused recovery code. Each TOTP step is accepted once; wrong codes count
+   * towards a lockout shared by every instance.
+   */
+  async verifySecondFactor(userId: string, code: string): Promise<'totp' | 'recovery'> {
+    const lockedMs = await this.lockout.lockedForMs(userId);
+    if (lockedMs > 0) throw this.locked(lockedMs);
+    const normalised = code.trim().toLowerCase();
+    if (RECOVERY_CODE.test(normalised)) {
+      const used = await this.prisma.mfaRecoveryCode.updateMany({
+        where: { userId, codeHash: this.hashRecoveryCode(normalised), usedAt: null },
+        data: { usedAt: new Date(this.clock.now()) },
+      });
+      if (used.count === 1) {
+        await this.lockout.clear(userId);
+        return 'recovery';
+      }
+      return this.fail(userId);
+    }
+    const factor = await this.prisma.mfaFactor.findUnique({ where: { userId } });
+    if (!factor?.enabledAt) throw new AppError('conflict', 'Two-factor authentication is not on.');
+    await this.checkTotp(userId, factor, normalised);
+    return 'totp';
+  }
+
+  private async checkTotp(userId: string, factor: { secretEnc: string; lastUsedStep: bigint | null }, code: string): Promise<void> {
+    const step = matchingStep(this.box.open(factor.secretEnc), code, this.clock.now());
+    if (step === undefined) return this.fail(userId);
+    // The conditional update is the replay check: of two requests with one code, only one can move the step on.
+    const accepted = await this.prisma.mfaFactor.updateMany({
+      where: { userId, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: BigInt(step) } }] },
+      data: { lastUsedStep: BigInt(step) },
+    });
+    if (accepted.count === 0) return this.fail(userId, 'That code was already used; wait for the next one.');
+    await this.lockout.clear(userId);
+  }
+
+  private async fail(userId: string, message = 'The code is not correct.'): Promise<never> {
+    const lockedMs = await this.lockout.recordFailure(userId);
+    if (lockedMs > 0) throw this.locked(lockedMs);
+    throw new AppError('invalid_mfa_code', message);
+  }
+
+  private locked(ms: number): AppError {
+    const seconds = Math.ceil(Math.min(ms, LOCK_MS) / 1000);
+    return new AppError('mfa_locked', `Too many wrong codes. Two-factor sign-in is locked for ${Math.ceil(seconds / 60)} minutes.`, {
+      headers: { 'Retry-After': String(seconds) },
+      details: { retryAfterSeconds: seconds },
+    });
+  }
+}
