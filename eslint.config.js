@@ -27,7 +27,12 @@ export default tseslint.config(
   },
   {
     files: ['public/**/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', FormData: 'readonly', XMLHttpRequest: 'readonly', URL: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' } },
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: false, program: null },
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'FormData', 'XMLHttpRequest', 'URL', 'console', 'setTimeout', 'clearTimeout', 'sessionStorage'].map((name) => [name, 'readonly']),
+      ),
+    },
   },
 );

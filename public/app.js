@@ -1,0 +1,391 @@
+// The browser page: sign up or in, keep the access token in memory, upload with progress, and manage your images.
+
+const $ = (selector) => document.querySelector(selector);
+const REFRESH_KEY = 'authkit.refresh';
+
+const state = {
+  accessToken: null,
+  refreshTimer: null,
+  user: null,
+  mfaToken: null,
+};
+
+class ApiError extends Error {
+  constructor(status, body, retryAfter) {
+    super(body?.error?.message ?? `Request failed (${status})`);
+    this.status = status;
+    this.code = body?.error?.code;
+    this.details = body?.error?.details;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A sentence a person can act on, from whatever went wrong. */
+function describe(error) {
+  if (!(error instanceof ApiError)) return 'The server could not be reached. Check your connection and try again.';
+  if (error.status === 429) return `Too many requests. Try again in ${error.retryAfter ?? error.details?.retryAfterSeconds ?? 60} seconds.`;
+  if (error.status === 413) return 'That file is too large.';
+  if (error.status === 415) return 'Only PNG, JPEG, GIF and WebP images are accepted.';
+  if (Array.isArray(error.details) && error.details.length > 0) {
+    return `${error.message} ${error.details.map((detail) => `${detail.path || 'request'}: ${detail.message}`).join('; ')}`;
+  }
+  return error.message;
+}
+
+function say(message, kind = 'ok') {
+  const status = $('#status');
+  status.textContent = message;
+  status.className = `status ${kind}`;
+}
+
+async function parse(response) {
+  if (response.status === 204) return null;
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body, response.headers.get('Retry-After'));
+  return body;
+}
+
+async function send(path, { method = 'GET', body, auth = true } = {}) {
+  const headers = {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (auth && state.accessToken) headers.Authorization = `Bearer ${state.accessToken}`;
+  return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+/** Calls the API; an expired access token is refreshed once, transparently. */
+async function api(path, options = {}) {
+  let response = await send(path, options);
+  if (response.status === 401 && options.auth !== false && (await refresh())) response = await send(path, options);
+  return parse(response);
+}
+
+function useTokens(tokens) {
+  state.accessToken = tokens.access_token;
+  state.user = tokens.user;
+  sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token);
+  clearTimeout(state.refreshTimer);
+  // Refresh a little before expiry so requests rarely meet an expired token.
+  state.refreshTimer = setTimeout(() => void refresh(), Math.max(5, tokens.expires_in - 30) * 1000);
+}
+
+let refreshing = null;
+/** Exchanges the refresh token for a new pair; resolves false (and signs out) if that is no longer possible. */
+function refresh() {
+  const refreshToken = sessionStorage.getItem(REFRESH_KEY);
+  if (!refreshToken) return Promise.resolve(false);
+  refreshing ??= (async () => {
+    try {
+      const response = await send('/refresh', { method: 'POST', body: { refresh_token: refreshToken }, auth: false });
+      useTokens(await parse(response));
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) signedOut('Your session has ended. Please log in again.');
+      return false;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+function signedOut(message) {
+  state.accessToken = null;
+  state.user = null;
+  clearTimeout(state.refreshTimer);
+  sessionStorage.removeItem(REFRESH_KEY);
+  $('#signed-in').hidden = true;
+  $('#signed-out').hidden = false;
+  $('#logout').hidden = true;
+  $('#whoami').hidden = true;
+  $('#gallery').replaceChildren();
+  showTab('login');
+  if (message) say(message, 'error');
+}
+
+async function signedIn() {
+  $('#signed-out').hidden = true;
+  $('#signed-in').hidden = false;
+  $('#logout').hidden = false;
+  $('#whoami').hidden = false;
+  $('#whoami').textContent = `Signed in as ${state.user.username}`;
+  $('#mfa-step').hidden = true;
+  state.mfaToken = null;
+  await Promise.all([loadImages(), loadSettings()]);
+}
+
+// --- Sign in, sign up, sign out ------------------------------------------------
+
+function showTab(which) {
+  const login = which === 'login';
+  $('#tab-login').setAttribute('aria-selected', String(login));
+  $('#tab-register').setAttribute('aria-selected', String(!login));
+  $('#login-form').hidden = !login;
+  $('#register-form').hidden = login;
+}
+
+async function withBusy(form, work) {
+  const button = form.querySelector('button[type=submit]');
+  button.disabled = true;
+  try {
+    await work();
+  } catch (error) {
+    say(describe(error), 'error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function onLogin(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const data = new FormData(form);
+  await withBusy(form, async () => {
+    const result = state.mfaToken
+      ? await api('/login/mfa', { method: 'POST', body: { mfa_token: state.mfaToken, code: String(data.get('code')).trim() }, auth: false })
+      : await api('/login', { method: 'POST', body: { username: data.get('username'), password: data.get('password') }, auth: false });
+    if (result.mfa_required) {
+      state.mfaToken = result.mfa_token;
+      $('#mfa-step').hidden = false;
+      form.elements.code.focus();
+      say('Enter the code from your authenticator app.');
+      return;
+    }
+    form.reset();
+    useTokens(result);
+    say(`Welcome, ${result.user.username}.`);
+    await signedIn();
+  });
+}
+
+async function onRegister(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const data = Object.fromEntries(new FormData(form));
+  await withBusy(form, async () => {
+    await api('/register', { method: 'POST', body: data, auth: false });
+    const tokens = await api('/login', { method: 'POST', body: { username: data.username, password: data.password }, auth: false });
+    form.reset();
+    useTokens(tokens);
+    say(`Account created. Welcome, ${tokens.user.username}.`);
+    await signedIn();
+  });
+}
+
+async function onLogout() {
+  try {
+    await api('/logout', { method: 'POST' });
+  } catch {
+    // Signing out locally is what matters to the person at the keyboard.
+  }
+  signedOut();
+  say('You are logged out.');
+}
+
+// --- Images ----------------------------------------------------------------------
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function renderImages(images) {
+  const items = images.map((image) => {
+    const item = $('#image-item').content.firstElementChild.cloneNode(true);
+    const img = item.querySelector('img');
+    img.src = image.url;
+    img.alt = image.name;
+    item.querySelector('.name').textContent = image.name;
+    item.querySelector('.size').textContent = `${image.width}×${image.height} · ${formatSize(image.size)}`;
+    const button = item.querySelector('button');
+    button.setAttribute('aria-label', `Delete ${image.name}`);
+    button.addEventListener('click', () => void deleteImage(image, button));
+    return item;
+  });
+  $('#gallery').replaceChildren(...items);
+  $('#empty').hidden = images.length > 0;
+}
+
+async function loadImages() {
+  try {
+    const page = await api('/images?pageSize=100');
+    renderImages(page.images);
+  } catch (error) {
+    say(describe(error), 'error');
+  }
+}
+
+async function deleteImage(image, button) {
+  button.disabled = true;
+  try {
+    await api(`/images/${image.id}`, { method: 'DELETE' });
+    say(`Deleted ${image.name}.`);
+    await loadImages();
+  } catch (error) {
+    button.disabled = false;
+    say(describe(error), 'error');
+  }
+}
+
+/** XMLHttpRequest rather than fetch: it reports upload progress. */
+function uploadWithProgress(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', '/images');
+    request.setRequestHeader('Authorization', `Bearer ${state.accessToken}`);
+    request.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable) onProgress(Math.round((event.loaded / event.total) * 100));
+    });
+    request.addEventListener('load', () => {
+      let body = null;
+      try {
+        body = JSON.parse(request.responseText);
+      } catch {
+        // Not JSON: described by status alone.
+      }
+      if (request.status >= 200 && request.status < 300) resolve(body);
+      else reject(new ApiError(request.status, body, request.getResponseHeader('Retry-After')));
+    });
+    request.addEventListener('error', () => reject(new Error('network')));
+    const form = new FormData();
+    form.append('image', file);
+    request.send(form);
+  });
+}
+
+async function onUpload(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const file = $('#file').files[0];
+  if (!file) return;
+  const wrap = $('#progress-wrap');
+  const setProgress = (percent) => {
+    $('#progress').value = percent;
+    $('#progress-text').textContent = `${percent}%`;
+  };
+  setProgress(0);
+  wrap.hidden = false;
+  await withBusy(form, async () => {
+    try {
+      await uploadWithProgress(file, setProgress);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401 && (await refresh()))) throw error;
+      await uploadWithProgress(file, setProgress);
+    }
+    setProgress(100);
+    form.reset();
+    say(`Uploaded ${file.name}.`);
+    await loadImages();
+  });
+  wrap.hidden = true;
+}
+
+// --- Settings: API keys and two-factor -------------------------------------------
+
+async function loadSettings() {
+  try {
+    const [keys, me] = await Promise.all([api('/api-keys'), api('/mfa')]);
+    renderKeys(keys.keys);
+    renderMfa(me.enabled);
+  } catch (error) {
+    say(describe(error), 'error');
+  }
+}
+
+function renderKeys(keys) {
+  const items = keys.map((key) => {
+    const item = document.createElement('li');
+    const used = key.lastUsedAt ? `last used ${new Date(key.lastUsedAt).toLocaleString()}` : 'never used';
+    item.textContent = `${key.name} (${key.prefix}…, ${key.scopes.join(', ')}, ${used}) `;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'danger small';
+    button.textContent = 'Revoke';
+    button.setAttribute('aria-label', `Revoke ${key.name}`);
+    button.addEventListener('click', async () => {
+      try {
+        await api(`/api-keys/${key.id}`, { method: 'DELETE' });
+        say(`Revoked ${key.name}.`);
+        await loadSettings();
+      } catch (error) {
+        say(describe(error), 'error');
+      }
+    });
+    item.append(button);
+    return item;
+  });
+  $('#keys').replaceChildren(...items);
+}
+
+async function onCreateKey(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const data = new FormData(form);
+  await withBusy(form, async () => {
+    const created = await api('/api-keys', { method: 'POST', body: { name: data.get('name'), scopes: data.getAll('scopes') } });
+    const shown = $('#new-key');
+    shown.textContent = `Your new key (shown only once): ${created.key}`;
+    shown.hidden = false;
+    form.reset();
+    await loadSettings();
+  });
+}
+
+function renderMfa(enabled) {
+  $('#mfa-state').textContent = enabled ? 'Two-factor authentication is on.' : 'Two-factor authentication is off.';
+  $('#mfa-start').hidden = enabled;
+  $('#mfa-disable').hidden = !enabled;
+  if (enabled) $('#mfa-setup').hidden = true;
+}
+
+async function onMfaStart() {
+  try {
+    const setup = await api('/mfa/totp/setup', { method: 'POST' });
+    $('#mfa-qr').src = setup.qrCode;
+    $('#mfa-secret').textContent = setup.secret;
+    $('#mfa-setup').hidden = false;
+    $('#mfa-recovery').hidden = true;
+  } catch (error) {
+    say(describe(error), 'error');
+  }
+}
+
+async function onMfaEnable(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  await withBusy(form, async () => {
+    const result = await api('/mfa/totp/enable', { method: 'POST', body: { code: String(new FormData(form).get('code')).trim() } });
+    $('#mfa-codes').textContent = result.recoveryCodes.join('\n');
+    $('#mfa-recovery').hidden = false;
+    form.reset();
+    say('Two-factor authentication is on.');
+    renderMfa(true);
+  });
+}
+
+async function onMfaDisable(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const data = new FormData(form);
+  await withBusy(form, async () => {
+    await api('/mfa/totp/disable', { method: 'POST', body: { password: data.get('password'), code: String(data.get('code')).trim() } });
+    form.reset();
+    say('Two-factor authentication is off.');
+    renderMfa(false);
+  });
+}
+
+// --- Start -----------------------------------------------------------------------
+
+$('#tab-login').addEventListener('click', () => showTab('login'));
+$('#tab-register').addEventListener('click', () => showTab('register'));
+$('#login-form').addEventListener('submit', onLogin);
+$('#register-form').addEventListener('submit', onRegister);
+$('#logout').addEventListener('click', () => void onLogout());
+$('#upload-form').addEventListener('submit', onUpload);
+$('#key-form').addEventListener('submit', onCreateKey);
+$('#mfa-start').addEventListener('click', () => void onMfaStart());
+$('#mfa-enable').addEventListener('submit', onMfaEnable);
+$('#mfa-disable').addEventListener('submit', onMfaDisable);
+
+if (await refresh()) await signedIn();

@@ -1,0 +1,128 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { systemClock } from '../../src/core/clock.js';
+import { loadConfig } from '../../src/core/config.js';
+import { type Database, openDatabase } from '../../src/core/db.js';
+import { boundPort, closeGracefully, listen } from '../../src/core/http/server.js';
+import { createLogger } from '../../src/core/logger.js';
+import { inProcessStore } from '../../src/core/shared-store.js';
+import { png, svg } from '../support/images.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-results');
+
+describe('the browser page', () => {
+  let db: Database;
+  let server: Server;
+  let browser: Browser;
+  let baseUrl: string;
+  let dataDir: string;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'authkit-e2e-'));
+    // The defaults a newcomer gets, with budgets roomy enough for one scripted visit.
+    const config = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100' }), jwtSecret: 'e2e-secret-that-is-at-least-32-bytes-long' };
+    db = await openDatabase({ dataDir, migrate: true });
+    const app = createApp({ config, db, store: inProcessStore, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }) });
+    server = await listen(app, 0, '127.0.0.1');
+    baseUrl = `http://127.0.0.1:${boundPort(server)}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    await mkdir(SCREENSHOTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (server) await closeGracefully(server, 1_000);
+    await db?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function openPage(): Promise<Page> {
+    const page = await browser.newPage();
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => consoleErrors.push(error.message));
+    await page.goto(baseUrl);
+    return page;
+  }
+
+  it('when a person registers, uploads, deletes and logs out, then each step shows on the page', async () => {
+    const page = await openPage();
+    const username = `e2e_${Date.now().toString(36)}`;
+
+    await page.getByRole('tab', { name: 'Create account' }).click();
+    await page.locator('#register-form').getByLabel('Username').fill(username);
+    await page.locator('#register-form').getByLabel('Email').fill(`${username}@example.com`);
+    await page.locator('#register-form').getByLabel('Password').fill('a long enough password');
+    await page.locator('#register-form').getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+
+    // A wrong type gets a clear message, not a silent failure.
+    await page.locator('#file').setInputFiles({ name: 'logo.svg', mimeType: 'image/svg+xml', buffer: svg });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toBe('Only PNG, JPEG, GIF and WebP images are accepted.');
+
+    await page.locator('#file').setInputFiles({ name: 'sunset.png', mimeType: 'image/png', buffer: png(40, 30) });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    const thumb = page.locator('#gallery li').filter({ hasText: 'sunset.png' });
+    await thumb.waitFor();
+    await expect.poll(() => thumb.locator('img').evaluate((img) => {
+      const image = img as unknown as { complete: boolean; naturalWidth: number };
+      return image.complete ? image.naturalWidth : 0;
+    })).toBe(40);
+    await expect.poll(() => thumb.locator('.size').textContent()).toContain('40×30');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-gallery.png'), fullPage: true });
+
+    await thumb.getByRole('button', { name: 'Delete sunset.png' }).click();
+    await expect.poll(() => page.locator('#gallery li').count()).toBe(0);
+    await expect.poll(() => page.locator('#empty').isVisible()).toBe(true);
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await expect.poll(() => page.locator('#login-form').isVisible()).toBe(true);
+    await expect.poll(() => page.locator('#status').textContent()).toBe('You are logged out.');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-logged-out.png'), fullPage: true });
+
+    // Logging back in with the same account works from the login tab.
+    await page.locator('#login-form').getByLabel('Username or email').fill(username);
+    await page.locator('#login-form').getByLabel('Password').fill('a long enough password');
+    await page.locator('#login-form').getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+
+    expect(consoleErrors.filter((text) => !text.includes('415'))).toEqual([]);
+  });
+
+  it('when a person opens the settings, then they can create an API key and start two-factor with a QR code', async () => {
+    const page = await openPage();
+    const username = `e2e_${Date.now().toString(36)}`;
+    await page.getByRole('tab', { name: 'Create account' }).click();
+    await page.locator('#register-form').getByLabel('Username').fill(username);
+    await page.locator('#register-form').getByLabel('Email').fill(`${username}@example.com`);
+    await page.locator('#register-form').getByLabel('Password').fill('a long enough password');
+    await page.locator('#register-form').getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+
+    await page.locator('#settings summary').click();
+    await page.locator('#key-form').getByLabel('Name').fill('laptop script');
+    await page.locator('#key-form').getByRole('button', { name: 'Create key' }).click();
+    await expect.poll(() => page.locator('#new-key').textContent()).toMatch(/ak_[A-Za-z0-9]{12}_/);
+    await expect.poll(() => page.locator('#keys li').count()).toBe(1);
+
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    await expect.poll(() => page.locator('#mfa-qr').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(100);
+    await expect.poll(() => page.locator('#mfa-secret').textContent()).toMatch(/^[A-Z2-7]{32}$/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-settings.png'), fullPage: true });
+    expect(consoleErrors.filter((text) => !text.includes('415'))).toEqual([]);
+  });
+});
