@@ -35,7 +35,7 @@ async function start() {
 
   let redis: Redis | undefined;
   if (config.redisUrl) {
-    redis = await connectRedis({ url: config.redisUrl }, logger);
+    redis = await connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs }, logger);
   } else {
     logger.warn('REDIS_URL is not set: rate limits, the token blocklist and the cache live in this process. Run a single instance only.');
   }

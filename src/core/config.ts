@@ -61,6 +61,7 @@ const envSchema = z.object({
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
   REDIS_KEY_PREFIX: z.string().default('authkit:'),
+  REDIS_COMMAND_TIMEOUT_MS: integer(1_000, 50, 60_000),
   MIGRATE_ON_START: booleanFlag.optional(),
   JWT_SECRET: optionalString,
   JWT_ISSUER: z.string().min(1).default('authkit'),
@@ -121,6 +122,8 @@ export interface Config {
   databaseUrl?: string;
   redisUrl?: string;
   redisKeyPrefix: string;
+  /** Longest a Redis command may take before it fails (a refused connection fails at once regardless). */
+  redisCommandTimeoutMs: number;
   migrateOnStart: boolean;
   /** Absent only before `resolveSecrets` fills it in outside production. */
   jwtSecret?: string;
@@ -215,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: values.DATABASE_URL,
     redisUrl: values.REDIS_URL,
     redisKeyPrefix: values.REDIS_KEY_PREFIX,
+    redisCommandTimeoutMs: values.REDIS_COMMAND_TIMEOUT_MS,
     migrateOnStart: values.MIGRATE_ON_START ?? values.DATABASE_URL === undefined,
     jwtSecret: values.JWT_SECRET,
     jwtIssuer: values.JWT_ISSUER,

@@ -11,6 +11,11 @@ import { applyMigrations } from './db/schema-engine.js';
 
 export type Prisma = PrismaClient;
 
+/** Whether a Prisma error is a unique-constraint violation (P2002). */
+export function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
+}
+
 export interface Database {
   readonly prisma: PrismaClient;
   readonly kind: 'postgres' | 'pglite';
@@ -77,5 +82,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
   }
   const appliedMigrations = options.migrate ? await applyMigrations(adapter) : [];
   const prisma = new PrismaClient({ adapter });
-  return { ...wrap(prisma, kind, closeDriver), appliedMigrations };
+  const database = wrap(prisma, kind, closeDriver);
+  // The first query loads Prisma's query compiler (about a second): pay that here, not in the first request,
+  // and fail at startup rather than later if the database cannot be reached.
+  await database.ping();
+  return { ...database, appliedMigrations };
 }

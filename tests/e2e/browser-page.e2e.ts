@@ -58,16 +58,22 @@ describe('the browser page', () => {
     return page;
   }
 
-  it('when a person registers, uploads, deletes and logs out, then each step shows on the page', async () => {
+  /** Opens the page and creates an account through the form, as a person would. */
+  async function registerThroughPage(): Promise<{ page: Page; username: string }> {
     const page = await openPage();
-    const username = `e2e_${Date.now().toString(36)}`;
-
+    const username = `e2e_${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
     await page.getByRole('tab', { name: 'Create account' }).click();
-    await page.locator('#register-form').getByLabel('Username').fill(username);
-    await page.locator('#register-form').getByLabel('Email').fill(`${username}@example.com`);
-    await page.locator('#register-form').getByLabel('Password').fill('a long enough password');
-    await page.locator('#register-form').getByRole('button', { name: 'Create account' }).click();
+    const form = page.locator('#register-form');
+    await form.getByLabel('Username').fill(username);
+    await form.getByLabel('Email').fill(`${username}@example.com`);
+    await form.getByLabel('Password').fill('a long enough password');
+    await form.getByRole('button', { name: 'Create account' }).click();
     await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+    return { page, username };
+  }
+
+  it('when a person registers, uploads, deletes and logs out, then each step shows on the page', async () => {
+    const { page, username } = await registerThroughPage();
 
     // A wrong type gets a clear message, not a silent failure.
     await page.locator('#file').setInputFiles({ name: 'logo.svg', mimeType: 'image/svg+xml', buffer: svg });
@@ -104,14 +110,7 @@ describe('the browser page', () => {
   });
 
   it('when a person opens the settings, then they can create an API key and start two-factor with a QR code', async () => {
-    const page = await openPage();
-    const username = `e2e_${Date.now().toString(36)}`;
-    await page.getByRole('tab', { name: 'Create account' }).click();
-    await page.locator('#register-form').getByLabel('Username').fill(username);
-    await page.locator('#register-form').getByLabel('Email').fill(`${username}@example.com`);
-    await page.locator('#register-form').getByLabel('Password').fill('a long enough password');
-    await page.locator('#register-form').getByRole('button', { name: 'Create account' }).click();
-    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+    const { page } = await registerThroughPage();
 
     await page.locator('#settings summary').click();
     await page.locator('#key-form').getByLabel('Name').fill('laptop script');

@@ -16,6 +16,18 @@ export const ErrorResponse = z
   })
   .meta({ id: 'Error' });
 
+const COMMON_ERRORS: Record<number, string> = {
+  400: 'Invalid request: malformed JSON, or missing, extra or mistyped fields',
+  401: 'Missing, invalid or revoked credentials',
+  429: 'Rate limited; Retry-After says when to try again',
+};
+
+/** Error responses in the one error shape: the common 400, 401 and 429, plus (or replacing) the ones given. */
+export function errorResponses(extra: Record<number, string> = {}): Record<number, { description: string; schema: typeof ErrorResponse }> {
+  const described = { ...COMMON_ERRORS, ...extra };
+  return Object.fromEntries(Object.entries(described).map(([status, description]) => [status, { description, schema: ErrorResponse }]));
+}
+
 export function createRegistry(): OpenAPIRegistry {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

@@ -3,7 +3,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
-import { ErrorResponse } from '../../core/http/openapi.js';
+import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth, requireRole } from '../auth/authenticate.js';
 import { PublicUser } from '../users/user-schemas.js';
 import type { RateLimiters } from '../rate-limit/rate-limiter.js';
@@ -33,12 +33,7 @@ const RolesBody = z
   .strict()
   .meta({ id: 'SetRolesRequest' });
 
-const errors = {
-  400: { description: 'Invalid request', schema: ErrorResponse },
-  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
-  403: { description: 'Not an administrator', schema: ErrorResponse },
-  429: { description: 'Rate limited', schema: ErrorResponse },
-};
+const errors = errorResponses({ 403: 'Not an administrator' });
 const notFound = { 404: { description: 'No such user', schema: ErrorResponse } };
 
 export function adminRoutes(

@@ -3,7 +3,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
-import { ErrorResponse } from '../../core/http/openapi.js';
+import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from './api-key-service.js';
 
@@ -34,12 +34,7 @@ const CreateBody = z
   .meta({ id: 'CreateApiKeyRequest' });
 const KeyParams = z.object({ id: z.uuid() });
 
-const errors = {
-  400: { description: 'Invalid request', schema: ErrorResponse },
-  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
-  403: { description: 'API keys cannot manage API keys', schema: ErrorResponse },
-  429: { description: 'Rate limited', schema: ErrorResponse },
-};
+const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
 export function apiKeyRoutes(registry: OpenAPIRegistry, deps: { apiKeys: ApiKeyService; authn: Authenticators; limit: RequestHandler }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });

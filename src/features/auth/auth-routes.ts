@@ -3,7 +3,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
-import { ErrorResponse } from '../../core/http/openapi.js';
+import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import type { ClientContext, Sessions } from '../sessions/session-service.js';
 import { PublicUser } from '../users/user-schemas.js';
 import type { UserService } from '../users/user-service.js';
@@ -22,11 +22,7 @@ export interface AuthRouteDeps {
   userLimit: RequestHandler;
 }
 
-const errors = {
-  400: { description: 'Invalid request', schema: ErrorResponse },
-  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
-  429: { description: 'Rate limited', schema: ErrorResponse },
-};
+const errors = errorResponses();
 
 export function clientContext(req: Request): ClientContext {
   return { userAgent: req.get('user-agent'), ip: req.ip };

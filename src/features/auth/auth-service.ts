@@ -1,5 +1,5 @@
 // Registration, login and logout: the account-facing half of authentication.
-import type { Prisma } from '../../core/db.js';
+import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { ClientContext, Sessions, TokenPair } from '../sessions/session-service.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
@@ -10,10 +10,6 @@ import type { RevocationStore } from './revocation-store.js';
 import { InvalidTokenError, type MfaTokens } from './tokens.js';
 
 export const DEFAULT_ROLE = 'user';
-
-function isUniqueViolation(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
-}
 
 export type LoginResult = (TokenPair & { user: PublicUser }) | { mfa_required: true; mfa_token: string; expires_in: number };
 

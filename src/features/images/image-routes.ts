@@ -5,7 +5,7 @@ import multer from 'multer';
 import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
-import { ErrorResponse } from '../../core/http/openapi.js';
+import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { ImageService } from './image-service.js';
 import type { ImageUrlSigner } from './signed-urls.js';
@@ -43,11 +43,7 @@ const SignedQuery = z
   .object({ expires: z.coerce.number().int().positive(), sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url HMAC') })
   .strict();
 
-const errors = {
-  400: { description: 'Invalid request', schema: ErrorResponse },
-  401: { description: 'Missing, invalid or revoked credentials', schema: ErrorResponse },
-  429: { description: 'Rate limited', schema: ErrorResponse },
-};
+const errors = errorResponses();
 const notFound = { 404: { description: 'No such image (or not yours)', schema: ErrorResponse } };
 
 export interface ImageRouteDeps {

@@ -4,21 +4,19 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
-import { ErrorResponse } from '../../core/http/openapi.js';
+import { errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { PasswordAttempt } from '../users/user-schemas.js';
 import type { MfaService } from './mfa-service.js';
 
 export const SecondFactorCode = z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or a recovery code such as abcde-23456' });
 
-const errors = {
-  400: { description: 'Invalid request', schema: ErrorResponse },
-  401: { description: 'Not authenticated, or a wrong code or password', schema: ErrorResponse },
-  403: { description: 'API keys cannot manage two-factor', schema: ErrorResponse },
-  409: { description: 'Not in a state where this applies', schema: ErrorResponse },
-  423: { description: 'Too many wrong codes: locked for 15 minutes', schema: ErrorResponse },
-  429: { description: 'Rate limited', schema: ErrorResponse },
-};
+const errors = errorResponses({
+  401: 'Not authenticated, or a wrong code or password',
+  403: 'API keys cannot manage two-factor',
+  409: 'Not in a state where this applies',
+  423: 'Too many wrong codes: locked for 15 minutes',
+});
 
 export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; authn: Authenticators; limit: RequestHandler }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['two-factor'] });

@@ -3,7 +3,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
-import { ErrorResponse } from '../../core/http/openapi.js';
+import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { Email, Password, PasswordAttempt, PublicUser, Username } from './user-schemas.js';
 import type { UserService } from './user-service.js';
@@ -23,11 +23,7 @@ const UpdateMeBody = z
 
 const DeleteMeBody = z.object({ password: PasswordAttempt }).strict().meta({ id: 'DeleteMeRequest' });
 
-const errors = {
-  400: { description: 'Invalid request', schema: ErrorResponse },
-  401: { description: 'Missing, invalid or revoked credentials, or a wrong current password', schema: ErrorResponse },
-  429: { description: 'Rate limited', schema: ErrorResponse },
-};
+const errors = errorResponses({ 401: 'Missing, invalid or revoked credentials, or a wrong current password' });
 
 export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: RequestHandler }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });

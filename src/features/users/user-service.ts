@@ -1,6 +1,6 @@
 // The signed-in user's own account: read it, change it, delete it.
 import type { Clock } from '../../core/clock.js';
-import type { Prisma } from '../../core/db.js';
+import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { AuthContext } from '../auth/authenticate.js';
 import type { PasswordHasher } from '../auth/passwords.js';
@@ -20,10 +20,6 @@ export interface ProfileChanges {
  * never leaves rows pointing at missing files.
  */
 export type AccountDeletionHook = (userId: string) => Promise<() => Promise<void>>;
-
-function isUniqueViolation(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
-}
 
 export class UserService {
   private readonly deletionHooks: AccountDeletionHook[] = [];
