@@ -61,20 +61,22 @@ describe('graceful shutdown', () => {
 
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const refused = await new Promise<boolean>((resolve) => {
-      const probe = net.connect(server.port, '127.0.0.1');
-      probe.on('connect', () => {
-        probe.destroy();
-        resolve(false);
+    // Once the signal is handled, new connections are refused while the slow request is still open.
+    const refusesConnections = () =>
+      new Promise<boolean>((resolve) => {
+        const probe = net.connect(server.port, '127.0.0.1');
+        probe.on('connect', () => {
+          probe.destroy();
+          resolve(false);
+        });
+        probe.on('error', () => resolve(true));
       });
-      probe.on('error', () => resolve(true));
-    });
+    await expect.poll(refusesConnections, { timeout: 10_000, interval: 100 }).toBe(true);
+    expect(response).toBe('');
     socket.end(body.slice(5));
     await once(socket, 'close');
     const [code] = await exited;
 
-    expect(refused).toBe(true);
     expect(response).toMatch(/^HTTP\/1\.1 404 /);
     expect(response).toContain('"code":"not_found"');
     expect(code).toBe(0);
