@@ -44,6 +44,13 @@ describe('error mapper', () => {
     expect(toAppError(typed('charset.unsupported')).code).toBe('unsupported_media_type');
   });
 
+  it('when a library flags a client error with a 4xx status, then it stays a 4xx', () => {
+    const undecodable = Object.assign(new URIError('Failed to decode param'), { status: 400 });
+    expect(toAppError(undecodable)).toMatchObject({ status: 400, code: 'validation_failed' });
+    expect(toAppError(Object.assign(new Error('x'), { statusCode: 415 })).code).toBe('unsupported_media_type');
+    expect(toAppError(Object.assign(new Error('x'), { status: 503 })).status).toBe(500);
+  });
+
   it('when given anything else, then a 500 whose message says nothing of the cause', () => {
     const mapped = toAppError(new Error('connection to 10.0.0.5 refused: password authentication failed'));
     expect(mapped.status).toBe(500);

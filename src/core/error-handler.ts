@@ -2,7 +2,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import multer from 'multer';
 import { ZodError } from 'zod';
-import { AppError, type ErrorBody } from './errors.js';
+import { AppError, type ErrorBody, type ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 
 const PRISMA_UNIQUE_VIOLATION = 'P2002';
@@ -22,6 +22,25 @@ const MULTER_ERRORS: Partial<Record<multer.ErrorCode, () => AppError>> = {
   LIMIT_PART_COUNT: () => new AppError('payload_too_large', 'The form has too many parts.'),
   LIMIT_FIELD_VALUE: () => new AppError('payload_too_large', 'A form field is too large.'),
 };
+
+const STATUS_CODES: Partial<Record<number, ErrorCode>> = {
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
+/**
+ * Express, its router and body parsers flag what the client got wrong with a 4xx `status` (an undecodable path
+ * segment, say). Those stay client errors, with a generic message rather than the library's wording.
+ */
+function clientErrorFromStatus(err: unknown): AppError | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const status = 'status' in err ? err.status : 'statusCode' in err ? err.statusCode : undefined;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  const code = STATUS_CODES[status] ?? 'validation_failed';
+  return new AppError(code, code === 'validation_failed' ? 'The request is malformed.' : 'The request cannot be served as sent.');
+}
 
 function hasCode(err: unknown): err is { code: unknown } {
   return typeof err === 'object' && err !== null && 'code' in err;
@@ -43,6 +62,8 @@ export function toAppError(err: unknown): AppError {
     const mapped = BODY_PARSER_ERRORS[err.type];
     if (mapped) return mapped();
   }
+  const clientError = clientErrorFromStatus(err);
+  if (clientError) return clientError;
   if (hasCode(err) && err.code === PRISMA_UNIQUE_VIOLATION) {
     return new AppError('conflict', 'The resource already exists.');
   }
