@@ -1,6 +1,7 @@
 // A small TTL cache on Redis or in-process, with misses for one key computed once, and a store outage degrading to computing.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
+import { ExpiringMap } from './expiring-map.js';
 import type { Logger } from './logger.js';
 import type { SharedStore } from './shared-store.js';
 
@@ -42,23 +43,18 @@ class RedisCacheBackend implements CacheBackend {
 }
 
 class InProcessCacheBackend implements CacheBackend {
-  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+  private readonly entries: ExpiringMap<string>;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    this.entries = new ExpiringMap(clock);
+  }
 
   get(key: string) {
-    const entry = this.entries.get(key);
-    if (entry && entry.expiresAt > this.clock.now()) return Promise.resolve(entry.value);
-    this.entries.delete(key);
-    return Promise.resolve(undefined);
+    return Promise.resolve(this.entries.get(key));
   }
 
   set(key: string, value: string, ttlMs: number) {
-    const now = this.clock.now();
-    if (this.entries.size >= 10_000) {
-      for (const [entryKey, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(entryKey);
-    }
-    this.entries.set(key, { value, expiresAt: now + ttlMs });
+    this.entries.set(key, value, ttlMs);
     return Promise.resolve();
   }
 

@@ -1,6 +1,7 @@
 // Which access tokens are void before they expire: by token id, by session, or by a per-user cutoff time.
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
+import { ExpiringMap } from '../../core/expiring-map.js';
 import type { SharedStore } from '../../core/shared-store.js';
 
 export interface AccessTokenRef {
@@ -85,59 +86,41 @@ class RedisRevocationStore implements RevocationStore {
   }
 }
 
-/** The single-instance store: entries expire by the injected clock and are swept as new ones arrive. */
+/** The single-instance store: the same three checks over a map that expires entries by the injected clock. */
 class InProcessRevocationStore implements RevocationStore {
-  private readonly entries = new Map<string, { value: number; expiresAt: number }>();
-  private writesSinceSweep = 0;
+  private readonly entries: ExpiringMap<number>;
 
-  constructor(private readonly clock: Clock) {}
-
-  private read(key: string): number | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.clock.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
-  }
-
-  private write(key: string, value: number, ttlMs: number): void {
-    this.entries.set(key, { value, expiresAt: this.clock.now() + ttlMs });
-    if (++this.writesSinceSweep >= 1_000) {
-      this.writesSinceSweep = 0;
-      const now = this.clock.now();
-      for (const [entryKey, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(entryKey);
-    }
+  constructor(clock: Clock) {
+    this.entries = new ExpiringMap(clock);
   }
 
   isRevoked(token: AccessTokenRef): Promise<boolean> {
-    const cutoff = this.read(keys.user(token.userId));
+    const cutoff = this.entries.get(keys.user(token.userId));
     return Promise.resolve(
-      this.read(keys.token(token.jti)) !== undefined ||
-        this.read(keys.session(token.sid)) !== undefined ||
+      this.entries.get(keys.token(token.jti)) !== undefined ||
+        this.entries.get(keys.session(token.sid)) !== undefined ||
         (cutoff !== undefined && token.issuedAtMs < cutoff),
     );
   }
 
   revokeToken(jti: string, ttlMs: number): Promise<void> {
-    this.write(keys.token(jti), 1, ttlMs);
+    this.entries.set(keys.token(jti), 1, ttlMs);
     return Promise.resolve();
   }
 
   revokeSessions(sessionIds: string[], ttlMs: number): Promise<void> {
-    for (const sid of sessionIds) this.write(keys.session(sid), 1, ttlMs);
+    for (const sid of sessionIds) this.entries.set(keys.session(sid), 1, ttlMs);
     return Promise.resolve();
   }
 
   revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
-    this.write(keys.user(userId), Math.max(atMs, this.read(keys.user(userId)) ?? 0), ttlMs);
+    this.entries.set(keys.user(userId), Math.max(atMs, this.entries.get(keys.user(userId)) ?? 0), ttlMs);
     return Promise.resolve();
   }
 
   spendOnce(jti: string, ttlMs: number): Promise<boolean> {
-    if (this.read(keys.token(jti)) !== undefined) return Promise.resolve(false);
-    this.write(keys.token(jti), 1, ttlMs);
+    if (this.entries.get(keys.token(jti)) !== undefined) return Promise.resolve(false);
+    this.entries.set(keys.token(jti), 1, ttlMs);
     return Promise.resolve(true);
   }
 }

@@ -1,5 +1,6 @@
 // Counts wrong second-factor codes per user and locks the second factor after too many, on every instance.
 import type { Clock } from '../../core/clock.js';
+import { ExpiringMap } from '../../core/expiring-map.js';
 import type { SharedStore } from '../../core/shared-store.js';
 
 export const MAX_FAILURES = 5;
@@ -44,32 +45,22 @@ class RedisMfaLockout implements MfaLockout {
   }
 }
 
+/** The same rule as the Redis script: the window starts at the first failure and restarts at the limit. */
 class InProcessMfaLockout implements MfaLockout {
-  private readonly failures = new Map<string, { count: number; until: number }>();
+  private readonly failures: ExpiringMap<number>;
 
-  constructor(private readonly clock: Clock) {}
-
-  private current(userId: string) {
-    const entry = this.failures.get(userId);
-    if (entry && entry.until <= this.clock.now()) {
-      this.failures.delete(userId);
-      return undefined;
-    }
-    return entry;
+  constructor(clock: Clock) {
+    this.failures = new ExpiringMap(clock);
   }
 
   lockedForMs(userId: string) {
-    const entry = this.current(userId);
-    return Promise.resolve(entry && entry.count >= MAX_FAILURES ? entry.until - this.clock.now() : 0);
+    return Promise.resolve((this.failures.get(userId) ?? 0) >= MAX_FAILURES ? this.failures.remainingMs(userId) : 0);
   }
 
   recordFailure(userId: string) {
-    const now = this.clock.now();
-    const entry = this.current(userId) ?? { count: 0, until: now + LOCK_MS };
-    entry.count += 1;
-    if (entry.count === MAX_FAILURES) entry.until = now + LOCK_MS;
-    this.failures.set(userId, entry);
-    return Promise.resolve(entry.count >= MAX_FAILURES ? entry.until - now : 0);
+    const count = (this.failures.get(userId) ?? 0) + 1;
+    this.failures.set(userId, count, count === 1 || count === MAX_FAILURES ? LOCK_MS : this.failures.remainingMs(userId));
+    return Promise.resolve(count >= MAX_FAILURES ? this.failures.remainingMs(userId) : 0);
   }
 
   clear(userId: string) {
