@@ -1,10 +1,11 @@
 // API keys: issued once, stored as a hash, found by their visible prefix and checked in constant time.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AuthContext } from '../auth/authenticate.js';
+import { hashToken } from '../auth/tokens.js';
 
 export const API_KEY_SCOPES = ['images:read', 'images:write', 'profile:read'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
@@ -24,8 +25,9 @@ export interface ApiKeyView {
   expiresAt: string | null;
 }
 
-function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+/** The stored form of a key: the refresh tokens' SHA-256, as raw bytes for the constant-time comparison. */
+function digest(value: string): Buffer {
+  return Buffer.from(hashToken(value), 'hex');
 }
 
 function toView(row: { id: string; name: string; prefix: string; scopes: string[]; createdAt: Date; lastUsedAt: Date | null; expiresAt: Date | null }): ApiKeyView {
@@ -64,7 +66,7 @@ export class ApiKeyService {
         userId,
         name: input.name,
         prefix,
-        secretHash: sha256(key).toString('hex'),
+        secretHash: hashToken(key),
         scopes: [...new Set(input.scopes ?? DEFAULT_SCOPES)],
         expiresAt: input.expiresAt ?? null,
         createdAt: new Date(this.clock.now()),
@@ -88,8 +90,8 @@ export class ApiKeyService {
     const match = KEY_FORMAT.exec(presented);
     if (!match) throw invalidKey();
     const row = await this.prisma.apiKey.findUnique({ where: { prefix: match[1] as string }, include: { user: { select: { disabledAt: true } } } });
-    const expected = row ? Buffer.from(row.secretHash, 'hex') : sha256('no key has this prefix');
-    const matches = timingSafeEqual(sha256(presented), expected);
+    const expected = row ? Buffer.from(row.secretHash, 'hex') : digest('no key has this prefix');
+    const matches = timingSafeEqual(digest(presented), expected);
     const now = this.clock.now();
     if (!row || !matches || row.revokedAt || row.user.disabledAt || (row.expiresAt && row.expiresAt.getTime() <= now)) throw invalidKey();
 

@@ -1,8 +1,9 @@
 // Access tokens (HS256 JWTs with an explicit algorithm allowlist) and opaque refresh tokens stored only as hashes.
-import { createHash, createSecretKey, hkdfSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
+import { deriveKey } from '../../core/derived-keys.js';
 
 const ALGORITHM = 'HS256';
 const REFRESH_TOKEN_PREFIX = 'rt_';
@@ -119,7 +120,7 @@ export class MfaTokens {
     private readonly clock: Clock,
     private readonly ttlS = 300,
   ) {
-    this.key = createSecretKey(Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'authkit mfa tokens v1', 32)));
+    this.key = createSecretKey(deriveKey(secret, 'authkit mfa tokens v1'));
   }
 
   sign(userId: string): { token: string; claims: MfaClaims } {

@@ -1,6 +1,7 @@
 // Short-lived URLs for image bytes: an HMAC over the id and expiry, so an <img> tag needs no Authorization header.
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
+import { deriveKey } from '../../core/derived-keys.js';
 
 export type SignatureCheck = 'valid' | 'expired' | 'invalid';
 
@@ -13,7 +14,7 @@ export class ImageUrlSigner {
     private readonly ttlS: number,
   ) {
     // A key of its own, derived from the one secret: a signature can never double as a token MAC.
-    this.key = Buffer.from(hkdfSync('sha256', jwtSecret, Buffer.alloc(0), 'authkit signed image urls v1', 32));
+    this.key = deriveKey(jwtSecret, 'authkit signed image urls v1');
   }
 
   private mac(id: string, expires: number): Buffer {

@@ -1,8 +1,9 @@
 // Two-factor authentication: enrolment, recovery codes, and checking a second factor with replay and lockout rules.
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
+import { deriveKey } from '../../core/derived-keys.js';
 import { AppError } from '../../core/errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import { LOCK_MS, type MfaLockout } from './mfa-lockout.js';
@@ -42,7 +43,7 @@ export class MfaService {
     jwtSecret: string,
   ) {
     // Keyed hashes: a database dump alone is not enough to test guesses of recovery codes offline.
-    this.recoveryKey = Buffer.from(hkdfSync('sha256', jwtSecret, Buffer.alloc(0), 'authkit recovery codes v1', 32));
+    this.recoveryKey = deriveKey(jwtSecret, 'authkit recovery codes v1');
   }
 
   private hashRecoveryCode(code: string): string {

@@ -1,6 +1,7 @@
 // TOTP (RFC 6238) with otpauth: 30-second steps, one step of drift either way, secrets encrypted at rest.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
+import { deriveKey } from '../../core/derived-keys.js';
 
 export const STEP_SECONDS = 30;
 const DRIFT_STEPS = 1;
@@ -10,7 +11,7 @@ export class SecretBox {
   private readonly key: Buffer;
 
   constructor(jwtSecret: string) {
-    this.key = Buffer.from(hkdfSync('sha256', jwtSecret, Buffer.alloc(0), 'authkit totp secrets v1', 32));
+    this.key = deriveKey(jwtSecret, 'authkit totp secrets v1');
   }
 
   seal(plain: string): string {
