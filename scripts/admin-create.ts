@@ -3,12 +3,10 @@
 //        (or ADMIN_PASSWORD in the environment, which keeps it out of the shell history)
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
-import { systemClock } from '../src/core/clock.js';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 import { openDatabase } from '../src/core/db.js';
-import { createLogger } from '../src/core/logger.js';
-import { inProcessStore } from '../src/core/shared-store.js';
-import { createAccounts } from '../src/features/accounts.js';
+import { ensureAdmin } from '../src/features/admin/admin-service.js';
+import { hashPassword } from '../src/features/auth/passwords.js';
 import { Email, Password, Username } from '../src/features/users/user-schemas.js';
 
 dotenv.config({ quiet: true });
@@ -29,10 +27,11 @@ if (!email.success || !username.success || !password.success) {
 try {
   const config = loadConfig({ ...process.env, ADMIN_EMAIL: undefined, ADMIN_PASSWORD: undefined });
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart });
-  // Only the database is touched: no tokens are signed, so the secret and the store are placeholders.
-  const logger = createLogger({ level: 'warn', pretty: false });
-  const accounts = createAccounts({ config: { ...config, jwtSecret: 'unused-by-this-script' }, db, store: inProcessStore, clock: systemClock, logger });
-  const { created, user } = await accounts.admin.ensureAdmin({ email: email.data, username: username.data, password: password.data });
+  const { created, user } = await ensureAdmin(db.prisma, (plain) => hashPassword(plain, config.bcryptCost), {
+    email: email.data,
+    username: username.data,
+    password: password.data,
+  });
   await db.close();
   console.log(created ? `created administrator ${user.username} <${user.email}>` : `${user.email} already existed and now holds the admin role`);
 } catch (err) {

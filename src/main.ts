@@ -8,7 +8,8 @@ import { boundPort, closeGracefully, listen } from './core/http/server.js';
 import { createLogger } from './core/logger.js';
 import { connectRedis, type Redis } from './core/redis.js';
 import { resolveJwtSecret } from './core/secrets.js';
-import { createAccounts } from './features/accounts.js';
+import { ensureAdmin } from './features/admin/admin-service.js';
+import { hashPassword } from './features/auth/passwords.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
 dotenv.config({ quiet: true });
@@ -43,7 +44,7 @@ async function start() {
 
   const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger };
   if (config.bootstrapAdmin) {
-    const { created, user } = await createAccounts(deps).admin.ensureAdmin(config.bootstrapAdmin);
+    const { created, user } = await ensureAdmin(db.prisma, (password) => hashPassword(password, config.bcryptCost), config.bootstrapAdmin);
     logger.info({ email: user.email }, created ? 'created the administrator from ADMIN_EMAIL' : 'ADMIN_EMAIL holds the admin role');
   }
   const app = createApp(deps);

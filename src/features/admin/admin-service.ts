@@ -86,32 +86,48 @@ export class AdminService {
     return toAdminView(user);
   }
 
-  /**
-   * Makes sure an administrator with this email exists: creates the account, or grants the admin role to the
-   * existing one (its password is left alone). Used by `npm run admin:create` and ADMIN_EMAIL at startup.
-   */
-  async ensureAdmin(input: { email: string; username: string; password: string }): Promise<{ created: boolean; user: AdminUserView }> {
-    const email = input.email.toLowerCase();
-    const existing = await this.prisma.user.findUnique({ where: { email } });
-    if (existing) {
-      await this.prisma.userRole.upsert({
-        where: { userId_roleName: { userId: existing.id, roleName: ADMIN_ROLE } },
-        create: { userId: existing.id, roleName: ADMIN_ROLE },
-        update: {},
-      });
-      const user = await this.prisma.user.findUniqueOrThrow({ where: { id: existing.id }, include: { roles: true } });
-      return { created: false, user: toAdminView(user) };
-    }
-    const user = await this.prisma.user.create({
-      data: {
-        username: input.username,
-        usernameKey: input.username.toLowerCase(),
-        email,
-        passwordHash: await this.passwords.hash(input.password),
-        roles: { create: [{ roleName: 'user' }, { roleName: ADMIN_ROLE }] },
-      },
-      include: { roles: true },
-    });
-    return { created: true, user: toAdminView(user) };
+  /** Creates or promotes an administrator; see `ensureAdmin`. */
+  ensureAdmin(input: AdminBootstrap): Promise<{ created: boolean; user: AdminUserView }> {
+    return ensureAdmin(this.prisma, (password) => this.passwords.hash(password), input);
   }
+}
+
+export interface AdminBootstrap {
+  email: string;
+  username: string;
+  password: string;
+}
+
+/**
+ * Makes sure an administrator with this email exists: creates the account, or grants the admin role to the
+ * existing one (its password is left alone). Needs only the database and a way to hash, so `npm run admin:create`
+ * and ADMIN_EMAIL at startup call it without building the rest of the service.
+ */
+export async function ensureAdmin(
+  prisma: Prisma,
+  hashPassword: (password: string) => Promise<string>,
+  input: AdminBootstrap,
+): Promise<{ created: boolean; user: AdminUserView }> {
+  const email = input.email.toLowerCase();
+  const existing = await prisma.user.findUnique({ where: { email } });
+  if (existing) {
+    await prisma.userRole.upsert({
+      where: { userId_roleName: { userId: existing.id, roleName: ADMIN_ROLE } },
+      create: { userId: existing.id, roleName: ADMIN_ROLE },
+      update: {},
+    });
+    const user = await prisma.user.findUniqueOrThrow({ where: { id: existing.id }, include: { roles: true } });
+    return { created: false, user: toAdminView(user) };
+  }
+  const user = await prisma.user.create({
+    data: {
+      username: input.username,
+      usernameKey: input.username.toLowerCase(),
+      email,
+      passwordHash: await hashPassword(input.password),
+      roles: { create: [{ roleName: 'user' }, { roleName: ADMIN_ROLE }] },
+    },
+    include: { roles: true },
+  });
+  return { created: true, user: toAdminView(user) };
 }

@@ -4,6 +4,11 @@ import bcrypt from 'bcryptjs';
 /** bcrypt reads only the first 72 bytes; longer passwords are refused rather than silently truncated. */
 export const MAX_PASSWORD_BYTES = 72;
 
+/** A bcrypt hash at `cost`, computed in slices between event-loop turns. */
+export function hashPassword(password: string, cost: number): Promise<string> {
+  return bcrypt.hash(password, cost);
+}
+
 export class PasswordHasher {
   private readonly dummyHash: Promise<string>;
 
@@ -14,7 +19,7 @@ export class PasswordHasher {
 
   /** Async bcryptjs works in slices between event-loop turns, so other requests keep being served. */
   hash(password: string): Promise<string> {
-    return bcrypt.hash(password, this.cost);
+    return hashPassword(password, this.cost);
   }
 
   verify(password: string, hash: string): Promise<boolean> {
