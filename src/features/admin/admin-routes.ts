@@ -3,6 +3,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
+import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth, requireRole } from '../auth/authenticate.js';
 import { PublicUser } from '../users/user-schemas.js';
@@ -10,14 +11,11 @@ import type { RateLimiters } from '../rate-limit/rate-limiter.js';
 import { ADMIN_ROLE, type AdminService } from './admin-service.js';
 
 const AdminUser = PublicUser.extend({ disabled: z.boolean() }).meta({ id: 'AdminUser' });
-const UserPage = z
-  .object({ users: z.array(AdminUser), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() })
-  .meta({ id: 'UserPage' });
+const UserPage = pageEnvelope('users', AdminUser, 'UserPage');
 
 const ListQuery = z
   .object({
-    page: z.coerce.number().int().min(1).max(100_000).default(1),
-    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    ...pageQueryFields,
     q: z.string().trim().min(1).max(254).optional().meta({ description: 'Part of a username or email' }),
   })
   .strict();

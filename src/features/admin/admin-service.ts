@@ -1,6 +1,7 @@
 // What administrators can do to other accounts: find them, change their roles, disable and enable them.
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
+import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import { AppError } from '../../core/errors.js';
 import type { AuthContext } from '../auth/authenticate.js';
 import type { PasswordHasher } from '../auth/passwords.js';
@@ -25,7 +26,7 @@ export class AdminService {
     private readonly clock: Clock,
   ) {}
 
-  async listUsers(query: { page: number; pageSize: number; q?: string }) {
+  async listUsers(query: PageQuery & { q?: string }) {
     const where = query.q
       ? { OR: [{ usernameKey: { contains: query.q.toLowerCase() } }, { email: { contains: query.q.toLowerCase() } }] }
       : {};
@@ -35,8 +36,7 @@ export class AdminService {
         where,
         include: { roles: true },
         orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        skip: (query.page - 1) * query.pageSize,
-        take: query.pageSize,
+        ...pageWindow(query),
       }),
     ]);
     return { users: users.map(toAdminView), page: query.page, pageSize: query.pageSize, total };

@@ -5,6 +5,7 @@ import multer from 'multer';
 import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
+import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { ImageService } from './image-service.js';
@@ -27,14 +28,11 @@ const Image = z
     urlExpiresAt: z.iso.datetime(),
   })
   .meta({ id: 'Image' });
-const ImagePage = z
-  .object({ images: z.array(Image), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() })
-  .meta({ id: 'ImagePage' });
+const ImagePage = pageEnvelope('images', Image, 'ImagePage');
 
 const ListQuery = z
   .object({
-    page: z.coerce.number().int().min(1).max(100_000).default(1),
-    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    ...pageQueryFields,
     scope: z.enum(['mine', 'all']).default('mine').meta({ description: '`all` (administrators only) lists every user’s images' }),
   })
   .strict();

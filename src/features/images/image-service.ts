@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
+import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import type { Logger } from '../../core/logger.js';
 import type { AuthContext } from '../auth/authenticate.js';
 import { ADMIN_ROLE } from '../admin/admin-service.js';
@@ -96,7 +97,7 @@ export class ImageService {
     }
   }
 
-  async list(auth: AuthContext, query: { page: number; pageSize: number; scope: 'mine' | 'all' }) {
+  async list(auth: AuthContext, query: PageQuery & { scope: 'mine' | 'all' }) {
     if (query.scope === 'all' && !auth.roles.includes(ADMIN_ROLE)) throw new AppError('forbidden', 'Only administrators can list every image.');
     const where = query.scope === 'all' ? {} : { ownerId: auth.userId };
     const [total, rows] = await this.prisma.$transaction([
@@ -104,8 +105,7 @@ export class ImageService {
       this.prisma.image.findMany({
         where,
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        skip: (query.page - 1) * query.pageSize,
-        take: query.pageSize,
+        ...pageWindow(query),
       }),
     ]);
     return { images: rows.map((row) => this.view(row)), page: query.page, pageSize: query.pageSize, total };
