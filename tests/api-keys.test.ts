@@ -2,10 +2,9 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { RateLimitSettings } from '../src/core/config.js';
-import { redisStore } from '../src/core/shared-store.js';
-import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, registerAndLogin } from './support/accounts.js';
 import { png } from './support/images.js';
-import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+import { type Backends, buildApp, freshStore, openBackends, testConfig } from './support/test-app.js';
 
 const apiKey = (key: string): [string, string] => ['X-API-Key', key];
 
@@ -135,7 +134,7 @@ describe('API keys', () => {
   it('when two keys of one user are used, then each key has its own rate-limit budget', async () => {
     const base = testConfig();
     const rateLimit: RateLimitSettings = { ...base.rateLimit, budgets: { ...base.rateLimit.budgets, images: { ...base.rateLimit.budgets.images, limit: 2 } } };
-    const store = backends.redis ? redisStore(backends.redis, `${backends.redisPrefix}${uniqueName('k')}:`) : undefined;
+    const store = freshStore(backends);
     const { app } = buildApp(backends, { config: testConfig({ rateLimit }), store });
     const user = await registerAndLogin(app);
     const first = await createKey(app, user.accessToken);

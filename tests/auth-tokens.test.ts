@@ -3,12 +3,8 @@ import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { bearer, registerAndLogin } from './support/accounts.js';
+import { bearer, jwtSegment, registerAndLogin } from './support/accounts.js';
 import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
-
-function b64(value: object): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
-}
 
 describe('access and refresh tokens', () => {
   let backends: Backends;
@@ -46,9 +42,9 @@ describe('access and refresh tokens', () => {
         jwt.sign({ ...claims, ...overrides }, secret, { algorithm });
 
       const forged: Record<string, string> = {
-        'alg none': `${b64({ alg: 'none', typ: 'JWT' })}.${payload}.`,
+        'alg none': `${jwtSegment({ alg: 'none', typ: 'JWT' })}.${payload}.`,
         'a wrong secret': signWith('another-secret-that-is-long-enough-0123456789', {}),
-        'a tampered payload': `${header}.${b64({ ...claims, roles: ['user', 'admin'] })}.${signature}`,
+        'a tampered payload': `${header}.${jwtSegment({ ...claims, roles: ['user', 'admin'] })}.${signature}`,
         'another algorithm (HS512, same secret)': signWith(config.jwtSecret, {}, 'HS512'),
         'a wrong issuer': signWith(config.jwtSecret, { iss: 'someone-else' }),
         'a wrong audience': signWith(config.jwtSecret, { aud: 'another-api' }),

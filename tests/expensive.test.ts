@@ -1,12 +1,10 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis } from '../src/core/redis.js';
 import { Cache } from '../src/core/cache.js';
 import { ManualClock } from '../src/core/clock.js';
-import { inProcessStore, redisStore } from '../src/core/shared-store.js';
-import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
-import { TcpProxy } from './support/tcp-proxy.js';
-import { type Backends, buildApp, openBackends, silentLogger, testConfig, usingRedis } from './support/test-app.js';
+import { inProcessStore } from '../src/core/shared-store.js';
+import { bearer, registerAndLogin } from './support/accounts.js';
+import { type Backends, buildApp, freshStore, openBackends, redisThroughProxy, silentLogger, testConfig, usingRedis } from './support/test-app.js';
 
 describe('GET /expensive (cached)', () => {
   let backends: Backends;
@@ -41,7 +39,7 @@ describe('GET /expensive (cached)', () => {
 
   it('when many requests miss at once, then the report is computed once', async () => {
     const config = testConfig({ expensiveDelayMs: 300 });
-    const store = backends.redis ? redisStore(backends.redis, `${backends.redisPrefix}${uniqueName('c')}:`) : undefined;
+    const store = freshStore(backends);
     // Two instances over one Redis: the miss must be computed once across both. In-process: one instance.
     const instances = usingRedis ? [buildApp(backends, { config, store }).app, buildApp(backends, { config, store }).app] : [buildApp(backends, { config }).app];
     const account = await registerAndLogin(instances[0] as (typeof instances)[number]);
@@ -58,11 +56,9 @@ describe('GET /expensive (cached)', () => {
   });
 
   it.runIf(usingRedis)('when Redis is down, then the cache computes and serves the value instead of failing', async () => {
-    const proxy = TcpProxy.forUrl(process.env.REDIS_URL as string, 6379);
-    await proxy.start();
-    const redis = await connectRedis({ url: proxy.rewrite(process.env.REDIS_URL as string) }, silentLogger);
+    const { proxy, redis, close } = await redisThroughProxy();
     try {
-      const cache = new Cache(redisStore(redis, `${backends.redisPrefix}${uniqueName('down')}:`), new ManualClock(), silentLogger);
+      const cache = new Cache(freshStore(backends, redis) ?? inProcessStore, new ManualClock(), silentLogger);
       await proxy.stop();
       let computed = 0;
       const started = Date.now();
@@ -72,14 +68,13 @@ describe('GET /expensive (cached)', () => {
       expect(second).toEqual({ value: 2, hit: false });
       expect(Date.now() - started).toBeLessThan(1_000);
     } finally {
-      redis.disconnect();
-      await proxy.stop();
+      await close();
     }
   });
 
   it('when the entry outlives its TTL, then it is computed again', async () => {
     const clock = new ManualClock();
-    const store = backends.redis ? redisStore(backends.redis, `${backends.redisPrefix}${uniqueName('ttl')}:`) : inProcessStore;
+    const store = freshStore(backends) ?? inProcessStore;
     const cache = new Cache(store, clock, silentLogger);
     let computed = 0;
     await cache.getOrCompute('k', 150, () => Promise.resolve(++computed));

@@ -2,11 +2,10 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { redisStore } from '../src/core/shared-store.js';
 import { createAccounts } from '../src/features/accounts.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
 import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
+import { type Backends, buildApp, freshStore, openBackends, testConfig, usingRedis } from './support/test-app.js';
 
 type App = Express;
 
@@ -144,7 +143,7 @@ describe('two-factor authentication', () => {
   it.runIf(usingRedis)('when wrong codes are spread over two instances, then the lock is shared', async () => {
     const clock = new ManualClock();
     const config = testConfig();
-    const store = redisStore(backends.redis as NonNullable<Backends['redis']>, `${backends.redisPrefix}${uniqueName('mfa')}:`);
+    const store = freshStore(backends);
     const [a, b] = [buildApp(backends, { clock, config, store }).app, buildApp(backends, { clock, config, store }).app];
     const user = await enrolled(a, clock);
     const challenge = await passwordStep(a, user);

@@ -1,12 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetGroup, RateLimitSettings } from '../src/core/config.js';
-import { connectRedis } from '../src/core/redis.js';
-import { redisStore } from '../src/core/shared-store.js';
 import { createAccounts } from '../src/features/accounts.js';
 import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
-import { TcpProxy } from './support/tcp-proxy.js';
-import { type Backends, buildApp, openBackends, silentLogger, testConfig, usingRedis } from './support/test-app.js';
+import { type Backends, buildApp, freshStore, openBackends, redisThroughProxy, testConfig, usingRedis } from './support/test-app.js';
 
 const WINDOW_MS = 60_000;
 
@@ -34,11 +31,9 @@ describe('rate limiting', () => {
   afterAll(async () => {
     await backends.close();
   });
-  /** Budgets of its own for each test; two apps given the same one play two instances sharing Redis. */
-  const freshStore = () => (backends.redis ? redisStore(backends.redis, `${backends.redisPrefix}${uniqueName('t')}:`) : undefined);
 
   it('when limit + 1 requests arrive one after another, then exactly the last gets 429 with Retry-After and the error shape', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
     const statuses: number[] = [];
     let last: request.Response | undefined;
     for (let i = 0; i < 6; i++) {
@@ -58,7 +53,7 @@ describe('rate limiting', () => {
   });
 
   it('when a limited route answers, then it carries RateLimit and RateLimit-Policy and no legacy X-RateLimit headers', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
     const res = await request(app).post('/login').send(badLogin);
     expect(res.headers['ratelimit-policy']).toMatch(/^"auth"; q=5; w=60/);
     expect(res.headers.ratelimit).toMatch(/^"auth"; r=4; t=\d+/);
@@ -66,7 +61,7 @@ describe('rate limiting', () => {
   });
 
   it('when health, readiness and docs are called many times, then they are never limited', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 1, account: 1 }) }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 1, account: 1 }) }) });
     for (let i = 0; i < 5; i++) {
       expect((await request(app).get('/health')).status).toBe(200);
       expect((await request(app).get('/openapi.json')).status).toBe(200);
@@ -74,21 +69,21 @@ describe('rate limiting', () => {
   });
 
   it('when 50 requests arrive at once on one instance, then exactly the limit gets through', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
     const results = await Promise.all(Array.from({ length: 50 }, () => request(app).post('/login').send(badLogin)));
     expect(results.filter((res) => res.status !== 429)).toHaveLength(5);
   });
 
   it.runIf(usingRedis)('when 50 concurrent requests are spread over two instances sharing Redis, then exactly the limit gets through', async () => {
     const config = testConfig({ rateLimit: budgets({ auth: 5 }) });
-    const store = freshStore();
+    const store = freshStore(backends);
     const instances = [buildApp(backends, { config, store }).app, buildApp(backends, { config, store }).app];
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => request(instances[i % 2] as (typeof instances)[number]).post('/login').send(badLogin)));
     expect(results.filter((res) => res.status !== 429)).toHaveLength(5);
   });
 
   it('when one user exhausts their budget, then another user is unaffected, and so is the first one’s refresh', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ account: 3, auth: 50 }) }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ account: 3, auth: 50 }) }) });
     const alice = await registerAndLogin(app);
     const bob = await registerAndLogin(app);
     const aliceStatuses = [];
@@ -101,7 +96,7 @@ describe('rate limiting', () => {
   });
 
   it('when a client sends its own X-Forwarded-For without a trusted proxy, then it gains no fresh budget', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 2 }), trustProxy: false }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 2 }), trustProxy: false }) });
     const statuses = [];
     for (let i = 0; i < 4; i++) {
       statuses.push((await request(app).post('/login').set('X-Forwarded-For', `198.51.100.${i}`).send(badLogin)).status);
@@ -110,7 +105,7 @@ describe('rate limiting', () => {
   });
 
   it('when behind a trusted proxy, then each client address has its own budget, and IPv6 clients share their /56', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 1 }), trustProxy: ['loopback'] }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 1 }), trustProxy: ['loopback'] }) });
     const from = (address: string) => request(app).post('/login').set('X-Forwarded-For', address).send(badLogin);
     expect((await from('203.0.113.1')).status).toBe(401);
     expect((await from('203.0.113.1')).status).toBe(429);
@@ -122,7 +117,7 @@ describe('rate limiting', () => {
 
   it('when an admin resets a client key, then that client has a fresh budget', async () => {
     const config = testConfig({ rateLimit: budgets({ auth: 2, account: 100 }), trustProxy: ['loopback'] });
-    const { app, deps } = buildApp(backends, { config, store: freshStore() });
+    const { app, deps } = buildApp(backends, { config, store: freshStore(backends) });
     const username = uniqueName('admin');
     await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 1' });
     const adminLogin = await request(app).post('/login').set('X-Forwarded-For', '192.0.2.200').send({ username, password: 'admin password 1' });
@@ -140,16 +135,14 @@ describe('rate limiting', () => {
 
   describe.runIf(usingRedis)('when Redis fails', () => {
     async function appThroughProxy(failOpen: boolean) {
-      const proxy = TcpProxy.forUrl(process.env.REDIS_URL as string, 6379);
-      await proxy.start();
-      const redis = await connectRedis({ url: proxy.rewrite(process.env.REDIS_URL as string) }, silentLogger);
-      const store = redisStore(redis, `${backends.redisPrefix}${uniqueName('outage')}:`);
+      const connection = await redisThroughProxy();
+      const store = freshStore(backends, connection.redis);
       const { app } = buildApp(backends, { config: testConfig({ rateLimit: budgets({ auth: 100 }, failOpen) }), store });
-      return { app, proxy, redis };
+      return { app, ...connection };
     }
 
     it('then the limiter answers 503 within a second (fail closed), and recovers by itself when Redis returns', async () => {
-      const { app, proxy, redis } = await appThroughProxy(false);
+      const { app, proxy, close } = await appThroughProxy(false);
       try {
         expect((await request(app).post('/login').send(badLogin)).status).toBe(401);
         await proxy.stop();
@@ -163,42 +156,37 @@ describe('rate limiting', () => {
         expect(down.body.error.code).toBe('service_unavailable');
         expect(elapsed).toBeLessThan(1_000);
       } finally {
-        redis.disconnect();
-        await proxy.stop();
+        await close();
       }
     });
 
     it('then with RATE_LIMIT_FAIL_OPEN the request goes through', async () => {
-      const { app, proxy, redis } = await appThroughProxy(true);
+      const { app, proxy, close } = await appThroughProxy(true);
       try {
         await proxy.stop();
         const res = await request(app).post('/login').send(badLogin);
         expect(res.status).toBe(401);
       } finally {
-        redis.disconnect();
-        await proxy.stop();
+        await close();
       }
     });
 
     it('then a limiter created while Redis was down still recovers once it is back', async () => {
-      const proxy = TcpProxy.forUrl(process.env.REDIS_URL as string, 6379);
-      await proxy.start();
-      const redis = await connectRedis({ url: proxy.rewrite(process.env.REDIS_URL as string) }, silentLogger);
+      const { proxy, redis, close } = await redisThroughProxy();
       try {
         await proxy.stop();
-        const store = redisStore(redis, `${backends.redisPrefix}${uniqueName('late')}:`);
+        const store = freshStore(backends, redis);
         const { app } = buildApp(backends, { config: testConfig({ rateLimit: budgets({ auth: 100 }) }), store });
         expect((await request(app).post('/login').send(badLogin)).status).toBe(503);
         await proxy.start();
         await expect.poll(async () => (await request(app).post('/login').send(badLogin)).status, { timeout: 10_000, interval: 200 }).toBe(401);
       } finally {
-        redis.disconnect();
-        await proxy.stop();
+        await close();
       }
     });
 
     it('then after SCRIPT FLUSH the limiter reloads its script and keeps counting', async () => {
-      const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 3 }) }) });
+      const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 3 }) }) });
       expect((await request(app).post('/login').send(badLogin)).status).toBe(401);
       await backends.redis?.script('FLUSH');
       const statuses = [];
@@ -208,7 +196,7 @@ describe('rate limiting', () => {
   });
 
   it.runIf(usingRedis)('when the service has written to Redis, then every key it wrote has an expiry', async () => {
-    const { app } = buildApp(backends, { store: freshStore(), config: testConfig({ rateLimit: budgets({ auth: 100 }) }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 100 }) }) });
     const account = await registerAndLogin(app);
     await request(app).get('/expensive').set(...bearer(account.accessToken));
     await request(app).post('/logout').set(...bearer(account.accessToken));

@@ -1,10 +1,8 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/core/db.js';
-import { connectRedis } from '../src/core/redis.js';
-import { redisStore } from '../src/core/shared-store.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { type Backends, buildApp, openBackends, silentLogger, usingRedis } from './support/test-app.js';
+import { type Backends, buildApp, freshStore, openBackends, redisThroughProxy, usingRedis } from './support/test-app.js';
 
 describe('readiness', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -49,11 +47,9 @@ describe('readiness', () => {
 
   it.runIf(usingRedis)('when Redis stops answering, then /ready is 503 naming redis, and recovers when it returns', async () => {
     const opened = await backends();
-    const proxy = TcpProxy.forUrl(process.env.REDIS_URL as string, 6379);
-    await proxy.start();
-    const redis = await connectRedis({ url: proxy.rewrite(process.env.REDIS_URL as string) }, silentLogger);
-    cleanups.push(() => Promise.resolve(redis.disconnect()));
-    const { app } = buildApp(opened, { store: redisStore(redis, opened.redisPrefix) });
+    const { proxy, redis, close } = await redisThroughProxy();
+    cleanups.push(close);
+    const { app } = buildApp(opened, { store: freshStore(opened, redis) });
 
     await proxy.stop();
     const down = await request(app).get('/ready');

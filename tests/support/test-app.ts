@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../../src/core/logger.js';
 import { connectRedis, type Redis } from '../../src/core/redis.js';
 import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
 import { databaseUrlFor } from './database-url.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export const usingRealServices = process.env.DATABASE_URL !== undefined && process.env.REDIS_URL !== undefined;
 export const usingRedis = process.env.REDIS_URL !== undefined;
@@ -65,6 +66,32 @@ export async function openBackends(): Promise<Backends> {
     async close() {
       await db.close();
       redis?.disconnect();
+    },
+  };
+}
+
+/**
+ * A Redis store under a prefix of its own (fresh budgets, locks and cache keys), over `redis` or the backends'
+ * connection; undefined without Redis, which gives each app its own in-process store. Two apps given the same one
+ * play two instances sharing Redis.
+ */
+export function freshStore(backends: Backends, redis = backends.redis): SharedStore | undefined {
+  return redis ? redisStore(redis, `${backends.redisPrefix}${randomBytes(4).toString('hex')}:`) : undefined;
+}
+
+/** A Redis connection through a proxy the test can cut (`proxy.stop()`) and restore (`proxy.start()`). */
+export async function redisThroughProxy(): Promise<{ proxy: TcpProxy; redis: Redis; close: () => Promise<void> }> {
+  const url = process.env.REDIS_URL;
+  if (!url) throw new Error('needs REDIS_URL');
+  const proxy = TcpProxy.forUrl(url, 6379);
+  await proxy.start();
+  const redis = await connectRedis({ url: proxy.rewrite(url) }, silentLogger);
+  return {
+    proxy,
+    redis,
+    close: async () => {
+      redis.disconnect();
+      await proxy.stop();
     },
   };
 }
