@@ -5,8 +5,8 @@ import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 import { openDatabase } from '../src/core/db.js';
+import { PasswordHashPool } from '../src/core/password-hash-pool.js';
 import { ensureAdmin } from '../src/features/admin/admin-service.js';
-import { hashPassword } from '../src/features/auth/passwords.js';
 import { Email, Password, Username } from '../src/features/users/user-schemas.js';
 
 dotenv.config({ quiet: true });
@@ -27,12 +27,13 @@ if (!email.success || !username.success || !password.success) {
 try {
   const config = loadConfig({ ...process.env, ADMIN_EMAIL: undefined, ADMIN_PASSWORD: undefined });
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart });
-  const { created, user } = await ensureAdmin(db.prisma, (plain) => hashPassword(plain, config.bcryptCost), {
+  const pool = new PasswordHashPool({ threads: 1, queueMax: 1 });
+  const { created, user } = await ensureAdmin(db.prisma, (plain) => pool.hash(plain, config.bcryptCost), {
     email: email.data,
     username: username.data,
     password: password.data,
   });
-  await db.close();
+  await Promise.all([db.close(), pool.close()]);
   console.log(created ? `created administrator ${user.username} <${user.email}>` : `${user.email} already existed and now holds the admin role`);
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : err);

@@ -1,72 +1,370 @@
-// Measures throughput and latency of the hot paths against an in-process server; prints numbers, asserts nothing.
-// Usage: npm run bench [-- --duration 10 --connections 50]   (with DATABASE_URL/REDIS_URL: real services, migrated first)
-// The load generator runs in the same process, so compare against the bare-Express baseline it prints first.
+// Measures the built server as its own process, with wrk as the load from another process, side by side with the
+// reference servers in ../shared/peers (bare Express, Better Auth) in the same run; prints ratios, asserts nothing.
+// Usage: npm run bench [-- --duration 8 --connections 50 --peers ../shared/peers --skip-build]
+//        DATABASE_URL (a database the run may create scratch databases next to) and REDIS_URL select real services;
+//        without them the server runs on its embedded defaults.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
-import express from 'express';
-import { createApp } from '../src/app.js';
-import { systemClock } from '../src/core/clock.js';
-import { loadConfig } from '../src/core/config.js';
-import { openDatabase } from '../src/core/db.js';
-import { boundPort, closeGracefully, listen } from '../src/core/http/server.js';
-import { createLogger } from '../src/core/logger.js';
-import { connectRedis } from '../src/core/redis.js';
-import { inProcessStore, redisStore } from '../src/core/shared-store.js';
+import { crc32, deflateSync } from 'node:zlib';
+import bcrypt from 'bcryptjs';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '50' } } });
-const duration = Number(values.duration);
-const connections = Number(values.connections);
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '50' },
+    peers: { type: 'string', default: path.resolve('../shared/peers') },
+    'skip-build': { type: 'boolean', default: false },
+  },
+});
+const DURATION = Number(args.duration);
+const CONNECTIONS = Number(args.connections);
+const WARMUP_S = 2;
+const LOGIN_CONNECTIONS = 8;
+const PASSWORD = 'correct horse battery staple';
+const work = await mkdtemp(path.join(tmpdir(), 'authkit-bench-'));
+const cleanups: Array<() => unknown> = [];
 
-// Budgets far above what the run sends: this measures the limiter's cost, not its refusals.
-const config = {
-  ...loadConfig({ ...process.env, NODE_ENV: 'production', JWT_SECRET: randomBytes(48).toString('base64url'), RATE_LIMIT_MAX: '1000000', BCRYPT_COST: '10' }),
-  jwtSecret: randomBytes(48).toString('base64url'),
-};
-const logger = createLogger({ level: 'silent', pretty: false });
-const db = await openDatabase({ url: config.databaseUrl, migrate: true });
-const redis = config.redisUrl ? await connectRedis({ url: config.redisUrl }, logger) : undefined;
-const store = redis ? redisStore(redis, `bench:${randomBytes(3).toString('hex')}:`) : inProcessStore;
-const server = await listen(createApp({ config, db, store, clock: systemClock, logger }), 0, '127.0.0.1');
-const base = `http://127.0.0.1:${boundPort(server)}`;
-
-const username = `bench_${randomBytes(4).toString('hex')}`;
-const password = 'benchmark password';
-const post = (path: string, body: unknown) =>
-  fetch(`${base}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-await post('/register', { username, email: `${username}@example.com`, password });
-const { access_token: token } = (await (await post('/login', { username, password })).json()) as { access_token: string };
-
-async function measure(title: string, path: string, options: Partial<autocannon.Options> = {}) {
-  const result = await autocannon({ url: `${base}${path}`, connections, duration, ...options });
-  const errors = result.non2xx + result.errors + result.timeouts;
-  console.log(
-    `${title.padEnd(44)} ${String(Math.round(result.requests.average)).padStart(7)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms   errors ${errors}`,
-  );
+function sh(command: string, commandArgs: string[], options: { env?: NodeJS.ProcessEnv } = {}): string {
+  return execFileSync(command, commandArgs, { encoding: 'utf8', env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-console.log(`backends: ${db.kind}, ${store.kind === 'redis' ? 'redis' : 'in-process store'}; ${connections} connections, ${duration} s each\n`);
+/** A process in a group of its own, so that stopping it also stops anything it started. */
+function startGroup(command: string, commandArgs: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+  const child = spawn('sh', ['-c', `exec "$0" "$@" > ${logFile} 2>&1`, command, ...commandArgs], { env, detached: true, stdio: 'ignore' });
+  cleanups.push(() => stopGroup(child));
+  return child;
+}
 
-// What this machine and this load generator manage at all: a bare Express route, for scale.
-const bare = express();
-bare.get('/health', (_req, res) => {
-  res.json({ status: 'ok' });
-});
-const bareServer = await listen(bare, 0, '127.0.0.1');
-const bareResult = await autocannon({ url: `http://127.0.0.1:${boundPort(bareServer)}/health`, connections, duration });
-console.log(`${'baseline: bare Express GET /health'.padEnd(44)} ${String(Math.round(bareResult.requests.average)).padStart(7)} req/s   p50 ${bareResult.latency.p50} ms   p99 ${bareResult.latency.p99} ms`);
-await closeGracefully(bareServer, 1_000);
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+}
 
-await measure('GET /health (no auth, no limit)', '/health');
-await measure('GET /protected (JWT + revocation + limit + DB)', '/protected', { headers: { authorization: `Bearer ${token}` } });
-await measure('GET /expensive (cache hit)', '/expensive', { headers: { authorization: `Bearer ${token}` } });
-await measure('POST /login (bcrypt cost 10)', '/login', {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ username, password }),
-  connections: 4,
-});
+async function waitFor(url: string, timeoutMs = 60_000): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    try {
+      if ((await fetch(url)).ok) return performance.now() - started;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
 
-await closeGracefully(server, 1_000);
-await db.close();
-redis?.disconnect();
+interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+function parseMs(value: string | undefined): number {
+  const match = /([\d.]+)(us|ms|s)/.exec(value ?? '');
+  if (!match) return Number.NaN;
+  return Number(match[1]) * ({ us: 0.001, ms: 1, s: 1000 } as const)[match[2] as 'us' | 'ms' | 's'];
+}
+
+function parseWrk(output: string): WrkResult {
+  const number = (pattern: RegExp) => Number(pattern.exec(output)?.[1] ?? 0);
+  return {
+    rps: number(/Requests\/sec:\s+([\d.]+)/),
+    p50Ms: parseMs(/\s50%\s+(\S+)/.exec(output)?.[1]),
+    p99Ms: parseMs(/\s99%\s+(\S+)/.exec(output)?.[1]),
+    non2xx: number(/Non-2xx or 3xx responses:\s+(\d+)/),
+    errors: [...output.matchAll(/(connect|read|write|timeout) (\d+)/g)].reduce((sum, match) => sum + Number(match[2]), 0),
+  };
+}
+
+interface WrkOptions {
+  connections?: number;
+  headers?: string[];
+  script?: string;
+  scriptArgs?: string[];
+}
+
+/** Runs wrk in its own process, first for a short unrecorded warm-up (so every server is measured with its JIT warm). */
+async function wrk(url: string, options: WrkOptions = {}): Promise<WrkResult> {
+  await runWrk(url, options, WARMUP_S);
+  return runWrk(url, options, DURATION);
+}
+
+function runWrk(url: string, options: WrkOptions, seconds: number): Promise<WrkResult> {
+  const wrkArgs = ['-t1', `-c${options.connections ?? CONNECTIONS}`, `-d${seconds}s`, '--latency', '--timeout', '10s'];
+  for (const header of options.headers ?? []) wrkArgs.push('-H', header);
+  if (options.script) wrkArgs.push('-s', options.script);
+  wrkArgs.push(url);
+  if (options.scriptArgs) wrkArgs.push('--', ...options.scriptArgs);
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', wrkArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+    child.on('error', reject);
+    child.on('exit', () => resolve(parseWrk(output)));
+  });
+}
+
+/** A valid RGBA PNG of about `bytes` bytes (random pixels do not compress). */
+function pngOfSize(bytes: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32BE(crc32(body));
+    return Buffer.concat([head, body, tail]);
+  };
+  const side = Math.ceil(Math.sqrt(bytes / 4));
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(side, 0);
+  header.writeUInt32BE(side, 4);
+  header.set([8, 6, 0, 0, 0], 8);
+  const rows = Buffer.concat(Array.from({ length: side }, () => Buffer.concat([Buffer.from([0]), randomBytes(side * 4)])));
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// ---- set-up ---------------------------------------------------------------------------------------------------
+
+try {
+  sh('wrk', ['--version']);
+} catch (err) {
+  // wrk prints its version and exits 1; only a missing binary is a problem.
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    console.error('wrk is not installed: apt-get install wrk');
+    process.exit(2);
+  }
+}
+if (!args['skip-build']) sh('npm', ['run', '--silent', 'build']);
+
+const databaseUrl = process.env.DATABASE_URL;
+const redisUrl = process.env.REDIS_URL;
+const serverEnv: NodeJS.ProcessEnv = {
+  PATH: process.env.PATH,
+  NODE_ENV: 'production',
+  HOST: '127.0.0.1',
+  JWT_SECRET: randomBytes(48).toString('base64url'),
+  LOG_LEVEL: 'info',
+  DATA_DIR: path.join(work, 'data'),
+  UPLOAD_DIR: path.join(work, 'uploads'),
+  REDIS_KEY_PREFIX: `bench-${randomBytes(4).toString('hex')}:`,
+};
+if (databaseUrl) {
+  const name = `authkit_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(databaseUrl);
+  url.pathname = `/${name}`;
+  serverEnv.DATABASE_URL = url.toString();
+  sh('node', ['dist/scripts/db-migrate.js'], { env: serverEnv });
+  cleanups.push(async () => {
+    const drop = new pg.Client({ connectionString: databaseUrl });
+    await drop.connect();
+    await drop.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await drop.end();
+  });
+}
+if (redisUrl) {
+  serverEnv.REDIS_URL = redisUrl;
+  cleanups.push(async () => {
+    const redis = new Redis(redisUrl);
+    const keys = await redis.keys(`${serverEnv.REDIS_KEY_PREFIX}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+}
+
+let port = 4600;
+async function startServer(extraEnv: NodeJS.ProcessEnv): Promise<{ base: string; child: ChildProcess; readyMs: number }> {
+  port++;
+  const child = startGroup('node', ['dist/src/main.js'], { ...serverEnv, ...extraEnv, PORT: String(port) }, path.join(work, `server-${port}.log`));
+  const base = `http://127.0.0.1:${port}`;
+  const readyMs = await waitFor(`${base}/health`);
+  return { base, child, readyMs };
+}
+
+async function call(base: string, route: string, init: { method?: string; token?: string; body?: unknown } = {}) {
+  const res = await fetch(`${base}${route}`, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers: { 'content-type': 'application/json', ...(init.token && { authorization: `Bearer ${init.token}` }) },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init.method ?? 'POST'} ${route}: ${res.status} ${text}`);
+  return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+}
+
+try {
+  // Peers first: their set-up installs packages and must not overlap our measurements.
+  let peers: { bare: string; betterAuth: string; cookie: string } | undefined;
+  if (existsSync(path.join(args.peers, 'setup.sh'))) {
+    // The peers pick their own database and Redis DB: ours must not leak into their environment.
+  const { DATABASE_URL: _db, REDIS_URL: _redis, ...peerEnv } = process.env;
+  const output = sh('bash', [path.join(args.peers, 'setup.sh')], { env: { ...peerEnv, PEERS_DIR: path.join(tmpdir(), 'peers') } });
+  if (process.env.BENCH_DEBUG) console.log(output);
+    for (const pid of output.matchAll(/pid (\d+)/g)) cleanups.push(() => process.kill(Number(pid[1]), 'SIGTERM'));
+    const exported = new Map([...output.matchAll(/(\w+)=('[^']*'|\S+)/g)].map((m) => [m[1], (m[2] ?? '').replace(/^'|'$/g, '')]));
+    peers = { bare: exported.get('BARE_URL') ?? '', betterAuth: exported.get('PEER_URL') ?? '', cookie: exported.get('PEER_COOKIE') ?? '' };
+  } else {
+    console.log(`(no reference servers at ${args.peers}: ratios to them are left out)`);
+  }
+
+  // ---- measurements -------------------------------------------------------------------------------------------
+
+  const rows: Array<{ name: string; result: WrkResult; note?: string }> = [];
+  const record = (name: string, result: WrkResult, note?: string) => {
+    rows.push({ name, result, note });
+    console.log(`  ${name.padEnd(46)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms${result.non2xx ? `  non-2xx ${result.non2xx}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`);
+  };
+
+  const started = new Date();
+  console.log(`authkit benchmark, ${started.toISOString()}: ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`);
+  console.log(`backends: ${databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}, ${redisUrl ? 'Redis' : 'in-process store'}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s\n`);
+
+  if (peers) {
+    record('bare Express: GET /protected', await wrk(peers.bare));
+    record('Better Auth 1.7: session check', await wrk(peers.betterAuth, { headers: [`Cookie: ${peers.cookie}`] }));
+  }
+
+  // Budgets far above what a run sends: these scenarios measure the limiter's cost, not its refusals.
+  const server = await startServer({ RATE_LIMIT_MAX: '1000000' });
+  const username = `bench_${randomBytes(3).toString('hex')}`;
+  await call(server.base, '/register', { body: { username, email: `${username}@example.com`, password: PASSWORD } });
+  const login = () => call(server.base, '/login', { body: { username, password: PASSWORD } }) as Promise<{ access_token: string; refresh_token: string }>;
+  const { access_token: token } = await login();
+  const { key: apiKey } = (await call(server.base, '/api-keys', { token, body: { name: 'bench', scopes: ['profile:read', 'images:write'] } })) as { key: string };
+
+  const bearer = await wrk(`${server.base}/protected`, { headers: [`Authorization: Bearer ${token}`] });
+  record('GET /protected, Bearer token', bearer);
+  record('GET /protected, API key', await wrk(`${server.base}/protected`, { headers: [`X-API-Key: ${apiKey}`] }));
+  const forged = `${token.slice(0, token.lastIndexOf('.'))}.${randomBytes(32).toString('base64url')}`;
+  record('GET /protected refused: 401 (bad signature)', await wrk(`${server.base}/protected`, { headers: [`Authorization: Bearer ${forged}`] }));
+  await call(server.base, '/expensive', { method: 'GET', token });
+  record('GET /expensive, cache hit', await wrk(`${server.base}/expensive`, { headers: [`Authorization: Bearer ${token}`] }));
+
+  // Refresh: every request spends one refresh token and the script queues the one it gets back.
+  // wrk drops the answers in flight when it stops, so each run (warm-up, then measured) can lose one token per
+  // connection. Sessions are made in batches that fit the password-hash queue (a burst past it gets 503, by design).
+  const refreshTokens: string[] = [];
+  while (refreshTokens.length < 2 * CONNECTIONS + 20) {
+    const batch = await Promise.all(Array.from({ length: LOGIN_CONNECTIONS }, login));
+    refreshTokens.push(...batch.map((pair) => pair.refresh_token));
+  }
+  const tokensFile = path.join(work, 'refresh-tokens.txt');
+  await writeFile(tokensFile, `${refreshTokens.join('\n')}\n`);
+  const refreshScript = path.join(work, 'refresh.lua');
+  await writeFile(
+    refreshScript,
+    `-- Each answer's new refresh token goes back in the queue. At the end the queue replaces the file, so the
+-- measured run starts from live tokens after the warm-up has rotated the first ones.
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+tokens = {}
+function init(args) file = args[1]; for line in io.lines(file) do table.insert(tokens, line) end end
+function request()
+  local token = table.remove(tokens, 1) or "rt_none"
+  return wrk.format("POST", "/refresh", { ["Content-Type"] = "application/json" }, '{"refresh_token":"' .. token .. '"}')
+end
+function response(status, headers, body)
+  local token = body:match('"refresh_token":"([^"]+)"')
+  if token then table.insert(tokens, token) end
+end
+function done()
+  local out = io.open(threads[1]:get("file"), "w")
+  for _, token in ipairs(threads[1]:get("tokens")) do out:write(token, "\\n") end
+  out:close()
+end
+`,
+  );
+  record('POST /refresh (rotation)', await wrk(server.base, { script: refreshScript, scriptArgs: [tokensFile] }));
+
+  const boundary = `bench${randomBytes(8).toString('hex')}`;
+  const uploadBody = path.join(work, 'upload.bin');
+  await writeFile(
+    uploadBody,
+    Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="bench.png"\r\nContent-Type: image/png\r\n\r\n`),
+      pngOfSize(1024 * 1024),
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]),
+  );
+  const uploadScript = path.join(work, 'upload.lua');
+  await writeFile(
+    uploadScript,
+    `function init(args)
+    local file = io.open(args[1], "rb"); wrk.body = file:read("*a"); file:close()
+    wrk.method = "POST"
+    wrk.headers["Content-Type"] = "multipart/form-data; boundary=${boundary}"
+    wrk.headers["X-API-Key"] = "${apiKey}"
+  end
+  `,
+  );
+  record('POST /images, 1 MB upload', await wrk(`${server.base}/images`, { connections: 8, script: uploadScript, scriptArgs: [uploadBody] }), '8 connections');
+
+  // Logins at the default cost: their rate against one thread's compare rate, alone and beside /protected traffic.
+  const hash = bcrypt.hashSync(PASSWORD, 12);
+  const compareStarted = performance.now();
+  for (let i = 0; i < 4; i++) bcrypt.compareSync(PASSWORD, hash);
+  const oneThreadRate = 4000 / (performance.now() - compareStarted);
+  const loginScript = path.join(work, 'login.lua');
+  await writeFile(loginScript, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '{"username":"${username}","password":"${PASSWORD}"}'\n`);
+  const logins = await wrk(`${server.base}/login`, { connections: LOGIN_CONNECTIONS, script: loginScript });
+  record(`POST /login, bcrypt cost 12 (${LOGIN_CONNECTIONS} connections)`, logins);
+  const [busy, loginsBeside] = await Promise.all([
+    wrk(`${server.base}/protected`, { headers: [`Authorization: Bearer ${token}`] }),
+    wrk(`${server.base}/login`, { connections: LOGIN_CONNECTIONS, script: loginScript }),
+  ]);
+  record(`GET /protected while ${LOGIN_CONNECTIONS} logins hash`, busy);
+  record('  ... the logins beside it', loginsBeside);
+  await stopGroup(server.child);
+
+  // Refusals with 429: a server with the default budget of 5 per minute, spent before the run.
+  // Its own key prefix: the logins above spent the address's sign-in budget in the shared store.
+  const limited = await startServer({ RATE_LIMIT_AUTH_MAX: '1000', REDIS_KEY_PREFIX: `${serverEnv.REDIS_KEY_PREFIX}limited:` });
+  const limitedUser = `bench_${randomBytes(3).toString('hex')}`;
+  await call(limited.base, '/register', { body: { username: limitedUser, email: `${limitedUser}@example.com`, password: PASSWORD } });
+  const { access_token: limitedToken } = (await call(limited.base, '/login', { body: { username: limitedUser, password: PASSWORD } })) as { access_token: string };
+  for (let i = 0; i < 6; i++) await fetch(`${limited.base}/protected`, { headers: { authorization: `Bearer ${limitedToken}` } });
+  record('GET /protected refused: 429 (budget spent)', await wrk(`${limited.base}/protected`, { headers: [`Authorization: Bearer ${limitedToken}`] }));
+  await stopGroup(limited.child);
+
+  // ---- report --------------------------------------------------------------------------------------------------
+
+  const bare = rows.find((row) => row.name.startsWith('bare Express'))?.result.rps;
+  const betterAuth = rows.find((row) => row.name.startsWith('Better Auth'))?.result.rps;
+  const ratio = (value: number, to: number | undefined) => (to ? `${((100 * value) / to).toFixed(0)} %` : '');
+  const times = (value: number, to: number | undefined) => (to ? `${(value / to).toFixed(2)}×` : '');
+  console.log(`\n| request | req/s | p99 | vs bare Express | vs Better Auth |\n|---|---:|---:|---:|---:|`);
+  for (const { name, result, note } of rows) {
+    const label = `${name.trim()}${note ? ` (${note})` : ''}${result.non2xx && !name.includes('refused') ? ` — ${result.non2xx} non-2xx` : ''}`;
+    console.log(`| ${label} | ${result.rps.toFixed(0)} | ${result.p99Ms.toFixed(1)} ms | ${ratio(result.rps, bare)} | ${times(result.rps, betterAuth)} |`);
+  }
+  console.log(`\none thread's bcrypt cost-12 compare rate: ${oneThreadRate.toFixed(2)}/s`);
+  console.log(`logins per second: ${logins.rps.toFixed(2)} alone (${(logins.rps / oneThreadRate).toFixed(2)}× one thread), ${loginsBeside.rps.toFixed(2)} beside /protected traffic`);
+  console.log(`/protected p99 while ${LOGIN_CONNECTIONS} logins hash: ${busy.p99Ms.toFixed(1)} ms vs ${bearer.p99Ms.toFixed(1)} ms idle (${(busy.p99Ms / bearer.p99Ms).toFixed(2)}×)`);
+} finally {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (err) {
+      console.error('cleanup:', err instanceof Error ? err.message : err);
+    }
+  }
+  await rm(work, { recursive: true, force: true });
+}

@@ -6,10 +6,10 @@ import { type Config, ConfigError, loadConfig } from './core/config.js';
 import { openDatabase } from './core/db.js';
 import { boundPort, closeGracefully, listen } from './core/http/server.js';
 import { createLogger } from './core/logger.js';
+import { PasswordHashPool } from './core/password-hash-pool.js';
 import { connectRedis, type Redis } from './core/redis.js';
 import { resolveJwtSecret } from './core/secrets.js';
 import { ensureAdmin } from './features/admin/admin-service.js';
-import { hashPassword } from './features/auth/passwords.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
 dotenv.config({ quiet: true });
@@ -25,6 +25,9 @@ function readConfig(): Config {
 }
 
 const config = readConfig();
+
+/** Hashing threads yield to the event loop when the cores are busy (see PasswordHashPoolOptions.nice). */
+const PASSWORD_THREAD_NICE = 10;
 
 const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
 
@@ -42,9 +45,10 @@ async function start() {
   }
   const store = redis ? redisStore(redis, config.redisKeyPrefix) : inProcessStore;
 
-  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger };
+  const passwordPool = new PasswordHashPool({ ...config.passwordHashPool, nice: PASSWORD_THREAD_NICE });
+  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool };
   if (config.bootstrapAdmin) {
-    const { created, user } = await ensureAdmin(db.prisma, (password) => hashPassword(password, config.bcryptCost), config.bootstrapAdmin);
+    const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
     logger.info({ email: user.email }, created ? 'created the administrator from ADMIN_EMAIL' : 'ADMIN_EMAIL holds the admin role');
   }
   const app = createApp(deps);
@@ -61,7 +65,7 @@ async function start() {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const drained = await closeGracefully(server, config.shutdownTimeoutMs);
     if (!drained) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: cut the remaining connections');
-    await Promise.allSettled([db.close(), redis?.quit()]);
+    await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');
     logger.flush();
     process.exit(0);

@@ -1,7 +1,10 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryStore, type Options } from 'express-rate-limit';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../src/core/clock.js';
 import type { BudgetGroup, RateLimitSettings } from '../src/core/config.js';
 import { createAccounts } from '../src/features/accounts.js';
+import { SpentBudgets } from '../src/features/rate-limit/spent-budgets.js';
 import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
 import { type Backends, buildApp, freshStore, openBackends, redisThroughProxy, testConfig, usingRedis } from './support/test-app.js';
 
@@ -217,3 +220,81 @@ describe('rate limiting', () => {
     for (const key of keys) expect(await redis.pttl(key), key).toBeGreaterThan(0);
   });
 });
+
+describe('a spent budget remembered in this process', () => {
+  async function overMemoryStore(limit: number, clock: ManualClock) {
+    const shared = new MemoryStore();
+    const spent = new SpentBudgets(shared, 1_000, clock);
+    await spent.init({ limit, windowMs: WINDOW_MS } as Options);
+    return { shared, spent };
+  }
+
+  it('when the shared count passes the limit, then later increments are answered from memory until the memory lapses', async () => {
+    const clock = new ManualClock();
+    const { shared, spent } = await overMemoryStore(2, clock);
+    const sharedIncrement = vi.spyOn(shared, 'increment');
+    for (let i = 0; i < 3; i++) await spent.increment('user:a');
+    expect(spent.knownSpent('user:a')).toBe(true);
+    expect(spent.knownSpent('user:b')).toBe(false);
+
+    const remembered = await spent.increment('user:a');
+    clock.advance(1_001);
+    const lapsed = spent.knownSpent('user:a');
+    const counted = await spent.increment('user:a');
+
+    expect(sharedIncrement).toHaveBeenCalledTimes(4);
+    expect(remembered.totalHits).toBe(3);
+    expect(lapsed).toBe(false);
+    expect(counted.totalHits).toBe(4);
+  });
+
+  it('when a key is reset, then its refusal is forgotten here and in the shared store', async () => {
+    const { spent } = await overMemoryStore(1, new ManualClock());
+    await spent.increment('ip:192.0.2.1');
+    await spent.increment('ip:192.0.2.1');
+    expect(spent.knownSpent('ip:192.0.2.1')).toBe(true);
+
+    await spent.resetKey('ip:192.0.2.1');
+
+    expect(spent.knownSpent('ip:192.0.2.1')).toBe(false);
+    expect((await spent.increment('ip:192.0.2.1')).totalHits).toBe(1);
+  });
+});
+
+describe.runIf(usingRedis)('refusals on real Redis', () => {
+  let backends: Backends;
+  beforeAll(async () => {
+    backends = await openBackends();
+  });
+  afterAll(async () => {
+    await backends.close();
+  });
+
+  it('when a user has spent their budget, then refusals need no Redis at all (429, not 503, with Redis cut)', async () => {
+    const { proxy, redis, close } = await redisThroughProxy();
+    try {
+      const settings = { ...budgets({ account: 2 }), rememberRefusalMs: 60_000 };
+      const { app } = buildApp(backends, { store: freshStore(backends, redis), config: testConfig({ rateLimit: settings }) });
+      const account = await registerAndLogin(app);
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await request(app).get('/protected').set(...bearer(account.accessToken))).status);
+
+      await proxy.stop();
+      const refused = await request(app).get('/protected').set(...bearer(account.accessToken));
+      const other = await registrationStatus(app);
+
+      expect(statuses).toEqual([200, 200, 429]);
+      expect(refused.status).toBe(429);
+      expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+      expect(other).toBe(503);
+    } finally {
+      await close();
+    }
+  });
+});
+
+/** With the store cut, a new client cannot even register: its status tells what the limiter does without Redis. */
+async function registrationStatus(app: Parameters<typeof request>[0]): Promise<number> {
+  const username = uniqueName();
+  return (await request(app).post('/register').send({ username, email: `${username}@example.com`, password: 'a long password 1' })).status;
+}

@@ -1,5 +1,6 @@
 // Reads and validates every setting from the environment, failing fast with all problems at once.
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -71,6 +72,8 @@ const envSchema = z.object({
   SESSION_TTL_S: integer(7 * 86_400, 300, 365 * 86_400),
   REFRESH_REUSE_INTERVAL_S: integer(10, 0, 300),
   BCRYPT_COST: integer(12, 4, 15),
+  PASSWORD_HASH_THREADS: integer(0, 0, 64),
+  PASSWORD_HASH_QUEUE_MAX: integer(0, 0, 100_000),
   ADMIN_EMAIL: optionalString.pipe(z.email().optional()),
   ADMIN_PASSWORD: optionalString,
   ADMIN_USERNAME: z.string().default('admin'),
@@ -110,6 +113,8 @@ export interface RateLimitSettings {
   budgets: Record<BudgetGroup, BudgetSettings>;
   /** Let requests through (true) or answer 503 (false) while the store cannot be reached. */
   failOpen: boolean;
+  /** How long an instance answers a spent budget's refusals from memory (see SpentBudgets); not an environment setting. */
+  rememberRefusalMs?: number;
 }
 
 export type Env = z.input<typeof envSchema>;
@@ -136,6 +141,8 @@ export interface Config {
   /** How long a rotated refresh token may be replayed (another tab refreshing at once) before it counts as theft. */
   refreshReuseIntervalS: number;
   bcryptCost: number;
+  /** The worker threads that run bcrypt, and how many hashes may wait for one before logins get 503. */
+  passwordHashPool: { threads: number; queueMax: number };
   /** Created (or promoted) at startup when both are set. */
   bootstrapAdmin?: { email: string; password: string; username: string };
   /** Admin routes need an access token earned with a second factor. */
@@ -190,6 +197,12 @@ function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSetting
   };
 }
 
+function passwordHashPoolSettings(values: z.output<typeof envSchema>): Config['passwordHashPool'] {
+  // 0 or unset: one thread per core, and eight waiting hashes per thread (about two seconds at cost 12).
+  const threads = values.PASSWORD_HASH_THREADS || availableParallelism();
+  return { threads, queueMax: values.PASSWORD_HASH_QUEUE_MAX || threads * 8 };
+}
+
 /** Validates the environment; throws one ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = envSchema.safeParse(env);
@@ -228,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionTtlS: values.SESSION_TTL_S,
     refreshReuseIntervalS: values.REFRESH_REUSE_INTERVAL_S,
     bcryptCost: values.BCRYPT_COST,
+    passwordHashPool: passwordHashPoolSettings(values),
     adminRequireMfa: values.ADMIN_REQUIRE_MFA,
     bootstrapAdmin:
       values.ADMIN_EMAIL && values.ADMIN_PASSWORD

@@ -82,16 +82,21 @@ export function notFoundHandler(): RequestHandler {
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
-    const requestId = typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : '';
-    if (error.status >= 500) {
-      (req.log ?? logger).error({ err: error.cause ?? err }, 'request failed');
-    }
+    const requestId = req.id ?? '';
+    if (error.status >= 500) logger.error({ err: error.cause ?? err, reqId: requestId }, 'request failed');
     if (res.headersSent) {
       res.destroy();
       return;
     }
     const body: ErrorBody = { error: { code: error.code, message: error.message, requestId } };
     if (error.details !== undefined) body.error.details = error.details;
-    res.status(error.status).set(error.headers).json(body);
+    // Written directly rather than through res.status().set().json(): refusals (401, 429) are the answers a flood
+    // is made of, and Express's helpers re-validate and re-parse what is known to be right here.
+    const json = JSON.stringify(body);
+    res.statusCode = error.status;
+    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(json));
+    res.end(json);
   };
 }

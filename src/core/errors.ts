@@ -41,11 +41,30 @@ export class AppError extends Error {
     message: string,
     options: AppErrorOptions = {},
   ) {
+    // A client error is an answer, not a fault: nobody reads its stack, and capturing one is a measurable share of
+    // a refusal's cost (a flood of 401s or 429s is exactly when that matters). Server errors keep theirs.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (ERROR_STATUS[code] < 500) Error.stackTraceLimit = 0;
     super(message, { cause: options.cause });
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'AppError';
     this.status = ERROR_STATUS[code];
     this.details = options.details;
     this.headers = options.headers ?? {};
+  }
+}
+
+/**
+ * Runs `fn` with stack capture off. For code whose failures are expected answers on a hot path (a forged token),
+ * where the libraries it calls build Error objects nobody will read.
+ */
+export function withoutStackTraces<T>(fn: () => T): T {
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return fn();
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
   }
 }
 

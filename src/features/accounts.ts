@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Database } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
+import type { PasswordHashPool } from '../core/password-hash-pool.js';
 import type { SharedStore } from '../core/shared-store.js';
 import { AdminService } from './admin/admin-service.js';
 import { AuthService } from './auth/auth-service.js';
@@ -23,9 +24,10 @@ export interface AccountDeps {
   store: SharedStore;
   clock: Clock;
   logger: Logger;
+  passwordPool: PasswordHashPool;
 }
 
-export function createAccounts({ config, db, store, clock, logger }: AccountDeps) {
+export function createAccounts({ config, db, store, clock, logger, passwordPool }: AccountDeps) {
   const tokens = new AccessTokens(
     {
       secret: config.jwtSecret,
@@ -37,7 +39,7 @@ export function createAccounts({ config, db, store, clock, logger }: AccountDeps
     clock,
   );
   const revocations = createRevocationStore(store, clock);
-  const passwords = new PasswordHasher(config.bcryptCost);
+  const passwords = new PasswordHasher(passwordPool, config.bcryptCost);
   const sessions = new Sessions(db.prisma, clock, tokens, revocations, config);
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
   const mfa = new MfaService(db.prisma, new SecretBox(config.jwtSecret), createMfaLockout(store, clock), passwords, clock, config.jwtIssuer, config.jwtSecret);

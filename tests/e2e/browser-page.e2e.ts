@@ -10,6 +10,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/core/config.js';
 import { type Database, openDatabase } from '../../src/core/db.js';
 import { boundPort, closeGracefully, listen } from '../../src/core/http/server.js';
+import { PasswordHashPool } from '../../src/core/password-hash-pool.js';
 import { createLogger } from '../../src/core/logger.js';
 import { inProcessStore } from '../../src/core/shared-store.js';
 import { png, svg } from '../support/images.js';
@@ -23,6 +24,7 @@ describe('the browser page', () => {
   let browser: Browser;
   let baseUrl: string;
   let dataDir: string;
+  let passwordPool: PasswordHashPool | undefined;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
@@ -31,7 +33,8 @@ describe('the browser page', () => {
     // The defaults a newcomer gets, with budgets roomy enough for one scripted visit.
     const config = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100' }), jwtSecret: 'e2e-secret-that-is-at-least-32-bytes-long' };
     db = await openDatabase({ dataDir, migrate: true });
-    const app = createApp({ config, db, store: inProcessStore, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }) });
+    passwordPool = new PasswordHashPool({ threads: 1, queueMax: 100 });
+    const app = createApp({ config, db, store: inProcessStore, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), passwordPool });
     server = await listen(app, 0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${boundPort(server)}`;
     browser = await chromium.launch({
@@ -45,6 +48,7 @@ describe('the browser page', () => {
     await browser?.close();
     if (server) await closeGracefully(server, 1_000);
     await db?.close();
+    await passwordPool?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 

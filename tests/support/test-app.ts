@@ -10,6 +10,7 @@ import { type Clock, ManualClock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/core/config.js';
 import { type Database, openDatabase } from '../../src/core/db.js';
 import { createLogger, type Logger } from '../../src/core/logger.js';
+import { PasswordHashPool } from '../../src/core/password-hash-pool.js';
 import { connectRedis, type Redis } from '../../src/core/redis.js';
 import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
 import { databaseUrlFor } from './database-url.js';
@@ -108,6 +109,15 @@ export interface TestAppOptions {
   clock?: Clock;
   logger?: Logger;
   store?: SharedStore;
+  passwordPool?: PasswordHashPool;
+}
+
+let sharedPasswordPool: PasswordHashPool | undefined;
+
+/** One password-hash pool per test file: its threads start on first use and never keep the process alive when idle. */
+export function testPasswordPool(): PasswordHashPool {
+  sharedPasswordPool ??= new PasswordHashPool({ threads: 2, queueMax: 1_000 });
+  return sharedPasswordPool;
 }
 
 /** One app instance over the given backends. Build two with the same config to play two instances. */
@@ -115,6 +125,6 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const config = options.config ?? testConfig();
   const clock = options.clock ?? new ManualClock();
   const store = options.store ?? (backends.redis ? redisStore(backends.redis, backends.redisPrefix) : inProcessStore);
-  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger };
+  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger, passwordPool: options.passwordPool ?? testPasswordPool() };
   return { app: createApp(deps), deps };
 }

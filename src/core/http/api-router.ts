@@ -1,5 +1,6 @@
 // Declares a route once: its zod schemas validate the request and describe it in the OpenAPI document.
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
+import type { IncomingMessage } from 'node:http';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
@@ -46,7 +47,8 @@ export function toOpenApiPath(expressPath: string): string {
   return expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 }
 
-function hasBody(req: Request): boolean {
+/** Whether the request carries a body at all (most GETs do not, and need no body parser). */
+export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 

@@ -1,19 +1,39 @@
 // HTTP hygiene shared by every response: security headers, the CORS allowlist and no caching of API answers.
 import cors from 'cors';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 
+/** Helmet's headers, worked out once: with these options they never depend on the request. */
 export function securityHeaders(options: { production: boolean }): RequestHandler {
-  return helmet({
-    contentSecurityPolicy: {
-      directives: {
-        // Thumbnails come from signed URLs on this origin, and previews of picked files are blob: URLs.
-        'img-src': ["'self'", 'data:', 'blob:'],
-        // Outside production the page is often reached over plain HTTP on a LAN address, where upgrading breaks it.
-        'upgrade-insecure-requests': options.production ? [] : null,
+  const headers = headersSetBy(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // Thumbnails come from signed URLs on this origin, and previews of picked files are blob: URLs.
+          'img-src': ["'self'", 'data:', 'blob:'],
+          // Outside production the page is often reached over plain HTTP on a LAN address, where upgrading breaks it.
+          'upgrade-insecure-requests': options.production ? [] : null,
+        },
       },
-    },
-  });
+    }),
+  );
+  return (_req, res, next) => {
+    res.setHeaders(headers);
+    next();
+  };
+}
+
+/** Runs a header-setting middleware once against a recording response and returns what it set. */
+function headersSetBy(middleware: RequestHandler): Map<string, string> {
+  const headers = new Map<string, string>();
+  const recorder = {
+    setHeader: (name: string, value: string) => headers.set(name, value),
+    removeHeader: (name: string) => headers.delete(name),
+  };
+  let called = false;
+  void middleware({} as Request, recorder as unknown as Response, () => (called = true));
+  if (!called) throw new Error('the security-header middleware did not finish synchronously');
+  return headers;
 }
 
 /** Allows cross-origin calls only from the listed origins; same-origin and non-browser clients are unaffected. */

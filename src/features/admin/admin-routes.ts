@@ -9,6 +9,7 @@ import { type Authenticators, currentAuth, requireRole } from '../auth/authentic
 import { PublicUser } from '../users/user-schemas.js';
 import type { RateLimiters } from '../rate-limit/rate-limiter.js';
 import { ADMIN_ROLE, type AdminService } from './admin-service.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 const AdminUser = PublicUser.extend({ disabled: z.boolean() }).meta({ id: 'AdminUser' });
 const UserPage = pageEnvelope('users', AdminUser, 'UserPage');
@@ -36,10 +37,10 @@ const notFound = { 404: { description: 'No such user', schema: ErrorResponse } }
 
 export function adminRoutes(
   registry: OpenAPIRegistry,
-  deps: { admin: AdminService; rateLimiters: RateLimiters; authn: Authenticators; userLimit: RequestHandler; adminGuards?: RequestHandler[] },
+  deps: { admin: AdminService; rateLimiters: RateLimiters; authn: Authenticators; userLimit: Budget; adminGuards?: RequestHandler[] },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['admin'] });
-  const middleware = [deps.authn.user, deps.userLimit, requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
+  const middleware = [deps.authn.user(deps.userLimit), requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
   api.route({
     method: 'get',
     path: '/admin/users',

@@ -1,11 +1,11 @@
 // HTTP routes to create, list and revoke API keys; only a Bearer-authenticated user may manage them.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from './api-key-service.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 const ApiKey = z
   .object({
@@ -36,9 +36,9 @@ const KeyParams = z.object({ id: z.uuid() });
 
 const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
-export function apiKeyRoutes(registry: OpenAPIRegistry, deps: { apiKeys: ApiKeyService; authn: Authenticators; limit: RequestHandler }): ApiRouter {
+export function apiKeyRoutes(registry: OpenAPIRegistry, deps: { apiKeys: ApiKeyService; authn: Authenticators; limit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });
-  const middleware = [deps.authn.user, deps.limit];
+  const middleware = [deps.authn.user(deps.limit)];
   api.route({
     method: 'post',
     path: '/api-keys',

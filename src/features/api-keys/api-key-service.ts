@@ -89,7 +89,7 @@ export class ApiKeyService {
   async authenticate(presented: string): Promise<AuthContext & { scopes: string[] }> {
     const match = KEY_FORMAT.exec(presented);
     if (!match) throw invalidKey();
-    const row = await this.prisma.apiKey.findUnique({ where: { prefix: match[1] as string }, include: { user: { select: { disabledAt: true } } } });
+    const row = await this.prisma.apiKey.findUnique({ where: { prefix: match[1] as string }, include: { user: { select: { disabledAt: true, username: true } } } });
     const expected = row ? Buffer.from(row.secretHash, 'hex') : digest('no key has this prefix');
     const matches = timingSafeEqual(digest(presented), expected);
     const now = this.clock.now();
@@ -101,6 +101,17 @@ export class ApiKeyService {
         this.logger.warn({ err, apiKeyId: row.id }, 'could not record API key use');
       });
     }
-    return { userId: row.userId, sessionId: '', roles: [], amr: [], jti: '', expiresAtMs: Number.POSITIVE_INFINITY, apiKeyId: row.id, scopes: row.scopes };
+    return {
+      userId: row.userId,
+      username: row.user.username,
+      sessionId: '',
+      roles: [],
+      amr: [],
+      jti: '',
+      issuedAtMs: row.createdAt.getTime(),
+      expiresAtMs: Number.POSITIVE_INFINITY,
+      apiKeyId: row.id,
+      scopes: row.scopes,
+    };
   }
 }

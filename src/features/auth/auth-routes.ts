@@ -10,6 +10,7 @@ import type { UserService } from '../users/user-service.js';
 import { LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
 import { type Authenticators, currentAuth } from './authenticate.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 export interface AuthRouteDeps {
   auth: AuthService;
@@ -19,7 +20,7 @@ export interface AuthRouteDeps {
   /** Per-group limiter for unauthenticated routes (register, login, refresh). */
   publicLimit: RequestHandler;
   /** Per-group limiter for authenticated routes. */
-  userLimit: RequestHandler;
+  userLimit: Budget;
 }
 
 const errors = errorResponses();
@@ -92,7 +93,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     path: '/logout',
     summary: 'End this session and revoke the access token used',
     security: ['bearer'],
-    middleware: [deps.authn.user, deps.userLimit],
+    middleware: [deps.authn.user(deps.userLimit)],
     responses: { 204: { description: 'Logged out' }, ...errors },
     handler: async (_input, req, res) => {
       await deps.auth.logout(currentAuth(req));
@@ -104,7 +105,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     path: '/logout/all',
     summary: 'End every session of this user; every access token issued so far stops working',
     security: ['bearer'],
-    middleware: [deps.authn.user, deps.userLimit],
+    middleware: [deps.authn.user(deps.userLimit)],
     responses: { 204: { description: 'Logged out everywhere' }, ...errors },
     handler: async (_input, req, res) => {
       await deps.auth.logoutEverywhere(currentAuth(req));
@@ -116,11 +117,11 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     path: '/protected',
     summary: 'An example resource that needs a valid access token',
     security: ['bearer', 'apiKey'],
-    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
+    middleware: [deps.authn.userOrKey('profile:read', deps.userLimit)],
     responses: { 200: { description: 'Hello, user', schema: ProtectedResponse }, ...errors },
-    handler: async (_input, req, res) => {
-      const user = await deps.users.get(currentAuth(req).userId);
-      res.json({ message: `Hello, ${user.username}.`, user });
+    handler: (_input, req, res) => {
+      const { userId, username, roles } = currentAuth(req);
+      res.json({ message: `Hello, ${username}.`, user: { id: userId, username, roles } });
     },
   });
   return api;

@@ -29,7 +29,16 @@ export const TokenResponse = z
   })
   .meta({ id: 'TokenResponse' });
 
-export const ProtectedResponse = z.object({ message: z.string(), user: PublicUser }).meta({ id: 'ProtectedResponse' });
+/** Who the credential says the caller is: read from the token itself (or the API key), with no user lookup. */
+export const CallerIdentity = z
+  .object({
+    id: z.uuid(),
+    username: z.string().meta({ description: 'As it was when the access token was issued' }),
+    roles: z.array(z.string()).meta({ description: 'The roles this credential carries (none for an API key)' }),
+  })
+  .meta({ id: 'CallerIdentity' });
+
+export const ProtectedResponse = z.object({ message: z.string(), user: CallerIdentity }).meta({ id: 'ProtectedResponse' });
 
 export const MfaChallenge = z
   .object({ mfa_required: z.literal(true), mfa_token: z.string(), expires_in: z.number().int() })

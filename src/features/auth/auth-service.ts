@@ -64,7 +64,7 @@ export class AuthService {
       return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat };
     }
     const publicUser = toPublicUser(user);
-    const pair = await this.sessions.start({ id: user.id, roles: publicUser.roles }, client, ['pwd']);
+    const pair = await this.sessions.start(publicUser, client, ['pwd']);
     return { ...pair, user: publicUser };
   }
 
@@ -88,7 +88,7 @@ export class AuthService {
     const user = await this.prisma.user.findUnique({ where: { id: claims.sub }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     const publicUser = toPublicUser(user);
-    const pair = await this.sessions.start({ id: user.id, roles: publicUser.roles }, client, ['pwd', 'otp']);
+    const pair = await this.sessions.start(publicUser, client, ['pwd', 'otp']);
     return { ...pair, user: publicUser };
   }
 

@@ -1,16 +1,20 @@
 // Who is calling: verifies the Bearer access token, checks revocation, and gates routes by role.
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from './revocation-store.js';
 import { type AccessTokens, InvalidTokenError } from './tokens.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 export interface AuthContext {
   userId: string;
+  /** As it was when the token was issued. */
+  username: string;
   sessionId: string;
   roles: string[];
   /** How the user proved who they are (RFC 8176 values: `pwd`, `otp`). */
   amr: string[];
   jti: string;
+  issuedAtMs: number;
   expiresAtMs: number;
   /** Set when the caller authenticated with an API key rather than a Bearer token. */
   apiKeyId?: string;
@@ -41,14 +45,16 @@ export interface AuthenticateDeps {
   apiKeys: { authenticate(presented: string): Promise<AuthContext> };
 }
 
+/** Each takes the budget the route counts against, so no authenticated route can go unlimited. */
 export interface Authenticators {
   /** A Bearer access token only: for managing the account, sessions, keys, two-factor and other users. */
-  user: RequestHandler;
+  user(limit: Budget): RequestHandler;
   /** A Bearer access token, or an `X-API-Key` that holds `scope`. */
-  userOrKey(scope: string): RequestHandler;
+  userOrKey(scope: string, limit: Budget): RequestHandler;
 }
 
-async function fromBearer(deps: AuthenticateDeps, header: string): Promise<AuthContext> {
+/** Checks the Bearer token's signature and claims (no I/O); answers 401 for anything but a valid access token. */
+function verifyBearer(deps: AuthenticateDeps, header: string): AuthContext {
   const match = BEARER.exec(header);
   if (!match?.[1]) throw challenge('invalid_token', 'Send the access token as "Authorization: Bearer <token>".');
   let claims;
@@ -58,44 +64,64 @@ async function fromBearer(deps: AuthenticateDeps, header: string): Promise<AuthC
     if (err instanceof InvalidTokenError) throw challenge('invalid_token', err.message);
     throw err;
   }
-  const revoked = await deps.revocations.isRevoked({
-    jti: claims.jti,
-    sid: claims.sid,
-    userId: claims.sub,
-    issuedAtMs: Math.round(claims.iat * 1000),
-  });
-  if (revoked) throw challenge('invalid_token', 'The access token has been revoked.');
   return {
     userId: claims.sub,
+    username: claims.preferred_username,
     sessionId: claims.sid,
     roles: claims.roles,
     amr: claims.amr,
     jti: claims.jti,
+    issuedAtMs: Math.round(claims.iat * 1000),
     expiresAtMs: claims.exp * 1000,
   };
 }
 
-/** Builds the middleware that puts the caller's identity on `req.auth`, or answers 401/403. */
+/** Runs a rate-limit middleware and resolves with the error it passed on, if any. */
+function countAgainstBudget(limit: Budget, req: Request, res: Response): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    void limit(req, res, (err?: unknown) => resolve(err === undefined || err instanceof Error ? err : new Error('the rate limiter passed on a non-error', { cause: err })));
+  });
+}
+
+/**
+ * Builds the middleware that puts the caller's identity on `req.auth` and counts the request against its budget,
+ * or answers 401/403/429. For a Bearer token the revocation check and the budget's increment are sent to the store
+ * together, so an authenticated request costs one round trip.
+ */
 export function authenticators(deps: AuthenticateDeps): Authenticators {
-  const identify = async (req: Request, allowKey: boolean): Promise<AuthContext> => {
+  const admit = async (req: Request, res: Response, limit: Budget, scope: string | undefined): Promise<void> => {
     const authorization = req.headers.authorization;
-    if (authorization !== undefined && authorization !== '') return fromBearer(deps, authorization);
-    const apiKey = req.get('x-api-key');
-    if (apiKey !== undefined && apiKey !== '') {
-      if (!allowKey) throw new AppError('forbidden', 'API keys cannot do this; use a Bearer access token from /login.');
-      return deps.apiKeys.authenticate(apiKey);
+    if (authorization !== undefined && authorization !== '') {
+      const auth = verifyBearer(deps, authorization);
+      req.auth = auth;
+      const token = { jti: auth.jti, sid: auth.sessionId, userId: auth.userId, issuedAtMs: auth.issuedAtMs };
+      // The budget is counted first: a caller over it gets 429 whatever the token's state. Unless the refusal is
+      // already known here, the revocation check is issued in the same turn, so both travel in one write.
+      const revocation = limit.knownSpent(req) ? undefined : deps.revocations.isRevoked(token);
+      const limited = await countAgainstBudget(limit, req, res);
+      if (limited !== undefined) {
+        revocation?.catch(() => {});
+        throw limited;
+      }
+      if (await (revocation ?? deps.revocations.isRevoked(token))) throw challenge('invalid_token', 'The access token has been revoked.');
+      return;
     }
-    throw challenge('unauthorized', 'Authentication is required.');
+    const apiKey = req.get('x-api-key');
+    if (apiKey === undefined || apiKey === '') throw challenge('unauthorized', 'Authentication is required.');
+    if (scope === undefined) throw new AppError('forbidden', 'API keys cannot do this; use a Bearer access token from /login.');
+    const auth = await deps.apiKeys.authenticate(apiKey);
+    if (auth.scopes && !auth.scopes.includes(scope)) throw new AppError('forbidden', `This API key lacks the ${scope} scope.`);
+    req.auth = auth;
+    const limited = await countAgainstBudget(limit, req, res);
+    if (limited !== undefined) throw limited;
   };
   return {
-    user: async (req, _res, next) => {
-      req.auth = await identify(req, false);
+    user: (limit) => async (req, res, next) => {
+      await admit(req, res, limit, undefined);
       next();
     },
-    userOrKey: (scope) => async (req, _res, next) => {
-      const auth = await identify(req, true);
-      if (auth.scopes && !auth.scopes.includes(scope)) throw new AppError('forbidden', `This API key lacks the ${scope} scope.`);
-      req.auth = auth;
+    userOrKey: (scope, limit) => async (req, res, next) => {
+      await admit(req, res, limit, scope);
       next();
     },
   };

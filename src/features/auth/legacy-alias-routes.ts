@@ -8,10 +8,11 @@ import type { UserService } from '../users/user-service.js';
 import { RegisterBody } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
 import { type Authenticators, currentAuth } from './authenticate.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 export function legacyAliasRoutes(
   registry: OpenAPIRegistry,
-  deps: { auth: AuthService; users: UserService; authn: Authenticators; publicLimit: RequestHandler; userLimit: RequestHandler },
+  deps: { auth: AuthService; users: UserService; authn: Authenticators; publicLimit: RequestHandler; userLimit: Budget },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['legacy aliases'], docPrefix: '/auth' });
   api.route({
@@ -32,7 +33,7 @@ export function legacyAliasRoutes(
     summary: 'Alias of GET /me',
     deprecated: true,
     security: ['bearer', 'apiKey'],
-    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
+    middleware: [deps.authn.userOrKey('profile:read', deps.userLimit)],
     responses: { 200: { description: 'The user', schema: PublicUser }, 401: { description: 'Not authenticated', schema: ErrorResponse } },
     handler: async (_input, req, res) => {
       res.json(await deps.users.get(currentAuth(req).userId));

@@ -1,34 +1,40 @@
-// bcrypt hashing that yields to the event loop, and a comparison that costs the same whether or not the user exists.
+// Password hashing for the account flows: bcrypt in the worker pool, and a comparison that costs the same whether or not the user exists.
+import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import type { PasswordHashPool } from '../../core/password-hash-pool.js';
 
 /** bcrypt reads only the first 72 bytes; longer passwords are refused rather than silently truncated. */
 export const MAX_PASSWORD_BYTES = 72;
 
-/** A bcrypt hash at `cost`, computed in slices between event-loop turns. */
-export function hashPassword(password: string, cost: number): Promise<string> {
-  return bcrypt.hash(password, cost);
-}
+/** bcrypt's digest is 23 bytes, written as 31 characters of its own base64. */
+const BCRYPT_DIGEST_BYTES = 23;
 
 export class PasswordHasher {
-  private readonly dummyHash: Promise<string>;
+  /**
+   * What an unknown user's password is compared with. A comparison costs the hash's cost factor whatever its digest
+   * holds, so a random salt and digest at the configured cost time exactly like a real user's hash, and making
+   * one costs nothing (no hash at start-up, no thread woken for it).
+   */
+  private readonly dummyHash: string;
 
-  constructor(private readonly cost: number) {
-    // Made up front so the first unknown-user login costs no more than later ones.
-    this.dummyHash = bcrypt.hash('not-a-real-password-for-timing-only', cost);
+  constructor(
+    private readonly pool: PasswordHashPool,
+    private readonly cost: number,
+  ) {
+    this.dummyHash = bcrypt.genSaltSync(cost) + bcrypt.encodeBase64(randomBytes(BCRYPT_DIGEST_BYTES), BCRYPT_DIGEST_BYTES);
   }
 
-  /** Async bcryptjs works in slices between event-loop turns, so other requests keep being served. */
   hash(password: string): Promise<string> {
-    return hashPassword(password, this.cost);
+    return this.pool.hash(password, this.cost);
   }
 
   verify(password: string, hash: string): Promise<boolean> {
-    return bcrypt.compare(password, hash);
+    return this.pool.compare(password, hash);
   }
 
   /** Spends the time of a real comparison, so an unknown user cannot be told from a wrong password. */
   async verifyAgainstNobody(password: string): Promise<false> {
-    await bcrypt.compare(password, await this.dummyHash);
+    await this.pool.compare(password, this.dummyHash);
     return false;
   }
 }

@@ -1,7 +1,6 @@
 // GET /expensive: a slow per-user computation served from the cache, saying whether it was a hit.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Cache } from '../../core/cache.js';
 import type { Clock } from '../../core/clock.js';
@@ -9,6 +8,7 @@ import type { Prisma } from '../../core/db.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 const AccountReport = z
   .object({
@@ -27,7 +27,7 @@ export interface ExpensiveDeps {
   /** Stands in for a computation that takes this long. */
   delayMs: number;
   authn: Authenticators;
-  userLimit: RequestHandler;
+  userLimit: Budget;
 }
 
 /** The "expensive" report: a few aggregates over the user's data, after a deliberate delay. */
@@ -50,7 +50,7 @@ export function expensiveRoutes(registry: OpenAPIRegistry, deps: ExpensiveDeps):
     summary: "A slow report on the caller's account, cached per user for CACHE_TTL_S",
     description: 'X-Cache says HIT or MISS. Concurrent misses compute once; if the cache is down the report is computed every time.',
     security: ['bearer', 'apiKey'],
-    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
+    middleware: [deps.authn.userOrKey('profile:read', deps.userLimit)],
     responses: {
       200: { description: 'The report', schema: AccountReport },
       401: { description: 'Not authenticated', schema: ErrorResponse },

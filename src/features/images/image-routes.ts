@@ -10,6 +10,7 @@ import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { ImageService } from './image-service.js';
 import type { ImageUrlSigner } from './signed-urls.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 const UPLOAD_FIELD = 'image';
 
@@ -49,7 +50,7 @@ export interface ImageRouteDeps {
   signer: ImageUrlSigner;
   maxUploadBytes: number;
   authn: Authenticators;
-  imagesLimit: RequestHandler;
+  imagesLimit: Budget;
   signedUrlLimit: RequestHandler;
 }
 
@@ -70,8 +71,8 @@ function singleUpload(maxBytes: number): RequestHandler {
 
 export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['images'] });
-  const read = [deps.authn.userOrKey('images:read'), deps.imagesLimit];
-  const write = [deps.authn.userOrKey('images:write'), deps.imagesLimit];
+  const read = [deps.authn.userOrKey('images:read', deps.imagesLimit)];
+  const write = [deps.authn.userOrKey('images:write', deps.imagesLimit)];
   api.route({
     method: 'post',
     path: '/images',

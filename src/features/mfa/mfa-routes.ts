@@ -8,6 +8,7 @@ import { errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { PasswordAttempt } from '../users/user-schemas.js';
 import type { MfaService } from './mfa-service.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 export const SecondFactorCode = z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or a recovery code such as abcde-23456' });
 
@@ -18,9 +19,9 @@ const errors = errorResponses({
   423: 'Too many wrong codes: locked for 15 minutes',
 });
 
-export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; authn: Authenticators; limit: RequestHandler }): ApiRouter {
+export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; authn: Authenticators; limit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['two-factor'] });
-  const middleware = [deps.authn.user, deps.limit];
+  const middleware = [deps.authn.user(deps.limit)];
   api.route({
     method: 'get',
     path: '/mfa',

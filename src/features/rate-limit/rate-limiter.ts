@@ -5,6 +5,7 @@ import { RedisStore } from 'rate-limit-redis';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { SharedStore } from '../../core/shared-store.js';
+import { SpentBudgets } from './spent-budgets.js';
 import type { BudgetGroup, BudgetSettings, RateLimitSettings } from '../../core/config.js';
 
 export type { BudgetGroup, BudgetSettings, RateLimitSettings };
@@ -44,24 +45,36 @@ class SelfHealingRedisStore extends RedisStore {
   }
 }
 
+/** The middleware that counts a request against one group's budget. */
+export type Budget = RequestHandler & {
+  /** True when this process already knows the caller's budget is spent, so the refusal needs no round trip. */
+  knownSpent(req: Request): boolean;
+};
+
 export interface RateLimiters {
-  /** The middleware that counts a request against `group`'s budget. */
-  limit(group: BudgetGroup): RequestHandler;
+  limit(group: BudgetGroup): Budget;
   /** Forgets a client's count in every group, on every instance sharing the store. */
   reset(clientKey: string): Promise<void>;
 }
 
-export function createRateLimiters(settings: RateLimitSettings, shared: SharedStore, logger: Logger): RateLimiters {
+/**
+ * `validate` turns on express-rate-limit's own configuration checks (double counting, proxy set-up). They cost a
+ * few allocations per request, so they run in development and tests, where a mistake would show, not in production.
+ */
+export function createRateLimiters(settings: RateLimitSettings, shared: SharedStore, logger: Logger, options: { validate: boolean }): RateLimiters {
   const resetters: Array<(key: string) => Promise<void>> = [];
-  const middleware = new Map<BudgetGroup, RequestHandler>();
+  const middleware = new Map<BudgetGroup, Budget>();
 
   for (const [group, budget] of Object.entries(settings.budgets) as Array<[BudgetGroup, BudgetSettings]>) {
     const store =
       shared.kind === 'redis'
-        ? new SelfHealingRedisStore({
-            sendCommand: (command: string, ...args: string[]) => shared.redis.call(command, ...args) as never,
-            prefix: `${shared.prefix}rl:${group}:`,
-          })
+        ? new SpentBudgets(
+            new SelfHealingRedisStore({
+              sendCommand: (command: string, ...args: string[]) => shared.redis.call(command, ...args) as never,
+              prefix: `${shared.prefix}rl:${group}:`,
+            }),
+            settings.rememberRefusalMs,
+          )
         : undefined;
     const limiter = rateLimit({
       windowMs: budget.windowMs,
@@ -72,6 +85,7 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
       keyGenerator: (req) => clientKey(req, budget.keyBy),
       store,
       logger,
+      validate: options.validate,
       handler: (req, _res, next) => {
         const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
         const retryAfterSeconds = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + budget.windowMs) - Date.now()) / 1000));
@@ -82,7 +96,7 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
         );
       },
     });
-    middleware.set(group, (req, res, next) => {
+    const budgetHandler: RequestHandler = (req, res, next) => {
       void limiter(req, res, (err?: unknown) => {
         if (err === undefined || err === 'route' || err instanceof AppError) {
           next(err);
@@ -95,7 +109,8 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
         }
         next(new AppError('service_unavailable', 'Rate limiting is unavailable; try again shortly.', { headers: { 'Retry-After': '1' }, cause: err }));
       });
-    });
+    };
+    middleware.set(group, Object.assign(budgetHandler, { knownSpent: (req: Request) => store?.knownSpent(clientKey(req, budget.keyBy)) ?? false }));
     // The Redis store's reset can be awaited; the in-process one is synchronous.
     resetters.push(store ? (key) => store.resetKey(key) : (key) => Promise.resolve(limiter.resetKey(key)));
   }

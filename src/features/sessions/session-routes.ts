@@ -1,12 +1,12 @@
 // HTTP routes to see and end the signed-in user's sessions.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { Sessions } from './session-service.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 const SessionList = z
   .object({
@@ -30,10 +30,10 @@ const errors = errorResponses();
 
 export function sessionRoutes(
   registry: OpenAPIRegistry,
-  deps: { sessions: Sessions; authn: Authenticators; userLimit: RequestHandler },
+  deps: { sessions: Sessions; authn: Authenticators; userLimit: Budget },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['sessions'] });
-  const middleware = [deps.authn.user, deps.userLimit];
+  const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
     method: 'get',
     path: '/sessions',

@@ -3,7 +3,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from '../auth/revocation-store.js';
-import { type AccessTokens, hashToken, newRefreshToken } from '../auth/tokens.js';
+import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken } from '../auth/tokens.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
 
 export interface SessionSettings {
@@ -56,7 +56,7 @@ export class Sessions {
   }
 
   /** Opens a session for a user who just proved who they are, and issues its first token pair. */
-  async start(user: { id: string; roles: string[] }, client: ClientContext, amr: string[]): Promise<TokenPair> {
+  async start(user: { id: string; username: string; roles: string[] }, client: ClientContext, amr: string[]): Promise<TokenPair> {
     const now = new Date(this.clock.now());
     const refresh = newRefreshToken();
     const session = await this.prisma.session.create({
@@ -71,7 +71,7 @@ export class Sessions {
         refreshTokens: { create: { tokenHash: refresh.hash, createdAt: now } },
       },
     });
-    return this.pair({ userId: user.id, sessionId: session.id, roles: user.roles, amr }, refresh.token);
+    return this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr }, refresh.token);
   }
 
   /**
@@ -108,7 +108,7 @@ export class Sessions {
       this.prisma.session.update({ where: { id: session.id }, data: { lastUsedAt: now } }),
     ]);
     const user = toPublicUser(session.user);
-    const pair = this.pair({ userId: user.id, sessionId: session.id, roles: user.roles, amr: session.amr }, next.token);
+    const pair = this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr: session.amr }, next.token);
     return { ...pair, user };
   }
 
@@ -160,7 +160,7 @@ export class Sessions {
     await this.revoke({ userId }, reason);
   }
 
-  private pair(subject: { userId: string; sessionId: string; roles: string[]; amr: string[] }, refreshToken: string): TokenPair {
+  private pair(subject: AccessTokenSubject, refreshToken: string): TokenPair {
     const { token } = this.tokens.sign(subject);
     return { access_token: token, token_type: 'Bearer', expires_in: this.settings.accessTokenTtlS, refresh_token: refreshToken };
   }

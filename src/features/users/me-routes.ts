@@ -1,12 +1,12 @@
 // HTTP routes for the signed-in user's own account.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { Email, Password, PasswordAttempt, PublicUser, Username } from './user-schemas.js';
 import type { UserService } from './user-service.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
 
 const UpdateMeBody = z
   .object({
@@ -25,15 +25,15 @@ const DeleteMeBody = z.object({ password: PasswordAttempt }).strict().meta({ id:
 
 const errors = errorResponses({ 401: 'Missing, invalid or revoked credentials, or a wrong current password' });
 
-export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: RequestHandler }): ApiRouter {
+export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });
-  const middleware = [deps.authn.user, deps.userLimit];
+  const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
     method: 'get',
     path: '/me',
     summary: 'The signed-in user',
     security: ['bearer', 'apiKey'],
-    middleware: [deps.authn.userOrKey('profile:read'), deps.userLimit],
+    middleware: [deps.authn.userOrKey('profile:read', deps.userLimit)],
     responses: { 200: { description: 'The user', schema: PublicUser }, ...errors },
     handler: async (_input, req, res) => {
       res.json(await deps.users.get(currentAuth(req).userId));

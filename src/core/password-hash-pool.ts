@@ -1,0 +1,195 @@
+// A bounded pool of worker threads that runs every bcrypt hash and compare off the event loop.
+import { Worker } from 'node:worker_threads';
+import { AppError } from './errors.js';
+
+export interface PasswordHashPoolOptions {
+  /** Worker threads; each runs one hash at a time. */
+  threads: number;
+  /** Tasks that may wait for a free thread; past it, new tasks are refused at once with 503. */
+  queueMax: number;
+  /**
+   * How much lower than the event loop the hashing threads run (0 to 19, Linux nice). While the cores are
+   * saturated, requests that need no hash keep their latency and hashing takes what is left.
+   */
+  nice?: number;
+  /** A thread with no work for this long is stopped (and started again on next need), so an idle server holds none. */
+  idleTimeoutMs?: number;
+}
+
+export type HashTask = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
+
+export interface PasswordHashPoolStats {
+  /** The most threads the pool runs. */
+  threads: number;
+  /** Threads running now (idle ones stop after `idleTimeoutMs`). */
+  started: number;
+  busy: number;
+  queued: number;
+  queueMax: number;
+  /** Tasks finished since start. */
+  completed: number;
+  /** Tasks refused because the queue was full. */
+  rejected: number;
+}
+
+interface Pending {
+  id: number;
+  task: HashTask;
+  resolve(result: string | boolean): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  current?: Pending & { startedAt: number };
+  idleTimer?: NodeJS.Timeout;
+}
+
+type Reply = { id: number; result: string | boolean } | { id: number; error: string };
+
+const WORKER_URL = new URL('./password-worker.mjs', import.meta.url);
+/** Starting guess of a task's duration (a cost-12 compare), refined as tasks finish. */
+const INITIAL_TASK_MS = 250;
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
+export class PasswordHashPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private nextId = 1;
+  private completed = 0;
+  private rejected = 0;
+  private averageTaskMs = INITIAL_TASK_MS;
+  private closing: Promise<void> | undefined;
+  private readonly onIdle: Array<() => void> = [];
+
+  constructor(private readonly options: PasswordHashPoolOptions) {
+    if (options.threads < 1) throw new Error('a password-hash pool needs at least one thread');
+  }
+
+  hash(password: string, cost: number): Promise<string> {
+    return this.run({ op: 'hash', password, cost }) as Promise<string>;
+  }
+
+  compare(password: string, hash: string): Promise<boolean> {
+    return this.run({ op: 'compare', password, hash }) as Promise<boolean>;
+  }
+
+  stats(): PasswordHashPoolStats {
+    return {
+      threads: this.options.threads,
+      started: this.slots.length,
+      busy: this.slots.filter((slot) => slot.current).length,
+      queued: this.queue.length,
+      queueMax: this.options.queueMax,
+      completed: this.completed,
+      rejected: this.rejected,
+    };
+  }
+
+  /** Lets the tasks already accepted finish, refuses new ones, then stops every thread. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.idle()) await new Promise<void>((resolve) => this.onIdle.push(resolve));
+      await Promise.all(this.slots.splice(0).map((slot) => this.retire(slot)));
+    })();
+    return this.closing;
+  }
+
+  private run(task: HashTask): Promise<string | boolean> {
+    if (this.closing) return Promise.reject(new AppError('service_unavailable', 'The server is shutting down.', { headers: { 'Retry-After': '1' } }));
+    const idle = this.slots.find((slot) => !slot.current) ?? this.spawn();
+    if (!idle && this.queue.length >= this.options.queueMax) {
+      this.rejected++;
+      return Promise.reject(this.busyError());
+    }
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { id: this.nextId++, task, resolve, reject };
+      if (idle) this.start(idle, pending);
+      else this.queue.push(pending);
+    });
+  }
+
+  private busyError(): AppError {
+    const waitMs = ((this.queue.length + this.options.threads) * this.averageTaskMs) / this.options.threads;
+    const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+    return new AppError('service_unavailable', `Too many passwords are being checked right now; try again in ${seconds} seconds.`, {
+      headers: { 'Retry-After': String(seconds) },
+    });
+  }
+
+  /** A new thread while the pool is below its size; threads start on first need, so an idle server holds none. */
+  private spawn(): Slot | undefined {
+    if (this.slots.length >= this.options.threads) return undefined;
+    const worker = new Worker(WORKER_URL, { argv: [String(this.options.nice ?? 0)] });
+    const slot: Slot = { worker };
+    worker.on('message', (reply: Reply) => this.finish(slot, reply));
+    worker.on('error', (err) => this.fail(slot, err));
+    worker.on('exit', (code) => this.fail(slot, new Error(`password-hash worker exited with code ${code}`)));
+    worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private start(slot: Slot, pending: Pending): void {
+    clearTimeout(slot.idleTimer);
+    slot.current = { ...pending, startedAt: performance.now() };
+    // Referenced only while it works: an idle pool never keeps the process alive, a busy one always does.
+    slot.worker.ref();
+    slot.worker.postMessage({ id: pending.id, task: pending.task });
+  }
+
+  private finish(slot: Slot, reply: Reply): void {
+    const current = slot.current;
+    if (!current || current.id !== reply.id) return;
+    slot.current = undefined;
+    slot.worker.unref();
+    this.completed++;
+    this.averageTaskMs = 0.8 * this.averageTaskMs + 0.2 * (performance.now() - current.startedAt);
+    if ('error' in reply) current.reject(new Error(`password hashing failed: ${reply.error}`));
+    else current.resolve(reply.result);
+    const next = this.queue.shift();
+    if (next) this.start(slot, next);
+    else this.retireWhenIdle(slot);
+    this.notifyIfIdle();
+  }
+
+  private retireWhenIdle(slot: Slot): void {
+    slot.idleTimer = setTimeout(() => {
+      const index = this.slots.indexOf(slot);
+      if (index === -1 || slot.current) return;
+      this.slots.splice(index, 1);
+      void this.retire(slot);
+    }, this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    slot.idleTimer.unref();
+  }
+
+  /** Stops a thread that has already left `slots`, so its exit is not taken for a crash. */
+  private async retire(slot: Slot): Promise<void> {
+    clearTimeout(slot.idleTimer);
+    await slot.worker.terminate();
+  }
+
+  private idle(): boolean {
+    return this.queue.length === 0 && this.slots.every((slot) => !slot.current);
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idle()) for (const resolve of this.onIdle.splice(0)) resolve();
+  }
+
+  /** A thread that died takes its task with it; the pool replaces the thread on next need. */
+  private fail(slot: Slot, err: Error): void {
+    const index = this.slots.indexOf(slot);
+    if (index === -1) return;
+    this.slots.splice(index, 1);
+    slot.current?.reject(err);
+    slot.current = undefined;
+    const next = this.queue.shift();
+    if (next) {
+      const replacement = this.closing ? undefined : this.spawn();
+      if (replacement) this.start(replacement, next);
+      else next.reject(err);
+    }
+    this.notifyIfIdle();
+  }
+}
