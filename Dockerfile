@@ -2,15 +2,12 @@
 
 FROM node:20.20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-COPY scripts/generate-client.ts scripts/
+# Everything the install scripts read (they generate the Prisma client and compile the server) comes first.
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
-COPY prisma.config.ts ./
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
-COPY src ./src
 COPY scripts ./scripts
-RUN npm run build
+COPY src ./src
+RUN npm ci --no-audit --no-fund
 
 FROM node:20.20-bookworm-slim AS deps
 WORKDIR /app

@@ -7,9 +7,11 @@ import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
-import { applyMigrations } from './db/schema-engine.js';
+import { applyMigrations, hasPendingMigrations } from './db/schema-engine.js';
 
 export type Prisma = PrismaClient;
+
+const EMBEDDED_POSTGRES_SETTINGS = 'shared_buffers=4MB';
 
 /** Whether a Prisma error is a unique-constraint violation (P2002). */
 export function isUniqueViolation(err: unknown): boolean {
@@ -73,15 +75,22 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
       pgliteDir = path.resolve(options.dataDir, 'pgdata');
       await mkdir(pgliteDir, { recursive: true });
     }
-    const pglite = await PGlite.create(pgliteDir, { loadDataDir: options.loadDataDir });
+    // PostgreSQL's default 128 MB of shared buffers is most of an embedded server's memory, and a single-instance
+    // service reads a small, hot working set (the OS caches its files as well): 4 MB keeps the process small.
+    const pglite = await PGlite.create(pgliteDir, { loadDataDir: options.loadDataDir, postgresqlconf: EMBEDDED_POSTGRES_SETTINGS });
     adapter = new PrismaPGlite(pglite);
     closeDriver = async () => {
       if (!pglite.closed) await pglite.close();
     };
     kind = 'pglite';
   }
-  const appliedMigrations = options.migrate ? await applyMigrations(adapter) : [];
   const prisma = new PrismaClient({ adapter });
+  const pending =
+    options.migrate &&
+    (await hasPendingMigrations(() =>
+      prisma.$queryRawUnsafe('SELECT migration_name, checksum FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'),
+    ));
+  const appliedMigrations = pending ? await applyMigrations(adapter) : [];
   const database = wrap(prisma, kind, closeDriver);
   // The first query loads Prisma's query compiler (about a second): pay that here, not in the first request,
   // and fail at startup rather than later if the database cannot be reached.

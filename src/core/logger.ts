@@ -1,5 +1,7 @@
 // The service's structured logger, which never writes credentials.
 import { pino, type Logger as PinoLogger } from 'pino';
+import { createRequire } from 'node:module';
+import type PinoPretty from 'pino-pretty';
 
 export type Logger = PinoLogger;
 
@@ -26,13 +28,18 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions, destination?: NodeJS.WritableStream): Logger {
-  const transport = options.pretty && !destination ? { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } : undefined;
-  return pino(
-    {
-      level: options.level,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      transport,
-    },
-    destination as pino.DestinationStream | undefined,
-  );
+  return pino({ level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination ?? standardOutput(options.pretty));
+}
+
+/**
+ * JSON lines written asynchronously (a request never waits on a write; pino flushes what is left at exit), or, for
+ * a person at a terminal, pino-pretty in this thread: a development server needs no extra thread for its logs.
+ */
+function standardOutput(pretty: boolean): pino.DestinationStream {
+  if (pretty) {
+    // A development dependency, loaded only when asked for; production images write JSON and need not ship it.
+    const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+    return pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true });
+  }
+  return pino.destination({ dest: 1, sync: false });
 }

@@ -1,4 +1,5 @@
 // Prisma's migration engine, run as WebAssembly so migrations need no native binary or download.
+import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -67,6 +68,27 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationLis
     shadowDbInitScript: '',
     migrationDirectories,
   };
+}
+
+/**
+ * Whether `prisma/migrations` holds a migration the database has not recorded as applied, with the same checksum,
+ * in `_prisma_migrations`. Cheap (one query), so a start with nothing to do never loads the engine (tens of MB).
+ */
+export async function hasPendingMigrations(
+  appliedRows: () => Promise<Array<{ migration_name: string; checksum: string }>>,
+): Promise<boolean> {
+  const local = await readMigrations();
+  let applied;
+  try {
+    applied = await appliedRows();
+  } catch {
+    return true; // no bookkeeping table yet: a new database
+  }
+  const recorded = new Map(applied.map((row) => [row.migration_name, row.checksum]));
+  return local.migrationDirectories.some(({ path: name, migrationFile }) => {
+    const sql = migrationFile.content.tag === 'ok' ? migrationFile.content.value : '';
+    return recorded.get(name) !== createHash('sha256').update(sql).digest('hex');
+  });
 }
 
 /** Applies every pending migration and returns the names it applied. */
