@@ -36,10 +36,17 @@ export function createLogger(options: LoggerOptions, destination?: NodeJS.Writab
  * a person at a terminal, pino-pretty in this thread: a development server needs no extra thread for its logs.
  */
 function standardOutput(pretty: boolean): pino.DestinationStream {
-  if (pretty) {
-    // A development dependency, loaded only when asked for; production images write JSON and need not ship it.
-    const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
-    return pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true });
-  }
+  // pino-pretty is a development dependency, loaded only when asked for: production images write JSON and do not
+  // ship it, so there a request for pretty logs falls back to JSON.
+  const pinoPretty = pretty ? loadOptional<typeof PinoPretty>('pino-pretty') : undefined;
+  if (pinoPretty) return pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true });
   return pino.destination({ dest: 1, sync: false });
+}
+
+function loadOptional<T>(name: string): T | undefined {
+  try {
+    return createRequire(import.meta.url)(name) as T;
+  } catch {
+    return undefined;
+  }
 }
