@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { register, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { type Backends, buildApp, openBackends } from './support/test-app.js';
 
 describe('registration and login', () => {
@@ -55,6 +55,20 @@ describe('registration and login', () => {
       const account = await register(app, { password: 'é'.repeat(36) });
       const login = await request(app).post('/login').send({ username: account.username, password: 'é'.repeat(36) });
       expect(login.status).toBe(200);
+    });
+
+    it('when a 72-byte password plus a suffix is offered at login or to confirm a deletion, then 400, never a match', async () => {
+      const { app } = buildApp(backends);
+      const password = 'p'.repeat(72);
+      const account = await registerAndLogin(app, { password });
+
+      const login = await request(app).post('/login').send({ username: account.username, password: `${password}-anything` });
+      const deletion = await request(app).delete('/me').set(...bearer(account.accessToken)).send({ password: `${password}-anything` });
+      const stillThere = await request(app).get('/me').set(...bearer(account.accessToken));
+
+      expect([login.status, deletion.status]).toEqual([400, 400]);
+      expect(login.body.error.details[0]).toMatchObject({ path: 'password', message: expect.stringContaining('72 bytes') });
+      expect(stillThere.status).toBe(200);
     });
 
     it.each([

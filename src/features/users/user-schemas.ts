@@ -15,16 +15,22 @@ export const Email = z
   .transform((email) => email.toLowerCase())
   .meta({ example: 'ada@example.com' });
 
+const withinBcryptBytes = [
+  (password: string) => Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES,
+  { message: `must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)` },
+] as const;
+
 export const Password = z
   .string()
   .min(8)
-  .refine((password) => Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES, {
-    message: `must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)`,
-  })
+  .refine(...withinBcryptBytes)
   .meta({ example: 'correct horse battery staple' });
 
-/** Any password-like string offered to be checked (login, confirmation): no rules, just bounds. */
-export const PasswordAttempt = z.string().min(1).max(1_024);
+/**
+ * Any password offered to be checked (login, confirmation): no rules beyond bcrypt's 72 bytes, which are refused
+ * here as at registration, since bcrypt would compare only their first 72 and a longer guess could pass.
+ */
+export const PasswordAttempt = z.string().min(1).max(1_024).refine(...withinBcryptBytes);
 
 export const PublicUser = z
   .object({
