@@ -42,6 +42,19 @@ function isSet(value: string | null | undefined): value is string {
   return value !== null && value !== undefined;
 }
 
+/**
+ * Sets a cutoff only forward: two instances revoking at nearly the same moment (or with clocks a little apart) must
+ * never move "void before T" back and revive tokens the later call voided. The entry lives at least `ttl` either way.
+ */
+const LATER_CUTOFF = `
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current == nil or current < tonumber(ARGV[1]) then
+  return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 'KEPT'
+`;
+
 class RedisRevocationStore implements RevocationStore {
   constructor(private readonly store: Extract<SharedStore, { kind: 'redis' }>) {}
 
@@ -78,7 +91,7 @@ class RedisRevocationStore implements RevocationStore {
   }
 
   async revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
-    await this.store.redis.set(this.key(keys.user(userId)), String(atMs), 'PX', Math.max(1, Math.ceil(ttlMs)));
+    await this.store.redis.eval(LATER_CUTOFF, 1, this.key(keys.user(userId)), String(atMs), String(Math.max(1, Math.ceil(ttlMs))));
   }
 
   async spendOnce(jti: string, ttlMs: number): Promise<boolean> {
