@@ -1,4 +1,4 @@
-// Creates the first administrator, or grants the admin role to an existing account with that email.
+// Creates the first administrator; an existing account with that email is never promoted (see ensureAdmin).
 // Usage: npm run admin:create -- --email you@example.com [--username admin] [--password '…']
 //        (or ADMIN_PASSWORD in the environment, which keeps it out of the shell history)
 import { parseArgs } from 'node:util';
@@ -34,7 +34,13 @@ try {
     password: password.data,
   });
   await Promise.all([db.close(), pool.close()]);
-  console.log(created ? `created administrator ${user.username} <${user.email}>` : `${user.email} already existed and now holds the admin role`);
+  if (!created) {
+    console.error(
+      `${user.email} already belongs to an account, which was not changed: an existing account is never promoted here (anyone may have registered that address). Create an administrator with another email, then grant roles through the admin API.`,
+    );
+    process.exit(1);
+  }
+  console.log(`created administrator ${user.username} <${user.email}>`);
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);

@@ -9,7 +9,7 @@ import { createLogger } from './core/logger.js';
 import { PasswordHashPool } from './core/password-hash-pool.js';
 import { connectRedis, type Redis } from './core/redis.js';
 import { resolveJwtSecret } from './core/secrets.js';
-import { ensureAdmin } from './features/admin/admin-service.js';
+import { ADMIN_ROLE, ensureAdmin } from './features/admin/admin-service.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
 dotenv.config({ quiet: true });
@@ -49,7 +49,14 @@ async function start() {
   const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool };
   if (config.bootstrapAdmin) {
     const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
-    logger.info({ email: user.email }, created ? 'created the administrator from ADMIN_EMAIL' : 'ADMIN_EMAIL holds the admin role');
+    if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');
+    else if (user.roles.includes(ADMIN_ROLE)) logger.info({ email: user.email }, 'ADMIN_EMAIL holds the admin role');
+    else {
+      logger.warn(
+        { email: user.email },
+        'ADMIN_EMAIL belongs to an existing account that is not an administrator: it was NOT promoted (anyone may have registered that address). Grant the role through the admin API, or choose another ADMIN_EMAIL.',
+      );
+    }
   }
   const app = createApp(deps);
   const server = await listen(app, config.port, config.host);

@@ -110,12 +110,31 @@ describe('administration', () => {
     expect((await request(app).get('/me').set(...bearer(admin.accessToken))).status).toBe(200);
   });
 
-  it('when the bootstrap admin already exists as a user, then it is promoted and its password is kept', async () => {
+  it('when the bootstrap email already belongs to an account, then it is never promoted, and its password is kept', async () => {
     const { app, deps } = buildApp(backends, { config: testConfig() });
-    const existing = await register(app);
-    const result = await createAccounts(deps).admin.ensureAdmin({ email: existing.email, username: 'ignored', password: 'another password' });
+    const squatter = await registerAndLogin(app);
+
+    const result = await createAccounts(deps).admin.ensureAdmin({ email: squatter.email, username: 'ignored', password: 'another password' });
+    const adminRoute = await request(app).get('/admin/users').set(...bearer(squatter.accessToken));
+    const login = await request(app).post('/login').send({ username: squatter.username, password: squatter.password });
+
     expect(result.created).toBe(false);
-    expect(result.user.roles).toEqual(['admin', 'user']);
-    expect((await request(app).post('/login').send({ username: existing.username, password: existing.password })).status).toBe(200);
+    expect(result.user.roles).toEqual(['user']);
+    expect(adminRoute.status).toBe(403);
+    expect(login.status).toBe(200);
+    expect(login.body.user.roles).toEqual(['user']);
+  });
+
+  it('when a bootstrapped administrator was demoted, then the next start does not promote them again', async () => {
+    const { deps } = buildApp(backends, { config: testConfig() });
+    const username = uniqueName('boot');
+    const bootstrap = { email: `${username}@example.com`, username, password: 'admin password 1' };
+    const first = await createAccounts(deps).admin.ensureAdmin(bootstrap);
+    await deps.db.prisma.userRole.deleteMany({ where: { userId: first.user.id, roleName: 'admin' } });
+
+    const restart = await createAccounts(deps).admin.ensureAdmin(bootstrap);
+
+    expect(first).toMatchObject({ created: true, user: { roles: ['admin', 'user'] } });
+    expect(restart).toMatchObject({ created: false, user: { roles: ['user'] } });
   });
 });

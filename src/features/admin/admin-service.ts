@@ -99,9 +99,10 @@ export interface AdminBootstrap {
 }
 
 /**
- * Makes sure an administrator with this email exists: creates the account, or grants the admin role to the
- * existing one (its password is left alone). Needs only the database and a way to hash, so `npm run admin:create`
- * and ADMIN_EMAIL at startup call it without building the rest of the service.
+ * Creates an administrator with this email unless an account already has the email. An existing account is never
+ * promoted: emails are not verified, so anyone could have registered the address first, and an administrator who was
+ * later demoted must stay demoted. Needs only the database and a way to hash, so `npm run admin:create` and
+ * ADMIN_EMAIL at startup call it without building the rest of the service.
  */
 export async function ensureAdmin(
   prisma: Prisma,
@@ -109,16 +110,8 @@ export async function ensureAdmin(
   input: AdminBootstrap,
 ): Promise<{ created: boolean; user: AdminUserView }> {
   const email = input.email.toLowerCase();
-  const existing = await prisma.user.findUnique({ where: { email } });
-  if (existing) {
-    await prisma.userRole.upsert({
-      where: { userId_roleName: { userId: existing.id, roleName: ADMIN_ROLE } },
-      create: { userId: existing.id, roleName: ADMIN_ROLE },
-      update: {},
-    });
-    const user = await prisma.user.findUniqueOrThrow({ where: { id: existing.id }, include: { roles: true } });
-    return { created: false, user: toAdminView(user) };
-  }
+  const existing = await prisma.user.findUnique({ where: { email }, include: { roles: true } });
+  if (existing) return { created: false, user: toAdminView(existing) };
   const user = await prisma.user.create({
     data: {
       username: input.username,
