@@ -99,17 +99,38 @@ describe('access and refresh tokens', () => {
       expect(res.body.error.code).toBe('invalid_token');
     });
 
-    it('when several tabs refresh with one token at once, inside the grace interval, then all succeed and the session lives', async () => {
+    it('when several tabs refresh with one token at once, inside the grace interval, then all get the same successor', async () => {
       const { app } = buildApp(backends);
       const account = await registerAndLogin(app);
+
       const results = await Promise.all(
         Array.from({ length: 5 }, () => request(app).post('/refresh').send({ refresh_token: account.refreshToken })),
       );
+
       expect(results.map((res) => res.status)).toEqual([200, 200, 200, 200, 200]);
-      for (const res of results) {
-        const next = await request(app).post('/refresh').send({ refresh_token: res.body.refresh_token });
-        expect(next.status).toBe(200);
-      }
+      expect(new Set(results.map((res) => res.body.refresh_token as string)).size).toBe(1);
+      const live = await backends.db.prisma.refreshToken.count({ where: { session: { userId: account.id }, rotatedAt: null } });
+      expect(live).toBe(1);
+      const next = await request(app).post('/refresh').send({ refresh_token: results[0]?.body.refresh_token });
+      expect(next.status).toBe(200);
+    });
+
+    it('when a thief replays a rotated token inside the grace interval, then it gets the same chain, and reuse later ends the session', async () => {
+      const clock = new ManualClock();
+      const config = testConfig();
+      const { app } = buildApp(backends, { config, clock });
+      const account = await registerAndLogin(app);
+      const client = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+      const thief = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+      const clientAgain = await request(app).post('/refresh').send({ refresh_token: client.body.refresh_token });
+
+      clock.advance((config.refreshReuseIntervalS + 1) * 1000);
+      const thiefLater = await request(app).post('/refresh').send({ refresh_token: thief.body.refresh_token });
+
+      expect(thief.body.refresh_token).toBe(client.body.refresh_token);
+      expect(clientAgain.status).toBe(200);
+      expect(thiefLater.status).toBe(401);
+      expect((await request(app).post('/refresh').send({ refresh_token: clientAgain.body.refresh_token })).status).toBe(401);
     });
 
     it('when a rotated token is replayed after the grace interval, then 401 and the whole session is revoked', async () => {

@@ -1,5 +1,6 @@
 // Wires the account services together once per app: tokens, passwords, sessions, users and administration.
 import type { Clock } from '../core/clock.js';
+import { deriveKey } from '../core/derived-keys.js';
 import type { Config } from '../core/config.js';
 import type { Database } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
@@ -40,7 +41,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool 
   );
   const revocations = createRevocationStore(store, clock);
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost);
-  const sessions = new Sessions(db.prisma, clock, tokens, revocations, config);
+  const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'));
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
   const mfa = new MfaService(db.prisma, new SecretBox(config.jwtSecret), createMfaLockout(store, clock), passwords, clock, config.jwtIssuer, config.jwtSecret);
   const mfaTokens = new MfaTokens(config.jwtSecret, config.jwtIssuer, clock);

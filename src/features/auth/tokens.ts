@@ -7,7 +7,7 @@ import { deriveKey } from '../../core/derived-keys.js';
 import { withoutStackTraces } from '../../core/errors.js';
 
 const ALGORITHM = 'HS256';
-const REFRESH_TOKEN_PREFIX = 'rt_';
+export const REFRESH_TOKEN_PREFIX = 'rt_';
 
 const AccessClaims = z.object({
   sub: z.uuid(),

@@ -1,9 +1,10 @@
 // Logins as refresh-token families: start one, rotate its token, list them, and revoke them everywhere.
+import { createHmac } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from '../auth/revocation-store.js';
-import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken } from '../auth/tokens.js';
+import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken, REFRESH_TOKEN_PREFIX } from '../auth/tokens.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
 
 export interface SessionSettings {
@@ -48,6 +49,8 @@ export class Sessions {
     private readonly tokens: AccessTokens,
     private readonly revocations: RevocationStore,
     private readonly settings: SessionSettings,
+    /** Derives each refresh token's successor; see `refresh`. */
+    private readonly successorKey: Buffer,
   ) {}
 
   /** How long a revocation must be remembered: as long as any access token it voids can live. */
@@ -79,6 +82,8 @@ export class Sessions {
    * tab refreshing at the same moment and succeeds; after it, it is a stolen copy and the whole session dies.
    */
   async refresh(refreshToken: string): Promise<TokenPair & { user: PublicUser }> {
+    // The successor is a function of the token (keyed with a secret), so every replay inside the grace interval is
+    // handed the one successor the first exchange stored: a session never has two live refresh tokens.
     const record = await this.prisma.refreshToken.findUnique({
       where: { tokenHash: hashToken(refreshToken) },
       include: { session: { include: { user: { include: { roles: true } } } } },
@@ -89,26 +94,27 @@ export class Sessions {
     const now = new Date(nowMs);
     if (session.revokedAt || session.expiresAt.getTime() <= nowMs || session.user.disabledAt) throw invalidRefreshToken();
 
-    let rotatedAt = record.rotatedAt;
-    if (rotatedAt === null) {
-      const claimed = await this.prisma.refreshToken.updateMany({ where: { id: record.id, rotatedAt: null }, data: { rotatedAt: now } });
-      if (claimed.count === 0) {
-        // Another request rotated it between our read and write: judge it as a replay from that moment.
-        rotatedAt = (await this.prisma.refreshToken.findUnique({ where: { id: record.id } }))?.rotatedAt ?? now;
+    const successor = this.successorOf(refreshToken);
+    // Claiming the token and storing its successor commit together: a successor exists exactly when its token is rotated.
+    const claimed =
+      record.rotatedAt === null &&
+      (await this.prisma.$transaction(async (tx) => {
+        const claim = await tx.refreshToken.updateMany({ where: { id: record.id, rotatedAt: null }, data: { rotatedAt: now } });
+        if (claim.count === 0) return false;
+        await tx.refreshToken.create({ data: { sessionId: session.id, tokenHash: hashToken(successor), createdAt: now } });
+        await tx.session.update({ where: { id: session.id }, data: { lastUsedAt: now } });
+        return true;
+      }));
+    if (!claimed) {
+      // Rotated before (or by a request racing this one): a replay, judged from the moment of rotation.
+      const rotatedAt = record.rotatedAt ?? (await this.prisma.refreshToken.findUnique({ where: { id: record.id } }))?.rotatedAt ?? now;
+      if (nowMs - rotatedAt.getTime() > this.settings.refreshReuseIntervalS * 1000) {
+        await this.revoke({ id: session.id }, 'refresh_token_reuse');
+        throw new AppError('invalid_token', 'The refresh token was already used; the session has been ended for safety.');
       }
     }
-    if (rotatedAt !== null && nowMs - rotatedAt.getTime() > this.settings.refreshReuseIntervalS * 1000) {
-      await this.revoke({ id: session.id }, 'refresh_token_reuse');
-      throw new AppError('invalid_token', 'The refresh token was already used; the session has been ended for safety.');
-    }
-
-    const next = newRefreshToken();
-    await this.prisma.$transaction([
-      this.prisma.refreshToken.create({ data: { sessionId: session.id, tokenHash: next.hash, createdAt: now } }),
-      this.prisma.session.update({ where: { id: session.id }, data: { lastUsedAt: now } }),
-    ]);
     const user = toPublicUser(session.user);
-    const pair = this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr: session.amr }, next.token);
+    const pair = this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr: session.amr }, successor);
     return { ...pair, user };
   }
 
@@ -158,6 +164,11 @@ export class Sessions {
   async revokeEverything(userId: string, reason: string): Promise<void> {
     await this.revocations.revokeUserTokensBefore(userId, this.clock.now(), this.revocationTtlMs);
     await this.revoke({ userId }, reason);
+  }
+
+  /** The refresh token that follows `token`: unguessable without both it and the key. */
+  private successorOf(token: string): string {
+    return `${REFRESH_TOKEN_PREFIX}${createHmac('sha256', this.successorKey).update(token, 'utf8').digest('base64url')}`;
   }
 
   private pair(subject: AccessTokenSubject, refreshToken: string): TokenPair {
