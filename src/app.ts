@@ -67,12 +67,13 @@ export function createApp(deps: AppDeps): Express {
   const accounts = createAccounts(deps);
   const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger, { validate: config.env !== 'production' });
   const publicLimit = rateLimiters.limit('auth');
+  const refreshLimit = rateLimiters.limit('refresh');
   const authenticated = { authn: accounts.authn, userLimit: rateLimiters.limit('account') };
   const cache = new Cache(deps.store, deps.clock, logger);
 
   const errors = errorHandler(logger);
   app.use(healthRoutes(registry, deps).router);
-  const auth = authRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router;
+  const auth = authRoutes(registry, { ...accounts, ...authenticated, publicLimit, refreshLimit }).router;
   const me = meRoutes(registry, { ...accounts, ...authenticated }).router;
   const sessions = sessionRoutes(registry, { ...accounts, ...authenticated }).router;
   // The busiest routes' refusals (401, 429) are answered right here, not after a walk past every later router.

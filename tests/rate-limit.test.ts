@@ -15,6 +15,7 @@ function budgets(limits: Partial<Record<BudgetGroup, number>>, failOpen = false)
   return {
     budgets: {
       auth: budget('auth', 'ip'),
+      refresh: budget('refresh', 'ip'),
       account: budget('account', 'principal'),
       images: budget('images', 'principal'),
       'api-keys': budget('api-keys', 'principal'),
@@ -96,6 +97,19 @@ describe('rate limiting', () => {
     expect(aliceStatuses).toEqual([200, 200, 200, 429]);
     expect(bobStatus).toBe(200);
     expect(aliceRefresh.status).toBe(200);
+  });
+
+  it('when failed logins have spent an address’s sign-in budget, then users behind it can still refresh', async () => {
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 3, refresh: 3 }) }) });
+    const account = await registerAndLogin(app);
+    const statuses = [];
+    for (let i = 0; i < 2; i++) statuses.push((await request(app).post('/login').send(badLogin)).status);
+
+    const refresh = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+
+    expect(statuses).toEqual([401, 429]);
+    expect(refresh.status).toBe(200);
+    expect(refresh.headers['ratelimit-policy']).toMatch(/^"refresh"; q=3;/);
   });
 
   it('when a client sends its own X-Forwarded-For without a trusted proxy, then it gains no fresh budget', async () => {

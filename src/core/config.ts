@@ -87,6 +87,7 @@ const envSchema = z.object({
   RATE_LIMIT_MAX: integer(5, 1, 1_000_000),
   RATE_LIMIT_WINDOW_MS: integer(60_000, 1_000, 86_400_000),
   RATE_LIMIT_AUTH_MAX: integer(0, 0, 1_000_000).optional(),
+  RATE_LIMIT_REFRESH_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_ACCOUNT_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_IMAGES_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_API_KEYS_MAX: integer(0, 0, 1_000_000).optional(),
@@ -100,7 +101,7 @@ const envSchema = z.object({
 });
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
-export type BudgetGroup = 'auth' | 'account' | 'images' | 'api-keys' | 'signed-urls';
+export type BudgetGroup = 'auth' | 'refresh' | 'account' | 'images' | 'api-keys' | 'signed-urls';
 
 export interface BudgetSettings {
   limit: number;
@@ -188,6 +189,8 @@ function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSetting
   return {
     budgets: {
       auth: budget(values.RATE_LIMIT_AUTH_MAX, 'ip'),
+      // Its own budget: failed logins from a shared address (an office NAT, a proxy) must not sign its users out.
+      refresh: budget(values.RATE_LIMIT_REFRESH_MAX, 'ip'),
       account: budget(values.RATE_LIMIT_ACCOUNT_MAX, 'principal'),
       images: budget(values.RATE_LIMIT_IMAGES_MAX, 'principal'),
       'api-keys': budget(values.RATE_LIMIT_API_KEYS_MAX, 'principal'),

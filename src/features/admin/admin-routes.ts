@@ -24,7 +24,7 @@ const UserParams = z.object({ id: z.uuid() });
 const RateLimitKeyParams = z.object({
   key: z
     .string()
-    .regex(/^(ip|user|apikey):[A-Za-z0-9:./_-]{1,100}$/, 'ip:<address or /56 prefix>, user:<id> or apikey:<id>')
+    .regex(/^(ip|user|apikeys):[A-Za-z0-9:./_-]{1,100}$/, 'ip:<address or /56 prefix>, user:<id> or apikeys:<user id>')
     .meta({ example: 'ip:203.0.113.7' }),
 });
 const RolesBody = z
@@ -104,7 +104,7 @@ export function adminRoutes(
     method: 'delete',
     path: '/admin/rate-limits/:key',
     summary: "Reset a client's budgets in every group, on every instance",
-    description: 'The key is `ip:<address>` (IPv6 as its /56, e.g. `ip:2001:db8:1:100::/56`), `user:<id>` or `apikey:<id>`, URL-encoded.',
+    description: 'The key is `ip:<address>` (IPv6 as its /56, e.g. `ip:2001:db8:1:100::/56`), `user:<id>` or `apikeys:<user id>` (every API key of one user), URL-encoded.',
     security: ['bearer'],
     params: RateLimitKeyParams,
     middleware,

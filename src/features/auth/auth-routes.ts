@@ -19,6 +19,8 @@ export interface AuthRouteDeps {
   authn: Authenticators;
   /** Per-group limiter for unauthenticated routes (register, login, refresh). */
   publicLimit: RequestHandler;
+  /** The refresh budget, apart from sign-in's, so failed logins never cost a signed-in user their session. */
+  refreshLimit: RequestHandler;
   /** Per-group limiter for authenticated routes. */
   userLimit: Budget;
 }
@@ -82,7 +84,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     path: '/refresh',
     summary: 'Exchange a refresh token for a new pair (the old one is rotated out)',
     body: RefreshBody,
-    middleware: [deps.publicLimit],
+    middleware: [deps.refreshLimit],
     responses: { 200: { description: 'A new token pair', schema: TokenResponse }, ...errors },
     handler: async ({ body }, _req, res) => {
       res.json(await deps.sessions.refresh(body.refresh_token));

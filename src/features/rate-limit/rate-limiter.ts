@@ -12,10 +12,13 @@ export type { BudgetGroup, BudgetSettings, RateLimitSettings };
 
 const IPV6_SUBNET = 56;
 
-/** The client's budget key: its address (IPv6 grouped by /56) or the user or API key it authenticated as. */
+/**
+ * The client's budget key: its address (IPv6 grouped by /56), or the user it authenticated as. A user's API keys
+ * share one budget apart from their sessions', so minting more keys never multiplies it.
+ */
 export function clientKey(req: Request, keyBy: BudgetSettings['keyBy']): string {
   if (keyBy === 'principal' && req.auth) {
-    return req.auth.apiKeyId ? `apikey:${req.auth.apiKeyId}` : `user:${req.auth.userId}`;
+    return req.auth.apiKeyId ? `apikeys:${req.auth.userId}` : `user:${req.auth.userId}`;
   }
   return `ip:${ipKeyGenerator(req.ip ?? 'unknown', IPV6_SUBNET)}`;
 }
