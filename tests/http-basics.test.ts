@@ -1,5 +1,7 @@
+import { connect } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boundPort, closeGracefully, listen } from '../src/core/http/server.js';
 import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
 
 describe('HTTP basics', () => {
@@ -33,6 +35,29 @@ describe('HTTP basics', () => {
       .send(JSON.stringify({ filler: 'x'.repeat(2_000) }));
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('payload_too_large');
+  });
+
+  it.each([
+    ['oversized headers', `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+    ['a broken request line', 'NOT A REQUEST\r\n\r\n', 400, 'validation_failed'],
+  ])('when Node itself refuses %s, then the answer is the one JSON error shape', async (_case, raw, status, code) => {
+    const server = await listen(buildApp(backends).app, 0, '127.0.0.1');
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(boundPort(server), '127.0.0.1', () => socket.end(raw));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+
+      expect(head).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+      expect(head).toContain('Content-Type: application/json');
+      expect(JSON.parse(body)).toEqual({ error: { code, message: expect.any(String), requestId: expect.any(String) } });
+    } finally {
+      await closeGracefully(server, 1_000);
+    }
   });
 
   it('when the client sends a sane X-Request-Id, then it is echoed and used in errors', async () => {

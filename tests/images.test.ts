@@ -86,6 +86,25 @@ describe('images', () => {
       expect(json.status).toBe(415);
     });
 
+    it.each([
+      ['no boundary parameter', 'multipart/form-data', '--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc\r\n--x--\r\n'],
+      ['no closing boundary', 'multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc'],
+      ['a bad part header', 'multipart/form-data; boundary=x', '--x\r\nthis is not a header\r\n\r\nabc\r\n--x--\r\n'],
+      ['a truncated part', 'multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="image"; filename="a.p'],
+      ['an empty body', 'multipart/form-data; boundary=x', ''],
+    ])('when the multipart body has %s, then 400 validation_failed and nothing is stored', async (_case, contentType, body) => {
+      const { app, config } = setup();
+      const user = await registerAndLogin(app);
+      const before = await backends.db.prisma.image.count();
+
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).set('Content-Type', contentType).send(body);
+
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+      expect(await backends.db.prisma.image.count()).toBe(before);
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+    });
+
     it('when the file name is hostile, then it is stored sanitised', async () => {
       const { app } = setup();
       const user = await registerAndLogin(app);

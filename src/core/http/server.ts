@@ -1,16 +1,40 @@
 // Starts the HTTP server and stops it gracefully: no new connections, in-flight requests finish, bounded by a timeout.
 import { once } from 'node:events';
-import http, { type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import http, { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { AppError } from '../errors.js';
 
 export async function listen(app: Express, port: number, host: string): Promise<Server> {
   const server = http.createServer(app);
+  server.on('clientError', answerClientError);
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
   server.listen(port, host);
   await once(server, 'listening');
   return server;
+}
+
+/**
+ * Node answers requests it cannot parse (oversized headers, a broken request line) itself, before Express sees them,
+ * with a bare status line. They get the one JSON error shape instead.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('headers_too_large', 'The request headers are too large.')
+      : new AppError('validation_failed', 'The request is malformed.');
+  const body = JSON.stringify({ error: { code: error.code, message: error.message, requestId: randomUUID() } });
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export function boundPort(server: Server): number {

@@ -65,7 +65,12 @@ function singleUpload(maxBytes: number): RequestHandler {
       next(new AppError('unsupported_media_type', `Send the image as multipart/form-data in a field named "${UPLOAD_FIELD}".`));
       return;
     }
-    parse(req, res, next);
+    parse(req, res, (err?: unknown) => {
+      // With memory storage only the body itself can fail here: busboy's errors (a bad part header, no boundary, a
+      // truncated or empty body) are the client's, never a 500.
+      if (err === undefined || err instanceof multer.MulterError || err instanceof AppError) next(err);
+      else next(new AppError('validation_failed', 'The multipart/form-data body is malformed.', { cause: err }));
+    });
   };
 }
 
