@@ -33,7 +33,13 @@ const logger = createLogger({ level: config.logLevel, pretty: config.logFormat =
 
 async function start() {
   const jwtSecret = await resolveJwtSecret(config, logger);
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart });
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    migrate: config.migrateOnStart,
+    connectTimeoutMs: config.databaseTimeoutMs,
+    queryTimeoutMs: config.databaseTimeoutMs,
+  });
   if (db.appliedMigrations.length > 0) logger.info({ migrations: db.appliedMigrations }, 'applied database migrations');
   if (db.kind === 'pglite') logger.info({ dataDir: config.dataDir }, 'using embedded PostgreSQL (PGlite); set DATABASE_URL for a real server');
 

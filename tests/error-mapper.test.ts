@@ -8,6 +8,22 @@ import { AppError } from '../src/core/errors.js';
 import { silentLogger } from './support/test-app.js';
 
 describe('error mapper', () => {
+  it.each([
+    ['a driver adapter that cannot reach the server', Object.assign(new Error('x'), { code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'DatabaseNotReachable' } } } })],
+    ['a statement cancelled by statement_timeout', Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })],
+    ['a connection the server dropped', new Error('Connection terminated unexpectedly')],
+    ['a client-side query timeout, as a cause', new Error('query failed', { cause: new Error('Query read timeout') })],
+    ['a closed embedded database', new Error('PGlite is closed')],
+  ])('when the database fails with %s, then 503 service_unavailable with Retry-After', (_case, err) => {
+    const mapped = toAppError(err);
+    expect(mapped).toMatchObject({ code: 'service_unavailable', status: 503, headers: { 'Retry-After': '2' } });
+    expect(mapped.message).not.toContain(err.message);
+  });
+
+  it('when an error merely resembles a database failure in name, then it is still a 500', () => {
+    expect(toAppError(Object.assign(new Error('Connection pool configured'), { code: 'P2002x' })).code).toBe('internal_error');
+  });
+
   it('when given an AppError, then it passes through unchanged', () => {
     const error = new AppError('forbidden', 'No.');
     expect(toAppError(error)).toBe(error);

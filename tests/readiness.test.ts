@@ -59,4 +59,43 @@ describe('readiness', () => {
     expect(down.status).toBe(503);
     expect(down.body.error.details.checks).toEqual({ database: 'up', redis: 'down' });
   });
+
+  describe('when the database fails under a request', () => {
+    async function appOverCutDatabase(cut: (proxy: TcpProxy) => Promise<void> | void) {
+      const opened = await backends();
+      const url = process.env.DATABASE_URL;
+      if (!url) {
+        await opened.db.close();
+        return buildApp(opened).app;
+      }
+      const proxy = TcpProxy.forUrl(url, 5432);
+      await proxy.start();
+      const db = await openDatabase({ url: proxy.rewrite(url), migrate: false, connectTimeoutMs: 500, queryTimeoutMs: 500 });
+      cleanups.push(async () => {
+        await proxy.stop();
+        await db.close();
+      });
+      await cut(proxy);
+      return buildApp({ ...opened, db }).app;
+    }
+
+    it('when it is down, then a request that needs it gets 503 with Retry-After, not 500', async () => {
+      const app = await appOverCutDatabase((proxy) => proxy.stop());
+
+      const res = await request(app).post('/login').send({ username: 'someone', password: 'a password' });
+
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('service_unavailable');
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    });
+
+    it.runIf(process.env.DATABASE_URL !== undefined)('when it stalls without answering, then the request still ends with 503', async () => {
+      const app = await appOverCutDatabase((proxy) => proxy.blackhole());
+
+      const res = await request(app).post('/login').send({ username: 'someone', password: 'a password' });
+
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('service_unavailable');
+    });
+  });
 });

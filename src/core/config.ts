@@ -64,6 +64,7 @@ const envSchema = z.object({
   REDIS_KEY_PREFIX: z.string().default('authkit:'),
   REDIS_COMMAND_TIMEOUT_MS: integer(1_000, 50, 60_000),
   MIGRATE_ON_START: booleanFlag.optional(),
+  DATABASE_TIMEOUT_MS: integer(1_000, 100, 600_000),
   JWT_SECRET: optionalString,
   JWT_ISSUER: z.string().min(1).default('authkit'),
   JWT_AUDIENCE: z.string().min(1).default('authkit-api'),
@@ -131,6 +132,8 @@ export interface Config {
   /** Longest a Redis command may take before it fails (a refused connection fails at once regardless). */
   redisCommandTimeoutMs: number;
   migrateOnStart: boolean;
+  /** Longest a database connection may take to open, and a statement to run, before the request gets 503. */
+  databaseTimeoutMs: number;
   /** Absent only before `resolveSecrets` fills it in outside production. */
   jwtSecret?: string;
   jwtIssuer: string;
@@ -236,6 +239,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     redisKeyPrefix: values.REDIS_KEY_PREFIX,
     redisCommandTimeoutMs: values.REDIS_COMMAND_TIMEOUT_MS,
     migrateOnStart: values.MIGRATE_ON_START ?? values.DATABASE_URL === undefined,
+    databaseTimeoutMs: values.DATABASE_TIMEOUT_MS,
     jwtSecret: values.JWT_SECRET,
     jwtIssuer: values.JWT_ISSUER,
     jwtAudience: values.JWT_AUDIENCE,

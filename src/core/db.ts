@@ -37,6 +37,11 @@ export interface DatabaseOptions {
   loadDataDir?: Blob;
   /** Milliseconds a pool connection may take to open; keeps /ready from hanging on a dead server. */
   connectTimeoutMs?: number;
+  /**
+   * Longest a statement may run (PostgreSQL's statement_timeout) and a query may wait for its answer (client side,
+   * for a server that has stopped answering at all). Unbounded when absent, as for migrations run by hand.
+   */
+  queryTimeoutMs?: number;
 }
 
 export interface OpenedDatabase extends Database {
@@ -64,7 +69,18 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
   let kind: Database['kind'];
   if (options.url) {
     // Our own pool, so closing the database really closes every connection (migrations included).
-    const pool = new pg.Pool({ connectionString: options.url, connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000 });
+    const timeout = options.queryTimeoutMs;
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      ...(timeout !== undefined && {
+        statement_timeout: timeout,
+        idle_in_transaction_session_timeout: timeout * 5,
+        // A little later than the server's own limit, so a slow statement is reported by the server as a timeout and
+        // only a silent server is cut off here.
+        query_timeout: timeout + 250,
+      }),
+    });
     pool.on('error', () => {}); // an idle client dropped by the server; the next query reconnects
     adapter = new PrismaPg(pool);
     closeDriver = () => pool.end();
