@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 import { openDatabase } from '../src/core/db.js';
+import { DataDirInUseError } from '../src/core/db/data-dir-lock.js';
 import { PasswordHashPool } from '../src/core/password-hash-pool.js';
 import { ensureAdmin } from '../src/features/admin/admin-service.js';
 import { Email, Password, Username } from '../src/features/users/user-schemas.js';
@@ -42,6 +43,6 @@ try {
   }
   console.log(`created administrator ${user.username} <${user.email}>`);
 } catch (err) {
-  console.error(err instanceof ConfigError ? err.message : err);
+  console.error(err instanceof ConfigError || err instanceof DataDirInUseError ? err.message : err);
   process.exit(1);
 }

@@ -2,6 +2,7 @@
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 import { openDatabase } from '../src/core/db.js';
+import { DataDirInUseError } from '../src/core/db/data-dir-lock.js';
 
 dotenv.config({ quiet: true });
 
@@ -16,6 +17,6 @@ try {
       : `applied to ${target}:\n${db.appliedMigrations.map((name) => `  ${name}`).join('\n')}`,
   );
 } catch (err) {
-  console.error(err instanceof ConfigError ? err.message : err);
+  console.error(err instanceof ConfigError || err instanceof DataDirInUseError ? err.message : err);
   process.exit(1);
 }

@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { systemClock } from './core/clock.js';
 import { type Config, ConfigError, loadConfig } from './core/config.js';
 import { openDatabase } from './core/db.js';
+import { DataDirInUseError } from './core/db/data-dir-lock.js';
 import { boundPort, closeGracefully, listen } from './core/http/server.js';
 import { createLogger } from './core/logger.js';
 import { PasswordHashPool } from './core/password-hash-pool.js';
@@ -88,7 +89,8 @@ async function start() {
 }
 
 start().catch((err: unknown) => {
-  logger.fatal({ err }, 'failed to start');
+  if (err instanceof DataDirInUseError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'failed to start');
   logger.flush();
   process.exit(1);
 });

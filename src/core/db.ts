@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { lockDataDir } from './db/data-dir-lock.js';
 import { applyMigrations, hasPendingMigrations } from './db/schema-engine.js';
 
 export type Prisma = PrismaClient;
@@ -87,16 +88,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
     kind = 'postgres';
   } else {
     let pgliteDir: string | undefined;
+    let unlock = () => Promise.resolve();
     if (options.dataDir) {
       pgliteDir = path.resolve(options.dataDir, 'pgdata');
       await mkdir(pgliteDir, { recursive: true });
+      unlock = await lockDataDir(options.dataDir);
     }
     // PostgreSQL's default 128 MB of shared buffers is most of an embedded server's memory, and a single-instance
     // service reads a small, hot working set (the OS caches its files as well): 4 MB keeps the process small.
-    const pglite = await PGlite.create(pgliteDir, { loadDataDir: options.loadDataDir, postgresqlconf: EMBEDDED_POSTGRES_SETTINGS });
+    const pglite = await PGlite.create(pgliteDir, { loadDataDir: options.loadDataDir, postgresqlconf: EMBEDDED_POSTGRES_SETTINGS }).catch(
+      async (err: unknown) => {
+        await unlock();
+        throw err;
+      },
+    );
     adapter = new PrismaPGlite(pglite);
     closeDriver = async () => {
       if (!pglite.closed) await pglite.close();
+      await unlock();
     };
     kind = 'pglite';
   }
