@@ -11,6 +11,8 @@ import { PasswordHashPool } from './core/password-hash-pool.js';
 import { connectRedis, type Redis } from './core/redis.js';
 import { resolveJwtSecret } from './core/secrets.js';
 import { ADMIN_ROLE, ensureAdmin } from './features/admin/admin-service.js';
+import { pruneEndedSessions } from './features/sessions/session-service.js';
+import { every } from './core/periodic.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
 dotenv.config({ quiet: true });
@@ -26,6 +28,9 @@ function readConfig(): Config {
 }
 
 const config = readConfig();
+
+/** How often ended sessions and their refresh tokens are deleted (the first time a minute after start). */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 /** Hashing threads yield to the event loop when the cores are busy (see PasswordHashPoolOptions.nice). */
 const PASSWORD_THREAD_NICE = 10;
@@ -66,6 +71,7 @@ async function start() {
     }
   }
   const app = createApp(deps);
+  const stopPruning = every('prune ended sessions', PRUNE_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000);
   const server = await listen(app, config.port, config.host);
   logger.info({ port: boundPort(server) }, `listening on http://localhost:${boundPort(server)}`);
 
@@ -79,6 +85,7 @@ async function start() {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const drained = await closeGracefully(server, config.shutdownTimeoutMs);
     if (!drained) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: cut the remaining connections');
+    await stopPruning();
     await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');
     logger.flush();

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { bearer, jwtSegment, registerAndLogin } from './support/accounts.js';
+import { pruneEndedSessions } from '../src/features/sessions/session-service.js';
 import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
 
 describe('access and refresh tokens', () => {
@@ -240,3 +241,33 @@ async function registerAndLoginAgain(app: Parameters<typeof request>[0], account
   expect(res.status).toBe(200);
   return { accessToken: res.body.access_token as string, refreshToken: res.body.refresh_token as string };
 }
+
+describe('pruning ended sessions', () => {
+  let backends: Backends;
+  beforeAll(async () => {
+    backends = await openBackends();
+  });
+  afterAll(async () => {
+    await backends.close();
+  });
+
+  it('when sessions expired or were revoked over a day ago, then they and their refresh tokens are deleted, and no other', async () => {
+    const clock = new ManualClock();
+    const config = testConfig({ sessionTtlS: 3_600 });
+    const { app } = buildApp(backends, { config, clock });
+    const expiring = await registerAndLogin(app);
+    const loggedOut = await registerAndLogin(app);
+    await request(app).post('/logout').set(...bearer(loggedOut.accessToken));
+    clock.advance(3_600_000 + 24 * 3_600_000 + 1_000);
+    const fresh = await registerAndLogin(app);
+    const sessionsOf = (userId: string) => backends.db.prisma.session.count({ where: { userId } });
+    const orphanTokens = () => backends.db.prisma.refreshToken.count({ where: { session: { userId: { in: [expiring.id, loggedOut.id] } } } });
+
+    const pruned = await pruneEndedSessions(backends.db.prisma, clock);
+
+    expect(pruned).toBeGreaterThanOrEqual(2);
+    expect([await sessionsOf(expiring.id), await sessionsOf(loggedOut.id), await sessionsOf(fresh.id)]).toEqual([0, 0, 1]);
+    expect(await orphanTokens()).toBe(0);
+    expect((await request(app).post('/refresh').send({ refresh_token: fresh.refreshToken })).status).toBe(200);
+  });
+});

@@ -37,9 +37,20 @@ export interface SessionView {
 }
 
 const USER_AGENT_MAX = 256;
+const ENDED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 function invalidRefreshToken(): AppError {
   return new AppError('invalid_token', 'The refresh token is not valid.');
+}
+
+/**
+ * Deletes sessions that ended (expired or revoked) more than a day ago, with their refresh tokens; until then a
+ * revoked session's rotated tokens still identify a replay. Safe to run on every instance at once. Returns how many.
+ */
+export async function pruneEndedSessions(prisma: Prisma, clock: Clock): Promise<number> {
+  const cutoff = new Date(clock.now() - ENDED_SESSION_RETENTION_MS);
+  const { count } = await prisma.session.deleteMany({ where: { OR: [{ expiresAt: { lt: cutoff } }, { revokedAt: { lt: cutoff } }] } });
+  return count;
 }
 
 export class Sessions {
