@@ -177,6 +177,25 @@ describe('rate limiting', () => {
       }
     });
 
+    it('then, black-holed, an authenticated request waits out one command timeout, not one per step', async () => {
+      const connection = await redisThroughProxy();
+      try {
+        const { app } = buildApp(backends, { config: testConfig({ rateLimit: budgets({ auth: 100 }) }), store: freshStore(backends, connection.redis) });
+        const account = await registerAndLogin(app);
+        connection.proxy.blackhole();
+
+        const started = Date.now();
+        const res = await request(app).get('/protected').set(...bearer(account.accessToken));
+        const elapsed = Date.now() - started;
+
+        expect(res.status).toBe(503);
+        // The revocation check and the budget's increment leave together and time out together (1 s each).
+        expect(elapsed).toBeLessThan(1_800);
+      } finally {
+        await connection.close();
+      }
+    });
+
     it('then with RATE_LIMIT_FAIL_OPEN the request goes through', async () => {
       const { app, proxy, close } = await appThroughProxy(true);
       try {
