@@ -64,8 +64,8 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, res, next) => (hasBody(req) ? parseJson(req, res, next) : next()));
 
   const registry = createRegistry();
-  const accounts = createAccounts(deps);
   const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger, { validate: config.env !== 'production' });
+  const accounts = createAccounts(deps, { failedCredentials: rateLimiters.limit('credentials') });
   const publicLimit = rateLimiters.limit('auth');
   const refreshLimit = rateLimiters.limit('refresh');
   const authenticated = { authn: accounts.authn, userLimit: rateLimiters.limit('account') };

@@ -16,6 +16,7 @@ function budgets(limits: Partial<Record<BudgetGroup, number>>, failOpen = false)
     budgets: {
       auth: budget('auth', 'ip'),
       refresh: budget('refresh', 'ip'),
+      credentials: budget('credentials', 'ip'),
       account: budget('account', 'principal'),
       images: budget('images', 'principal'),
       'api-keys': budget('api-keys', 'principal'),
@@ -110,6 +111,36 @@ describe('rate limiting', () => {
     expect(statuses).toEqual([401, 429]);
     expect(refresh.status).toBe(200);
     expect(refresh.headers['ratelimit-policy']).toMatch(/^"refresh"; q=3;/);
+  });
+
+  it('when an address guesses Bearer tokens or API keys, then guessing costs budget, and a genuine credential still works', async () => {
+    const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ credentials: 3 }) }) });
+    const account = await registerAndLogin(app);
+    const forged = `${account.accessToken.slice(0, account.accessToken.lastIndexOf('.'))}.AAAA`;
+
+    const guesses = [
+      (await request(app).get('/protected').set(...bearer(forged))).status,
+      (await request(app).get('/protected').set('X-API-Key', `ak_${'a'.repeat(12)}_${'b'.repeat(43)}`)).status,
+      (await request(app).get('/protected').set('Authorization', 'Bearer not-a-jwt')).status,
+      (await request(app).get('/protected').set(...bearer(forged))).status,
+    ];
+    const genuine = await request(app).get('/protected').set(...bearer(account.accessToken));
+
+    expect(guesses).toEqual([401, 401, 401, 429]);
+    expect(genuine.status).toBe(200);
+  });
+
+  it('when a client keeps sending its expired access token, then that is no guess and costs no budget', async () => {
+    const clock = new ManualClock();
+    const config = testConfig({ rateLimit: budgets({ credentials: 2 }) });
+    const { app } = buildApp(backends, { store: freshStore(backends), config, clock });
+    const account = await registerAndLogin(app);
+    clock.advance((config.accessTokenTtlS + config.jwtClockToleranceS + 1) * 1000);
+
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await request(app).get('/protected').set(...bearer(account.accessToken))).status);
+
+    expect(statuses).toEqual([401, 401, 401, 401]);
   });
 
   it('when a client sends its own X-Forwarded-For without a trusted proxy, then it gains no fresh budget', async () => {

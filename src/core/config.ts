@@ -89,6 +89,7 @@ const envSchema = z.object({
   RATE_LIMIT_WINDOW_MS: integer(60_000, 1_000, 86_400_000),
   RATE_LIMIT_AUTH_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_REFRESH_MAX: integer(0, 0, 1_000_000).optional(),
+  RATE_LIMIT_CREDENTIALS_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_ACCOUNT_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_IMAGES_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_API_KEYS_MAX: integer(0, 0, 1_000_000).optional(),
@@ -102,7 +103,7 @@ const envSchema = z.object({
 });
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
-export type BudgetGroup = 'auth' | 'refresh' | 'account' | 'images' | 'api-keys' | 'signed-urls';
+export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls';
 
 export interface BudgetSettings {
   limit: number;
@@ -194,6 +195,8 @@ function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSetting
       auth: budget(values.RATE_LIMIT_AUTH_MAX, 'ip'),
       // Its own budget: failed logins from a shared address (an office NAT, a proxy) must not sign its users out.
       refresh: budget(values.RATE_LIMIT_REFRESH_MAX, 'ip'),
+      // Forged or unknown Bearer tokens and API keys (not expired ones): guessing credentials costs budget.
+      credentials: budget(values.RATE_LIMIT_CREDENTIALS_MAX, 'ip'),
       account: budget(values.RATE_LIMIT_ACCOUNT_MAX, 'principal'),
       images: budget(values.RATE_LIMIT_IMAGES_MAX, 'principal'),
       'api-keys': budget(values.RATE_LIMIT_API_KEYS_MAX, 'principal'),

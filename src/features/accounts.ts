@@ -14,6 +14,7 @@ import { PasswordHasher } from './auth/passwords.js';
 import { createRevocationStore } from './auth/revocation-store.js';
 import { AccessTokens, MfaTokens } from './auth/tokens.js';
 import { createMfaLockout } from './mfa/mfa-lockout.js';
+import type { Budget } from './rate-limit/rate-limiter.js';
 import { MfaService } from './mfa/mfa-service.js';
 import { SecretBox } from './mfa/totp.js';
 import { Sessions } from './sessions/session-service.js';
@@ -28,7 +29,8 @@ export interface AccountDeps {
   passwordPool: PasswordHashPool;
 }
 
-export function createAccounts({ config, db, store, clock, logger, passwordPool }: AccountDeps) {
+/** `failedCredentials`: the budget that forged or unknown tokens and keys spend (none: they are not counted). */
+export function createAccounts({ config, db, store, clock, logger, passwordPool }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
   const tokens = new AccessTokens(
     {
       secret: config.jwtSecret,
@@ -55,7 +57,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool 
     users: new UserService(db.prisma, passwords, sessions, clock),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
     apiKeys,
-    authn: authenticators({ tokens, revocations, apiKeys }),
+    authn: authenticators({ tokens, revocations, apiKeys, failedCredentials: budgets.failedCredentials }),
   };
 }
 

@@ -43,6 +43,8 @@ export interface AuthenticateDeps {
   tokens: AccessTokens;
   revocations: RevocationStore;
   apiKeys: { authenticate(presented: string): Promise<AuthContext> };
+  /** Counts forged or unknown credentials against the caller's address, so guessing tokens or keys costs budget. */
+  failedCredentials?: Budget;
 }
 
 /** Each takes the budget the route counts against, so no authenticated route can go unlimited. */
@@ -53,18 +55,23 @@ export interface Authenticators {
   userOrKey(scope: string, limit: Budget): RequestHandler;
 }
 
-/** Checks the Bearer token's signature and claims (no I/O); answers 401 for anything but a valid access token. */
-function verifyBearer(deps: AuthenticateDeps, header: string): AuthContext {
+type Verified = { auth: AuthContext } | { refusal: AppError; guess: boolean };
+
+/**
+ * Checks the Bearer token's signature and claims (no I/O). A refusal says whether it looks like a guess (forged or
+ * malformed) rather than a genuine token that has expired.
+ */
+function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
   const match = BEARER.exec(header);
-  if (!match?.[1]) throw challenge('invalid_token', 'Send the access token as "Authorization: Bearer <token>".');
+  if (!match?.[1]) return { refusal: challenge('invalid_token', 'Send the access token as "Authorization: Bearer <token>".'), guess: true };
   let claims;
   try {
     claims = deps.tokens.verify(match[1]);
   } catch (err) {
-    if (err instanceof InvalidTokenError) throw challenge('invalid_token', err.message);
+    if (err instanceof InvalidTokenError) return { refusal: challenge('invalid_token', err.message), guess: err.reason !== 'expired' };
     throw err;
   }
-  return {
+  const auth: AuthContext = {
     userId: claims.sub,
     username: claims.preferred_username,
     sessionId: claims.sid,
@@ -74,6 +81,7 @@ function verifyBearer(deps: AuthenticateDeps, header: string): AuthContext {
     issuedAtMs: Math.round(claims.iat * 1000),
     expiresAtMs: claims.exp * 1000,
   };
+  return { auth };
 }
 
 /** Runs a rate-limit middleware and resolves with the error it passed on, if any. */
@@ -89,10 +97,23 @@ function countAgainstBudget(limit: Budget, req: Request, res: Response): Promise
  * together, so an authenticated request costs one round trip.
  */
 export function authenticators(deps: AuthenticateDeps): Authenticators {
+  /** Refuses a guessed credential with 401, or with 429 once the address has guessed too often. */
+  const refuseGuess = async (req: Request, res: Response, refusal: AppError): Promise<never> => {
+    if (deps.failedCredentials) {
+      const limited = await countAgainstBudget(deps.failedCredentials, req, res);
+      if (limited !== undefined) throw limited;
+    }
+    throw refusal;
+  };
   const admit = async (req: Request, res: Response, limit: Budget, scope: string | undefined): Promise<void> => {
     const authorization = req.headers.authorization;
     if (authorization !== undefined && authorization !== '') {
-      const auth = verifyBearer(deps, authorization);
+      const verified = verifyBearer(deps, authorization);
+      if ('refusal' in verified) {
+        if (verified.guess) await refuseGuess(req, res, verified.refusal);
+        throw verified.refusal;
+      }
+      const { auth } = verified;
       req.auth = auth;
       const token = { jti: auth.jti, sid: auth.sessionId, userId: auth.userId, issuedAtMs: auth.issuedAtMs };
       // The budget is counted first: a caller over it gets 429 whatever the token's state. Unless the refusal is
@@ -109,7 +130,13 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
     const apiKey = req.get('x-api-key');
     if (apiKey === undefined || apiKey === '') throw challenge('unauthorized', 'Authentication is required.');
     if (scope === undefined) throw new AppError('forbidden', 'API keys cannot do this; use a Bearer access token from /login.');
-    const auth = await deps.apiKeys.authenticate(apiKey);
+    let auth;
+    try {
+      auth = await deps.apiKeys.authenticate(apiKey);
+    } catch (err) {
+      if (err instanceof AppError && err.status === 401) await refuseGuess(req, res, err);
+      throw err;
+    }
     if (auth.scopes && !auth.scopes.includes(scope)) throw new AppError('forbidden', `This API key lacks the ${scope} scope.`);
     req.auth = auth;
     const limited = await countAgainstBudget(limit, req, res);

@@ -45,6 +45,14 @@ export interface TokenSettings {
 /** Why a token was refused; surfaced as `error_description`, never with token contents. */
 export class InvalidTokenError extends Error {
   override name = 'InvalidTokenError';
+
+  /** `expired`: a genuine token past its life (a client's routine), as opposed to a forged or malformed one. */
+  constructor(
+    message: string,
+    readonly reason: 'expired' | 'invalid' = 'invalid',
+  ) {
+    super(message);
+  }
 }
 
 /** How many verified tokens `AccessTokens` remembers (about 1 kB each). */
@@ -110,7 +118,7 @@ export class AccessTokens {
         clockTolerance: this.settings.clockToleranceS,
       });
     } catch (err) {
-      if (err instanceof jwt.TokenExpiredError) throw new InvalidTokenError('The access token has expired.');
+      if (err instanceof jwt.TokenExpiredError) throw new InvalidTokenError('The access token has expired.', 'expired');
       throw new InvalidTokenError('The access token is not valid.');
     }
     const claims = AccessClaims.safeParse(payload);
