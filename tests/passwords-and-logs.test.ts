@@ -99,6 +99,18 @@ describe('password hashing', () => {
   });
 });
 
+/** A logger whose lines land in `lines`. */
+function capturedLogs(level: string) {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  return { lines, logger: createLogger({ level, pretty: false }, sink) };
+}
+
 describe('logs', () => {
   let backends: Backends;
   beforeAll(async () => {
@@ -109,14 +121,8 @@ describe('logs', () => {
   });
 
   it('when a request ends, then one line says who asked for what and how it went, without the query string', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    });
-    const { app } = buildApp(backends, { config: testConfig(), logger: createLogger({ level: 'info', pretty: false }, sink) });
+    const { lines, logger } = capturedLogs('info');
+    const { app } = buildApp(backends, { config: testConfig(), logger });
     const account = await registerAndLogin(app);
     lines.length = 0;
 
@@ -151,14 +157,7 @@ describe('logs', () => {
   });
 
   it('when users register, log in, refresh and call with tokens, then no password or token reaches the log', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    });
-    const logger = createLogger({ level: 'trace', pretty: false }, sink);
+    const { lines, logger } = capturedLogs('trace');
     const { app } = buildApp(backends, { config: testConfig(), logger });
     const username = uniqueName();
     const password = 'Sup3r-Secret-Passphrase';
