@@ -52,11 +52,36 @@ async function send(path, { method = 'GET', body, auth = true } = {}) {
   return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-/** Calls the API; an expired access token is refreshed once, transparently. */
+async function errorCode(response) {
+  const body = await response.clone().json().catch(() => null);
+  return body?.error?.code;
+}
+
+/**
+ * Calls the API. An expired access token is refreshed once, transparently; a change that needs a recent sign-in
+ * asks for the password (and a code when two-factor is on) and is tried again.
+ */
 async function api(path, options = {}) {
   let response = await send(path, options);
-  if (response.status === 401 && options.auth !== false && (await refresh())) response = await send(path, options);
+  if (response.status === 401 && options.auth !== false) {
+    const retry = (await errorCode(response)) === 'reauthentication_required' ? await reauthenticate() : await refresh();
+    if (retry) response = await send(path, options);
+  }
   return parse(response);
+}
+
+/** Asks the person to confirm who they are; true once the server has issued an access token that says so. */
+async function reauthenticate() {
+  const password = window.prompt('For your security, please enter your password again.');
+  if (!password) return false;
+  let response = await send('/reauthenticate', { method: 'POST', body: { password } });
+  if (response.status === 401 && (await errorCode(response)) === 'invalid_mfa_code') {
+    const code = window.prompt('Two-factor is on: enter a code from your authenticator app, or a recovery code.');
+    if (!code) return false;
+    response = await send('/reauthenticate', { method: 'POST', body: { password, code } });
+  }
+  state.accessToken = (await parse(response)).access_token;
+  return true;
 }
 
 function useTokens(tokens) {

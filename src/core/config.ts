@@ -72,6 +72,7 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL_S: integer(900, 30, 86_400),
   SESSION_TTL_S: integer(7 * 86_400, 300, 365 * 86_400),
   REFRESH_REUSE_INTERVAL_S: integer(10, 0, 300),
+  REAUTH_MAX_AGE_S: integer(300, 30, 86_400),
   BCRYPT_COST: integer(12, 4, 15),
   PASSWORD_HASH_THREADS: integer(0, 0, 64),
   PASSWORD_HASH_QUEUE_MAX: integer(0, 0, 100_000),
@@ -145,6 +146,8 @@ export interface Config {
   sessionTtlS: number;
   /** How long a rotated refresh token may be replayed (another tab refreshing at once) before it counts as theft. */
   refreshReuseIntervalS: number;
+  /** How recent a sign-in must be to enrol two-factor or create an API key (else POST /reauthenticate). */
+  reauthMaxAgeS: number;
   bcryptCost: number;
   /** The worker threads that run bcrypt, and how many hashes may wait for one before logins get 503. */
   passwordHashPool: { threads: number; queueMax: number };
@@ -250,6 +253,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     accessTokenTtlS: values.ACCESS_TOKEN_TTL_S,
     sessionTtlS: values.SESSION_TTL_S,
     refreshReuseIntervalS: values.REFRESH_REUSE_INTERVAL_S,
+    reauthMaxAgeS: values.REAUTH_MAX_AGE_S,
     bcryptCost: values.BCRYPT_COST,
     passwordHashPool: passwordHashPoolSettings(values),
     adminRequireMfa: values.ADMIN_REQUIRE_MFA,

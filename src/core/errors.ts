@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   invalid_credentials: 401,
   invalid_token: 401,
   invalid_mfa_code: 401,
+  reauthentication_required: 401,
   forbidden: 403,
   mfa_required: 403,
   invalid_signature: 403,

@@ -1,5 +1,6 @@
 // HTTP routes to create, list and revoke API keys; only a Bearer-authenticated user may manage them.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
@@ -36,17 +37,22 @@ const KeyParams = z.object({ id: z.uuid() });
 
 const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
-export function apiKeyRoutes(registry: OpenAPIRegistry, deps: { apiKeys: ApiKeyService; authn: Authenticators; limit: Budget }): ApiRouter {
+export function apiKeyRoutes(
+  registry: OpenAPIRegistry,
+  deps: { apiKeys: ApiKeyService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler },
+): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });
   const middleware = [deps.authn.user(deps.limit)];
   api.route({
     method: 'post',
     path: '/api-keys',
-    summary: 'Create an API key; the response is the only time the key is shown',
-    description: 'Clients send it as `X-API-Key`. Scopes: images:read, images:write, profile:read.',
+    summary: 'Create an API key; the response is the only time the key is shown; needs a recent sign-in',
+    description:
+      'Clients send it as `X-API-Key`. Scopes: images:read, images:write, profile:read. A key outlives logout and password changes, ' +
+      'so minting one needs a sign-in within REAUTH_MAX_AGE_S (else 401 reauthentication_required: POST /reauthenticate).',
     security: ['bearer'],
     body: CreateBody,
-    middleware,
+    middleware: [...middleware, deps.recentSignIn],
     responses: { 201: { description: 'The key', schema: CreatedApiKey }, ...errors },
     handler: async ({ body }, req, res) => {
       res.status(201).json(await deps.apiKeys.create(currentAuth(req).userId, body));

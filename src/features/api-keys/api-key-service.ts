@@ -110,6 +110,7 @@ export class ApiKeyService {
       jti: '',
       issuedAtMs: row.createdAt.getTime(),
       expiresAtMs: Number.POSITIVE_INFINITY,
+      authTimeMs: 0,
       apiKeyId: row.id,
       scopes: row.scopes,
     };

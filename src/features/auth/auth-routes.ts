@@ -7,7 +7,7 @@ import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import type { ClientContext, Sessions } from '../sessions/session-service.js';
 import { PublicUser } from '../users/user-schemas.js';
 import type { UserService } from '../users/user-service.js';
-import { LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
+import { AccessTokenResponse, LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, ReauthenticateBody, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
 import { type Authenticators, currentAuth } from './authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
@@ -112,6 +112,21 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     handler: async (_input, req, res) => {
       await deps.auth.logoutEverywhere(currentAuth(req));
       res.status(204).end();
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/reauthenticate',
+    summary: 'Confirm who you are again (password, and a code when two-factor is on) for a fresh auth_time',
+    description:
+      'Enrolling two-factor and creating API keys need a sign-in within REAUTH_MAX_AGE_S; they answer 401 reauthentication_required otherwise. ' +
+      'The new access token belongs to the same session; the refresh token is unchanged.',
+    security: ['bearer'],
+    body: ReauthenticateBody,
+    middleware: [deps.authn.user(deps.userLimit)],
+    responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...errors },
+    handler: async ({ body }, req, res) => {
+      res.json(await deps.auth.reauthenticate(currentAuth(req), body));
     },
   });
   api.route({

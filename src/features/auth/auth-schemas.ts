@@ -51,3 +51,19 @@ export const MfaLoginBody = z
   })
   .strict()
   .meta({ id: 'MfaLoginRequest' });
+
+export const ReauthenticateBody = z
+  .object({
+    password: PasswordAttempt,
+    code: z.string().trim().min(6).max(32).optional().meta({ description: 'Needed when two-factor is on: a TOTP or recovery code' }),
+  })
+  .strict()
+  .meta({ id: 'ReauthenticateRequest' });
+
+export const AccessTokenResponse = z
+  .object({
+    access_token: z.string(),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
+  })
+  .meta({ id: 'AccessTokenResponse' });

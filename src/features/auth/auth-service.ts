@@ -92,6 +92,22 @@ export class AuthService {
     return { ...pair, user: publicUser };
   }
 
+  /**
+   * Step-up: the signed-in user proves again who they are (the password, and a second factor when two-factor is on)
+   * and gets an access token for the same session that says so, for the routes that need a recent sign-in.
+   */
+  async reauthenticate(auth: AuthContext, input: { password: string; code?: string }): Promise<Omit<TokenPair, 'refresh_token'>> {
+    const user = await this.prisma.user.findUnique({ where: { id: auth.userId } });
+    if (!user || user.disabledAt || !(await this.passwords.verify(input.password, user.passwordHash))) {
+      throw new AppError('invalid_credentials', 'The password is not correct.');
+    }
+    if (await this.mfa.isEnabled(user.id)) {
+      if (input.code === undefined) throw new AppError('invalid_mfa_code', 'Two-factor is on: send a current code (or a recovery code) with the password.');
+      await this.mfa.verifySecondFactor(user.id, input.code);
+    }
+    return this.sessions.reauthenticated(auth);
+  }
+
   /** Ends the caller's session and voids the access token they used, on every instance. */
   async logout(auth: AuthContext): Promise<void> {
     await this.revocations.revokeToken(auth.jti, Math.max(0, auth.expiresAtMs - this.clock.now()) + this.sessions.revocationTtlMs);

@@ -16,6 +16,8 @@ export interface AuthContext {
   jti: string;
   issuedAtMs: number;
   expiresAtMs: number;
+  /** When the user last proved who they are (a login or POST /reauthenticate); 0 for API keys. */
+  authTimeMs: number;
   /** Set when the caller authenticated with an API key rather than a Bearer token. */
   apiKeyId?: string;
   /** What an API key may do; absent for Bearer tokens, which may do everything their roles allow. */
@@ -80,6 +82,7 @@ function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
     jti: claims.jti,
     issuedAtMs: Math.round(claims.iat * 1000),
     expiresAtMs: claims.exp * 1000,
+    authTimeMs: claims.auth_time * 1000,
   };
   return { auth };
 }
@@ -158,6 +161,24 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
 export function currentAuth(req: Request): AuthContext {
   if (!req.auth) throw new AppError('unauthorized', 'Authentication is required.');
   return req.auth;
+}
+
+/**
+ * Lets the request through when the caller proved who they are within `maxAgeS` (a login or POST /reauthenticate),
+ * so a stolen access token alone cannot enrol an authenticator or mint an API key. Otherwise 401
+ * `reauthentication_required`, with RFC 9470's step-up challenge.
+ */
+export function requireRecentAuthentication(maxAgeS: number, clock: { now(): number }): RequestHandler {
+  return (req, _res, next) => {
+    const auth = currentAuth(req);
+    if (clock.now() - auth.authTimeMs > maxAgeS * 1000) {
+      throw new AppError('reauthentication_required', `Confirm your password (POST /reauthenticate) first: this needs a sign-in within the last ${maxAgeS} seconds.`, {
+        headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_user_authentication", max_age=${maxAgeS}` },
+        details: { maxAgeSeconds: maxAgeS },
+      });
+    }
+    next();
+  };
 }
 
 /** Lets the request through when the caller holds at least one of the roles; 403 otherwise. */

@@ -22,6 +22,8 @@ const AccessClaims = z.object({
   aud: z.union([z.string(), z.array(z.string())]),
   iat: z.number(),
   exp: z.number(),
+  /** When the user last proved who they are (OpenID Connect's claim, in seconds): a login or a re-authentication. */
+  auth_time: z.number(),
 });
 
 export type AccessClaims = z.output<typeof AccessClaims>;
@@ -32,6 +34,8 @@ export interface AccessTokenSubject {
   sessionId: string;
   roles: string[];
   amr: string[];
+  /** When the user last proved who they are, in milliseconds. */
+  authTimeMs: number;
 }
 
 export interface TokenSettings {
@@ -90,6 +94,7 @@ export class AccessTokens {
       aud: this.settings.audience,
       iat: nowMs / 1000,
       exp: Math.floor(nowMs / 1000) + this.settings.accessTtlS,
+      auth_time: Math.floor(subject.authTimeMs / 1000),
     };
     const token = jwt.sign(claims, this.key, { algorithm: ALGORITHM });
     return { token, claims };

@@ -19,9 +19,11 @@ const errors = errorResponses({
   423: 'Too many wrong codes: locked for 15 minutes',
 });
 
-export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; authn: Authenticators; limit: Budget }): ApiRouter {
+export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['two-factor'] });
   const middleware = [deps.authn.user(deps.limit)];
+  // Enrolling an authenticator needs a recent sign-in: a stolen access token alone must not add the thief's.
+  const enrolment = [...middleware, deps.recentSignIn];
   api.route({
     method: 'get',
     path: '/mfa',
@@ -36,9 +38,9 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; au
   api.route({
     method: 'post',
     path: '/mfa/totp/setup',
-    summary: 'Start enrolment: a new secret, its otpauth:// URI and a QR code (PNG data URL)',
+    summary: 'Start enrolment: a new secret, its otpauth:// URI and a QR code (PNG data URL); needs a recent sign-in',
     security: ['bearer'],
-    middleware,
+    middleware: enrolment,
     responses: {
       200: { description: 'Scan the QR code, then confirm with POST /mfa/totp/enable', schema: z.object({ secret: z.string(), otpauthUri: z.string(), qrCode: z.string() }).meta({ id: 'MfaSetup' }) },
       ...errors,
@@ -53,7 +55,7 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; au
     summary: 'Turn two-factor on with a code from the app; returns 10 single-use recovery codes, once',
     security: ['bearer'],
     body: z.object({ code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict(),
-    middleware,
+    middleware: enrolment,
     responses: { 200: { description: 'On', schema: z.object({ recoveryCodes: z.array(z.string()) }) }, ...errors },
     handler: async ({ body }, req, res) => {
       res.json(await deps.mfa.enable(currentAuth(req).userId, body.code));

@@ -85,7 +85,7 @@ export class Sessions {
         refreshTokens: { create: { tokenHash: refresh.hash, createdAt: now } },
       },
     });
-    return this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr }, refresh.token);
+    return this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr, authTimeMs: now.getTime() }, refresh.token);
   }
 
   /**
@@ -125,7 +125,9 @@ export class Sessions {
       }
     }
     const user = toPublicUser(session.user);
-    const pair = this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr: session.amr }, successor);
+    // A refresh proves nothing new: the access token says the user last signed in when the session began.
+    const subject = { userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr: session.amr, authTimeMs: session.createdAt.getTime() };
+    const pair = this.pair(subject, successor);
     return { ...pair, user };
   }
 
@@ -169,6 +171,12 @@ export class Sessions {
       data: { revokedAt: new Date(this.clock.now()), revokedReason: reason },
     });
     return ids.length;
+  }
+
+  /** A fresh access token for the caller's session, saying the user proved who they are just now. */
+  reauthenticated(auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[] }): Omit<TokenPair, 'refresh_token'> {
+    const { token } = this.tokens.sign({ ...auth, authTimeMs: this.clock.now() });
+    return { access_token: token, token_type: 'Bearer', expires_in: this.settings.accessTokenTtlS };
   }
 
   /** Ends every session of the user and voids every access token issued until now, on every instance. */
