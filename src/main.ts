@@ -12,6 +12,8 @@ import { connectRedis, type Redis } from './core/redis.js';
 import { resolveJwtSecret } from './core/secrets.js';
 import { ADMIN_ROLE, ensureAdmin } from './features/admin/admin-service.js';
 import { pruneEndedSessions } from './features/sessions/session-service.js';
+import { sweepImageOrphans } from './features/images/image-service.js';
+import { LocalDiskStorage } from './features/images/image-storage.js';
 import { every } from './core/periodic.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
@@ -29,8 +31,10 @@ function readConfig(): Config {
 
 const config = readConfig();
 
-/** How often ended sessions and their refresh tokens are deleted (the first time a minute after start). */
-const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** How often ended sessions are deleted and image orphans swept (the first time a minute or so after start). */
+const HOUSEKEEPING_EVERY_MS = 60 * 60 * 1000;
+/** Stored bytes and rows younger than this are never orphans: an upload may still be between its two writes. */
+const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /** Hashing threads yield to the event loop when the cores are busy (see PasswordHashPoolOptions.nice). */
 const PASSWORD_THREAD_NICE = 10;
@@ -58,7 +62,8 @@ async function start() {
   const store = redis ? redisStore(redis, config.redisKeyPrefix) : inProcessStore;
 
   const passwordPool = new PasswordHashPool({ ...config.passwordHashPool, nice: PASSWORD_THREAD_NICE });
-  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool };
+  const imageStorage = new LocalDiskStorage(config.uploadDir);
+  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage };
   if (config.bootstrapAdmin) {
     const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
     if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');
@@ -71,7 +76,10 @@ async function start() {
     }
   }
   const app = createApp(deps);
-  const stopPruning = every('prune ended sessions', PRUNE_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000);
+  const housekeeping = [
+    every('prune ended sessions', HOUSEKEEPING_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000),
+    every('sweep image orphans', HOUSEKEEPING_EVERY_MS, () => sweepImageOrphans({ prisma: db.prisma, storage: imageStorage, logger }, systemClock.now(), ORPHAN_GRACE_MS), logger, 90_000),
+  ];
   const server = await listen(app, config.port, config.host);
   logger.info({ port: boundPort(server) }, `listening on http://localhost:${boundPort(server)}`);
 
@@ -85,7 +93,7 @@ async function start() {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const drained = await closeGracefully(server, config.shutdownTimeoutMs);
     if (!drained) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: cut the remaining connections');
-    await stopPruning();
+    await Promise.all(housekeeping.map((stop) => stop()));
     await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');
     logger.flush();

@@ -1,11 +1,17 @@
-import { readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { createAccounts } from '../src/features/accounts.js';
+import { sweepImageOrphans } from '../src/features/images/image-service.js';
+import { LocalDiskStorage } from '../src/features/images/image-storage.js';
+import { type Database, openDatabase } from '../src/core/db.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { gif, jpegImage, php, png, svg, webp } from './support/images.js';
-import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+import { type Backends, buildApp, openBackends, silentLogger, testConfig } from './support/test-app.js';
 
 async function filesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
@@ -126,6 +132,73 @@ describe('images', () => {
       expect(res.status).toBe(500);
       expect(res.body.error.code).toBe('internal_error');
       expect(await filesIn(config.uploadDir)).toEqual([]);
+    });
+  });
+
+  describe('what a crash or a lost reply leaves behind', () => {
+    it('when the database goes away under an upload, then 503, and the bytes stay for the sweep (the row may exist)', async () => {
+      const own = await openBackends();
+      const proxy = own.url ? TcpProxy.forUrl(own.url, 5432) : undefined;
+      let proxied: Database | undefined;
+      try {
+        const config = testConfig();
+        await proxy?.start();
+        if (proxy && own.url) proxied = await openDatabase({ url: proxy.rewrite(own.url), migrate: false });
+        const db = proxied ?? own.db;
+        const { app } = buildApp({ ...own, db }, { config });
+        const user = await registerAndLogin(app);
+        if (proxy) await proxy.stop();
+        else await own.db.close();
+
+        const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+
+        expect(res.status).toBe(503);
+        expect(await filesIn(config.uploadDir)).toHaveLength(1);
+      } finally {
+        await proxy?.stop();
+        await proxied?.close();
+        await own.close().catch(() => {});
+      }
+    });
+
+    it('when an image’s bytes have gone missing, then its signed URL answers 404, not 500', async () => {
+      const { app, config } = setup();
+      const user = await registerAndLogin(app);
+      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      for (const file of await filesIn(config.uploadDir)) await rm(path.join(config.uploadDir, file));
+
+      const res = await request(app).get(upload.body.url);
+
+      expect(res.status).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    });
+
+    it('when the sweep runs, then old bytes without a row and old rows without bytes go, and nothing young is touched', async () => {
+      const { app, config } = setup();
+      const user = await registerAndLogin(app);
+      const kept = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'kept.png');
+      const broken = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'broken.png');
+      const brokenRow = await backends.db.prisma.image.findUniqueOrThrow({ where: { id: broken.body.id } });
+      await rm(path.join(config.uploadDir, brokenRow.storageKey));
+      const stray = randomBytes(18).toString('base64url');
+      const young = randomBytes(18).toString('base64url');
+      await writeFile(path.join(config.uploadDir, stray), png());
+      await writeFile(path.join(config.uploadDir, young), png());
+      const inTwoHours = Date.now() + 2 * 3_600_000;
+      await utimes(path.join(config.uploadDir, young), new Date(inTwoHours), new Date(inTwoHours));
+
+      const swept = await sweepImageOrphans(
+        { prisma: backends.db.prisma, storage: new LocalDiskStorage(config.uploadDir), logger: silentLogger },
+        inTwoHours,
+        3_600_000,
+      );
+
+      const keptRow = await backends.db.prisma.image.findUniqueOrThrow({ where: { id: kept.body.id } });
+      expect(swept.files).toBe(1);
+      expect(swept.rows).toBeGreaterThanOrEqual(1);
+      expect((await filesIn(config.uploadDir)).sort()).toEqual([keptRow.storageKey, young].sort());
+      expect(await backends.db.prisma.image.findUnique({ where: { id: broken.body.id } })).toBeNull();
+      expect((await request(app).get(kept.body.url)).status).toBe(200);
     });
   });
 

@@ -19,6 +19,38 @@ export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
 }
 
+/** Prisma's codes for a database it cannot reach, that timed out, or whose pool is exhausted. */
+const PRISMA_UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+/** How Prisma's driver adapters describe the same (in `meta.driverAdapterError.cause.kind`). */
+const ADAPTER_UNAVAILABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+/** PostgreSQL's SQLSTATEs for a statement cancelled by statement_timeout, and a server shutting down or starting. */
+const POSTGRES_UNAVAILABLE = new Set(['57014', '57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_MESSAGES = [
+  /^Connection terminated/,
+  /^Query read timeout$/,
+  /timeout exceeded when trying to connect/,
+  // Closed by this process (a stop in progress): another instance can serve the retry.
+  /^PGlite is closed$/,
+  /^Cannot use a pool after calling end on the pool$/,
+];
+
+/**
+ * Whether a failure means "the database cannot answer now" (a 503 the client may retry), not a bug. Such a failure
+ * leaves a write's outcome unknown: it may have committed before its reply was lost.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let current = err, depth = 0; typeof current === 'object' && current !== null && depth < 4; depth++) {
+    const { code, message, meta } = current as { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } } };
+    const adapterCause = meta?.driverAdapterError?.cause;
+    if (typeof code === 'string' && (PRISMA_UNAVAILABLE.has(code) || POSTGRES_UNAVAILABLE.has(code) || /^E(CONNREFUSED|CONNRESET|TIMEDOUT|PIPE)$/.test(code))) return true;
+    if (typeof adapterCause?.kind === 'string' && ADAPTER_UNAVAILABLE.has(adapterCause.kind)) return true;
+    if (typeof adapterCause?.originalCode === 'string' && POSTGRES_UNAVAILABLE.has(adapterCause.originalCode)) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 export interface Database {
   readonly prisma: PrismaClient;
   readonly kind: 'postgres' | 'pglite';

@@ -2,6 +2,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import multer from 'multer';
 import { ZodError } from 'zod';
+import { isDatabaseUnavailable } from './db.js';
 import { AppError, type ErrorBody, type ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -42,28 +43,6 @@ function clientErrorFromStatus(err: unknown): AppError | undefined {
   return new AppError(code, code === 'validation_failed' ? 'The request is malformed.' : 'The request cannot be served as sent.');
 }
 
-/** Prisma's codes for a database it cannot reach, that timed out, or whose pool is exhausted. */
-const PRISMA_UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
-/** How Prisma's driver adapters describe the same (in `meta.driverAdapterError.cause.kind`). */
-const ADAPTER_UNAVAILABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
-/** PostgreSQL's SQLSTATEs for a statement cancelled by statement_timeout, and a server shutting down or starting. */
-const POSTGRES_UNAVAILABLE = new Set(['57014', '57P01', '57P02', '57P03', '53300']);
-const UNAVAILABLE_MESSAGES = [/^Connection terminated/, /^Query read timeout$/, /^PGlite is closed$/, /timeout exceeded when trying to connect/];
-
-/** Whether a failure means "the database cannot answer now" (a 503 the client may retry), not a bug. */
-function databaseUnavailable(err: unknown): boolean {
-  for (let current = err, depth = 0; typeof current === 'object' && current !== null && depth < 4; depth++) {
-    const { code, message, meta } = current as { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } } };
-    const adapterCause = meta?.driverAdapterError?.cause;
-    if (typeof code === 'string' && (PRISMA_UNAVAILABLE.has(code) || POSTGRES_UNAVAILABLE.has(code) || /^E(CONNREFUSED|CONNRESET|TIMEDOUT|PIPE)$/.test(code))) return true;
-    if (typeof adapterCause?.kind === 'string' && ADAPTER_UNAVAILABLE.has(adapterCause.kind)) return true;
-    if (typeof adapterCause?.originalCode === 'string' && POSTGRES_UNAVAILABLE.has(adapterCause.originalCode)) return true;
-    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
 function hasCode(err: unknown): err is { code: unknown } {
   return typeof err === 'object' && err !== null && 'code' in err;
 }
@@ -86,7 +65,7 @@ export function toAppError(err: unknown): AppError {
   }
   const clientError = clientErrorFromStatus(err);
   if (clientError) return clientError;
-  if (databaseUnavailable(err)) {
+  if (isDatabaseUnavailable(err)) {
     return new AppError('service_unavailable', 'The database is unavailable; try again shortly.', { cause: err, headers: { 'Retry-After': '2' } });
   }
   if (hasCode(err) && err.code === PRISMA_UNIQUE_VIOLATION) {

@@ -23,6 +23,8 @@ export const silentLogger: Logger = createLogger({ level: 'silent', pretty: fals
 
 export interface Backends {
   db: Database;
+  /** The database's URL when it is a PostgreSQL server (for tests that route a second connection through a proxy). */
+  url?: string;
   /** Apps built over the same backends share Redis; each app gets its own in-process store otherwise. */
   redis?: Redis;
   redisPrefix: string;
@@ -42,6 +44,7 @@ export async function openBackends(): Promise<Backends> {
   const runId = inject('runId');
   const unique = `${process.pid}_${++databaseCounter}_${randomBytes(3).toString('hex')}`;
   let db: Database;
+  let url: string | undefined;
   const baseUrl = process.env.DATABASE_URL;
   if (baseUrl) {
     const name = `authkit_test_${runId}_${unique}`;
@@ -54,7 +57,8 @@ export async function openBackends(): Promise<Backends> {
     } finally {
       await admin.end();
     }
-    db = await openDatabase({ url: databaseUrlFor(baseUrl, name), migrate: false });
+    url = databaseUrlFor(baseUrl, name);
+    db = await openDatabase({ url, migrate: false });
   } else {
     const dump = await readFile(inject('pgliteDump') as string);
     db = await openDatabase({ loadDataDir: new Blob([dump]), migrate: false });
@@ -62,6 +66,7 @@ export async function openBackends(): Promise<Backends> {
   const redis = process.env.REDIS_URL ? await connectRedis({ url: process.env.REDIS_URL }, silentLogger) : undefined;
   return {
     db,
+    url,
     redis,
     redisPrefix: `authkit-test:${runId}:${unique}:`,
     async close() {

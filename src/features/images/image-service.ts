@@ -1,7 +1,7 @@
 // Stores, lists, serves and deletes users' images, never leaving a file without a row or a row without a file.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Prisma } from '../../core/db.js';
+import { isDatabaseUnavailable, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import type { Logger } from '../../core/logger.js';
@@ -90,6 +90,9 @@ export class ImageService {
       });
       return this.view(row);
     } catch (err) {
+      // A lost connection leaves the insert's outcome unknown: the row may exist, so its bytes stay (the sweep
+      // settles it). Any other failure means no row was written.
+      if (isDatabaseUnavailable(err)) throw err;
       await this.storage.remove(storageKey).catch((removeErr: unknown) => {
         this.logger.error({ err: removeErr, storageKey }, 'could not remove the bytes of a failed upload');
       });
@@ -125,17 +128,23 @@ export class ImageService {
   async delete(auth: AuthContext, id: string): Promise<void> {
     const row = await this.visible(auth, id);
     if (row.ownerId !== auth.userId) throw new AppError('forbidden', 'Only the owner can delete an image.');
-    // Row first: a missing file behind a row would be a broken image; an orphan file is only swept later.
+    // Row first: a missing file behind a row would be a broken image; an orphan file is removed by the sweep.
     await this.prisma.image.delete({ where: { id } });
     await this.storage.remove(row.storageKey);
   }
 
-  /** The bytes behind a signed URL. */
+  /** The bytes behind a signed URL; bytes that have gone missing answer as a missing image, not a failure. */
   async content(id: string): Promise<{ stream: Readable; row: ImageRow }> {
     const row = await this.prisma.image.findUnique({ where: { id } });
     if (!row) throw notFound();
-    return { stream: await this.storage.open(row.storageKey), row };
+    try {
+      return { stream: await this.storage.open(row.storageKey), row };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound();
+      throw err;
+    }
   }
+
 
   /** For account deletion: finds what to remove now, and returns the step that removes the bytes afterwards. */
   async prepareOwnerRemoval(ownerId: string): Promise<() => Promise<void>> {
@@ -144,4 +153,31 @@ export class ImageService {
       for (const row of rows) await this.storage.remove(row.storageKey);
     };
   }
+}
+
+/**
+ * Settles what a crash or a lost reply can leave behind, in both directions: stored bytes no row refers to, and
+ * rows whose bytes are gone. Only entries older than `graceMs` are touched, so uploads in flight (bytes first, then
+ * the row) are never mistaken for orphans; safe to run on several instances at once. Returns what it removed.
+ */
+export async function sweepImageOrphans(
+{ prisma, storage, logger }: { prisma: Prisma; storage: ImageStorage; logger: Logger },
+nowMs: number,
+graceMs: number,
+): Promise<{ files: number; rows: number }> {
+  const before = nowMs - graceMs;
+  let files = 0;
+  for await (const stored of storage.list()) {
+    if (stored.modifiedAtMs >= before) continue;
+    if ((await prisma.image.count({ where: { storageKey: stored.key } })) > 0) continue;
+    await storage.remove(stored.key);
+    files++;
+  }
+  let rows = 0;
+  for (const row of await prisma.image.findMany({ where: { createdAt: { lt: new Date(before) } }, select: { id: true, storageKey: true } })) {
+    if (await storage.has(row.storageKey)) continue;
+    rows += (await prisma.image.deleteMany({ where: { id: row.id } })).count;
+  }
+  if (files + rows > 0) logger.warn({ files, rows }, 'image sweep removed orphans');
+  return { files, rows };
 }

@@ -1,19 +1,21 @@
 // Where image bytes live: a small interface, and the local-disk implementation used by default.
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 
-/** Swap in a shared store (S3, GCS, a network volume) by implementing these four calls. */
+/** Swap in a shared store (S3, GCS, a network volume) by implementing these calls. */
 export interface ImageStorage {
   /** Stores bytes under a new random key and returns it. Nothing is left behind if it fails. */
   put(bytes: Buffer): Promise<string>;
   open(key: string): Promise<Readable>;
   /** Removes the bytes; removing a key that is already gone is not an error. */
   remove(key: string): Promise<void>;
-  /** Whether bytes exist under the key (for checks and tests). */
+  /** Whether bytes exist under the key. */
   has(key: string): Promise<boolean>;
+  /** Every stored key with when it was written, for the orphan sweep (partial writes are not listed). */
+  list(): AsyncIterable<{ key: string; modifiedAtMs: number }>;
 }
 
 const KEY = /^[A-Za-z0-9_-]{20,64}$/;
@@ -56,6 +58,18 @@ export class LocalDiskStorage implements ImageStorage {
 
   async remove(key: string): Promise<void> {
     await rm(this.file(key), { force: true });
+  }
+
+  async *list(): AsyncIterable<{ key: string; modifiedAtMs: number }> {
+    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const name of names) {
+      if (!KEY.test(name)) continue;
+      const stats = await stat(this.file(name)).catch(() => undefined);
+      if (stats) yield { key: name, modifiedAtMs: stats.mtimeMs };
+    }
   }
 
   async has(key: string): Promise<boolean> {
