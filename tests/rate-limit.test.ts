@@ -350,10 +350,31 @@ describe.runIf(usingRedis)('refusals on real Redis', () => {
       expect(statuses).toEqual([200, 200, 429]);
       expect(refused.status).toBe(429);
       expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+      expect(refused.headers['ratelimit-policy']).toMatch(/^"account"; q=2; w=60/);
+      expect(refused.headers.ratelimit).toMatch(/^"account"; r=0; t=\d+/);
+      expect(refused.body.error).toMatchObject({ code: 'rate_limited', details: { budget: 'account', limit: 2 } });
       expect(other).toBe(503);
     } finally {
       await close();
     }
+  });
+
+  it('when an admin resets a user whose refusal this instance remembers, then the user is served again at once', async () => {
+    const settings = { ...budgets({ account: 2, auth: 100 }), rememberRefusalMs: 60_000 };
+    const { app, deps } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: settings }) });
+    const username = uniqueName('admin');
+    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 1' });
+    const admin = await request(app).post('/login').send({ username, password: 'admin password 1' });
+    const user = await registerAndLogin(app);
+    for (let i = 0; i < 3; i++) await request(app).get('/protected').set(...bearer(user.accessToken));
+    const before = await request(app).get('/protected').set(...bearer(user.accessToken));
+
+    const reset = await request(app).delete(`/admin/rate-limits/${encodeURIComponent(`user:${user.id}`)}`).set(...bearer(admin.body.access_token));
+    const after = await request(app).get('/protected').set(...bearer(user.accessToken));
+
+    expect(before.status).toBe(429);
+    expect(reset.status).toBe(204);
+    expect(after.status).toBe(200);
   });
 });
 

@@ -103,7 +103,7 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
   /** Refuses a guessed credential with 401, or with 429 once the address has guessed too often. */
   const refuseGuess = async (req: Request, res: Response, refusal: AppError): Promise<never> => {
     if (deps.failedCredentials) {
-      const limited = await countAgainstBudget(deps.failedCredentials, req, res);
+      const limited = deps.failedCredentials.rememberedRefusal(req, res) ?? (await countAgainstBudget(deps.failedCredentials, req, res));
       if (limited !== undefined) throw limited;
     }
     throw refusal;
@@ -118,16 +118,18 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
       }
       const { auth } = verified;
       req.auth = auth;
-      const token = { jti: auth.jti, sid: auth.sessionId, userId: auth.userId, issuedAtMs: auth.issuedAtMs };
-      // The budget is counted first: a caller over it gets 429 whatever the token's state. Unless the refusal is
-      // already known here, the revocation check is issued in the same turn, so both travel in one write.
-      const revocation = limit.knownSpent(req) ? undefined : deps.revocations.isRevoked(token);
+      // The budget comes first: a caller over it gets 429 whatever the token's state, from memory when this instance
+      // has just refused it. Otherwise the revocation check is issued in the same turn as the budget's increment, so
+      // both travel in one write.
+      const remembered = limit.rememberedRefusal(req, res);
+      if (remembered) throw remembered;
+      const revocation = deps.revocations.isRevoked({ jti: auth.jti, sid: auth.sessionId, userId: auth.userId, issuedAtMs: auth.issuedAtMs });
       const limited = await countAgainstBudget(limit, req, res);
       if (limited !== undefined) {
-        revocation?.catch(() => {});
+        revocation.catch(() => {});
         throw limited;
       }
-      if (await (revocation ?? deps.revocations.isRevoked(token))) throw challenge('invalid_token', 'The access token has been revoked.');
+      if (await revocation) throw challenge('invalid_token', 'The access token has been revoked.');
       return;
     }
     const apiKey = req.get('x-api-key');

@@ -1,11 +1,13 @@
 // Per-group request budgets on express-rate-limit, shared through Redis or kept in-process.
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { RedisStore } from 'rate-limit-redis';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { SharedStore } from '../../core/shared-store.js';
-import { SpentBudgets } from './spent-budgets.js';
+import { REMEMBER_REFUSAL_MS, SpentBudgets } from './spent-budgets.js';
+import { systemClock } from '../../core/clock.js';
+import { ExpiringMap } from '../../core/expiring-map.js';
 import type { BudgetGroup, BudgetSettings, RateLimitSettings } from '../../core/config.js';
 
 export type { BudgetGroup, BudgetSettings, RateLimitSettings };
@@ -50,9 +52,20 @@ class SelfHealingRedisStore extends RedisStore {
 
 /** The middleware that counts a request against one group's budget. */
 export type Budget = RequestHandler & {
-  /** True when this process already knows the caller's budget is spent, so the refusal needs no round trip. */
-  knownSpent(req: Request): boolean;
+  /**
+   * When this instance refused the caller within the last moment (see SpentBudgets), sets that refusal's headers on
+   * `res` and returns its error: the answer needs neither a round trip nor express-rate-limit's work.
+   */
+  rememberedRefusal(req: Request, res: Response): AppError | undefined;
 };
+
+interface RememberedRefusal {
+  headers: Array<[string, string]>;
+  error: AppError;
+}
+
+/** The headers express-rate-limit sets on a refusal, replayed with it. */
+const REFUSAL_HEADERS = ['RateLimit', 'RateLimit-Policy', 'Retry-After'];
 
 export interface RateLimiters {
   limit(group: BudgetGroup): Budget;
@@ -67,6 +80,7 @@ export interface RateLimiters {
 export function createRateLimiters(settings: RateLimitSettings, shared: SharedStore, logger: Logger, options: { validate: boolean }): RateLimiters {
   const resetters: Array<(key: string) => Promise<void>> = [];
   const middleware = new Map<BudgetGroup, Budget>();
+  const rememberMs = settings.rememberRefusalMs ?? REMEMBER_REFUSAL_MS;
 
   for (const [group, budget] of Object.entries(settings.budgets) as Array<[BudgetGroup, BudgetSettings]>) {
     const store =
@@ -76,9 +90,10 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
               sendCommand: (command: string, ...args: string[]) => shared.redis.call(command, ...args) as never,
               prefix: `${shared.prefix}rl:${group}:`,
             }),
-            settings.rememberRefusalMs,
+            rememberMs,
           )
         : undefined;
+    const refusals = new ExpiringMap<RememberedRefusal>(systemClock);
     const limiter = rateLimit({
       windowMs: budget.windowMs,
       limit: budget.limit,
@@ -89,14 +104,23 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
       store,
       logger,
       validate: options.validate,
-      handler: (req, _res, next) => {
+      handler: (req, res, next) => {
         const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-        const retryAfterSeconds = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + budget.windowMs) - Date.now()) / 1000));
-        next(
-          new AppError('rate_limited', `Too many requests. Try again in ${retryAfterSeconds} seconds.`, {
-            details: { budget: group, limit: budget.limit, windowSeconds: budget.windowMs / 1000, retryAfterSeconds },
-          }),
-        );
+        const resetMs = resetTime?.getTime() ?? Date.now() + budget.windowMs;
+        const retryAfterSeconds = Math.max(1, Math.ceil((resetMs - Date.now()) / 1000));
+        const error = new AppError('rate_limited', `Too many requests. Try again in ${retryAfterSeconds} seconds.`, {
+          details: { budget: group, limit: budget.limit, windowSeconds: budget.windowMs / 1000, retryAfterSeconds },
+        });
+        if (store) {
+          // Within the moment a refusal is remembered its answer cannot change (the budget stays spent), so it is
+          // replayed as it is; at worst Retry-After says a second more than needed.
+          const headers = REFUSAL_HEADERS.flatMap((name): Array<[string, string]> => {
+            const value = res.getHeader(name);
+            return value === undefined ? [] : [[name, String(value)]];
+          });
+          refusals.set(clientKey(req, budget.keyBy), { headers, error }, Math.min(rememberMs, resetMs - Date.now()));
+        }
+        next(error);
       },
     });
     const budgetHandler: RequestHandler = (req, res, next) => {
@@ -113,9 +137,18 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
         next(new AppError('service_unavailable', 'Rate limiting is unavailable; try again shortly.', { headers: { 'Retry-After': '1' }, cause: err }));
       });
     };
-    middleware.set(group, Object.assign(budgetHandler, { knownSpent: (req: Request) => store?.knownSpent(clientKey(req, budget.keyBy)) ?? false }));
+    const rememberedRefusal = (req: Request, res: Response): AppError | undefined => {
+      const refusal = refusals.get(clientKey(req, budget.keyBy));
+      if (!refusal) return undefined;
+      for (const [name, value] of refusal.headers) res.setHeader(name, value);
+      return refusal.error;
+    };
+    middleware.set(group, Object.assign(budgetHandler, { rememberedRefusal }));
     // The Redis store's reset can be awaited; the in-process one is synchronous.
-    resetters.push(store ? (key) => store.resetKey(key) : (key) => Promise.resolve(limiter.resetKey(key)));
+    resetters.push(async (key) => {
+      refusals.delete(key);
+      await (store ? store.resetKey(key) : limiter.resetKey(key));
+    });
   }
 
   return {
