@@ -3,7 +3,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import multer from 'multer';
 import { ZodError } from 'zod';
 import { isDatabaseUnavailable } from './db.js';
-import { AppError, type ErrorBody, type ErrorCode } from './errors.js';
+import { AppError, type ErrorCode, errorBody } from './errors.js';
 import type { Logger } from './logger.js';
 
 const PRISMA_UNIQUE_VIOLATION = 'P2002';
@@ -92,11 +92,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    const body: ErrorBody = { error: { code: error.code, message: error.message, requestId } };
-    if (error.details !== undefined) body.error.details = error.details;
     // Written directly rather than through res.status().set().json(): refusals (401, 429) are the answers a flood
     // is made of, and Express's helpers re-validate and re-parse what is known to be right here.
-    const json = JSON.stringify(body);
+    const json = JSON.stringify(errorBody(error, requestId));
     res.statusCode = error.status;
     for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');

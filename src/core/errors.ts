@@ -74,3 +74,10 @@ export function withoutStackTraces<T>(fn: () => T): T {
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: unknown; requestId: string };
 }
+
+/** The body an error is answered with. */
+export function errorBody(error: AppError, requestId: string): ErrorBody {
+  const body: ErrorBody = { error: { code: error.code, message: error.message, requestId } };
+  if (error.details !== undefined) body.error.details = error.details;
+  return body;
+}

@@ -5,7 +5,7 @@ import http, { type IncomingMessage, STATUS_CODES, type Server, type ServerRespo
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { AppError } from '../errors.js';
+import { AppError, errorBody } from '../errors.js';
 
 export async function listen(app: Express, port: number, host: string): Promise<Server> {
   const server = http.createServer(app);
@@ -30,7 +30,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     err.code === 'HPE_HEADER_OVERFLOW'
       ? new AppError('headers_too_large', 'The request headers are too large.')
       : new AppError('validation_failed', 'The request is malformed.');
-  const body = JSON.stringify({ error: { code: error.code, message: error.message, requestId: randomUUID() } });
+  const body = JSON.stringify(errorBody(error, randomUUID()));
   socket.end(
     `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -6,7 +6,6 @@ import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import type { ClientContext, Sessions } from '../sessions/session-service.js';
 import { PublicUser } from '../users/user-schemas.js';
-import type { UserService } from '../users/user-service.js';
 import { AccessTokenResponse, LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, ReauthenticateBody, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
 import { type Authenticators, currentAuth } from './authenticate.js';
@@ -15,7 +14,6 @@ import type { Budget } from '../rate-limit/rate-limiter.js';
 export interface AuthRouteDeps {
   auth: AuthService;
   sessions: Sessions;
-  users: UserService;
   authn: Authenticators;
   /** Per-group limiter for unauthenticated routes (register, login, refresh). */
   publicLimit: RequestHandler;
