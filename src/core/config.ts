@@ -96,6 +96,8 @@ const envSchema = z.object({
   RATE_LIMIT_API_KEYS_MAX: integer(0, 0, 1_000_000).optional(),
   SIGNED_URL_RATE_LIMIT_MAX: integer(300, 1, 1_000_000),
   RATE_LIMIT_FAIL_OPEN: booleanFlag.default(false),
+  LOGIN_FAILURES_MAX: integer(10, 1, 1_000),
+  LOGIN_LOCKOUT_MINUTES: integer(15, 1, 1_440),
   CACHE_TTL_S: integer(60, 1, 86_400),
   UPLOAD_DIR: optionalString,
   MAX_UPLOAD_BYTES: integer(5 * 1024 * 1024, 1_024, 100 * 1024 * 1024),
@@ -162,6 +164,8 @@ export interface Config {
   bodyLimit: string;
   shutdownTimeoutMs: number;
   rateLimit: RateLimitSettings;
+  /** Failed logins per account (every address, every instance) before it answers 429 to browsers it has not seen. */
+  loginLockout: { maxFailures: number; lockMs: number };
   cacheTtlS: number;
   /** Where image bytes are stored on local disk. */
   uploadDir: string;
@@ -268,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     bodyLimit: values.BODY_LIMIT,
     shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
     rateLimit: rateLimitSettings(values),
+    loginLockout: { maxFailures: values.LOGIN_FAILURES_MAX, lockMs: values.LOGIN_LOCKOUT_MINUTES * 60_000 },
     cacheTtlS: values.CACHE_TTL_S,
     uploadDir: values.UPLOAD_DIR ?? path.join(values.DATA_DIR, 'uploads'),
     maxUploadBytes: values.MAX_UPLOAD_BYTES,

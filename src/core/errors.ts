@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   headers_too_large: 431,
   mfa_locked: 423,
   rate_limited: 429,
+  login_throttled: 429,
   internal_error: 500,
   service_unavailable: 503,
 } as const;

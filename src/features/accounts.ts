@@ -1,6 +1,7 @@
 // Wires the account services together once per app: tokens, passwords, sessions, users and administration.
 import type { Clock } from '../core/clock.js';
 import { deriveKey } from '../core/derived-keys.js';
+import { createFailureLockout } from '../core/failure-lockout.js';
 import type { Config } from '../core/config.js';
 import type { Database } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
@@ -10,12 +11,12 @@ import { AdminService } from './admin/admin-service.js';
 import { AuthService } from './auth/auth-service.js';
 import { ApiKeyService } from './api-keys/api-key-service.js';
 import { authenticators } from './auth/authenticate.js';
+import { DEVICE_FAILURES_MAX, LoginThrottle, TrustedDevices } from './auth/login-throttle.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { createRevocationStore } from './auth/revocation-store.js';
 import { AccessTokens, MfaTokens } from './auth/tokens.js';
-import { createMfaLockout } from './mfa/mfa-lockout.js';
 import type { Budget } from './rate-limit/rate-limiter.js';
-import { MfaService } from './mfa/mfa-service.js';
+import { MFA_LOCKOUT, MfaService } from './mfa/mfa-service.js';
 import { SecretBox } from './mfa/totp.js';
 import { Sessions } from './sessions/session-service.js';
 import { UserService } from './users/user-service.js';
@@ -45,15 +46,22 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool 
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost);
   const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'));
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
-  const mfa = new MfaService(db.prisma, new SecretBox(config.jwtSecret), createMfaLockout(store, clock), passwords, clock, config.jwtIssuer, config.jwtSecret);
+  const mfa = new MfaService(db.prisma, new SecretBox(config.jwtSecret), createFailureLockout(store, clock, MFA_LOCKOUT), passwords, clock, config.jwtIssuer, config.jwtSecret);
   const mfaTokens = new MfaTokens(config.jwtSecret, config.jwtIssuer, clock);
+  const loginThrottle = new LoginThrottle(
+    createFailureLockout(store, clock, { name: 'login', ...config.loginLockout }),
+    createFailureLockout(store, clock, { name: 'login-device', maxFailures: DEVICE_FAILURES_MAX, lockMs: config.loginLockout.lockMs }),
+    new TrustedDevices(deriveKey(config.jwtSecret, 'authkit device cookies v1')),
+    config.rateLimit.failOpen,
+  );
   return {
     tokens,
     revocations,
     passwords,
     sessions,
     mfa,
-    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock),
+    loginThrottle,
+    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle),
     users: new UserService(db.prisma, passwords, sessions, clock),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
     apiKeys,

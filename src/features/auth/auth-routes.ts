@@ -8,6 +8,7 @@ import type { ClientContext, Sessions } from '../sessions/session-service.js';
 import { PublicUser } from '../users/user-schemas.js';
 import { AccessTokenResponse, LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, ReauthenticateBody, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
+import { DEVICE_COOKIE, type LoginThrottle, readCookie } from './login-throttle.js';
 import { type Authenticators, currentAuth } from './authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 
@@ -21,12 +22,13 @@ export interface AuthRouteDeps {
   refreshLimit: RequestHandler;
   /** Per-group limiter for authenticated routes. */
   userLimit: Budget;
+  loginThrottle: LoginThrottle;
 }
 
 const errors = errorResponses();
 
 export function clientContext(req: Request): ClientContext {
-  return { userAgent: req.get('user-agent'), ip: req.ip };
+  return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE) };
 }
 
 export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiRouter {
@@ -50,15 +52,21 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     method: 'post',
     path: '/login',
     summary: 'Log in with a username or email and a password',
+    description:
+      'Failed logins count per account across every address: past LOGIN_FAILURES_MAX in LOGIN_LOCKOUT_MINUTES the account answers 429 login_throttled, ' +
+      'except to a browser that signed in to it before (its httpOnly authkit_device cookie gives it its own budget of 5).',
     body: LoginBody,
     middleware: [deps.publicLimit],
     responses: {
       200: { description: 'A token pair and the user; or, with two-factor on, an mfa_token for POST /login/mfa', schema: z.union([TokenResponse, MfaChallenge]) },
       ...errors,
+      429: { description: 'The per-address budget is spent (rate_limited), or the account had too many failed logins (login_throttled)', schema: ErrorResponse },
     },
     handler: async ({ body }, req, res) => {
       const identifier = body.username ?? body.email ?? '';
-      res.json(await deps.auth.login({ identifier, password: body.password }, clientContext(req)));
+      const result = await deps.auth.login({ identifier, password: body.password }, clientContext(req));
+      if ('user' in result) deps.loginThrottle.trusted.remember(req, res, result.user.id);
+      res.json(result);
     },
   });
   api.route({
@@ -74,7 +82,9 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      res.json(await deps.auth.completeMfaLogin({ mfaToken: body.mfa_token, code: body.code }, clientContext(req)));
+      const result = await deps.auth.completeMfaLogin({ mfaToken: body.mfa_token, code: body.code }, clientContext(req));
+      deps.loginThrottle.trusted.remember(req, res, result.user.id);
+      res.json(result);
     },
   });
   api.route({

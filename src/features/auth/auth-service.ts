@@ -4,6 +4,7 @@ import { AppError } from '../../core/errors.js';
 import type { ClientContext, Sessions, TokenPair } from '../sessions/session-service.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
 import type { AuthContext } from './authenticate.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './passwords.js';
 import type { MfaService } from '../mfa/mfa-service.js';
 import type { RevocationStore } from './revocation-store.js';
@@ -22,6 +23,7 @@ export class AuthService {
     private readonly mfa: MfaService,
     private readonly mfaTokens: MfaTokens,
     private readonly clock: { now(): number },
+    private readonly throttle: LoginThrottle,
   ) {}
 
   async register(input: { username: string; email: string; password: string }): Promise<PublicUser> {
@@ -47,7 +49,7 @@ export class AuthService {
 
   /**
    * Checks a username-or-email and password. Unknown users, wrong passwords and disabled accounts all cost one
-   * bcrypt comparison and get the same answer.
+   * bcrypt comparison, count towards the account's failed-login throttle, and get the same answer.
    */
   async login(input: { identifier: string; password: string }, client: ClientContext): Promise<LoginResult> {
     const identifier = input.identifier.toLowerCase();
@@ -55,10 +57,14 @@ export class AuthService {
       where: identifier.includes('@') ? { email: identifier } : { usernameKey: identifier },
       include: { roles: true },
     });
+    const counter = this.throttle.counterFor(user, identifier, client.deviceCookie);
+    await this.throttle.refuseIfLocked(counter);
     const matches = user ? await this.passwords.verify(input.password, user.passwordHash) : await this.passwords.verifyAgainstNobody(input.password);
     if (!user || !matches || user.disabledAt) {
+      await this.throttle.failed(counter);
       throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     }
+    await this.throttle.succeeded(counter);
     if (await this.mfa.isEnabled(user.id)) {
       const { token, claims } = this.mfaTokens.sign(user.id);
       return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat };

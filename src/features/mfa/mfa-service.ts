@@ -6,9 +6,11 @@ import type { Prisma } from '../../core/db.js';
 import { deriveKey } from '../../core/derived-keys.js';
 import { AppError } from '../../core/errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
-import { LOCK_MS, type MfaLockout } from './mfa-lockout.js';
+import type { FailureLockout, LockoutRule } from '../../core/failure-lockout.js';
 import { type SecretBox, matchingStep, newTotpSecret, otpauthUri } from './totp.js';
 
+/** Five wrong codes lock a user's second factor for 15 minutes, on every instance. */
+export const MFA_LOCKOUT: LockoutRule = { name: 'mfa', maxFailures: 5, lockMs: 15 * 60 * 1000 };
 const RECOVERY_CODE_COUNT = 10;
 const RECOVERY_CODE = /^[a-z2-9]{5}-[a-z2-9]{5}$/;
 const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
@@ -36,7 +38,7 @@ export class MfaService {
   constructor(
     private readonly prisma: Prisma,
     private readonly box: SecretBox,
-    private readonly lockout: MfaLockout,
+    private readonly lockout: FailureLockout,
     private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
     private readonly issuer: string,
@@ -150,7 +152,7 @@ export class MfaService {
   }
 
   private locked(ms: number): AppError {
-    const seconds = Math.ceil(Math.min(ms, LOCK_MS) / 1000);
+    const seconds = Math.ceil(Math.min(ms, this.lockout.rule.lockMs) / 1000);
     return new AppError('mfa_locked', `Too many wrong codes. Two-factor sign-in is locked for ${Math.ceil(seconds / 60)} minutes.`, {
       headers: { 'Retry-After': String(seconds) },
       details: { retryAfterSeconds: seconds },

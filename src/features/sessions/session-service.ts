@@ -17,6 +17,8 @@ export interface SessionSettings {
 export interface ClientContext {
   userAgent?: string;
   ip?: string;
+  /** The device cookie a browser that signed in before sends (see LoginThrottle). */
+  deviceCookie?: string;
 }
 
 export interface TokenPair {
