@@ -45,6 +45,19 @@ describe('readiness', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
+  it.runIf(process.env.DATABASE_URL)('when requests hold every connection of the pool, then /ready still answers 200 at once', async () => {
+    const opened = await backends();
+    const { app } = buildApp(opened);
+    // pg's default pool has 10 connections: hold them all for longer than a readiness check may wait.
+    // (A Prisma query starts only when awaited: `then` starts each one now.)
+    const busy = Array.from({ length: 12 }, () => opened.db.prisma.$executeRaw`SELECT pg_sleep(2.5)`.then(() => undefined));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const res = await request(app).get('/ready');
+    await Promise.all(busy);
+    expect(res.status).toBe(200);
+    expect(res.body.checks.database).toBe('up');
+  });
+
   it.runIf(usingRedis)('when Redis stops answering, then /ready is 503 naming redis, and recovers when it returns', async () => {
     const opened = await backends();
     const { proxy, redis, close } = await redisThroughProxy();

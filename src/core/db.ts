@@ -81,12 +81,13 @@ export interface OpenedDatabase extends Database {
   appliedMigrations: string[];
 }
 
-function wrap(prisma: PrismaClient, kind: Database['kind'], closeDriver: () => Promise<void>): Database {
+function wrap(prisma: PrismaClient, kind: Database['kind'], closeDriver: () => Promise<void>, probe?: pg.Pool): Database {
   return {
     prisma,
     kind,
     async ping() {
-      await prisma.$queryRaw`SELECT 1`;
+      if (probe) await probe.query('SELECT 1');
+      else await prisma.$queryRaw`SELECT 1`;
     },
     async close() {
       await prisma.$disconnect();
@@ -100,6 +101,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
   let adapter: SqlMigrationAwareDriverAdapterFactory;
   let closeDriver: () => Promise<void>;
   let kind: Database['kind'];
+  let probe: pg.Pool | undefined;
   if (options.url) {
     // Our own pool, so closing the database really closes every connection (migrations included).
     const timeout = options.queryTimeoutMs;
@@ -115,8 +117,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
       }),
     });
     pool.on('error', () => {}); // an idle client dropped by the server; the next query reconnects
+    // Readiness asks whether the server answers, not whether a connection is free: its own one-connection pool
+    // never waits behind requests that hold every connection of the main one.
+    probe = new pg.Pool({ connectionString: options.url, max: 1, connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000, query_timeout: 5_000 });
+    probe.on('error', () => {});
     adapter = new PrismaPg(pool);
-    closeDriver = () => pool.end();
+    closeDriver = async () => {
+      await Promise.all([pool.end(), probe?.end()]);
+    };
     kind = 'postgres';
   } else {
     let pgliteDir: string | undefined;
@@ -148,9 +156,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
       prisma.$queryRawUnsafe('SELECT migration_name, checksum FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'),
     ));
   const appliedMigrations = pending ? await applyMigrations(adapter) : [];
-  const database = wrap(prisma, kind, closeDriver);
+  const database = wrap(prisma, kind, closeDriver, probe);
   // The first query loads Prisma's query compiler (about a second): pay that here, not in the first request,
   // and fail at startup rather than later if the database cannot be reached.
-  await database.ping();
+  await prisma.$queryRaw`SELECT 1`;
   return { ...database, appliedMigrations };
 }
