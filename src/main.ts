@@ -5,6 +5,7 @@ import { systemClock } from './core/clock.js';
 import { type Config, ConfigError, loadConfig } from './core/config.js';
 import { openDatabase } from './core/db.js';
 import { DataDirInUseError } from './core/db/data-dir-lock.js';
+import { inFlightHandlers } from './core/http/in-flight.js';
 import { boundPort, closeGracefully, listen } from './core/http/server.js';
 import { createLogger } from './core/logger.js';
 import { PasswordHashPool } from './core/password-hash-pool.js';
@@ -38,6 +39,8 @@ const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /** Hashing threads yield to the event loop when the cores are busy (see PasswordHashPoolOptions.nice). */
 const PASSWORD_THREAD_NICE = 10;
+/** After the shutdown timeout cuts connections, how long their handlers may still use the database and the pool. */
+const HANDLER_GRACE_MS = 5_000;
 
 const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
 
@@ -93,6 +96,9 @@ async function start() {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const drained = await closeGracefully(server, config.shutdownTimeoutMs);
     if (!drained) logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: cut the remaining connections');
+    // A cut connection's handler still runs: the database, Redis and the hash pool stay open until it is done.
+    const unfinished = await inFlightHandlers(app).settle(HANDLER_GRACE_MS);
+    if (unfinished > 0) logger.warn({ unfinished }, 'handlers still running after the grace period; closing under them');
     await Promise.all(housekeeping.map((stop) => stop()));
     await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');

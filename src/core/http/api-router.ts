@@ -1,9 +1,10 @@
 // Declares a route once: its zod schemas validate the request and describe it in the OpenAPI document.
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import type { IncomingMessage } from 'node:http';
-import express, { type Request, type RequestHandler, type Response } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { inFlightHandlers } from './in-flight.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnySchema = z.ZodType;
@@ -77,7 +78,7 @@ export class ApiRouter {
         query: querySchema.parse(req.query),
         params: paramsSchema.parse(req.params),
       } as { body: z.output<TBody>; query: z.output<TQuery>; params: z.output<TParams> };
-      await spec.handler(input, req, res);
+      await inFlightHandlers(req.app as Express).run(req, () => spec.handler(input, req, res));
     };
     this.router[spec.method](spec.path, ...(spec.middleware ?? []), handle);
     return this;
