@@ -29,6 +29,8 @@ import { mfaRoutes, requireSecondFactor } from './features/mfa/mfa-routes.js';
 import { createRateLimiters } from './features/rate-limit/rate-limiter.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
+import type { SigningKeys } from './features/signing-keys/key-ring.js';
+import { signingKeyRoutes } from './features/signing-keys/signing-key-routes.js';
 
 export const VERSION = '0.1.0';
 
@@ -44,6 +46,8 @@ export interface AppDeps {
   logger: Logger;
   /** The worker threads that run bcrypt; the caller owns it and closes it after the server. */
   passwordPool: PasswordHashPool;
+  /** What signs and checks access tokens: the key ring (ES256) or JWT_SECRET (HS256); see openSigningKeys. */
+  signingKeys: SigningKeys;
   /** Where image bytes go; local disk under UPLOAD_DIR unless given. */
   imageStorage?: ImageStorage;
 }
@@ -83,6 +87,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/auth', legacyAliasRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router, auth, me, sessions);
   const adminGuards = config.adminRequireMfa ? [requireSecondFactor()] : [];
   app.use(adminRoutes(registry, { ...accounts, ...authenticated, rateLimiters, adminGuards }).router);
+  app.use(
+    signingKeyRoutes(registry, { ...authenticated, adminGuards, signingKeys: deps.signingKeys, issuer: config.jwtIssuer, publicUrl: config.publicUrl }).router,
+  );
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
   app.use(mfaRoutes(registry, { mfa: accounts.mfa, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);

@@ -10,7 +10,8 @@ import { boundPort, closeGracefully, listen } from './core/http/server.js';
 import { createLogger } from './core/logger.js';
 import { PasswordHashPool } from './core/password-hash-pool.js';
 import { connectRedis, type Redis } from './core/redis.js';
-import { resolveJwtSecret } from './core/secrets.js';
+import { resolveSecrets } from './core/secrets.js';
+import { KEY_RING_REFRESH_MS, KeyRing, KeyRingError, openSigningKeys } from './features/signing-keys/key-ring.js';
 import { ADMIN_ROLE, ensureAdmin } from './features/admin/admin-service.js';
 import { pruneEndedSessions } from './features/sessions/session-service.js';
 import { sweepImageOrphans } from './features/images/image-service.js';
@@ -34,6 +35,7 @@ const config = readConfig();
 
 /** How often ended sessions are deleted and image orphans swept (the first time a minute or so after start). */
 const HOUSEKEEPING_EVERY_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 /** Stored bytes and rows younger than this are never orphans: an upload may still be between its two writes. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
@@ -45,7 +47,6 @@ const HANDLER_GRACE_MS = 5_000;
 const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
 
 async function start() {
-  const jwtSecret = await resolveJwtSecret(config, logger);
   const db = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -55,6 +56,13 @@ async function start() {
   });
   if (db.appliedMigrations.length > 0) logger.info({ migrations: db.appliedMigrations }, 'applied database migrations');
   if (db.kind === 'pglite') logger.info({ dataDir: config.dataDir }, 'using embedded PostgreSQL (PGlite); set DATABASE_URL for a real server');
+  // After the database: an embedded data directory is locked by then, so no second process writes secrets.json.
+  const { jwtSecret, keyEncryptionKey } = await resolveSecrets(config, logger);
+  const signingKeys = await openSigningKeys(
+    { algorithm: config.accessTokenAlgorithm, jwtSecret, keyEncryptionKey, accessTtlS: config.accessTokenTtlS, clockToleranceS: config.jwtClockToleranceS },
+    db.prisma,
+    systemClock,
+  );
 
   let redis: Redis | undefined;
   if (config.redisUrl) {
@@ -66,7 +74,7 @@ async function start() {
 
   const passwordPool = new PasswordHashPool({ ...config.passwordHashPool, nice: PASSWORD_THREAD_NICE });
   const imageStorage = new LocalDiskStorage(config.uploadDir);
-  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage };
+  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys };
   if (config.bootstrapAdmin) {
     const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
     if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');
@@ -80,6 +88,17 @@ async function start() {
   }
   const app = createApp(deps);
   const housekeeping = [
+    every(
+      'maintain signing keys',
+      KEY_RING_REFRESH_MS,
+      async () => {
+        if (!(signingKeys instanceof KeyRing)) return;
+        const { rotated, pruned } = await signingKeys.maintain(config.signingKeyRotationDays * DAY_MS);
+        if (rotated) logger.info({ kid: rotated.kid, activatesAt: rotated.activatesAt }, 'rotated the signing key on schedule');
+        if (pruned > 0) logger.info({ pruned }, 'deleted signing keys whose tokens have all expired');
+      },
+      logger,
+    ),
     every('prune ended sessions', HOUSEKEEPING_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000),
     every('sweep image orphans', HOUSEKEEPING_EVERY_MS, () => sweepImageOrphans({ prisma: db.prisma, storage: imageStorage, logger }, systemClock.now(), ORPHAN_GRACE_MS), logger, 90_000),
   ];
@@ -110,7 +129,7 @@ async function start() {
 }
 
 start().catch((err: unknown) => {
-  if (err instanceof DataDirInUseError) logger.fatal(err.message);
+  if (err instanceof DataDirInUseError || err instanceof KeyRingError) logger.fatal(err.message);
   else logger.fatal({ err }, 'failed to start');
   logger.flush();
   process.exit(1);

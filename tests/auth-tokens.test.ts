@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,32 +35,63 @@ describe('access and refresh tokens', () => {
     it('when tokens are forged or misused, then each one gets 401 invalid_token', async () => {
       const config = testConfig();
       const clock = new ManualClock();
-      const { app } = buildApp(backends, { config, clock });
+      const { app, deps } = buildApp(backends, { config, clock });
       const account = await registerAndLogin(app);
       const [header, payload, signature] = account.accessToken.split('.') as [string, string, string];
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
-      const signWith = (secret: string, overrides: Record<string, unknown>, algorithm: jwt.Algorithm = 'HS256') =>
-        jwt.sign({ ...claims, ...overrides }, secret, { algorithm });
+      // Our own current key: a token it signs fails only for what the case changes.
+      const ours = deps.signingKeys.signing();
+      const signWith = (overrides: Record<string, unknown>, extraHeader: Record<string, unknown> = {}, key = ours.key, kid: string | null = ours.kid) =>
+        jwt.sign({ ...claims, ...overrides }, key, { algorithm: 'ES256', ...(kid !== null && { keyid: kid }), header: { alg: 'ES256', ...extraHeader } });
+      const publicPem = createPublicKey(ours.key).export({ format: 'pem', type: 'spki' }).toString();
+      const publicJwk = JSON.stringify(createPublicKey(ours.key).export({ format: 'jwk' }));
+      const hmacWith = (secret: string) => {
+        const confusedHeader = jwtSegment({ alg: 'HS256', typ: 'JWT', kid: ours.kid });
+        return `${confusedHeader}.${payload}.${createHmac('sha256', secret).update(`${confusedHeader}.${payload}`).digest('base64url')}`;
+      };
+      const strangerKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 
       const forged: Record<string, string> = {
-        'alg none': `${jwtSegment({ alg: 'none', typ: 'JWT' })}.${payload}.`,
-        'a wrong secret': signWith('another-secret-that-is-long-enough-0123456789', {}),
+        'alg none': `${jwtSegment({ alg: 'none', typ: 'JWT', kid: ours.kid })}.${payload}.`,
+        'a key pair of its own under our kid': signWith({}, {}, strangerKey),
+        'an unknown kid': signWith({}, {}, ours.key, 'no-such-key'),
+        'no kid': signWith({}, {}, ours.key, null),
+        'a jku header': signWith({}, { jku: 'https://attacker.example/jwks.json' }),
+        'a jwk header': signWith({}, { jwk: JSON.parse(publicJwk) as object }),
+        'an x5u header': signWith({}, { x5u: 'https://attacker.example/cert.pem' }),
+        'HS256 with our public key (PEM) as the secret': hmacWith(publicPem),
+        'HS256 with our public key (JWK) as the secret': hmacWith(publicJwk),
         'a tampered payload': `${header}.${jwtSegment({ ...claims, roles: ['user', 'admin'] })}.${signature}`,
-        'another algorithm (HS512, same secret)': signWith(config.jwtSecret, {}, 'HS512'),
-        'a wrong issuer': signWith(config.jwtSecret, { iss: 'someone-else' }),
-        'a wrong audience': signWith(config.jwtSecret, { aud: 'another-api' }),
-        'a wrong type': signWith(config.jwtSecret, { typ: 'refresh' }),
+        'a wrong issuer': signWith({ iss: 'someone-else' }),
+        'a wrong audience': signWith({ aud: 'another-api' }),
+        'a wrong type': signWith({ typ: 'refresh' }),
         'a refresh token as Bearer': account.refreshToken,
         'a truncated token': account.accessToken.slice(0, -5),
-        'an HMAC over the header only': `${header}.${payload}.${createHmac('sha256', config.jwtSecret).update(header).digest('base64url')}`,
+        'a header that is not JSON': `${Buffer.from('{not json').toString('base64url')}.${payload}.${signature}`,
       };
       for (const [name, token] of Object.entries(forged)) {
         const res = await request(app).get('/protected').set(...bearer(token));
         expect(res.status, name).toBe(401);
         expect(res.body.error.code, name).toBe('invalid_token');
       }
+      // The same signing, unchanged, is accepted: the refusals above are for what each case changed.
+      expect((await request(app).get('/protected').set(...bearer(signWith({})))).status).toBe(200);
       const genuine = await request(app).get('/protected').set(...bearer(account.accessToken));
       expect(genuine.status).toBe(200);
+    });
+
+    it('when JWT_ALGORITHM is HS256, then tokens are HMACs under JWT_SECRET with a kid, and an ES256 token is refused', async () => {
+      const config = testConfig({ accessTokenAlgorithm: 'HS256' });
+      const { app } = buildApp(backends, { config });
+      const account = await registerAndLogin(app);
+      const header = JSON.parse(Buffer.from(account.accessToken.split('.')[0] ?? '', 'base64url').toString()) as { alg: string; kid: string };
+      expect(header).toMatchObject({ alg: 'HS256', kid: expect.stringMatching(/^hs256-/) });
+      expect(jwt.verify(account.accessToken, config.jwtSecret, { algorithms: ['HS256'] })).toMatchObject({ sub: account.id });
+
+      const es256 = buildApp(backends);
+      const other = await registerAndLogin(es256.app);
+      expect((await request(app).get('/protected').set(...bearer(other.accessToken))).status).toBe(401);
+      expect((await request(app).get('/protected').set(...bearer(account.accessToken))).status).toBe(200);
     });
 
     it('when the token has expired beyond the clock tolerance, then 401 saying so', async () => {

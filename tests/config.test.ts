@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 
 const STRONG = 'k3Jx9vQz2Lw8Rt5Yp1Nc7Hb4Fd6Gs0Ma';
+const STRONG_KEK = 'Vq8nR2wLz5Tx1Kb7Hc4Md9Pf3Gs6Jy0Ae';
+/** Production with a good key-encryption key, so each case is about the JWT secret alone. */
+const PRODUCTION = { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: STRONG_KEK };
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -22,25 +25,35 @@ describe('configuration', () => {
   });
 
   it('when production has no JWT_SECRET, then startup is refused', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual(['JWT_SECRET: is required in production']);
+    expect(problemsOf(PRODUCTION)).toEqual(['JWT_SECRET: is required in production']);
   });
 
   it('when production has a JWT_SECRET under 32 bytes, then startup is refused', () => {
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' })).toEqual(['JWT_SECRET: must be at least 32 bytes']);
+    expect(problemsOf({ ...PRODUCTION, JWT_SECRET: 'short-secret' })).toEqual(['JWT_SECRET: must be at least 32 bytes']);
   });
 
   it('when production has the example placeholder as JWT_SECRET, then startup is refused', () => {
-    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'change-me-to-a-long-random-string-of-64-chars' });
+    const problems = problemsOf({ ...PRODUCTION, JWT_SECRET: 'change-me-to-a-long-random-string-of-64-chars' });
     expect(problems).toEqual(['JWT_SECRET: is a placeholder, not a secret']);
   });
 
   it('when production has a strong JWT_SECRET, then it is accepted', () => {
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG }).jwtSecret).toBe(STRONG);
+    expect(loadConfig({ ...PRODUCTION, JWT_SECRET: STRONG }).jwtSecret).toBe(STRONG);
+  });
+
+  it('when production signs with ES256 (the default), then a missing, short or placeholder KEY_ENCRYPTION_KEY is refused', () => {
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: STRONG })).toEqual(['KEY_ENCRYPTION_KEY: is required in production']);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'short' })).toEqual(['KEY_ENCRYPTION_KEY: must be at least 32 bytes']);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'changeme'.repeat(5) })).toEqual([
+      'KEY_ENCRYPTION_KEY: is a placeholder, not a secret',
+    ]);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG, JWT_ALGORITHM: 'HS256' }).accessTokenAlgorithm).toBe('HS256');
+    expect(problemsOf({ JWT_ALGORITHM: 'RS256' })[0]).toMatch(/^JWT_ALGORITHM/);
   });
 
   it('when several variables are invalid, then one error lists every one', () => {
     const problems = problemsOf({ PORT: 'eighty', DATABASE_URL: 'mysql://x', TRUST_PROXY: 'true', NODE_ENV: 'production' });
-    expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'PORT', 'TRUST_PROXY']);
+    expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'KEY_ENCRYPTION_KEY', 'PORT', 'TRUST_PROXY']);
   });
 
   it('when TRUST_PROXY is a hop count or a subnet list, then Express gets the same', () => {

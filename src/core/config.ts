@@ -66,6 +66,10 @@ const envSchema = z.object({
   MIGRATE_ON_START: booleanFlag.optional(),
   DATABASE_TIMEOUT_MS: integer(1_000, 100, 600_000),
   JWT_SECRET: optionalString,
+  JWT_ALGORITHM: z.enum(['ES256', 'HS256']).default('ES256'),
+  KEY_ENCRYPTION_KEY: optionalString,
+  SIGNING_KEY_ROTATION_DAYS: integer(30, 0, 3_650),
+  PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   JWT_ISSUER: z.string().min(1).default('authkit'),
   JWT_AUDIENCE: z.string().min(1).default('authkit-api'),
   JWT_CLOCK_TOLERANCE_S: integer(5, 0, 60),
@@ -140,6 +144,14 @@ export interface Config {
   databaseTimeoutMs: number;
   /** Absent only before `resolveSecrets` fills it in outside production. */
   jwtSecret?: string;
+  /** ES256: key pairs from the key ring, published as a JWKS. HS256: JWT_SECRET, shared with every verifier. */
+  accessTokenAlgorithm: 'ES256' | 'HS256';
+  /** Seals the signing keys' private halves in the database; like jwtSecret, generated outside production. */
+  keyEncryptionKey?: string;
+  /** Days between automatic signing-key rotations; 0 rotates only on demand. */
+  signingKeyRotationDays: number;
+  /** Where clients reach this service (the base of jwks_uri in the discovery document); else the request's origin. */
+  publicUrl?: string;
   jwtIssuer: string;
   jwtAudience: string;
   jwtClockToleranceS: number;
@@ -229,6 +241,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // Outside production a missing secret is generated later; a weak one given explicitly is refused everywhere.
   const secretProblem = secret === undefined && !production ? undefined : weakSecretReason(secret);
   if (secretProblem) problems.push(`JWT_SECRET: ${secretProblem}`);
+  const keyEncryptionKey = env.KEY_ENCRYPTION_KEY?.trim() || undefined;
+  // Only ES256 seals keys with it; HS256 signs with JWT_SECRET alone.
+  const sealsKeys = env.JWT_ALGORITHM?.trim() !== 'HS256';
+  const keyProblem = keyEncryptionKey === undefined && (!production || !sealsKeys) ? undefined : weakSecretReason(keyEncryptionKey);
+  if (keyProblem) problems.push(`KEY_ENCRYPTION_KEY: ${keyProblem}`);
   if (parsed.success && parsed.data.NODE_ENV !== 'test' && parsed.data.BCRYPT_COST < MIN_BCRYPT_COST) {
     problems.push(`BCRYPT_COST: must be at least ${MIN_BCRYPT_COST} outside tests`);
   }
@@ -251,6 +268,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     migrateOnStart: values.MIGRATE_ON_START ?? values.DATABASE_URL === undefined,
     databaseTimeoutMs: values.DATABASE_TIMEOUT_MS,
     jwtSecret: values.JWT_SECRET,
+    accessTokenAlgorithm: values.JWT_ALGORITHM,
+    keyEncryptionKey: values.KEY_ENCRYPTION_KEY,
+    signingKeyRotationDays: values.SIGNING_KEY_ROTATION_DAYS,
+    publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ''),
     jwtIssuer: values.JWT_ISSUER,
     jwtAudience: values.JWT_AUDIENCE,
     jwtClockToleranceS: values.JWT_CLOCK_TOLERANCE_S,

@@ -1,45 +1,74 @@
-// Outside production, a JWT secret made once and kept under the data directory so tokens survive restarts.
+// Outside production, secrets made once and kept under the data directory (secrets.json, mode 0600) so tokens and
+// sealed keys survive restarts. Production takes them from the environment only.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 
 const SECRETS_FILE = 'secrets.json';
 
-async function readStoredSecret(file: string): Promise<string | undefined> {
+type StoredSecrets = Partial<Record<SecretName, string>>;
+type SecretName = 'jwtSecret' | 'keyEncryptionKey';
+
+const ENV_NAMES: Record<SecretName, string> = { jwtSecret: 'JWT_SECRET', keyEncryptionKey: 'KEY_ENCRYPTION_KEY' };
+
+async function readStored(file: string): Promise<StoredSecrets | undefined> {
   try {
     const stored: unknown = JSON.parse(await readFile(file, 'utf8'));
-    if (typeof stored === 'object' && stored !== null && 'jwtSecret' in stored && typeof stored.jwtSecret === 'string') {
-      return stored.jwtSecret;
-    }
-    return undefined;
+    if (typeof stored !== 'object' || stored === null) throw new Error(`${file} does not hold a JSON object`);
+    return stored;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
 }
 
-/** Returns the configured JWT secret, or the generated one for this data directory. */
-export async function resolveJwtSecret(config: Config, logger: Logger): Promise<string> {
-  if (config.jwtSecret !== undefined) return config.jwtSecret;
-  if (config.env === 'production') throw new Error('JWT_SECRET is required in production');
-
-  const file = path.join(config.dataDir, SECRETS_FILE);
-  let secret = await readStoredSecret(file);
-  if (secret === undefined) {
-    await mkdir(config.dataDir, { recursive: true });
-    const fresh = randomBytes(48).toString('base64url');
+/** The stored value of `name`, generating and storing one first if there is none. */
+async function storedSecret(dataDir: string, name: SecretName): Promise<string> {
+  const file = path.join(dataDir, SECRETS_FILE);
+  const stored = await readStored(file);
+  const existing = stored?.[name];
+  if (typeof existing === 'string' && existing !== '') return existing;
+  await mkdir(dataDir, { recursive: true });
+  const fresh = randomBytes(48).toString('base64url');
+  const contents = `${JSON.stringify({ ...stored, [name]: fresh }, null, 2)}\n`;
+  if (stored === undefined) {
     try {
       // 'wx' so two processes starting at once cannot overwrite each other's secret.
-      await writeFile(file, `${JSON.stringify({ jwtSecret: fresh }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-      secret = fresh;
+      await writeFile(file, contents, { mode: 0o600, flag: 'wx' });
+      return fresh;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      secret = await readStoredSecret(file);
+      return storedSecret(dataDir, name);
     }
   }
-  if (secret === undefined) throw new Error(`${file} exists but holds no jwtSecret`);
-  logger.warn({ file }, 'JWT_SECRET is not set: using a generated secret kept in the data directory. Set JWT_SECRET for production.');
-  return secret;
+  // Adding to an existing file (an older data directory): written aside, then renamed over it in one step.
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, contents, { mode: 0o600 });
+  await rename(temporary, file);
+  const reread = (await readStored(file))?.[name];
+  if (reread === undefined) throw new Error(`${file} lost ${name} while it was written`);
+  return reread;
+}
+
+/**
+ * The JWT secret (HS256 access tokens, and the keys derived from it) and the key-encryption key (sealing the signing
+ * keys), each from the environment or, outside production, generated once for this data directory.
+ */
+export async function resolveSecrets(config: Config, logger: Logger): Promise<{ jwtSecret: string; keyEncryptionKey?: string }> {
+  const resolve = async (name: SecretName, configured: string | undefined) => {
+    if (configured !== undefined) return configured;
+    if (config.env === 'production') throw new Error(`${ENV_NAMES[name]} is required in production`);
+    const value = await storedSecret(config.dataDir, name);
+    logger.warn(
+      { file: path.join(config.dataDir, SECRETS_FILE) },
+      `${ENV_NAMES[name]} is not set: using a generated one kept in the data directory. Set ${ENV_NAMES[name]} for production.`,
+    );
+    return value;
+  };
+  const jwtSecret = await resolve('jwtSecret', config.jwtSecret);
+  // HS256 seals nothing: no key-encryption key is asked for, or generated.
+  if (config.accessTokenAlgorithm === 'HS256') return { jwtSecret, keyEncryptionKey: config.keyEncryptionKey };
+  return { jwtSecret, keyEncryptionKey: await resolve('keyEncryptionKey', config.keyEncryptionKey) };
 }

@@ -2,6 +2,7 @@
 import type { Clock } from '../core/clock.js';
 import { deriveKey } from '../core/derived-keys.js';
 import { createFailureLockout } from '../core/failure-lockout.js';
+import { SecretBox } from '../core/secret-box.js';
 import type { Config } from '../core/config.js';
 import type { Database } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
@@ -16,8 +17,8 @@ import { PasswordHasher } from './auth/passwords.js';
 import { createRevocationStore } from './auth/revocation-store.js';
 import { AccessTokens, MfaTokens } from './auth/tokens.js';
 import type { Budget } from './rate-limit/rate-limiter.js';
+import type { SigningKeys } from './signing-keys/key-ring.js';
 import { MFA_LOCKOUT, MfaService } from './mfa/mfa-service.js';
-import { SecretBox } from './mfa/totp.js';
 import { Sessions } from './sessions/session-service.js';
 import { UserService } from './users/user-service.js';
 
@@ -28,13 +29,15 @@ export interface AccountDeps {
   clock: Clock;
   logger: Logger;
   passwordPool: PasswordHashPool;
+  /** What signs and checks access tokens (loaded before the app is built: see openSigningKeys). */
+  signingKeys: SigningKeys;
 }
 
 /** `failedCredentials`: the budget that forged or unknown tokens and keys spend (none: they are not counted). */
-export function createAccounts({ config, db, store, clock, logger, passwordPool }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
+export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
   const tokens = new AccessTokens(
     {
-      secret: config.jwtSecret,
+      keys: signingKeys,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
       accessTtlS: config.accessTokenTtlS,
@@ -46,7 +49,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool 
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost);
   const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'));
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
-  const mfa = new MfaService(db.prisma, new SecretBox(config.jwtSecret), createFailureLockout(store, clock, MFA_LOCKOUT), passwords, clock, config.jwtIssuer, config.jwtSecret);
+  const mfa = new MfaService(db.prisma, new SecretBox(deriveKey(config.jwtSecret, 'authkit totp secrets v1')), createFailureLockout(store, clock, MFA_LOCKOUT), passwords, clock, config.jwtIssuer, config.jwtSecret);
   const mfaTokens = new MfaTokens(config.jwtSecret, config.jwtIssuer, clock);
   const loginThrottle = new LoginThrottle(
     createFailureLockout(store, clock, { name: 'login', ...config.loginLockout }),

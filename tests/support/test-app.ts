@@ -6,13 +6,14 @@ import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type AppConfig, createApp } from '../../src/app.js';
-import { type Clock, ManualClock } from '../../src/core/clock.js';
+import { type Clock, ManualClock, systemClock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/core/config.js';
 import { type Database, openDatabase } from '../../src/core/db.js';
 import { createLogger, type Logger } from '../../src/core/logger.js';
 import { PasswordHashPool } from '../../src/core/password-hash-pool.js';
 import { connectRedis, type Redis } from '../../src/core/redis.js';
 import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
+import { type KeyRing, openSigningKeys, SharedSecretKey, type SigningKeys } from '../../src/features/signing-keys/key-ring.js';
 import { databaseUrlFor } from './database-url.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -28,6 +29,10 @@ export interface Backends {
   /** Apps built over the same backends share Redis; each app gets its own in-process store otherwise. */
   redis?: Redis;
   redisPrefix: string;
+  /** The database's ES256 key ring (apps over the same backends share it, as instances share the table). */
+  signingKeys: KeyRing;
+  /** The key-encryption key that ring was sealed under. */
+  keyEncryptionKey: string;
   close(): Promise<void>;
 }
 
@@ -64,16 +69,30 @@ export async function openBackends(): Promise<Backends> {
     db = await openDatabase({ loadDataDir: new Blob([dump]), migrate: false });
   }
   const redis = process.env.REDIS_URL ? await connectRedis({ url: process.env.REDIS_URL }, silentLogger) : undefined;
+  const keyEncryptionKey = randomBytes(32).toString('base64url');
   return {
     db,
     url,
     redis,
+    keyEncryptionKey,
+    signingKeys: await openTestKeyRing(db, keyEncryptionKey, systemClock),
     redisPrefix: `authkit-test:${runId}:${unique}:`,
     async close() {
       await db.close();
       redis?.disconnect();
     },
   };
+}
+
+/** An ES256 key ring over `db`, as an instance opens it at start (the test config's token lifetimes). */
+export async function openTestKeyRing(db: Database, keyEncryptionKey: string, clock: Clock): Promise<KeyRing> {
+  const { accessTokenTtlS, jwtClockToleranceS } = testConfig();
+  const ring = await openSigningKeys(
+    { algorithm: 'ES256', jwtSecret: '', keyEncryptionKey, accessTtlS: accessTokenTtlS, clockToleranceS: jwtClockToleranceS },
+    db.prisma,
+    clock,
+  );
+  return ring as KeyRing;
 }
 
 /**
@@ -115,6 +134,7 @@ export interface TestAppOptions {
   logger?: Logger;
   store?: SharedStore;
   passwordPool?: PasswordHashPool;
+  signingKeys?: SigningKeys;
 }
 
 let sharedPasswordPool: PasswordHashPool | undefined;
@@ -130,6 +150,7 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const config = options.config ?? testConfig();
   const clock = options.clock ?? new ManualClock();
   const store = options.store ?? (backends.redis ? redisStore(backends.redis, backends.redisPrefix) : inProcessStore);
-  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger, passwordPool: options.passwordPool ?? testPasswordPool() };
+  const signingKeys = options.signingKeys ?? (config.accessTokenAlgorithm === 'HS256' ? new SharedSecretKey(config.jwtSecret) : backends.signingKeys);
+  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger, passwordPool: options.passwordPool ?? testPasswordPool(), signingKeys };
   return { app: createApp(deps), deps };
 }

@@ -35,12 +35,21 @@ const RolesBody = z
 const errors = errorResponses({ 403: 'Not an administrator' });
 const notFound = { 404: { description: 'No such user', schema: ErrorResponse } };
 
-export function adminRoutes(
-  registry: OpenAPIRegistry,
-  deps: { admin: AdminService; rateLimiters: RateLimiters; authn: Authenticators; userLimit: Budget; adminGuards?: RequestHandler[] },
-): ApiRouter {
+export interface AdminGuardDeps {
+  authn: Authenticators;
+  userLimit: Budget;
+  /** Extra checks for every admin route (a second factor, with ADMIN_REQUIRE_MFA). */
+  adminGuards?: RequestHandler[];
+}
+
+/** What every admin route runs first: a signed-in user, within budget, with the admin role (and the extra guards). */
+export function adminOnly(deps: AdminGuardDeps): RequestHandler[] {
+  return [deps.authn.user(deps.userLimit), requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
+}
+
+export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { admin: AdminService; rateLimiters: RateLimiters }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['admin'] });
-  const middleware = [deps.authn.user(deps.userLimit), requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
+  const middleware = adminOnly(deps);
   api.route({
     method: 'get',
     path: '/admin/users',

@@ -1,12 +1,15 @@
-// Access tokens (HS256 JWTs with an explicit algorithm allowlist) and opaque refresh tokens stored only as hashes.
+// Access tokens (JWTs signed by the key ring, ES256 by default, each key's algorithm the only one accepted for it)
+// and opaque refresh tokens stored only as hashes.
 import { createHash, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
 import { deriveKey } from '../../core/derived-keys.js';
 import { withoutStackTraces } from '../../core/errors.js';
+import type { SigningKeys } from '../signing-keys/key-ring.js';
 
-const ALGORITHM = 'HS256';
+/** MFA tokens are for this service alone: an HMAC under a key of their own. */
+const MFA_ALGORITHM = 'HS256';
 export const REFRESH_TOKEN_PREFIX = 'rt_';
 
 const AccessClaims = z.object({
@@ -39,7 +42,7 @@ export interface AccessTokenSubject {
 }
 
 export interface TokenSettings {
-  secret: string;
+  keys: SigningKeys;
   issuer: string;
   audience: string;
   accessTtlS: number;
@@ -62,8 +65,26 @@ export class InvalidTokenError extends Error {
 /** How many verified tokens `AccessTokens` remembers (about 1 kB each). */
 const VERIFIED_TOKENS_KEPT = 10_000;
 
+/** Header members that ask a verifier to fetch or trust a key named by the token itself: never honoured here. */
+const KEY_FETCHING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'];
+
+/** The `kid` of a compact JWS header, read without a JWT library (which would parse the payload as well). */
+function headerKid(token: string): string {
+  const dot = token.indexOf('.');
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidTokenError('The access token is not valid.');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new InvalidTokenError('The access token is not valid.');
+  if (KEY_FETCHING_HEADERS.some((name) => name in header)) throw new InvalidTokenError('The access token is not valid.');
+  const kid = (header as { kid?: unknown }).kid;
+  if (typeof kid !== 'string') throw new InvalidTokenError('The access token is not valid.');
+  return kid;
+}
+
 export class AccessTokens {
-  private readonly key: KeyObject;
   /**
    * Tokens whose signature and claims already checked out, by their exact text. A client sends the same token for
    * its whole life, so most requests skip the signature check and claim parsing; expiry is still checked each time.
@@ -74,10 +95,7 @@ export class AccessTokens {
   constructor(
     private readonly settings: TokenSettings,
     private readonly clock: Clock,
-  ) {
-    // A KeyObject made once verifies about fifty times faster than a string secret re-imported per call.
-    this.key = createSecretKey(Buffer.from(settings.secret, 'utf8'));
-  }
+  ) {}
 
   sign(subject: AccessTokenSubject): { token: string; claims: AccessClaims } {
     const nowMs = this.clock.now();
@@ -96,7 +114,8 @@ export class AccessTokens {
       exp: Math.floor(nowMs / 1000) + this.settings.accessTtlS,
       auth_time: Math.floor(subject.authTimeMs / 1000),
     };
-    const token = jwt.sign(claims, this.key, { algorithm: ALGORITHM });
+    const { kid, alg, key } = this.settings.keys.signing();
+    const token = jwt.sign(claims, key, { algorithm: alg, keyid: kid });
     return { token, claims };
   }
 
@@ -113,10 +132,14 @@ export class AccessTokens {
   }
 
   private verifyClaims(token: string): AccessClaims {
+    // The key is chosen by `kid` among our own, and its algorithm is the only one accepted: a token cannot pick a
+    // weaker algorithm, nor have a public key used as an HMAC secret.
+    const key = this.settings.keys.verifying(headerKid(token));
+    if (!key) throw new InvalidTokenError('The access token is not valid.');
     let payload: unknown;
     try {
-      payload = jwt.verify(token, this.key, {
-        algorithms: [ALGORITHM],
+      payload = jwt.verify(token, key.key, {
+        algorithms: [key.alg],
         issuer: this.settings.issuer,
         audience: this.settings.audience,
         clockTimestamp: Math.floor(this.clock.now() / 1000),
@@ -164,14 +187,14 @@ export class MfaTokens {
   sign(userId: string): { token: string; claims: MfaClaims } {
     const now = Math.floor(this.clock.now() / 1000);
     const claims: MfaClaims = { sub: userId, jti: randomUUID(), typ: 'mfa', iat: now, exp: now + this.ttlS };
-    return { token: jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key, { algorithm: ALGORITHM }), claims };
+    return { token: jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key, { algorithm: MFA_ALGORITHM }), claims };
   }
 
   verify(token: string): MfaClaims {
     let payload: unknown;
     try {
       payload = jwt.verify(token, this.key, {
-        algorithms: [ALGORITHM],
+        algorithms: [MFA_ALGORITHM],
         issuer: this.issuer,
         audience: `${this.issuer}:mfa`,
         clockTimestamp: Math.floor(this.clock.now() / 1000),

@@ -7,7 +7,8 @@ import { deriveKey } from '../../core/derived-keys.js';
 import { AppError } from '../../core/errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { FailureLockout, LockoutRule } from '../../core/failure-lockout.js';
-import { type SecretBox, matchingStep, newTotpSecret, otpauthUri } from './totp.js';
+import type { SecretBox } from '../../core/secret-box.js';
+import { matchingStep, newTotpSecret, otpauthUri } from './totp.js';
 
 /** Five wrong codes lock a user's second factor for 15 minutes, on every instance. */
 export const MFA_LOCKOUT: LockoutRule = { name: 'mfa', maxFailures: 5, lockMs: 15 * 60 * 1000 };

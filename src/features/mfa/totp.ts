@@ -1,34 +1,8 @@
 // TOTP (RFC 6238) with otpauth: 30-second steps, one step of drift either way, secrets encrypted at rest.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
-import { deriveKey } from '../../core/derived-keys.js';
 
 export const STEP_SECONDS = 30;
 const DRIFT_STEPS = 1;
-
-/** Encrypts TOTP secrets with AES-256-GCM under a key derived from JWT_SECRET, so a database dump alone reveals none. */
-export class SecretBox {
-  private readonly key: Buffer;
-
-  constructor(jwtSecret: string) {
-    this.key = deriveKey(jwtSecret, 'authkit totp secrets v1');
-  }
-
-  seal(plain: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return [iv, cipher.getAuthTag(), body].map((part) => part.toString('base64url')).join('.');
-  }
-
-  open(sealed: string): string {
-    const [iv, tag, body] = sealed.split('.').map((part) => Buffer.from(part, 'base64url'));
-    if (!iv || !tag || !body) throw new Error('malformed sealed secret');
-    const decipher = createDecipheriv('aes-256-gcm', this.key, iv);
-    decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
-  }
-}
 
 export function newTotpSecret(): string {
   return new Secret({ size: 20 }).base32;
