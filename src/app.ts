@@ -29,8 +29,9 @@ import { mfaRoutes, requireSecondFactor } from './features/mfa/mfa-routes.js';
 import { createRateLimiters } from './features/rate-limit/rate-limiter.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
-import type { SigningKeys } from './features/signing-keys/key-ring.js';
-import { signingKeyRoutes } from './features/signing-keys/signing-key-routes.js';
+import type { SigningKeys } from './features/keys/key-ring.js';
+import type { PurposeKeys } from './features/keys/purpose-keys.js';
+import { signingKeyRoutes } from './features/keys/signing-key-routes.js';
 
 export const VERSION = '0.1.0';
 
@@ -46,8 +47,10 @@ export interface AppDeps {
   logger: Logger;
   /** The worker threads that run bcrypt; the caller owns it and closes it after the server. */
   passwordPool: PasswordHashPool;
-  /** What signs and checks access tokens: the key ring (ES256) or JWT_SECRET (HS256); see openSigningKeys. */
+  /** What signs and checks access tokens: the key ring (ES256) or JWT_SECRET (HS256); see openKeys. */
   signingKeys: SigningKeys;
+  /** The keys of every other purpose (TOTP secrets, recovery codes, MFA tokens, image links). */
+  purposeKeys: PurposeKeys;
   /** Where image bytes go; local disk under UPLOAD_DIR unless given. */
   imageStorage?: ImageStorage;
 }
@@ -88,12 +91,12 @@ export function createApp(deps: AppDeps): Express {
   const adminGuards = config.adminRequireMfa ? [requireSecondFactor()] : [];
   app.use(adminRoutes(registry, { ...accounts, ...authenticated, rateLimiters, adminGuards }).router);
   app.use(
-    signingKeyRoutes(registry, { ...authenticated, adminGuards, signingKeys: deps.signingKeys, issuer: config.jwtIssuer, publicUrl: config.publicUrl }).router,
+    signingKeyRoutes(registry, { ...authenticated, adminGuards, signingKeys: deps.signingKeys, purposeKeys: deps.purposeKeys, issuer: config.jwtIssuer, publicUrl: config.publicUrl }).router,
   );
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
   app.use(mfaRoutes(registry, { mfa: accounts.mfa, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
-  const signer = new ImageUrlSigner(config.jwtSecret, deps.clock, config.signedUrlTtlS);
+  const signer = new ImageUrlSigner(deps.purposeKeys, deps.clock, config.signedUrlTtlS);
   const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger);
   accounts.users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));
   app.use(

@@ -11,7 +11,8 @@ import { createLogger } from './core/logger.js';
 import { PasswordHashPool } from './core/password-hash-pool.js';
 import { connectRedis, type Redis } from './core/redis.js';
 import { resolveSecrets } from './core/secrets.js';
-import { KEY_RING_REFRESH_MS, KeyRing, KeyRingError, openSigningKeys } from './features/signing-keys/key-ring.js';
+import { KEY_RING_REFRESH_MS, KeyRing, KeyRingError } from './features/keys/key-ring.js';
+import { openKeys } from './features/keys/purpose-keys.js';
 import { ADMIN_ROLE, ensureAdmin } from './features/admin/admin-service.js';
 import { pruneEndedSessions } from './features/sessions/session-service.js';
 import { sweepImageOrphans } from './features/images/image-service.js';
@@ -58,7 +59,7 @@ async function start() {
   if (db.kind === 'pglite') logger.info({ dataDir: config.dataDir }, 'using embedded PostgreSQL (PGlite); set DATABASE_URL for a real server');
   // After the database: an embedded data directory is locked by then, so no second process writes secrets.json.
   const { jwtSecret, keyEncryptionKey } = await resolveSecrets(config, logger);
-  const signingKeys = await openSigningKeys(
+  const { signingKeys, purposeKeys } = await openKeys(
     { algorithm: config.accessTokenAlgorithm, jwtSecret, keyEncryptionKey, accessTtlS: config.accessTokenTtlS, clockToleranceS: config.jwtClockToleranceS },
     db.prisma,
     systemClock,
@@ -74,7 +75,7 @@ async function start() {
 
   const passwordPool = new PasswordHashPool({ ...config.passwordHashPool, nice: PASSWORD_THREAD_NICE });
   const imageStorage = new LocalDiskStorage(config.uploadDir);
-  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys };
+  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys };
   if (config.bootstrapAdmin) {
     const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
     if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');
@@ -89,9 +90,10 @@ async function start() {
   const app = createApp(deps);
   const housekeeping = [
     every(
-      'maintain signing keys',
+      'refresh and rotate keys',
       KEY_RING_REFRESH_MS,
       async () => {
+        await purposeKeys.reload();
         if (!(signingKeys instanceof KeyRing)) return;
         const { rotated, pruned } = await signingKeys.maintain(config.signingKeyRotationDays * DAY_MS);
         if (rotated) logger.info({ kid: rotated.kid, activatesAt: rotated.activatesAt }, 'rotated the signing key on schedule');

@@ -45,7 +45,7 @@ describe('images', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       expect(res.body).toMatchObject({ ownerId: user.id, name: filename, type, size: bytes.length, ...size });
       expect(res.body.sha256).toMatch(/^[0-9a-f]{64}$/);
-      expect(res.body.url).toMatch(new RegExp(`^/images/${res.body.id}/content\\?expires=\\d+&sig=`));
+      expect(res.body.url).toMatch(new RegExp(`^/images/${res.body.id}/content\\?expires=\\d+&k=1&sig=`));
     });
 
     it.each([

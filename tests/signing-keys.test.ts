@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { boundPort, closeGracefully, listen } from '../src/core/http/server.js';
 import { createAccounts } from '../src/features/accounts.js';
-import { ACTIVATION_DELAY_MS, KeyRingError } from '../src/features/signing-keys/key-ring.js';
+import { ACTIVATION_DELAY_MS, KeyRingError } from '../src/features/keys/key-ring.js';
 import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { type Backends, buildApp, openBackends, openTestKeyRing, testConfig } from './support/test-app.js';
 

@@ -146,7 +146,7 @@ export interface Config {
   jwtSecret?: string;
   /** ES256: key pairs from the key ring, published as a JWKS. HS256: JWT_SECRET, shared with every verifier. */
   accessTokenAlgorithm: 'ES256' | 'HS256';
-  /** Seals the signing keys' private halves in the database; like jwtSecret, generated outside production. */
+  /** Seals the stored keys (signing keys' private halves, purpose keys); like jwtSecret, generated outside production. */
   keyEncryptionKey?: string;
   /** Days between automatic signing-key rotations; 0 rotates only on demand. */
   signingKeyRotationDays: number;
@@ -242,9 +242,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const secretProblem = secret === undefined && !production ? undefined : weakSecretReason(secret);
   if (secretProblem) problems.push(`JWT_SECRET: ${secretProblem}`);
   const keyEncryptionKey = env.KEY_ENCRYPTION_KEY?.trim() || undefined;
-  // Only ES256 seals keys with it; HS256 signs with JWT_SECRET alone.
-  const sealsKeys = env.JWT_ALGORITHM?.trim() !== 'HS256';
-  const keyProblem = keyEncryptionKey === undefined && (!production || !sealsKeys) ? undefined : weakSecretReason(keyEncryptionKey);
+  const keyProblem = keyEncryptionKey === undefined && !production ? undefined : weakSecretReason(keyEncryptionKey);
   if (keyProblem) problems.push(`KEY_ENCRYPTION_KEY: ${keyProblem}`);
   if (parsed.success && parsed.data.NODE_ENV !== 'test' && parsed.data.BCRYPT_COST < MIN_BCRYPT_COST) {
     problems.push(`BCRYPT_COST: must be at least ${MIN_BCRYPT_COST} outside tests`);

@@ -20,3 +20,9 @@ export class SecretBox {
     return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
   }
 }
+
+/** Anything that seals and opens small secrets (a SecretBox, or one that picks its key by generation). */
+export interface Sealer {
+  seal(plain: string): string;
+  open(sealed: string): string;
+}

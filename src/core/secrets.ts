@@ -53,10 +53,10 @@ async function storedSecret(dataDir: string, name: SecretName): Promise<string> 
 }
 
 /**
- * The JWT secret (HS256 access tokens, and the keys derived from it) and the key-encryption key (sealing the signing
- * keys), each from the environment or, outside production, generated once for this data directory.
+ * The JWT secret and the key-encryption key (sealing the stored keys), each from the environment or, outside
+ * production, generated once for this data directory.
  */
-export async function resolveSecrets(config: Config, logger: Logger): Promise<{ jwtSecret: string; keyEncryptionKey?: string }> {
+export async function resolveSecrets(config: Config, logger: Logger): Promise<{ jwtSecret: string; keyEncryptionKey: string }> {
   const resolve = async (name: SecretName, configured: string | undefined) => {
     if (configured !== undefined) return configured;
     if (config.env === 'production') throw new Error(`${ENV_NAMES[name]} is required in production`);
@@ -67,8 +67,5 @@ export async function resolveSecrets(config: Config, logger: Logger): Promise<{ 
     );
     return value;
   };
-  const jwtSecret = await resolve('jwtSecret', config.jwtSecret);
-  // HS256 seals nothing: no key-encryption key is asked for, or generated.
-  if (config.accessTokenAlgorithm === 'HS256') return { jwtSecret, keyEncryptionKey: config.keyEncryptionKey };
-  return { jwtSecret, keyEncryptionKey: await resolve('keyEncryptionKey', config.keyEncryptionKey) };
+  return { jwtSecret: await resolve('jwtSecret', config.jwtSecret), keyEncryptionKey: await resolve('keyEncryptionKey', config.keyEncryptionKey) };
 }

@@ -2,7 +2,6 @@
 import type { Clock } from '../core/clock.js';
 import { deriveKey } from '../core/derived-keys.js';
 import { createFailureLockout } from '../core/failure-lockout.js';
-import { SecretBox } from '../core/secret-box.js';
 import type { Config } from '../core/config.js';
 import type { Database } from '../core/db.js';
 import type { Logger } from '../core/logger.js';
@@ -17,7 +16,8 @@ import { PasswordHasher } from './auth/passwords.js';
 import { createRevocationStore } from './auth/revocation-store.js';
 import { AccessTokens, MfaTokens } from './auth/tokens.js';
 import type { Budget } from './rate-limit/rate-limiter.js';
-import type { SigningKeys } from './signing-keys/key-ring.js';
+import type { SigningKeys } from './keys/key-ring.js';
+import { type PurposeKeys, VersionedBox, VersionedHmac } from './keys/purpose-keys.js';
 import { MFA_LOCKOUT, MfaService } from './mfa/mfa-service.js';
 import { Sessions } from './sessions/session-service.js';
 import { UserService } from './users/user-service.js';
@@ -29,12 +29,13 @@ export interface AccountDeps {
   clock: Clock;
   logger: Logger;
   passwordPool: PasswordHashPool;
-  /** What signs and checks access tokens (loaded before the app is built: see openSigningKeys). */
+  /** What signs and checks access tokens, and the keys of every other purpose (loaded before the app: see openKeys). */
   signingKeys: SigningKeys;
+  purposeKeys: PurposeKeys;
 }
 
 /** `failedCredentials`: the budget that forged or unknown tokens and keys spend (none: they are not counted). */
-export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
+export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys, purposeKeys }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
   const tokens = new AccessTokens(
     {
       keys: signingKeys,
@@ -49,8 +50,16 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost);
   const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'));
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
-  const mfa = new MfaService(db.prisma, new SecretBox(deriveKey(config.jwtSecret, 'authkit totp secrets v1')), createFailureLockout(store, clock, MFA_LOCKOUT), passwords, clock, config.jwtIssuer, config.jwtSecret);
-  const mfaTokens = new MfaTokens(config.jwtSecret, config.jwtIssuer, clock);
+  const mfa = new MfaService(
+    db.prisma,
+    new VersionedBox(purposeKeys, 'totp'),
+    new VersionedHmac(purposeKeys, 'recovery-codes'),
+    createFailureLockout(store, clock, MFA_LOCKOUT),
+    passwords,
+    clock,
+    config.jwtIssuer,
+  );
+  const mfaTokens = new MfaTokens(purposeKeys, config.jwtIssuer, clock);
   const loginThrottle = new LoginThrottle(
     createFailureLockout(store, clock, { name: 'login', ...config.loginLockout }),
     createFailureLockout(store, clock, { name: 'login-device', maxFailures: DEVICE_FAILURES_MAX, lockMs: config.loginLockout.lockMs }),

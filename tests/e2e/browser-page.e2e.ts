@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
-import { openSigningKeys } from '../../src/features/signing-keys/key-ring.js';
+import { openKeys } from '../../src/features/keys/purpose-keys.js';
 import { systemClock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/core/config.js';
 import { type Database, openDatabase } from '../../src/core/db.js';
@@ -35,12 +35,12 @@ describe('the browser page', () => {
     const config = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100' }), jwtSecret: 'e2e-secret-that-is-at-least-32-bytes-long' };
     db = await openDatabase({ dataDir, migrate: true });
     passwordPool = new PasswordHashPool({ threads: 1, queueMax: 100 });
-    const signingKeys = await openSigningKeys(
+    const { signingKeys, purposeKeys } = await openKeys(
       { algorithm: 'ES256', jwtSecret: config.jwtSecret, keyEncryptionKey: 'e2e-key-encryption-key-at-least-32-bytes', accessTtlS: config.accessTokenTtlS, clockToleranceS: config.jwtClockToleranceS },
       db.prisma,
       systemClock,
     );
-    const app = createApp({ config, db, store: inProcessStore, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), passwordPool, signingKeys });
+    const app = createApp({ config, db, store: inProcessStore, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), passwordPool, signingKeys, purposeKeys });
     server = await listen(app, 0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${boundPort(server)}`;
     browser = await chromium.launch({

@@ -13,7 +13,8 @@ import { createLogger, type Logger } from '../../src/core/logger.js';
 import { PasswordHashPool } from '../../src/core/password-hash-pool.js';
 import { connectRedis, type Redis } from '../../src/core/redis.js';
 import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
-import { type KeyRing, openSigningKeys, SharedSecretKey, type SigningKeys } from '../../src/features/signing-keys/key-ring.js';
+import { type KeyRing, keyBox, openSigningKeys, SharedSecretKey, type SigningKeys } from '../../src/features/keys/key-ring.js';
+import { PurposeKeys } from '../../src/features/keys/purpose-keys.js';
 import { databaseUrlFor } from './database-url.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -31,6 +32,10 @@ export interface Backends {
   redisPrefix: string;
   /** The database's ES256 key ring (apps over the same backends share it, as instances share the table). */
   signingKeys: KeyRing;
+  /** The database's purpose keys, generation 1 derived from `jwtSecret`. */
+  purposeKeys: PurposeKeys;
+  /** The JWT secret the first purpose keys were derived from. */
+  jwtSecret: string;
   /** The key-encryption key that ring was sealed under. */
   keyEncryptionKey: string;
   close(): Promise<void>;
@@ -70,12 +75,15 @@ export async function openBackends(): Promise<Backends> {
   }
   const redis = process.env.REDIS_URL ? await connectRedis({ url: process.env.REDIS_URL }, silentLogger) : undefined;
   const keyEncryptionKey = randomBytes(32).toString('base64url');
+  const jwtSecret = randomBytes(32).toString('base64url');
   return {
     db,
     url,
     redis,
     keyEncryptionKey,
     signingKeys: await openTestKeyRing(db, keyEncryptionKey, systemClock),
+    purposeKeys: await PurposeKeys.open(db.prisma, keyBox(keyEncryptionKey), systemClock, jwtSecret),
+    jwtSecret,
     redisPrefix: `authkit-test:${runId}:${unique}:`,
     async close() {
       await db.close();
@@ -135,6 +143,7 @@ export interface TestAppOptions {
   store?: SharedStore;
   passwordPool?: PasswordHashPool;
   signingKeys?: SigningKeys;
+  purposeKeys?: PurposeKeys;
 }
 
 let sharedPasswordPool: PasswordHashPool | undefined;
@@ -151,6 +160,9 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const clock = options.clock ?? new ManualClock();
   const store = options.store ?? (backends.redis ? redisStore(backends.redis, backends.redisPrefix) : inProcessStore);
   const signingKeys = options.signingKeys ?? (config.accessTokenAlgorithm === 'HS256' ? new SharedSecretKey(config.jwtSecret) : backends.signingKeys);
-  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger, passwordPool: options.passwordPool ?? testPasswordPool(), signingKeys };
+  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger, passwordPool: options.passwordPool ?? testPasswordPool(),
+    signingKeys,
+    purposeKeys: options.purposeKeys ?? backends.purposeKeys,
+  };
   return { app: createApp(deps), deps };
 }

@@ -4,9 +4,9 @@ import { createHash, createSecretKey, randomBytes, randomUUID, type KeyObject } 
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
-import { deriveKey } from '../../core/derived-keys.js';
 import { withoutStackTraces } from '../../core/errors.js';
-import type { SigningKeys } from '../signing-keys/key-ring.js';
+import type { SigningKeys } from '../keys/key-ring.js';
+import type { PurposeKeys } from '../keys/purpose-keys.js';
 
 /** MFA tokens are for this service alone: an HMAC under a key of their own. */
 const MFA_ALGORITHM = 'HS256';
@@ -170,30 +170,44 @@ export type MfaClaims = z.output<typeof MfaClaims>;
 
 /**
  * The short-lived token that links a correct password to the second-factor step of a login. It is signed with a
- * key of its own and carries `typ: "mfa"`, so it can never pass as an access token, nor an access token as it.
+ * key of its own (the `mfa-tokens` purpose key its kid names) and carries `typ: "mfa"`, so it can never pass as an
+ * access token, nor an access token as it.
  */
 export class MfaTokens {
-  private readonly key: KeyObject;
+  /** KeyObjects by generation, made once each. */
+  private readonly imported = new Map<number, KeyObject>();
 
   constructor(
-    secret: string,
+    private readonly keys: PurposeKeys,
     private readonly issuer: string,
     private readonly clock: Clock,
     private readonly ttlS = 300,
-  ) {
-    this.key = createSecretKey(deriveKey(secret, 'authkit mfa tokens v1'));
-  }
+  ) {}
 
   sign(userId: string): { token: string; claims: MfaClaims } {
     const now = Math.floor(this.clock.now() / 1000);
     const claims: MfaClaims = { sub: userId, jti: randomUUID(), typ: 'mfa', iat: now, exp: now + this.ttlS };
-    return { token: jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key, { algorithm: MFA_ALGORITHM }), claims };
+    const { generation } = this.keys.current('mfa-tokens');
+    const token = jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key(generation) as KeyObject, {
+      algorithm: MFA_ALGORITHM,
+      keyid: String(generation),
+    });
+    return { token, claims };
   }
 
   verify(token: string): MfaClaims {
+    // The kid names the key's generation; tokens from before keys were stored carry none and are generation 1.
+    let kid: string | undefined;
+    try {
+      kid = headerKid(token);
+    } catch {
+      kid = undefined;
+    }
+    const key = this.key(kid === undefined ? 1 : Number(kid));
+    if (!key) throw new InvalidTokenError('The mfa_token is not valid.');
     let payload: unknown;
     try {
-      payload = jwt.verify(token, this.key, {
+      payload = jwt.verify(token, key, {
         algorithms: [MFA_ALGORITHM],
         issuer: this.issuer,
         audience: `${this.issuer}:mfa`,
@@ -205,5 +219,15 @@ export class MfaTokens {
     const claims = MfaClaims.safeParse(payload);
     if (!claims.success) throw new InvalidTokenError('The mfa_token is not valid.');
     return claims.data;
+  }
+
+  private key(generation: number): KeyObject | undefined {
+    let key = this.imported.get(generation);
+    if (key) return key;
+    const secret = Number.isInteger(generation) ? this.keys.byGeneration('mfa-tokens', generation) : undefined;
+    if (!secret) return undefined;
+    key = createSecretKey(secret);
+    this.imported.set(generation, key);
+    return key;
   }
 }

@@ -39,7 +39,11 @@ const ListQuery = z
   .strict();
 const ImageParams = z.object({ id: z.uuid() });
 const SignedQuery = z
-  .object({ expires: z.coerce.number().int().positive(), sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url HMAC') })
+  .object({
+    expires: z.coerce.number().int().positive(),
+    k: z.coerce.number().int().min(1).max(1_000_000).optional().meta({ description: 'The generation of the key that signed the link' }),
+    sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url HMAC'),
+  })
   .strict();
 
 const errors = errorResponses();
@@ -147,7 +151,7 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
       ...notFound,
     },
     handler: async ({ params, query }, _req, res) => {
-      const check = deps.signer.check(params.id, query.expires, query.sig);
+      const check = deps.signer.check(params.id, query.expires, query.sig, query.k);
       if (check !== 'valid') {
         throw new AppError('invalid_signature', check === 'expired' ? 'This image link has expired.' : 'This image link is not valid.');
       }

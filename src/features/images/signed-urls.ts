@@ -1,36 +1,36 @@
 // Short-lived URLs for image bytes: an HMAC over the id and expiry, so an <img> tag needs no Authorization header.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
-import { deriveKey } from '../../core/derived-keys.js';
+import type { PurposeKeys } from '../keys/purpose-keys.js';
 
 export type SignatureCheck = 'valid' | 'expired' | 'invalid';
 
+/** Signs with the `image-urls` purpose key (a key of its own: a signature can never double as a token MAC). */
 export class ImageUrlSigner {
-  private readonly key: Buffer;
-
   constructor(
-    jwtSecret: string,
+    private readonly keys: PurposeKeys,
     private readonly clock: Clock,
     private readonly ttlS: number,
-  ) {
-    // A key of its own, derived from the one secret: a signature can never double as a token MAC.
-    this.key = deriveKey(jwtSecret, 'authkit signed image urls v1');
+  ) {}
+
+  private static mac(key: Buffer, id: string, expires: number): Buffer {
+    return createHmac('sha256', key).update(`${id}.${expires}`).digest();
   }
 
-  private mac(id: string, expires: number): Buffer {
-    return createHmac('sha256', this.key).update(`${id}.${expires}`).digest();
-  }
-
-  /** `/images/<id>/content?expires=<unix seconds>&sig=<base64url HMAC>` */
+  /** `/images/<id>/content?expires=<unix seconds>&k=<key generation>&sig=<base64url HMAC>` */
   sign(id: string): { url: string; expiresAt: Date } {
     const expires = Math.floor(this.clock.now() / 1000) + this.ttlS;
-    const sig = this.mac(id, expires).toString('base64url');
-    return { url: `/images/${id}/content?expires=${expires}&sig=${sig}`, expiresAt: new Date(expires * 1000) };
+    const { generation, key } = this.keys.current('image-urls');
+    const sig = ImageUrlSigner.mac(key, id, expires).toString('base64url');
+    return { url: `/images/${id}/content?expires=${expires}&k=${generation}&sig=${sig}`, expiresAt: new Date(expires * 1000) };
   }
 
-  check(id: string, expires: number, sig: string): SignatureCheck {
+  /** `generation` is the link's `k`; links made before keys were stored have none and are generation 1. */
+  check(id: string, expires: number, sig: string, generation = 1): SignatureCheck {
+    const key = this.keys.byGeneration('image-urls', generation);
+    if (!key) return 'invalid';
     const given = Buffer.from(sig, 'base64url');
-    const expected = this.mac(id, expires);
+    const expected = ImageUrlSigner.mac(key, id, expires);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
     return expires * 1000 <= this.clock.now() ? 'expired' : 'valid';
   }

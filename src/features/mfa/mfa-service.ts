@@ -1,13 +1,13 @@
 // Two-factor authentication: enrolment, recovery codes, and checking a second factor with replay and lockout rules.
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
-import { deriveKey } from '../../core/derived-keys.js';
 import { AppError } from '../../core/errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { FailureLockout, LockoutRule } from '../../core/failure-lockout.js';
-import type { SecretBox } from '../../core/secret-box.js';
+import type { Sealer } from '../../core/secret-box.js';
+import type { VersionedHmac } from '../keys/purpose-keys.js';
 import { matchingStep, newTotpSecret, otpauthUri } from './totp.js';
 
 /** Five wrong codes lock a user's second factor for 15 minutes, on every instance. */
@@ -34,24 +34,19 @@ function newRecoveryCode(): string {
 }
 
 export class MfaService {
-  private readonly recoveryKey: Buffer;
-
+  /**
+   * @param box seals TOTP secrets at rest.
+   * @param recoveryHash keyed hashes of recovery codes: a database dump alone is not enough to test guesses offline.
+   */
   constructor(
     private readonly prisma: Prisma,
-    private readonly box: SecretBox,
+    private readonly box: Sealer,
+    private readonly recoveryHash: VersionedHmac,
     private readonly lockout: FailureLockout,
     private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
     private readonly issuer: string,
-    jwtSecret: string,
-  ) {
-    // Keyed hashes: a database dump alone is not enough to test guesses of recovery codes offline.
-    this.recoveryKey = deriveKey(jwtSecret, 'authkit recovery codes v1');
-  }
-
-  private hashRecoveryCode(code: string): string {
-    return createHmac('sha256', this.recoveryKey).update(code.toLowerCase()).digest('hex');
-  }
+  ) {}
 
   async isEnabled(userId: string): Promise<boolean> {
     const factor = await this.prisma.mfaFactor.findUnique({ where: { userId }, select: { enabledAt: true } });
@@ -90,7 +85,7 @@ export class MfaService {
     await this.prisma.$transaction([
       this.prisma.mfaFactor.update({ where: { userId }, data: { enabledAt: new Date(this.clock.now()) } }),
       this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }),
-      this.prisma.mfaRecoveryCode.createMany({ data: recoveryCodes.map((recovery) => ({ userId, codeHash: this.hashRecoveryCode(recovery) })) }),
+      this.prisma.mfaRecoveryCode.createMany({ data: recoveryCodes.map((recovery) => ({ userId, codeHash: this.recoveryHash.digest(recovery.toLowerCase()) })) }),
     ]);
     return { recoveryCodes };
   }
@@ -119,7 +114,7 @@ export class MfaService {
     const normalised = code.trim().toLowerCase();
     if (RECOVERY_CODE.test(normalised)) {
       const used = await this.prisma.mfaRecoveryCode.updateMany({
-        where: { userId, codeHash: this.hashRecoveryCode(normalised), usedAt: null },
+        where: { userId, codeHash: { in: this.recoveryHash.candidates(normalised) }, usedAt: null },
         data: { usedAt: new Date(this.clock.now()) },
       });
       if (used.count === 1) {

@@ -262,16 +262,19 @@ export class KeyRing implements SigningKeys {
   }
 }
 
-export interface SigningKeySettings extends KeyLifetimes {
+export interface KeySettings extends KeyLifetimes {
   algorithm: AccessTokenAlgorithm;
   jwtSecret: string;
-  /** Needed for ES256 (see resolveSecrets). */
-  keyEncryptionKey?: string;
+  keyEncryptionKey: string;
 }
 
-/** The configured key source: the shared key ring (ES256), or JWT_SECRET (HS256). */
-export async function openSigningKeys(settings: SigningKeySettings, prisma: Prisma, clock: Clock): Promise<SigningKeys> {
+/** The sealed box every stored key is kept in, under a key derived from KEY_ENCRYPTION_KEY. */
+export function keyBox(keyEncryptionKey: string): SecretBox {
+  return new SecretBox(deriveKey(keyEncryptionKey, 'authkit signing keys v1'));
+}
+
+/** The configured access-token keys: the shared key ring (ES256), or JWT_SECRET (HS256). */
+export async function openSigningKeys(settings: KeySettings, prisma: Prisma, clock: Clock): Promise<SigningKeys> {
   if (settings.algorithm === 'HS256') return new SharedSecretKey(settings.jwtSecret);
-  if (!settings.keyEncryptionKey) throw new KeyRingError('KEY_ENCRYPTION_KEY is required to seal the ES256 signing keys');
-  return KeyRing.open(prisma, new SecretBox(deriveKey(settings.keyEncryptionKey, 'authkit signing keys v1')), clock, settings);
+  return KeyRing.open(prisma, keyBox(settings.keyEncryptionKey), clock, settings);
 }

@@ -7,6 +7,7 @@ import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type AdminGuardDeps, adminOnly } from '../admin/admin-routes.js';
 import { JWKS_MAX_AGE_S, KeyRing, type SigningKeys } from './key-ring.js';
+import { KEY_PURPOSES, type PurposeKeys } from './purpose-keys.js';
 
 export const JWKS_PATH = '/.well-known/jwks.json';
 
@@ -34,8 +35,20 @@ const KeyInfo = z
   })
   .meta({ id: 'SigningKey' });
 
+const PurposeKeyInfo = z
+  .object({
+    purpose: z.enum(KEY_PURPOSES),
+    generation: z.number().int(),
+    createdAt: z.iso.datetime(),
+    activatesAt: z.iso.datetime().meta({ description: 'When it starts protecting new data (every instance has loaded it by then)' }),
+    state: z.enum(['next', 'current', 'previous']).meta({ description: 'previous: still reads what it protected' }),
+  })
+  .meta({ id: 'PurposeKey' });
+const PurposeParams = z.object({ purpose: z.enum(KEY_PURPOSES) });
+
 export interface SigningKeyRouteDeps extends AdminGuardDeps {
   signingKeys: SigningKeys;
+  purposeKeys: PurposeKeys;
   issuer: string;
   /** PUBLIC_URL; else the origin the request came to (under TRUST_PROXY). */
   publicUrl?: string;
@@ -96,6 +109,30 @@ export function signingKeyRoutes(registry: OpenAPIRegistry, deps: SigningKeyRout
     responses: { 201: { description: 'The new key', schema: KeyInfo }, ...hs256, ...errors },
     handler: async (_input, _req, res) => {
       res.status(201).json(await keyRing(deps.signingKeys).rotate());
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/admin/purpose-keys',
+    summary: 'The keys of every other purpose (TOTP secrets, recovery codes, MFA tokens, image links), never their material',
+    security: ['bearer'],
+    middleware: adminOnly(deps),
+    responses: { 200: { description: 'By purpose, oldest first', schema: z.object({ keys: z.array(PurposeKeyInfo) }) }, ...errors },
+    handler: (_input, _req, res) => {
+      res.json({ keys: deps.purposeKeys.list() });
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/admin/purpose-keys/:purpose/rotate',
+    summary: "Add the next key of one purpose: new data uses it once every instance has it; what older keys protect stays readable",
+    description: 'Also `npm run keys:rotate -- --purpose <purpose>`.',
+    security: ['bearer'],
+    params: PurposeParams,
+    middleware: adminOnly(deps),
+    responses: { 201: { description: 'The new key', schema: PurposeKeyInfo }, ...errors },
+    handler: async ({ params }, _req, res) => {
+      res.status(201).json(await deps.purposeKeys.rotate(params.purpose));
     },
   });
   return api;
