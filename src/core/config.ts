@@ -100,6 +100,11 @@ const envSchema = z.object({
   RATE_LIMIT_API_KEYS_MAX: integer(0, 0, 1_000_000).optional(),
   SIGNED_URL_RATE_LIMIT_MAX: integer(300, 1, 1_000_000),
   RATE_LIMIT_FAIL_OPEN: booleanFlag.default(false),
+  PASSWORD_MIN_LENGTH: integer(8, 8, 64),
+  PASSWORD_MIN_SCORE: integer(3, 0, 4),
+  BREACHED_PASSWORD_CHECK: z.enum(['off', 'fail-open', 'fail-closed']).default('off'),
+  BREACHED_PASSWORD_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.pwnedpasswords.com'),
+  BREACHED_PASSWORD_TIMEOUT_MS: integer(1_500, 100, 30_000),
   LOGIN_FAILURES_MAX: integer(10, 1, 1_000),
   LOGIN_LOCKOUT_MINUTES: integer(15, 1, 1_440),
   CACHE_TTL_S: integer(60, 1, 86_400),
@@ -125,6 +130,21 @@ export interface RateLimitSettings {
   failOpen: boolean;
   /** How long an instance answers a spent budget's refusals from memory (see SpentBudgets); not an environment setting. */
   rememberRefusalMs?: number;
+}
+
+export interface BreachedPasswordSettings {
+  /** off; or ask the range API, and on a failure or timeout let the password through (fail-open) or refuse (fail-closed). */
+  mode: 'off' | 'fail-open' | 'fail-closed';
+  /** The Pwned Passwords range API's base (`<url>/range/<first 5 hex of the SHA-1>`). */
+  url: string;
+  timeoutMs: number;
+}
+
+export interface PasswordPolicySettings {
+  minLength: number;
+  /** The least zxcvbn score (0 to 4) accepted. */
+  minScore: number;
+  breached: BreachedPasswordSettings;
 }
 
 export type Env = z.input<typeof envSchema>;
@@ -176,6 +196,8 @@ export interface Config {
   bodyLimit: string;
   shutdownTimeoutMs: number;
   rateLimit: RateLimitSettings;
+  /** What a new password must be: length, zxcvbn score, and (optionally) absence from Pwned Passwords. */
+  passwordPolicy: PasswordPolicySettings;
   /** Failed logins per account (every address, every instance) before it answers 429 to browsers it has not seen. */
   loginLockout: { maxFailures: number; lockMs: number };
   cacheTtlS: number;
@@ -291,6 +313,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     bodyLimit: values.BODY_LIMIT,
     shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
     rateLimit: rateLimitSettings(values),
+    passwordPolicy: {
+      minLength: values.PASSWORD_MIN_LENGTH,
+      minScore: values.PASSWORD_MIN_SCORE,
+      breached: { mode: values.BREACHED_PASSWORD_CHECK, url: values.BREACHED_PASSWORD_API_URL.replace(/\/+$/, ''), timeoutMs: values.BREACHED_PASSWORD_TIMEOUT_MS },
+    },
     loginLockout: { maxFailures: values.LOGIN_FAILURES_MAX, lockMs: values.LOGIN_LOCKOUT_MINUTES * 60_000 },
     cacheTtlS: values.CACHE_TTL_S,
     uploadDir: values.UPLOAD_DIR ?? path.join(values.DATA_DIR, 'uploads'),

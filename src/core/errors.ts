@@ -4,6 +4,7 @@
 export const ERROR_STATUS = {
   invalid_json: 400,
   validation_failed: 400,
+  weak_password: 400,
   unauthorized: 401,
   invalid_credentials: 401,
   invalid_token: 401,

@@ -1,4 +1,5 @@
-// A bounded pool of worker threads that runs every bcrypt hash and compare off the event loop.
+// A bounded pool of worker threads that runs every bcrypt hash and compare (and password-strength estimate) off the
+// event loop.
 import { Worker } from 'node:worker_threads';
 import { AppError } from './errors.js';
 
@@ -16,7 +17,20 @@ export interface PasswordHashPoolOptions {
   idleTimeoutMs?: number;
 }
 
-export type HashTask = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
+export type HashTask =
+  | { op: 'hash'; password: string; cost: number }
+  | { op: 'compare'; password: string; hash: string }
+  | { op: 'strength'; password: string; userInputs: string[] };
+
+/** zxcvbn's estimate of a password: score 0 (trivial) to 4, and whether it is a known common password. */
+export interface PasswordStrength {
+  score: 0 | 1 | 2 | 3 | 4;
+  warning: string | null;
+  suggestions: string[];
+  common: boolean;
+}
+
+type TaskResult = string | boolean | PasswordStrength;
 
 export interface PasswordHashPoolStats {
   /** The most threads the pool runs. */
@@ -35,7 +49,7 @@ export interface PasswordHashPoolStats {
 interface Pending {
   id: number;
   task: HashTask;
-  resolve(result: string | boolean): void;
+  resolve(result: TaskResult): void;
   reject(err: Error): void;
 }
 
@@ -45,7 +59,7 @@ interface Slot {
   idleTimer?: NodeJS.Timeout;
 }
 
-type Reply = { id: number; result: string | boolean } | { id: number; error: string };
+type Reply = { id: number; result: TaskResult } | { id: number; error: string };
 
 const WORKER_URL = new URL('./password-worker.mjs', import.meta.url);
 /** Starting guess of a task's duration (a cost-12 compare), refined as tasks finish. */
@@ -74,6 +88,11 @@ export class PasswordHashPool {
     return this.run({ op: 'compare', password, hash }) as Promise<boolean>;
   }
 
+  /** zxcvbn's estimate, with `userInputs` (a username, an email) counted as easy to guess. */
+  strength(password: string, userInputs: string[]): Promise<PasswordStrength> {
+    return this.run({ op: 'strength', password, userInputs }) as Promise<PasswordStrength>;
+  }
+
   stats(): PasswordHashPoolStats {
     return {
       threads: this.options.threads,
@@ -95,7 +114,7 @@ export class PasswordHashPool {
     return this.closing;
   }
 
-  private run(task: HashTask): Promise<string | boolean> {
+  private run(task: HashTask): Promise<TaskResult> {
     if (this.closing) return Promise.reject(new AppError('service_unavailable', 'The server is shutting down.', { headers: { 'Retry-After': '1' } }));
     const idle = this.slots.find((slot) => !slot.current) ?? this.spawn();
     if (!idle && this.queue.length >= this.options.queueMax) {

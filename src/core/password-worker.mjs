@@ -1,4 +1,5 @@
-// One thread of the password-hash pool: runs bcrypt synchronously here, so the main thread never waits on it.
+// One thread of the password-hash pool: runs bcrypt (and the password-strength estimate) here, so the main thread
+// never waits on it.
 // Plain JavaScript, so the same file runs under the compiled server, tsx and the test runner alike.
 import { setPriority } from 'node:os';
 import process from 'node:process';
@@ -16,14 +17,53 @@ if (nice > 0) {
   }
 }
 
-/** @param {{ op: 'hash', password: string, cost: number } | { op: 'compare', password: string, hash: string }} task */
+/** @type {Promise<import('@zxcvbn-ts/core').ZxcvbnFactory> | undefined} */
+let estimator;
+
+/** zxcvbn with the common and English dictionaries, loaded on the first strength task (it takes a while and memory). */
+function strengthEstimator() {
+  estimator ??= (async () => {
+    const [{ ZxcvbnFactory }, common, english] = await Promise.all([
+      import('@zxcvbn-ts/core'),
+      import('@zxcvbn-ts/language-common'),
+      import('@zxcvbn-ts/language-en'),
+    ]);
+    return new ZxcvbnFactory({
+      translations: english.translations,
+      graphs: common.adjacencyGraphs,
+      dictionary: { ...common.dictionary, ...english.dictionary },
+    });
+  })();
+  return estimator;
+}
+
+/**
+ * How guessable a password is: zxcvbn's score (0 to 4), its warning, and whether the whole password is one entry of
+ * its lists of common (leaked) passwords. It can take a few hundred milliseconds on a long random password, which is
+ * why it runs here and not on the event loop.
+ * @param {string} password
+ * @param {string[]} userInputs
+ */
+async function strength(password, userInputs) {
+  const result = (await strengthEstimator()).check(password, userInputs);
+  const common = result.sequence.some(
+    (match) => match.pattern === 'dictionary' && String(match.dictionaryName).startsWith('passwords') && match.token.length >= password.length - 2,
+  );
+  return { score: result.score, warning: result.feedback.warning ?? null, suggestions: result.feedback.suggestions, common };
+}
+
+/**
+ * @param {{ op: 'hash', password: string, cost: number } | { op: 'compare', password: string, hash: string }
+ *   | { op: 'strength', password: string, userInputs: string[] }} task
+ */
 function run(task) {
+  if (task.op === 'strength') return strength(task.password, task.userInputs);
   return task.op === 'hash' ? bcrypt.hashSync(task.password, task.cost) : bcrypt.compareSync(task.password, task.hash);
 }
 
-parentPort?.on('message', (/** @type {{ id: number, task: Parameters<typeof run>[0] }} */ message) => {
+parentPort?.on('message', async (/** @type {{ id: number, task: Parameters<typeof run>[0] }} */ message) => {
   try {
-    parentPort?.postMessage({ id: message.id, result: run(message.task) });
+    parentPort?.postMessage({ id: message.id, result: await run(message.task) });
   } catch (err) {
     parentPort?.postMessage({ id: message.id, error: err instanceof Error ? err.message : String(err) });
   }

@@ -12,6 +12,7 @@ import { AuthService } from './auth/auth-service.js';
 import { ApiKeyService } from './api-keys/api-key-service.js';
 import { authenticators } from './auth/authenticate.js';
 import { DEVICE_FAILURES_MAX, LoginThrottle, TrustedDevices } from './auth/login-throttle.js';
+import { PasswordPolicy } from './auth/password-policy.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { createRevocationStore } from './auth/revocation-store.js';
 import { AccessTokens, MfaTokens } from './auth/tokens.js';
@@ -47,7 +48,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     clock,
   );
   const revocations = createRevocationStore(store, clock);
-  const passwords = new PasswordHasher(passwordPool, config.bcryptCost);
+  const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger));
   const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'));
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
   const mfa = new MfaService(
@@ -73,7 +74,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     sessions,
     mfa,
     loginThrottle,
-    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle),
+    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger),
     users: new UserService(db.prisma, passwords, sessions, clock),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
     apiKeys,

@@ -1,6 +1,7 @@
 // Registration, login and logout: the account-facing half of authentication.
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import type { ClientContext, Sessions, TokenPair } from '../sessions/session-service.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
 import type { AuthContext } from './authenticate.js';
@@ -24,10 +25,11 @@ export class AuthService {
     private readonly mfaTokens: MfaTokens,
     private readonly clock: { now(): number },
     private readonly throttle: LoginThrottle,
+    private readonly logger: Logger,
   ) {}
 
   async register(input: { username: string; email: string; password: string }): Promise<PublicUser> {
-    const passwordHash = await this.passwords.hash(input.password);
+    const passwordHash = await this.passwords.hashNew(input.password, { username: input.username, email: input.email });
     try {
       const user = await this.prisma.user.create({
         data: {
@@ -65,6 +67,7 @@ export class AuthService {
       throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     }
     await this.throttle.succeeded(counter);
+    if (this.passwords.isWeakerThanConfigured(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
     if (await this.mfa.isEnabled(user.id)) {
       const { token, claims } = this.mfaTokens.sign(user.id);
       return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat };
@@ -72,6 +75,18 @@ export class AuthService {
     const publicUser = toPublicUser(user);
     const pair = await this.sessions.start(publicUser, client, ['pwd']);
     return { ...pair, user: publicUser };
+  }
+
+  /**
+   * Re-hashes a password stored at a lower cost than BCRYPT_COST, now that it is known to be right. It runs beside
+   * the login, not before its answer, and replaces the hash only if it is still the one that was checked (a password
+   * changed meanwhile stays changed).
+   */
+  private upgradeHash(userId: string, password: string, checkedHash: string): void {
+    void this.passwords
+      .hash(password)
+      .then((passwordHash) => this.prisma.user.updateMany({ where: { id: userId, passwordHash: checkedHash }, data: { passwordHash } }))
+      .catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err), userId }, 'could not re-hash a password at the current cost'));
   }
 
   /** The second step of a two-factor login: a valid, unspent mfa_token and a TOTP or recovery code. */

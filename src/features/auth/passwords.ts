@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { PasswordHashPool } from '../../core/password-hash-pool.js';
+import type { PasswordOwner, PasswordPolicy } from './password-policy.js';
 
 /** bcrypt reads only the first 72 bytes; longer passwords are refused rather than silently truncated. */
 export const MAX_PASSWORD_BYTES = 72;
@@ -20,12 +21,28 @@ export class PasswordHasher {
   constructor(
     private readonly pool: PasswordHashPool,
     private readonly cost: number,
+    private readonly policy?: PasswordPolicy,
   ) {
     this.dummyHash = bcrypt.genSaltSync(cost) + bcrypt.encodeBase64(randomBytes(BCRYPT_DIGEST_BYTES), BCRYPT_DIGEST_BYTES);
   }
 
   hash(password: string): Promise<string> {
     return this.pool.hash(password, this.cost);
+  }
+
+  /** A password someone chose (registration, a change): checked against the policy, then hashed. */
+  async hashNew(password: string, owner: PasswordOwner): Promise<string> {
+    await this.policy?.check(password, owner);
+    return this.hash(password);
+  }
+
+  /** Whether `hash` was made at a lower cost than the configured one (it is re-hashed at the next login). */
+  isWeakerThanConfigured(hash: string): boolean {
+    try {
+      return bcrypt.getRounds(hash) < this.cost;
+    } catch {
+      return false;
+    }
   }
 
   verify(password: string, hash: string): Promise<boolean> {

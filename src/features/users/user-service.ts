@@ -57,7 +57,8 @@ export class UserService {
     if (changes.email !== undefined || changes.password !== undefined) {
       await this.requirePassword(auth.userId, changes.currentPassword);
     }
-    const passwordHash = changes.password === undefined ? undefined : await this.passwords.hash(changes.password);
+    const owner = { username: changes.username ?? auth.username, email: changes.email };
+    const passwordHash = changes.password === undefined ? undefined : await this.passwords.hashNew(changes.password, owner);
     try {
       const user = await this.prisma.user.update({
         where: { id: auth.userId },
