@@ -182,6 +182,44 @@ async function onLogin(event) {
   });
 }
 
+const STRENGTH_LABELS = ['Very weak', 'Weak', 'Fair', 'Strong', 'Very strong'];
+let estimator;
+
+/** The same estimator the server uses (zxcvbn), loaded from the installed package the first time it is needed. */
+function passwordEstimator() {
+  estimator ??= Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common'), import('@zxcvbn-ts/language-en')]).then(
+    ([{ ZxcvbnFactory }, common, english]) =>
+      new ZxcvbnFactory({ translations: english.translations, graphs: common.adjacencyGraphs, dictionary: { ...common.dictionary, ...english.dictionary } }),
+  );
+  return estimator;
+}
+
+let strengthTimer;
+/** Shows how guessable the password being typed is; the server has the last word when the form is sent. */
+function onPasswordInput(event) {
+  const form = event.currentTarget.form;
+  const password = event.currentTarget.value;
+  const box = form.querySelector('.strength');
+  clearTimeout(strengthTimer);
+  if (password === '') {
+    box.hidden = true;
+    return;
+  }
+  strengthTimer = setTimeout(async () => {
+    let result;
+    try {
+      result = (await passwordEstimator()).check(password, [form.elements.username.value, form.elements.email.value].filter(Boolean));
+    } catch {
+      return; // No meter is better than a wrong one; the server still checks.
+    }
+    if (form.elements.password.value !== password) return;
+    box.hidden = false;
+    $('#password-strength').value = result.score;
+    const advice = result.feedback.warning || result.feedback.suggestions[0] || '';
+    $('#password-hint').textContent = `${STRENGTH_LABELS[result.score]}.${advice ? ` ${advice}` : ''}`;
+  }, 150);
+}
+
 async function onRegister(event) {
   event.preventDefault();
   const form = event.currentTarget;
@@ -190,6 +228,7 @@ async function onRegister(event) {
     await api('/register', { method: 'POST', body: data, auth: false });
     const tokens = await api('/login', { method: 'POST', body: { username: data.username, password: data.password }, auth: false });
     form.reset();
+    form.querySelector('.strength').hidden = true;
     useTokens(tokens);
     say(`Account created. Welcome, ${tokens.user.username}.`);
     await signedIn();
@@ -406,6 +445,7 @@ $('#tab-login').addEventListener('click', () => showTab('login'));
 $('#tab-register').addEventListener('click', () => showTab('register'));
 $('#login-form').addEventListener('submit', onLogin);
 $('#register-form').addEventListener('submit', onRegister);
+$('#register-form').elements.password.addEventListener('input', onPasswordInput);
 $('#logout').addEventListener('click', () => void onLogout());
 $('#upload-form').addEventListener('submit', onUpload);
 $('#key-form').addEventListener('submit', onCreateKey);

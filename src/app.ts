@@ -1,4 +1,5 @@
 // Builds the Express application from its dependencies; nothing here reads the environment or opens connections.
+import path from 'node:path';
 import express, { type Express } from 'express';
 import { Cache } from './core/cache.js';
 import type { Clock } from './core/clock.js';
@@ -12,6 +13,7 @@ import { corsAllowlist, noStore, securityHeaders } from './core/http/security.js
 import type { Logger } from './core/logger.js';
 import type { PasswordHashPool } from './core/password-hash-pool.js';
 import { PUBLIC_DIR } from './core/paths.js';
+import { inlineScriptHashes, vendorRouter } from './core/http/vendor.js';
 import type { SharedStore } from './core/shared-store.js';
 import { createAccounts } from './features/accounts.js';
 import { adminRoutes } from './features/admin/admin-routes.js';
@@ -65,7 +67,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
 
   app.use(requestLogger(logger));
-  app.use(securityHeaders({ production: config.env === 'production' }));
+  app.use(securityHeaders({ production: config.env === 'production', inlineScriptHashes: inlineScriptHashes(path.join(PUBLIC_DIR, 'index.html')) }));
   app.use(corsAllowlist(config.corsOrigins));
   app.use(noStore());
   const parseJson = express.json({ limit: config.bodyLimit });
@@ -122,7 +124,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(docsRouter(buildOpenApiDocument(registry, VERSION)));
   // Last, so API requests never wait on a file-system lookup; it sets its own Cache-Control.
-  app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
+  app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }), vendorRouter());
   app.use(notFoundHandler());
   app.use(errors);
   return app;

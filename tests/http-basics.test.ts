@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +82,23 @@ describe('HTTP basics', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['content-security-policy']).toContain("script-src 'self'");
     expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('when the page loads the strength estimator, then its modules come from the installed packages, and only the import map may run inline', async () => {
+    const { app } = buildApp(backends);
+    const page = await request(app).get('/');
+    const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(page.text)?.[1] ?? '';
+    const hash = createHash('sha256').update(importMap).digest('base64');
+    const scriptSrc = /script-src ([^;]+)/.exec(String(page.headers['content-security-policy']))?.[1];
+    expect(scriptSrc).toBe(`'self' 'sha256-${hash}'`);
+    for (const url of Object.values((JSON.parse(importMap) as { imports: Record<string, string> }).imports)) {
+      const res = await request(app).get(url);
+      expect(res.status, url).toBe(200);
+      expect(res.headers['content-type'], url).toMatch(/javascript/);
+    }
+    const notAModule = await request(app).get('/vendor/zxcvbn-core/index.d.ts');
+    expect(notAModule.status).toBe(404);
+    expect(notAModule.body.error.code).toBe('not_found');
   });
 
   it('when an origin is on the CORS allowlist, then it is allowed, and others are not', async () => {

@@ -134,4 +134,27 @@ describe('the browser page', () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-settings.png'), fullPage: true });
     expect(consoleErrors.filter((text) => !text.includes('415'))).toEqual([]);
   });
+
+  it('when a person types a password, then the meter shows how guessable it is, and a refusal shows the server’s reason', async () => {
+    const page = await openPage();
+    await page.getByRole('tab', { name: 'Create account' }).click();
+    const form = page.locator('#register-form');
+    const username = `e2e_${Date.now().toString(36)}`;
+    await form.getByLabel('Username').fill(username);
+    await form.getByLabel('Email').fill(`${username}@example.com`);
+
+    await form.getByLabel('Password').fill('password123');
+    await expect.poll(() => page.locator('#password-hint').textContent(), { timeout: 10_000 }).toMatch(/^Very weak\. .*common/i);
+    expect(await page.locator('#password-strength').evaluate((meter) => (meter as unknown as { value: number }).value)).toBe(0);
+    await form.getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/lists of common and leaked passwords/);
+
+    await form.getByLabel('Password').fill('tulip canyon ember quartz lantern');
+    await expect.poll(() => page.locator('#password-strength').evaluate((meter) => (meter as unknown as { value: number }).value)).toBe(4);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-password-strength.png'), fullPage: true });
+    await form.getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+    // The refused registration is the one error the browser reports.
+    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400'))).toEqual([]);
+  });
 });

@@ -4,13 +4,15 @@ import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 
 /** Helmet's headers, worked out once: with these options they never depend on the request. */
-export function securityHeaders(options: { production: boolean }): RequestHandler {
+export function securityHeaders(options: { production: boolean; inlineScriptHashes?: string[] }): RequestHandler {
   const headers = headersSetBy(
     helmet({
       contentSecurityPolicy: {
         directives: {
           // Thumbnails come from signed URLs on this origin, and previews of picked files are blob: URLs.
           'img-src': ["'self'", 'data:', 'blob:'],
+          // The page's import map is the one inline script allowed, by its hash.
+          'script-src': ["'self'", ...(options.inlineScriptHashes ?? [])],
           // Outside production the page is often reached over plain HTTP on a LAN address, where upgrading breaks it.
           'upgrade-insecure-requests': options.production ? [] : null,
         },
