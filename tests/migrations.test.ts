@@ -1,8 +1,14 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_PATH, diffSchemaFromMigrations, readMigrations } from '../src/core/db/schema-engine.js';
+import { databaseUrlFor } from './support/database-url.js';
 import { openBackends } from './support/test-app.js';
 
 // Each drift check boots PGlite twice (a database and the engine's shadow copy): slow, especially beside other workers.
@@ -43,5 +49,37 @@ describe('migrations', () => {
     } finally {
       await backends.close();
     }
+  });
+
+  describe.runIf(process.env.DATABASE_URL)('npm run db:migrate', () => {
+    const baseUrl = process.env.DATABASE_URL ?? '';
+    const migrate = (url: string) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/db-migrate.ts'], {
+        cwd: path.resolve(import.meta.dirname, '..'),
+        env: { ...process.env, DATABASE_URL: url, DEBUG: '' },
+      }).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+        (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+      );
+
+    it('when the database does not exist, then it is created and migrated; when it cannot be reached, then one line says why', async () => {
+      const name = `authkit_migrate_${randomBytes(4).toString('hex')}`;
+      try {
+        const created = await migrate(databaseUrlFor(baseUrl, name));
+        expect(created.code).toBe(0);
+        expect(created.stdout).toContain(`created database ${name}`);
+        expect(created.stdout).toMatch(/applied to DATABASE_URL:\n {2}\d+_init/);
+      } finally {
+        const admin = new pg.Client({ connectionString: baseUrl });
+        await admin.connect();
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        await admin.end();
+      }
+      const unreachable = new URL(baseUrl);
+      unreachable.port = '1';
+      const failed = await migrate(unreachable.toString());
+      expect(failed.code).toBe(1);
+      expect(failed.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^db:migrate failed: connect ECONNREFUSED/)]);
+    }, 60_000);
   });
 });
