@@ -5,7 +5,7 @@ import { Cache } from './core/cache.js';
 import type { Clock } from './core/clock.js';
 import type { Config } from './core/config.js';
 import type { Database } from './core/db.js';
-import { errorHandler, notFoundHandler } from './core/error-handler.js';
+import { errorHandler, methodNotAllowedRouter, notFoundHandler } from './core/error-handler.js';
 import { hasBody } from './core/http/api-router.js';
 import { buildOpenApiDocument, createRegistry, docsRouter } from './core/http/openapi.js';
 import { requestLogger } from './core/http/request-context.js';
@@ -125,6 +125,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(docsRouter(buildOpenApiDocument(registry, VERSION)));
   // Last, so API requests never wait on a file-system lookup; it sets its own Cache-Control.
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }), vendorRouter());
+  app.use(methodNotAllowedRouter(registry));
   app.use(notFoundHandler());
   app.use(errors);
   return app;

@@ -30,7 +30,7 @@ describe('the signed-in user: /me and /sessions', () => {
     expect((await request(app).post('/login').send({ username, password: account.password })).status).toBe(200);
   });
 
-  it('when the password changes without the right current password, then 401 and nothing changes', async () => {
+  it('when the password or email changes without the current password, then 400 naming it; with a wrong one, 401; nothing changes', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
     const missing = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ password: 'a brand new password' });
@@ -38,7 +38,11 @@ describe('the signed-in user: /me and /sessions', () => {
       .patch('/me')
       .set(...bearer(account.accessToken))
       .send({ password: 'a brand new password', currentPassword: 'not it at all' });
-    expect(missing.status).toBe(401);
+    const missingForEmail = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ email: `new-${account.email}` });
+    for (const res of [missing, missingForEmail]) {
+      expect(res.status).toBe(400);
+      expect(res.body.error.details).toEqual([{ path: 'currentPassword', message: 'required to change the email or the password' }]);
+    }
     expect(wrong.status).toBe(401);
     expect((await request(app).post('/login').send({ username: account.username, password: account.password })).status).toBe(200);
   });

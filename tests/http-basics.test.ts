@@ -101,6 +101,24 @@ describe('HTTP basics', () => {
     expect(notAModule.body.error.code).toBe('not_found');
   });
 
+  it('when a known path is called with a method it does not answer, then 405 with Allow; an unknown path stays 404', async () => {
+    const { app } = buildApp(backends);
+    const cases: Array<[string, string, string]> = [
+      ['get', '/login', 'POST'],
+      ['put', '/me', 'DELETE, GET, HEAD, PATCH'],
+      ['post', '/images/6f1c1f9e-5d6a-4c1e-9a41-0a4c2b1d3e5f', 'DELETE, GET, HEAD'],
+      ['delete', '/.well-known/jwks.json', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await request(app)[method as 'get'](path);
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.allow, `${method} ${path}`).toBe(allow);
+      expect(res.body.error.code).toBe('method_not_allowed');
+    }
+    const unknown = await request(app).put('/no-such-thing');
+    expect(unknown.status).toBe(404);
+  });
+
   it('when an origin is on the CORS allowlist, then it is allowed, and others are not', async () => {
     const { app } = buildApp(backends, { config: testConfig({ corsOrigins: ['https://app.example'] }) });
     const allowed = await request(app).options('/health').set('Origin', 'https://app.example').set('Access-Control-Request-Method', 'GET');

@@ -88,7 +88,9 @@ describe('images', () => {
       const json = await request(app).post('/images').set(...bearer(user.accessToken)).send({ image: 'data' });
       expect(noFile.status).toBe(400);
       expect(wrongField.status).toBe(400);
+      expect(wrongField.body.error.details).toEqual([{ path: 'picture', message: 'unexpected file field; the image goes in "image"' }]);
       expect(twoFiles.status).toBe(400);
+      expect(twoFiles.body.error.details).toEqual([{ path: 'image', message: 'send one image per request' }]);
       expect(json.status).toBe(415);
     });
 

@@ -40,7 +40,8 @@ describe('OpenAPI document', () => {
     const documented = Object.entries(doc.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => ({ method, path })));
     const served = ['/openapi.json', '/docs', '/docs/init.js'];
 
-    const routes = mountedRoutes(app).filter((route) => !served.includes(route.path));
+    // `_all`: the 405 answers for known paths, built from this very document.
+    const routes = mountedRoutes(app).filter((route) => !served.includes(route.path) && route.method !== '_all');
     expect(routes.length).toBeGreaterThan(1);
     const missing = routes.filter(
       (route) => !documented.some((doc) => doc.method === route.method && doc.path.endsWith(toOpenApiPath(route.path))),

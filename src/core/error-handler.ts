@@ -1,5 +1,6 @@
 // Turns anything thrown while handling a request into the one error shape.
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { type ErrorRequestHandler, type RequestHandler, Router } from 'express';
 import multer from 'multer';
 import { ZodError } from 'zod';
 import { isDatabaseUnavailable } from './db.js';
@@ -57,7 +58,7 @@ export function toAppError(err: unknown): AppError {
   }
   if (err instanceof multer.MulterError) {
     const mapped = MULTER_ERRORS[err.code];
-    return mapped ? mapped() : new AppError('validation_failed', 'The upload form is not valid.', { details: { reason: err.code } });
+    return mapped ? mapped() : new AppError('validation_failed', 'The upload form is not valid.', { details: [{ path: err.field ?? '', message: err.message }] });
   }
   if (typeof err === 'object' && err !== null && 'type' in err && typeof err.type === 'string') {
     const mapped = BODY_PARSER_ERRORS[err.type];
@@ -75,6 +76,31 @@ export function toAppError(err: unknown): AppError {
     return new AppError('not_found', 'The resource does not exist.');
   }
   return new AppError('internal_error', 'Something went wrong on our side.', { cause: err });
+}
+
+/**
+ * For a path the API knows, called with a method it does not answer: 405 with an `Allow` header listing the methods
+ * it does (RFC 9110), rather than the 404 an unknown path gets. Built from the routes documented in `registry`, so it
+ * stays true as routes are added; mount it after every route.
+ */
+export function methodNotAllowedRouter(registry: OpenAPIRegistry): Router {
+  const methodsByPath = new Map<string, Set<string>>();
+  for (const definition of registry.definitions) {
+    if (definition.type !== 'route') continue;
+    const path = definition.route.path.replace(/\{(\w+)\}/g, ':$1');
+    const methods = methodsByPath.get(path) ?? new Set<string>();
+    methods.add(definition.route.method.toUpperCase());
+    if (definition.route.method === 'get') methods.add('HEAD');
+    methodsByPath.set(path, methods);
+  }
+  const router = Router();
+  for (const [path, methods] of methodsByPath) {
+    const allow = [...methods].sort().join(', ');
+    router.all(path, (req, _res, next) => {
+      next(new AppError('method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allow}.`, { headers: { Allow: allow } }));
+    });
+  }
+  return router;
 }
 
 export function notFoundHandler(): RequestHandler {

@@ -72,7 +72,12 @@ function singleUpload(maxBytes: number): RequestHandler {
     parse(req, res, (err?: unknown) => {
       // With memory storage only the body itself can fail here: busboy's errors (a bad part header, no boundary, a
       // truncated or empty body) are the client's, never a 500.
-      if (err === undefined || err instanceof multer.MulterError || err instanceof AppError) next(err);
+      if (err instanceof multer.MulterError && (err.code === 'LIMIT_UNEXPECTED_FILE' || err.code === 'LIMIT_FILE_COUNT')) {
+        // A file under another name, or a second file: say which, and where the one image goes.
+        const second = err.code === 'LIMIT_FILE_COUNT' || err.field === UPLOAD_FIELD;
+        const message = second ? 'send one image per request' : `unexpected file field; the image goes in "${UPLOAD_FIELD}"`;
+        next(new AppError('validation_failed', `Send one image in a multipart field named "${UPLOAD_FIELD}".`, { details: [{ path: err.field ?? UPLOAD_FIELD, message }] }));
+      } else if (err === undefined || err instanceof multer.MulterError || err instanceof AppError) next(err);
       else next(new AppError('validation_failed', 'The multipart/form-data body is malformed.', { cause: err }));
     });
   };

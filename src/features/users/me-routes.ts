@@ -19,6 +19,10 @@ const UpdateMeBody = z
   .refine((body) => body.username !== undefined || body.email !== undefined || body.password !== undefined, {
     message: 'change at least one of username, email or password',
   })
+  .refine((body) => (body.email === undefined && body.password === undefined) || body.currentPassword !== undefined, {
+    message: 'required to change the email or the password',
+    path: ['currentPassword'],
+  })
   .meta({ id: 'UpdateMeRequest' });
 
 const DeleteMeBody = z.object({ password: PasswordAttempt }).strict().meta({ id: 'DeleteMeRequest' });
