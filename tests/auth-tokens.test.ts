@@ -3,6 +3,7 @@ import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
+import { issuedAtMs } from '../src/features/auth/tokens.js';
 import { bearer, jwtSegment, registerAndLogin } from './support/accounts.js';
 import { pruneEndedSessions } from '../src/features/sessions/session-service.js';
 import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
@@ -92,6 +93,18 @@ describe('access and refresh tokens', () => {
       const other = await registerAndLogin(es256.app);
       expect((await request(app).get('/protected').set(...bearer(other.accessToken))).status).toBe(401);
       expect((await request(app).get('/protected').set(...bearer(account.accessToken))).status).toBe(200);
+    });
+
+    it('when a token is issued, then iat is whole seconds (PyJWT refuses a fractional one) and the jti, a UUIDv7, holds the millisecond', async () => {
+      const clock = new ManualClock(1_795_000_000_123);
+      const { app } = buildApp(backends, { clock });
+      const account = await registerAndLogin(app);
+      const claims = jwt.decode(account.accessToken) as { iat: number; jti: string };
+      expect(claims.iat).toBe(1_795_000_000);
+      expect(claims.jti).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(issuedAtMs(claims)).toBe(1_795_000_000_123);
+      // A jti whose time contradicts the signed iat is not believed.
+      expect(issuedAtMs({ ...claims, iat: claims.iat + 10 })).toBe((claims.iat + 10) * 1000);
     });
 
     it('when the token has expired beyond the clock tolerance, then 401 saying so', async () => {

@@ -2,7 +2,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from './revocation-store.js';
-import { type AccessTokens, InvalidTokenError } from './tokens.js';
+import { type AccessTokens, InvalidTokenError, issuedAtMs } from './tokens.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 
 export interface AuthContext {
@@ -80,7 +80,7 @@ function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
     roles: claims.roles,
     amr: claims.amr,
     jti: claims.jti,
-    issuedAtMs: Math.round(claims.iat * 1000),
+    issuedAtMs: issuedAtMs(claims),
     expiresAtMs: claims.exp * 1000,
     authTimeMs: claims.auth_time * 1000,
   };

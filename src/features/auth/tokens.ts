@@ -65,6 +65,29 @@ export class InvalidTokenError extends Error {
 /** How many verified tokens `AccessTokens` remembers (about 1 kB each). */
 const VERIFIED_TOKENS_KEPT = 10_000;
 
+/** A UUIDv7 (RFC 9562): the first 48 bits are `ms`, the rest random, so the id also says when it was made. */
+export function uuidV7(ms: number): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(ms, 0, 6);
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x70;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * When an access token was issued, to the millisecond: from its UUIDv7 jti, or from `iat` for a token whose jti is
+ * not one (issued before jti carried the time; its iat may carry a fraction instead).
+ */
+export function issuedAtMs(claims: Pick<AccessClaims, 'jti' | 'iat'>): number {
+  if (claims.jti[14] === '7') {
+    const ms = Number.parseInt(claims.jti.replaceAll('-', '').slice(0, 12), 16);
+    // Never later than iat's second allows: the jti cannot claim a time the signed iat contradicts.
+    if (Math.floor(ms / 1000) === claims.iat) return ms;
+  }
+  return Math.round(claims.iat * 1000);
+}
+
 /** Header members that ask a verifier to fetch or trust a key named by the token itself: never honoured here. */
 const KEY_FETCHING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'];
 
@@ -99,18 +122,19 @@ export class AccessTokens {
 
   sign(subject: AccessTokenSubject): { token: string; claims: AccessClaims } {
     const nowMs = this.clock.now();
-    // iat keeps milliseconds (NumericDate allows fractions) so a "void before T" cutoff is exact.
+    // iat is whole seconds: clients such as PyJWT refuse a fractional iat as "not yet valid" during its first second.
+    // The millisecond, which a "void before T" cutoff needs, travels in the jti (a UUIDv7, see issuedAtMs).
     const claims: AccessClaims = {
       sub: subject.userId,
       preferred_username: subject.username,
       sid: subject.sessionId,
-      jti: randomUUID(),
+      jti: uuidV7(nowMs),
       roles: subject.roles,
       amr: subject.amr,
       typ: 'access',
       iss: this.settings.issuer,
       aud: this.settings.audience,
-      iat: nowMs / 1000,
+      iat: Math.floor(nowMs / 1000),
       exp: Math.floor(nowMs / 1000) + this.settings.accessTtlS,
       auth_time: Math.floor(subject.authTimeMs / 1000),
     };
