@@ -43,7 +43,7 @@ const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 /** Hashing threads yield to the event loop when the cores are busy (see PasswordHashPoolOptions.nice). */
 const PASSWORD_THREAD_NICE = 10;
 /** After the shutdown timeout cuts connections, how long their handlers may still use the database and the pool. */
-const HANDLER_GRACE_MS = 5_000;
+const HANDLER_GRACE_MS = 10_000;
 
 const logger = createLogger({ level: config.logLevel, pretty: config.logFormat === 'pretty' });
 

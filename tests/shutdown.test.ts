@@ -93,16 +93,17 @@ describe('graceful shutdown', () => {
 
   it('when the shutdown timeout cuts connections whose logins are still hashing, then the handlers finish before the database closes', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'authkit-shutdown-'));
-    // Three logins queued on one hashing thread and a short timeout: the cut comes while at least two still wait for
-    // bcrypt, however fast the machine (each hash at cost 12 takes a few hundred milliseconds).
-    const server = await startServer(dataDir, { SHUTDOWN_TIMEOUT_MS: '100', BCRYPT_COST: '12', RATE_LIMIT_MAX: '100', PASSWORD_HASH_THREADS: '1' });
+    // Six logins queued on one hashing thread at cost 10 (at least 50 ms a hash anywhere, a few hundred on a loaded CI
+    // machine): the 100 ms timeout cuts them while most still wait for bcrypt, and all of them finish well inside the
+    // stop's 10-second grace for running handlers.
+    const server = await startServer(dataDir, { SHUTDOWN_TIMEOUT_MS: '100', BCRYPT_COST: '10', RATE_LIMIT_MAX: '100', PASSWORD_HASH_THREADS: '1' });
     child = server.child;
     const base = `http://127.0.0.1:${server.port}`;
     const account = { username: `cut_${Date.now()}`, email: `cut_${Date.now()}@example.com`, password: 'long enough pw' };
     const registered = await fetch(`${base}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(account) });
     expect(registered.status).toBe(201);
 
-    const logins = Array.from({ length: 3 }, () =>
+    const logins = Array.from({ length: 6 }, () =>
       fetch(`${base}/login`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
