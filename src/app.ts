@@ -14,6 +14,7 @@ import type { Logger } from './core/logger.js';
 import type { PasswordHashPool } from './core/password-hash-pool.js';
 import { PUBLIC_DIR } from './core/paths.js';
 import { inlineScriptHashes, vendorRouter } from './core/http/vendor.js';
+import { responseConformance } from './core/http/response-conformance.js';
 import type { SharedStore } from './core/shared-store.js';
 import { createAccounts } from './features/accounts.js';
 import { adminRoutes } from './features/admin/admin-routes.js';
@@ -53,6 +54,8 @@ export interface AppDeps {
   signingKeys: SigningKeys;
   /** The keys of every other purpose (TOTP secrets, recovery codes, MFA tokens, image links). */
   purposeKeys: PurposeKeys;
+  /** Tests: told of every response a documented route gives that its document does not describe. */
+  onResponseViolation?: (message: string) => void;
   /** Where image bytes go; local disk under UPLOAD_DIR unless given. */
   imageStorage?: ImageStorage;
 }
@@ -66,6 +69,7 @@ export function createApp(deps: AppDeps): Express {
   // Every API answer is no-store, so an ETag would be a hash per response that no cache ever uses.
   app.set('etag', false);
 
+  if (deps.onResponseViolation) app.use(responseConformance(deps.onResponseViolation));
   app.use(requestLogger(logger));
   app.use(securityHeaders({ production: config.env === 'production', inlineScriptHashes: inlineScriptHashes(path.join(PUBLIC_DIR, 'index.html')) }));
   app.use(corsAllowlist(config.corsOrigins));

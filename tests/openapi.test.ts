@@ -54,4 +54,22 @@ describe('OpenAPI document', () => {
     const doc = (await request(app).get('/openapi.json')).body;
     expect(doc.paths['/ready'].get.responses['503'].content['application/json'].schema.$ref).toBe('#/components/schemas/Error');
   });
+
+  it('when the document is read by tools, then every operation has a unique operationId and says its security, even when public', async () => {
+    const { app } = buildApp(backends);
+    const doc = (await request(app).get('/openapi.json')).body as {
+      servers: unknown[];
+      info: { license?: { name: string } };
+      paths: Record<string, Record<string, { operationId?: string; security?: unknown[] }>>;
+    };
+    const operations = Object.values(doc.paths).flatMap((ops) => Object.values(ops));
+    const ids = operations.map((operation) => operation.operationId);
+    expect(ids.every((id) => typeof id === 'string' && /^[a-z]+[A-Za-z0-9]*$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(operations.every((operation) => Array.isArray(operation.security))).toBe(true);
+    expect(doc.paths['/health']?.get?.security).toEqual([]);
+    expect(doc.paths['/images/{id}']?.get?.operationId).toBe('getImagesById');
+    expect(doc.servers.length).toBeGreaterThan(0);
+    expect(doc.info.license?.name).toBe('MIT');
+  });
 });

@@ -154,6 +154,13 @@ export function testPasswordPool(): PasswordHashPool {
   return sharedPasswordPool;
 }
 
+const responseViolations: string[] = [];
+
+/** Responses that differed from the API document since the last call (see tests/support/setup.ts). */
+export function takeResponseViolations(): string[] {
+  return responseViolations.splice(0);
+}
+
 /** One app instance over the given backends. Build two with the same config to play two instances. */
 export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const config = options.config ?? testConfig();
@@ -163,6 +170,7 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger, passwordPool: options.passwordPool ?? testPasswordPool(),
     signingKeys,
     purposeKeys: options.purposeKeys ?? backends.purposeKeys,
+    onResponseViolation: (message: string) => responseViolations.push(message),
   };
   return { app: createApp(deps), deps };
 }

@@ -5,6 +5,7 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { inFlightHandlers } from './in-flight.js';
+import { ErrorResponse } from './openapi.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnySchema = z.ZodType;
@@ -53,6 +54,37 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
+/** What the document promises about one operation's responses (kept on `res.locals.operation` while it runs). */
+export interface DocumentedOperation {
+  method: string;
+  path: string;
+  responses: Record<number, ResponseSpec>;
+}
+
+/**
+ * The responses a route can give beyond the ones it names, which every route of its kind shares: any request can be
+ * malformed (400), and any route can fault (500) or meet an unavailable database or store (503); a JSON body can be
+ * too large (413) or not JSON (415), an upload too; a credential can be the wrong kind or lack a scope (403); a path
+ * with an id can name nothing (404).
+ */
+function completeResponses(spec: Pick<RouteSpec<AnySchema, ObjectSchema, ObjectSchema>, 'responses' | 'body' | 'upload' | 'security' | 'params'>): Record<number, ResponseSpec> {
+  const shared: Record<number, ResponseSpec> = {
+    400: { description: 'Invalid request: malformed JSON, or missing, extra or mistyped fields, path or query', schema: ErrorResponse },
+    500: { description: 'A fault on our side (never an answer to anything a client sends); the body says nothing of its cause', schema: ErrorResponse },
+    503: { description: 'The database or the shared store is unavailable, or the password-hash queue is full; Retry-After says when to try again', schema: ErrorResponse },
+  };
+  if (spec.body || spec.upload) {
+    shared[413] = { description: 'The body is larger than allowed', schema: ErrorResponse };
+    shared[415] = { description: spec.upload ? 'Not multipart/form-data, or not an accepted image' : 'The body is not application/json', schema: ErrorResponse };
+  }
+  if (spec.security && spec.security.length > 0) {
+    const forbidden = spec.security.includes('apiKey') ? 'The API key lacks the scope this route needs, or the role is missing' : 'Not for this credential: an API key on a route for signed-in users, or a missing role';
+    shared[403] = { description: forbidden, schema: ErrorResponse };
+  }
+  if (spec.params) shared[404] = { description: 'No such resource', schema: ErrorResponse };
+  return { ...shared, ...spec.responses };
+}
+
 /** An Express router whose routes are all declared, validated and documented the same way. */
 export class ApiRouter {
   readonly router = express.Router();
@@ -80,13 +112,18 @@ export class ApiRouter {
       } as { body: z.output<TBody>; query: z.output<TQuery>; params: z.output<TParams> };
       await inFlightHandlers(req.app as Express).run(req, () => spec.handler(input, req, res));
     };
-    this.router[spec.method](spec.path, ...(spec.middleware ?? []), handle);
+    const operation: DocumentedOperation = { method: spec.method, path: toOpenApiPath(`${this.options.docPrefix ?? ''}${spec.path}`), responses: completeResponses(spec) };
+    const describe: RequestHandler = (_req, res, next) => {
+      res.locals.operation = operation;
+      next();
+    };
+    this.router[spec.method](spec.path, describe, ...(spec.middleware ?? []), handle);
     return this;
   }
 
   private document(spec: RouteSpec<AnySchema, ObjectSchema, ObjectSchema>): void {
     const responses: RouteConfig['responses'] = {};
-    for (const [status, response] of Object.entries(spec.responses)) {
+    for (const [status, response] of Object.entries(completeResponses(spec))) {
       responses[status] = response.schema
         ? { description: response.description, content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }
         : { description: response.description };
@@ -99,16 +136,30 @@ export class ApiRouter {
     }
     if (spec.query) request.query = spec.query;
     if (spec.params) request.params = spec.params;
+    const documentedPath = toOpenApiPath(`${this.options.docPrefix ?? ''}${spec.path}`);
     this.registry.registerPath({
       method: spec.method,
-      path: toOpenApiPath(`${this.options.docPrefix ?? ''}${spec.path}`),
+      path: documentedPath,
+      operationId: operationId(spec.method, documentedPath),
       summary: spec.summary,
       description: spec.description,
       tags: this.options.tags,
       deprecated: spec.deprecated,
-      security: spec.security?.map((scheme) => ({ [scheme]: [] })),
+      // A public route says so (an empty list), rather than leaving a reader to guess.
+      security: spec.security?.map((scheme) => ({ [scheme]: [] })) ?? [],
       request,
       responses,
     });
   }
+}
+
+/** A stable operationId from the method and the documented path: `post /images/{id}/x` → `postImagesByIdX`. */
+export function operationId(method: string, documentedPath: string): string {
+  const words = documentedPath
+    .split('/')
+    .filter(Boolean)
+    .flatMap((segment) => (segment.startsWith('{') ? [`by ${segment.slice(1, -1)}`] : segment.split(/[^A-Za-z0-9]+/)))
+    .flatMap((word) => word.split(' '))
+    .filter(Boolean);
+  return method + words.map((word) => word[0]?.toUpperCase() + word.slice(1)).join('');
 }

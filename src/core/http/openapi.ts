@@ -42,7 +42,9 @@ export function buildOpenApiDocument(registry: OpenAPIRegistry, version: string)
       title: 'authkit API',
       version,
       description: 'Accounts, tokens, sessions, roles, API keys and image storage. Every error has the shape of the Error schema.',
+      license: { name: 'MIT', identifier: 'MIT' },
     },
+    servers: [{ url: '/', description: 'This server' }],
   });
 }
 

@@ -22,7 +22,11 @@ export function legacyAliasRoutes(
     deprecated: true,
     body: RegisterBody,
     middleware: [deps.publicLimit],
-    responses: { 201: { description: 'The new user', schema: PublicUser }, 409: { description: 'Already registered', schema: ErrorResponse } },
+    responses: {
+      201: { description: 'The new user', schema: PublicUser },
+      409: { description: 'Already registered', schema: ErrorResponse },
+      429: { description: 'Rate limited; Retry-After says when to try again', schema: ErrorResponse },
+    },
     handler: async ({ body }, _req, res) => {
       res.status(201).json(await deps.auth.register(body));
     },
@@ -34,7 +38,11 @@ export function legacyAliasRoutes(
     deprecated: true,
     security: ['bearer', 'apiKey'],
     middleware: [deps.authn.userOrKey('profile:read', deps.userLimit)],
-    responses: { 200: { description: 'The user', schema: PublicUser }, 401: { description: 'Not authenticated', schema: ErrorResponse } },
+    responses: {
+      200: { description: 'The user', schema: PublicUser },
+      401: { description: 'Not authenticated', schema: ErrorResponse },
+      429: { description: 'Rate limited; Retry-After says when to try again', schema: ErrorResponse },
+    },
     handler: async (_input, req, res) => {
       res.json(await deps.users.get(currentAuth(req).userId));
     },
