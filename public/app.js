@@ -8,6 +8,10 @@ const state = {
   refreshTimer: null,
   user: null,
   mfaToken: null,
+  /** What the page shows, kept so a change updates it without asking for everything again. */
+  images: [],
+  keys: [],
+  settingsLoaded: false,
 };
 
 class ApiError extends Error {
@@ -66,6 +70,15 @@ async function api(path, options = {}) {
   if (response.status === 401 && options.auth !== false) {
     const retry = (await errorCode(response)) === 'reauthentication_required' ? await reauthenticate() : await refresh();
     if (retry) response = await send(path, options);
+  }
+  // A read that met a spent budget waits as long as the server says, once, and tries again by itself. A change the
+  // person asked for is not repeated behind their back: they are told when to try again.
+  if (response.status === 429 && (options.method ?? 'GET') === 'GET') {
+    const seconds = Math.min(Number(response.headers.get('Retry-After')) || 5, 60);
+    say(`Busy: trying again in ${seconds} seconds…`, 'error');
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    response = await send(path, options);
+    if (response.ok) say('');
   }
   return parse(response);
 }
@@ -135,7 +148,9 @@ async function signedIn() {
   $('#whoami').textContent = `Signed in as ${state.user.username}`;
   $('#mfa-step').hidden = true;
   state.mfaToken = null;
-  await Promise.all([loadImages(), loadSettings()]);
+  state.settingsLoaded = false;
+  if ($('#settings').open) void loadSettings();
+  await loadImages();
 }
 
 // --- Sign in, sign up, sign out ------------------------------------------------
@@ -151,6 +166,7 @@ function showTab(which) {
 async function withBusy(form, work) {
   const button = form.querySelector('button[type=submit]');
   button.disabled = true;
+  say('');
   try {
     await work();
   } catch (error) {
@@ -273,18 +289,21 @@ function renderImages(images) {
 async function loadImages() {
   try {
     const page = await api('/images?pageSize=100');
-    renderImages(page.images);
+    state.images = page.images;
+    renderImages(state.images);
   } catch (error) {
-    say(describe(error), 'error');
+    say(`Your images could not be loaded. ${describe(error)}`, 'error');
   }
 }
 
 async function deleteImage(image, button) {
   button.disabled = true;
+  say('');
   try {
     await api(`/images/${image.id}`, { method: 'DELETE' });
     say(`Deleted ${image.name}.`);
-    await loadImages();
+    state.images = state.images.filter((other) => other.id !== image.id);
+    renderImages(state.images);
   } catch (error) {
     button.disabled = false;
     say(describe(error), 'error');
@@ -330,28 +349,41 @@ async function onUpload(event) {
   setProgress(0);
   wrap.hidden = false;
   await withBusy(form, async () => {
+    let image;
     try {
-      await uploadWithProgress(file, setProgress);
+      image = await uploadWithProgress(file, setProgress);
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401 && (await refresh()))) throw error;
-      await uploadWithProgress(file, setProgress);
+      image = await uploadWithProgress(file, setProgress);
     }
     setProgress(100);
     form.reset();
     say(`Uploaded ${file.name}.`);
-    await loadImages();
+    // The answer describes the new image, signed URL included: shown without asking for the whole list again.
+    state.images = [image, ...state.images];
+    renderImages(state.images);
   });
   wrap.hidden = true;
 }
 
 // --- Settings: API keys and two-factor -------------------------------------------
 
+/** Reads the settings once they are opened, and again only after a change that needs it. */
 async function loadSettings() {
+  state.settingsLoaded = true;
+  $('#mfa-state').textContent = 'Loading…';
   try {
-    const [keys, me] = await Promise.all([api('/api-keys'), api('/mfa')]);
-    renderKeys(keys.keys);
-    renderMfa(me.enabled);
+    const [keys, mfa] = await Promise.all([api('/api-keys'), api('/mfa')]);
+    state.keys = keys.keys;
+    renderKeys(state.keys);
+    renderMfa(mfa.enabled);
   } catch (error) {
+    state.settingsLoaded = false;
+    // Nothing shown is better than a guess: no empty key list, no "off" that may be wrong.
+    $('#keys').replaceChildren();
+    $('#mfa-state').textContent = 'Your settings could not be loaded. Close and open Settings to try again.';
+    $('#mfa-start').hidden = true;
+    $('#mfa-disable').hidden = true;
     say(describe(error), 'error');
   }
 }
@@ -367,10 +399,12 @@ function renderKeys(keys) {
     button.textContent = 'Revoke';
     button.setAttribute('aria-label', `Revoke ${key.name}`);
     button.addEventListener('click', async () => {
+      say('');
       try {
         await api(`/api-keys/${key.id}`, { method: 'DELETE' });
         say(`Revoked ${key.name}.`);
-        await loadSettings();
+        state.keys = state.keys.filter((other) => other.id !== key.id);
+        renderKeys(state.keys);
       } catch (error) {
         say(describe(error), 'error');
       }
@@ -391,7 +425,9 @@ async function onCreateKey(event) {
     shown.textContent = `Your new key (shown only once): ${created.key}`;
     shown.hidden = false;
     form.reset();
-    await loadSettings();
+    const { key: _secret, ...described } = created;
+    state.keys = [...state.keys, described];
+    renderKeys(state.keys);
   });
 }
 
@@ -403,6 +439,9 @@ function renderMfa(enabled) {
 }
 
 async function onMfaStart() {
+  // One secret per setup: the button is gone until this one is finished or abandoned.
+  $('#mfa-start').hidden = true;
+  say('');
   try {
     const setup = await api('/mfa/totp/setup', { method: 'POST' });
     $('#mfa-qr').src = setup.qrCode;
@@ -410,6 +449,7 @@ async function onMfaStart() {
     $('#mfa-setup').hidden = false;
     $('#mfa-recovery').hidden = true;
   } catch (error) {
+    $('#mfa-start').hidden = false;
     say(describe(error), 'error');
   }
 }
@@ -448,6 +488,9 @@ $('#register-form').addEventListener('submit', onRegister);
 $('#register-form').elements.password.addEventListener('input', onPasswordInput);
 $('#logout').addEventListener('click', () => void onLogout());
 $('#upload-form').addEventListener('submit', onUpload);
+$('#settings').addEventListener('toggle', () => {
+  if ($('#settings').open && state.accessToken && !state.settingsLoaded) void loadSettings();
+});
 $('#key-form').addEventListener('submit', onCreateKey);
 $('#mfa-start').addEventListener('click', () => void onMfaStart());
 $('#mfa-enable').addEventListener('submit', onMfaEnable);

@@ -24,6 +24,8 @@ describe('the browser page', () => {
   let server: Server;
   let browser: Browser;
   let baseUrl: string;
+  let defaultBudgetsServer: Server | undefined;
+  let defaultBudgetsUrl: string;
   let dataDir: string;
   let passwordPool: PasswordHashPool | undefined;
   const consoleErrors: string[] = [];
@@ -40,9 +42,13 @@ describe('the browser page', () => {
       db.prisma,
       systemClock,
     );
-    const app = createApp({ config, db, store: inProcessStore, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), passwordPool, signingKeys, purposeKeys });
-    server = await listen(app, 0, '127.0.0.1');
+    const deps = { db, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), passwordPool, signingKeys, purposeKeys };
+    server = await listen(createApp({ ...deps, config, store: inProcessStore }), 0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${boundPort(server)}`;
+    // The same, with the budgets a newcomer gets (5 a minute per group) and an in-process store of its own.
+    const defaults = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir }), jwtSecret: config.jwtSecret };
+    defaultBudgetsServer = await listen(createApp({ ...deps, config: defaults, store: inProcessStore }), 0, '127.0.0.1');
+    defaultBudgetsUrl = `http://127.0.0.1:${boundPort(defaultBudgetsServer)}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -53,18 +59,19 @@ describe('the browser page', () => {
   afterAll(async () => {
     await browser?.close();
     if (server) await closeGracefully(server, 1_000);
+    if (defaultBudgetsServer) await closeGracefully(defaultBudgetsServer, 1_000);
     await db?.close();
     await passwordPool?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  async function openPage(): Promise<Page> {
+  async function openPage(url = baseUrl): Promise<Page> {
     const page = await browser.newPage();
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
     page.on('pageerror', (error) => consoleErrors.push(error.message));
-    await page.goto(baseUrl);
+    await page.goto(url);
     return page;
   }
 
@@ -155,6 +162,43 @@ describe('the browser page', () => {
     await form.getByRole('button', { name: 'Create account' }).click();
     await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
     // The refused registration is the one error the browser reports.
+    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400'))).toEqual([]);
+  });
+
+  it('when a person uses the page normally under the default budgets of 5 a minute, then no request meets a 429 and nothing shown is guessed', async () => {
+    const page = await openPage(defaultBudgetsUrl);
+    const refused: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() === 429) refused.push(`${response.request().method()} ${new URL(response.url()).pathname}`);
+    });
+    const username = `e2e_${Date.now().toString(36)}b`;
+    await page.getByRole('tab', { name: 'Create account' }).click();
+    const form = page.locator('#register-form');
+    await form.getByLabel('Username').fill(username);
+    await form.getByLabel('Email').fill(`${username}@example.com`);
+    await form.getByLabel('Password').fill('a long enough password');
+    await form.getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+
+    // Two reloads, two uploads, then the settings: an API key and a look at two-factor.
+    for (let i = 0; i < 2; i++) {
+      await page.reload();
+      await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+    }
+    for (const name of ['first.png', 'second.png']) {
+      await page.locator('#file').setInputFiles({ name, mimeType: 'image/png', buffer: png() });
+      await page.locator('#upload-form').getByRole('button', { name: 'Upload' }).click();
+      await expect.poll(() => page.locator('#status').textContent()).toBe(`Uploaded ${name}.`);
+    }
+    await expect.poll(() => page.locator('#gallery li').count()).toBe(2);
+    await page.locator('#settings summary').click();
+    await expect.poll(() => page.locator('#mfa-state').textContent()).toBe('Two-factor authentication is off.');
+    await page.locator('#key-form').getByLabel('Name').fill('laptop script');
+    await page.locator('#key-form').getByRole('button', { name: 'Create key' }).click();
+    await expect.poll(() => page.locator('#keys li').count()).toBe(1);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-default-budgets.png'), fullPage: true });
+
+    expect(refused).toEqual([]);
     expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400'))).toEqual([]);
   });
 });
