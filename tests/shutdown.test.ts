@@ -89,7 +89,7 @@ describe('graceful shutdown', () => {
     expect(second).toMatch(/\r\nConnection: close\r\n/i);
     expect(code).toBe(0);
     expect(server.logs.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
-  });
+  }, 60_000);
 
   it('when the shutdown timeout cuts connections whose logins are still hashing, then the handlers finish before the database closes', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'authkit-shutdown-'));
