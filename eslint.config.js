@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'src/generated/', 'node_modules/', '.data/', 'public/vendor/'] },
+  { ignores: ['dist/', 'src/generated/', 'node_modules/', '.data/', 'public/vendor/', 'scripts/examples/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -126,7 +126,9 @@ export function createApp(deps: AppDeps): Express {
     }).router,
   );
 
-  app.use(docsRouter(buildOpenApiDocument(registry, VERSION)));
+  const openApiDocument = buildOpenApiDocument(registry, VERSION);
+  app.locals.openApiDocument = openApiDocument;
+  app.use(docsRouter(openApiDocument));
   // Last, so API requests never wait on a file-system lookup; it sets its own Cache-Control.
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }), vendorRouter());
   app.use(methodNotAllowedRouter(registry));

@@ -5,7 +5,7 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { inFlightHandlers } from './in-flight.js';
-import { ErrorResponse } from './openapi.js';
+import { ErrorResponse, RETRY_AFTER } from './openapi.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnySchema = z.ZodType;
@@ -16,6 +16,8 @@ export interface ResponseSpec {
   schema?: AnySchema;
   /** Defaults to application/json when a schema is given. */
   contentType?: string;
+  /** Headers the response carries, by name. */
+  headers?: Record<string, { description: string; schema: { type: 'string' | 'integer' }; required?: boolean }>;
 }
 
 export interface RouteSpec<TBody extends AnySchema, TQuery extends ObjectSchema, TParams extends ObjectSchema> {
@@ -71,7 +73,11 @@ function completeResponses(spec: Pick<RouteSpec<AnySchema, ObjectSchema, ObjectS
   const shared: Record<number, ResponseSpec> = {
     400: { description: 'Invalid request: malformed JSON, or missing, extra or mistyped fields, path or query', schema: ErrorResponse },
     500: { description: 'A fault on our side (never an answer to anything a client sends); the body says nothing of its cause', schema: ErrorResponse },
-    503: { description: 'The database or the shared store is unavailable, or the password-hash queue is full; Retry-After says when to try again', schema: ErrorResponse },
+    503: {
+      description: 'The database or the shared store is unavailable, or the password-hash queue is full; Retry-After says when to try again',
+      schema: ErrorResponse,
+      headers: { 'Retry-After': RETRY_AFTER },
+    },
   };
   if (spec.body || spec.upload) {
     shared[413] = { description: 'The body is larger than allowed', schema: ErrorResponse };
@@ -124,9 +130,11 @@ export class ApiRouter {
   private document(spec: RouteSpec<AnySchema, ObjectSchema, ObjectSchema>): void {
     const responses: RouteConfig['responses'] = {};
     for (const [status, response] of Object.entries(completeResponses(spec))) {
-      responses[status] = response.schema
-        ? { description: response.description, content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }
-        : { description: response.description };
+      responses[status] = {
+        description: response.description,
+        ...(response.schema && { content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }),
+        ...(response.headers && { headers: response.headers }),
+      };
     }
     const request: RouteConfig['request'] = {};
     if (spec.body) request.body = { required: true, content: { 'application/json': { schema: spec.body } } };

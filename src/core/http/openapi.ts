@@ -22,10 +22,24 @@ const COMMON_ERRORS: Record<number, string> = {
   429: 'Rate limited; Retry-After says when to try again',
 };
 
+export const RETRY_AFTER = { description: 'Seconds to wait before trying again', schema: { type: 'integer' as const } };
+
+/** The headers an error status carries: a refusal by a budget says its state (IETF RateLimit draft 8), a 401 its challenge. */
+const ERROR_HEADERS: Record<number, Record<string, { description: string; schema: { type: 'string' | 'integer' }; required?: boolean }>> = {
+  401: { 'WWW-Authenticate': { description: 'The Bearer challenge (RFC 6750), with error="invalid_token" when a token was refused', schema: { type: 'string' } } },
+  429: {
+    'Retry-After': { ...RETRY_AFTER, required: true },
+    RateLimit: { description: 'The budget left, e.g. "auth"; r=0; t=42 (absent on a login_throttled answer)', schema: { type: 'string' } },
+    'RateLimit-Policy': { description: 'The budget, e.g. "auth"; q=5; w=60', schema: { type: 'string' } },
+  },
+};
+
 /** Error responses in the one error shape: the common 400, 401 and 429, plus (or replacing) the ones given. */
-export function errorResponses(extra: Record<number, string> = {}): Record<number, { description: string; schema: typeof ErrorResponse }> {
+export function errorResponses(extra: Record<number, string> = {}) {
   const described = { ...COMMON_ERRORS, ...extra };
-  return Object.fromEntries(Object.entries(described).map(([status, description]) => [status, { description, schema: ErrorResponse }]));
+  return Object.fromEntries(
+    Object.entries(described).map(([status, description]) => [status, { description, schema: ErrorResponse, ...(ERROR_HEADERS[Number(status)] && { headers: ERROR_HEADERS[Number(status)] }) }]),
+  );
 }
 
 export function createRegistry(): OpenAPIRegistry {

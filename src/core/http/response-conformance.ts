@@ -1,12 +1,14 @@
 // Checks every answer a route gives against what the API document says of that route: its status is one the
-// document lists, and a JSON body matches the schema listed for that status. The test suite runs every app with it,
+// document lists, the headers it marks required are there, and a JSON body matches the schema listed for it. The test suite runs every app with it,
 // so a route cannot drift from its documentation unnoticed.
 import type { RequestHandler } from 'express';
 import type { DocumentedOperation } from './api-router.js';
 
-function problemWith(operation: DocumentedOperation, status: number, contentType: string, body: unknown): string | undefined {
+function problemWith(operation: DocumentedOperation, status: number, contentType: string, body: unknown, hasHeader: (name: string) => boolean): string | undefined {
   const declared = operation.responses[status];
   if (!declared) return `status ${status} is not documented (documented: ${Object.keys(operation.responses).join(', ')})`;
+  const missing = Object.entries(declared.headers ?? {}).filter(([name, header]) => header.required && !hasHeader(name));
+  if (missing.length > 0) return `the required header ${missing.map(([name]) => name).join(', ')} is missing`;
   if (!declared.schema || !contentType.startsWith('application/json')) return undefined;
   let parsed: unknown;
   try {
@@ -26,7 +28,7 @@ export function responseConformance(onViolation: (message: string) => void): Req
       const operation = res.locals.operation as DocumentedOperation | undefined;
       if (operation && req.method !== 'HEAD') {
         const chunk = typeof args[0] === 'function' ? undefined : args[0];
-        const problem = problemWith(operation, res.statusCode, String(res.getHeader('content-type') ?? ''), chunk);
+        const problem = problemWith(operation, res.statusCode, String(res.getHeader('content-type') ?? ''), chunk, (name) => res.hasHeader(name));
         if (problem) onViolation(`${req.method} ${req.originalUrl} (${operation.method} ${operation.path}) answered ${res.statusCode}: ${problem}`);
       }
       return end(...args);
