@@ -290,6 +290,7 @@ async function loadImages() {
   try {
     const page = await api('/images?pageSize=100');
     state.images = page.images;
+    $('#upload-limit').textContent = `, at most ${formatSize(page.maxUploadBytes)}`;
     renderImages(state.images);
   } catch (error) {
     say(`Your images could not be loaded. ${describe(error)}`, 'error');

@@ -197,6 +197,12 @@ describe('the browser page', () => {
     await page.locator('#key-form').getByRole('button', { name: 'Create key' }).click();
     await expect.poll(() => page.locator('#keys li').count()).toBe(1);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-default-budgets.png'), fullPage: true });
+    await expect.poll(() => page.locator('#upload-limit').textContent()).toBe(', at most 5.0 MB');
+    // The same screen at a phone's width: nothing may overflow it.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-phone.png'), fullPage: true });
+    const pageWidth = await page.locator('html').evaluate((html) => (html as unknown as { scrollWidth: number }).scrollWidth);
+    expect(pageWidth).toBeLessThanOrEqual(390);
 
     expect(refused).toEqual([]);
     expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400'))).toEqual([]);

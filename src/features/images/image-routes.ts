@@ -29,7 +29,9 @@ const Image = z
     urlExpiresAt: z.iso.datetime(),
   })
   .meta({ id: 'Image' });
-const ImagePage = pageEnvelope('images', Image, 'ImagePage');
+const ImagePage = pageEnvelope('images', Image, 'ImagePageBase')
+  .extend({ maxUploadBytes: z.number().int().meta({ description: 'The largest image an upload may be (MAX_UPLOAD_BYTES)' }) })
+  .meta({ id: 'ImagePage' });
 
 const ListQuery = z
   .object({
@@ -115,7 +117,7 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     middleware: read,
     responses: { 200: { description: 'A page of images', schema: ImagePage }, 403: { description: 'scope=all without admin', schema: ErrorResponse }, ...errors },
     handler: async ({ query }, req, res) => {
-      res.json(await deps.images.list(currentAuth(req), query));
+      res.json({ ...(await deps.images.list(currentAuth(req), query)), maxUploadBytes: deps.maxUploadBytes });
     },
   });
   api.route({
