@@ -1,3 +1,5 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
@@ -13,6 +15,24 @@ import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.
 import { type Backends, buildApp, openBackends, openTestKeyRing, testConfig } from './support/test-app.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Debian's PyJWT (python3-jwt): a verifier nobody here wrote. CI installs it and sets PYJWT_REQUIRED=1. */
+const PYTHON = '/usr/bin/python3';
+function pyjwtAvailable(): boolean {
+  try {
+    execFileSync(PYTHON, ['-c', 'import jwt, cryptography'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const PYJWT_VERIFY = `
+import sys, jwt
+base, token = sys.argv[1], sys.argv[2]
+key = jwt.PyJWKClient(base + "/.well-known/jwks.json").get_signing_key_from_jwt(token)
+claims = jwt.decode(token, key.key, algorithms=["ES256"], audience="authkit-api", issuer="authkit")
+print("verified", claims["sub"])
+`;
 
 function kidOf(token: string): string {
   return (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { kid: string }).kid;
@@ -198,5 +218,15 @@ describe('signing keys', () => {
     expect(list.status).toBe(200);
     expect(list.body.keys[0]).toMatchObject({ generation: 1, algorithm: 'ES256', state: 'signing', retiresAt: null });
     expect(JSON.stringify(list.body)).not.toMatch(/"d"|PRIVATE|sealed/);
+  });
+
+  it.runIf(process.env.PYJWT_REQUIRED === '1' || pyjwtAvailable())('when PyJWT verifies a fresh access token through our JWKS, then it accepts it at once', async () => {
+    const { app } = buildApp(backends);
+    const base = await serve(app);
+    const account = await registerAndLogin(app);
+    // No wait: a fractional iat made PyJWT call a token "not yet valid" during its first second.
+    // (Asynchronously: the script fetches the JWKS from this very process.)
+    const { stdout } = await promisify(execFile)(PYTHON, ['-c', PYJWT_VERIFY, base, account.accessToken], { encoding: 'utf8', timeout: 15_000 });
+    expect(stdout.trim()).toBe(`verified ${account.id}`);
   });
 });
