@@ -132,6 +132,8 @@ export function createApp(deps: AppDeps): Express {
   // Last, so API requests never wait on a file-system lookup; it sets its own Cache-Control.
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }), vendorRouter());
   app.use(methodNotAllowedRouter(registry));
+  // The routers served again under /auth (see above) answer 405 there too.
+  app.use('/auth', methodNotAllowedRouter(registry, ['auth', 'me', 'sessions']));
   app.use(notFoundHandler());
   app.use(errors);
   return app;

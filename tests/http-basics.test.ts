@@ -108,6 +108,9 @@ describe('HTTP basics', () => {
       ['put', '/me', 'DELETE, GET, HEAD, PATCH'],
       ['post', '/images/6f1c1f9e-5d6a-4c1e-9a41-0a4c2b1d3e5f', 'DELETE, GET, HEAD'],
       ['delete', '/.well-known/jwks.json', 'GET, HEAD'],
+      // The same routers served again under /auth for older clients.
+      ['get', '/auth/login', 'POST'],
+      ['put', '/auth/me', 'DELETE, GET, HEAD, PATCH'],
     ];
     for (const [method, path, allow] of cases) {
       const res = await request(app)[method as 'get'](path);
@@ -115,8 +118,9 @@ describe('HTTP basics', () => {
       expect(res.headers.allow, `${method} ${path}`).toBe(allow);
       expect(res.body.error.code).toBe('method_not_allowed');
     }
-    const unknown = await request(app).put('/no-such-thing');
-    expect(unknown.status).toBe(404);
+    for (const path of ['/no-such-thing', '/auth/no-such-thing', '/auth/admin/users']) {
+      expect((await request(app).put(path)).status, path).toBe(404);
+    }
   });
 
   it('when an origin is on the CORS allowlist, then it is allowed, and others are not', async () => {

@@ -81,12 +81,14 @@ export function toAppError(err: unknown): AppError {
 /**
  * For a path the API knows, called with a method it does not answer: 405 with an `Allow` header listing the methods
  * it does (RFC 9110), rather than the 404 an unknown path gets. Built from the routes documented in `registry`, so it
- * stays true as routes are added; mount it after every route.
+ * stays true as routes are added; mount it after every route. `tags` limits it to the routes of those tags (for a
+ * second mount of some routers under a prefix).
  */
-export function methodNotAllowedRouter(registry: OpenAPIRegistry): Router {
+export function methodNotAllowedRouter(registry: OpenAPIRegistry, tags?: string[]): Router {
   const methodsByPath = new Map<string, Set<string>>();
   for (const definition of registry.definitions) {
     if (definition.type !== 'route') continue;
+    if (tags && !definition.route.tags?.some((tag) => tags.includes(tag))) continue;
     const path = definition.route.path.replace(/\{(\w+)\}/g, ':$1');
     const methods = methodsByPath.get(path) ?? new Set<string>();
     methods.add(definition.route.method.toUpperCase());
