@@ -5,7 +5,7 @@ import express, { type Express, type Request, type RequestHandler, type Response
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { inFlightHandlers } from './in-flight.js';
-import { ErrorResponse, RETRY_AFTER } from './openapi.js';
+import { ErrorResponse, type HeaderSpec, RETRY_AFTER } from './openapi.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnySchema = z.ZodType;
@@ -17,7 +17,7 @@ export interface ResponseSpec {
   /** Defaults to application/json when a schema is given. */
   contentType?: string;
   /** Headers the response carries, by name. */
-  headers?: Record<string, { description: string; schema: { type: 'string' | 'integer' }; required?: boolean }>;
+  headers?: Record<string, HeaderSpec>;
 }
 
 export interface RouteSpec<TBody extends AnySchema, TQuery extends ObjectSchema, TParams extends ObjectSchema> {
@@ -103,7 +103,12 @@ export class ApiRouter {
   route<TBody extends AnySchema = typeof noInput, TQuery extends ObjectSchema = typeof noInput, TParams extends ObjectSchema = typeof noInput>(
     spec: RouteSpec<TBody, TQuery, TParams>,
   ): this {
-    this.document(spec);
+    const operation: DocumentedOperation = {
+      method: spec.method,
+      path: toOpenApiPath(`${this.options.docPrefix ?? ''}${spec.path}`),
+      responses: completeResponses(spec),
+    };
+    this.document(spec, operation);
     const bodySchema = spec.body;
     const querySchema = spec.query ?? noInput;
     const paramsSchema = spec.params ?? z.object({}).loose();
@@ -118,7 +123,6 @@ export class ApiRouter {
       } as { body: z.output<TBody>; query: z.output<TQuery>; params: z.output<TParams> };
       await inFlightHandlers(req.app as Express).run(req, () => spec.handler(input, req, res));
     };
-    const operation: DocumentedOperation = { method: spec.method, path: toOpenApiPath(`${this.options.docPrefix ?? ''}${spec.path}`), responses: completeResponses(spec) };
     const describe: RequestHandler = (_req, res, next) => {
       res.locals.operation = operation;
       next();
@@ -127,9 +131,9 @@ export class ApiRouter {
     return this;
   }
 
-  private document(spec: RouteSpec<AnySchema, ObjectSchema, ObjectSchema>): void {
+  private document(spec: RouteSpec<AnySchema, ObjectSchema, ObjectSchema>, operation: DocumentedOperation): void {
     const responses: RouteConfig['responses'] = {};
-    for (const [status, response] of Object.entries(completeResponses(spec))) {
+    for (const [status, response] of Object.entries(operation.responses)) {
       responses[status] = {
         description: response.description,
         ...(response.schema && { content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }),
@@ -144,11 +148,10 @@ export class ApiRouter {
     }
     if (spec.query) request.query = spec.query;
     if (spec.params) request.params = spec.params;
-    const documentedPath = toOpenApiPath(`${this.options.docPrefix ?? ''}${spec.path}`);
     this.registry.registerPath({
       method: spec.method,
-      path: documentedPath,
-      operationId: operationId(spec.method, documentedPath),
+      path: operation.path,
+      operationId: operationId(spec.method, operation.path),
       summary: spec.summary,
       description: spec.description,
       tags: this.options.tags,

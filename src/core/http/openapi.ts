@@ -22,10 +22,17 @@ const COMMON_ERRORS: Record<number, string> = {
   429: 'Rate limited; Retry-After says when to try again',
 };
 
-export const RETRY_AFTER = { description: 'Seconds to wait before trying again', schema: { type: 'integer' as const } };
+/** One response header as the document describes it; `required` ones are checked in tests (response-conformance). */
+export type HeaderSpec = {
+  description: string;
+  schema: { type: 'string' | 'integer' };
+  required?: boolean;
+};
+
+export const RETRY_AFTER: HeaderSpec = { description: 'Seconds to wait before trying again', schema: { type: 'integer' } };
 
 /** The headers an error status carries: a refusal by a budget says its state (IETF RateLimit draft 8), a 401 its challenge. */
-const ERROR_HEADERS: Record<number, Record<string, { description: string; schema: { type: 'string' | 'integer' }; required?: boolean }>> = {
+const ERROR_HEADERS: Record<number, Record<string, HeaderSpec>> = {
   401: { 'WWW-Authenticate': { description: 'The Bearer challenge (RFC 6750), with error="invalid_token" when a token was refused', schema: { type: 'string' } } },
   429: {
     'Retry-After': { ...RETRY_AFTER, required: true },
