@@ -11,7 +11,7 @@ import { PURPOSE_KEY_ACTIVATION_DELAY_MS, PurposeKeys, VersionedBox, VersionedHm
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
 import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
-import { type Backends, buildApp, openBackends } from './support/test-app.js';
+import { type Backends, buildApp, openBackends, withOwnBackends } from './support/test-app.js';
 
 describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)', () => {
   let backends: Backends;
@@ -114,8 +114,7 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
   });
 
   it('when data was protected before keys were stored (keys derived from JWT_SECRET), then it stays readable, and a later JWT_SECRET change does not matter', async () => {
-    const own = await openBackends();
-    try {
+    await withOwnBackends(async (own) => {
       // Written as earlier versions did: sealed and hashed under keys derived from JWT_SECRET, with no generation.
       const legacySealed = new SecretBox(deriveKey(own.jwtSecret, 'authkit totp secrets v1')).seal('JBSWY3DPEHPK3PXP');
       const legacyHash = createHmac('sha256', deriveKey(own.jwtSecret, 'authkit recovery codes v1')).update('abcde-23456').digest('hex');
@@ -124,14 +123,11 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
       const reopened = await PurposeKeys.open(own.db.prisma, keyBox(own.keyEncryptionKey), new ManualClock(), 'a-different-jwt-secret-of-enough-bytes');
       expect(new VersionedBox(reopened, 'totp').open(legacySealed)).toBe('JBSWY3DPEHPK3PXP');
       expect(new VersionedHmac(reopened, 'recovery-codes').candidates('abcde-23456')).toContain(legacyHash);
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('when two instances open an empty key set at once, then each purpose gets one generation 1', async () => {
-    const own = await openBackends();
-    try {
+    await withOwnBackends(async (own) => {
       await own.db.prisma.purposeKey.deleteMany();
       const clock = new ManualClock();
       const [a, b] = await Promise.all([
@@ -140,8 +136,6 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
       ]);
       expect(await own.db.prisma.purposeKey.count()).toBe(4);
       expect(a.current('totp').key.equals(b.current('totp').key)).toBe(true);
-    } finally {
-      await own.close();
-    }
+    });
   });
 });

@@ -12,7 +12,7 @@ import { boundPort, closeGracefully, listen } from '../src/core/http/server.js';
 import { createAccounts } from '../src/features/accounts.js';
 import { ACTIVATION_DELAY_MS, KeyRingError } from '../src/features/keys/key-ring.js';
 import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, openTestKeyRing, testConfig } from './support/test-app.js';
+import { type Backends, buildApp, openBackends, openTestKeyRing, testConfig, withOwnBackends } from './support/test-app.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -101,8 +101,7 @@ describe('signing keys', () => {
   });
 
   it('when a key is rotated on one instance, then no session is interrupted anywhere and an outside jose verifier accepts every token throughout', async () => {
-    const own = await openBackends();
-    try {
+    await withOwnBackends(async (own) => {
       const clock = new ManualClock();
       const config = testConfig();
       const ringA = await openTestKeyRing(own.db, own.keyEncryptionKey, clock);
@@ -160,14 +159,11 @@ describe('signing keys', () => {
       }
       expect(await ringA.pruneRetired()).toBe(1);
       expect(await own.db.prisma.signingKey.count()).toBe(1);
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('when two instances rotate at the same moment, on demand or on schedule, then one key is added between them', async () => {
-    const own = await openBackends();
-    try {
+    await withOwnBackends(async (own) => {
       const clock = new ManualClock();
       const ringA = await openTestKeyRing(own.db, own.keyEncryptionKey, clock);
       const ringB = await openTestKeyRing(own.db, own.keyEncryptionKey, clock);
@@ -180,14 +176,11 @@ describe('signing keys', () => {
       expect([dueA.rotated, dueB.rotated].filter(Boolean)).not.toHaveLength(0);
       expect(dueA.rotated?.kid ?? dueB.rotated?.kid).toBe(dueB.rotated?.kid ?? dueA.rotated?.kid);
       expect((await own.db.prisma.signingKey.findMany({ select: { generation: true } })).map((key) => key.generation).sort()).toEqual([2, 3]);
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('when the newest key is older than SIGNING_KEY_ROTATION_DAYS, then the scheduled check rotates, and not before', async () => {
-    const own = await openBackends();
-    try {
+    await withOwnBackends(async (own) => {
       const clock = new ManualClock();
       const ring = await openTestKeyRing(own.db, own.keyEncryptionKey, clock);
       clock.advance(29 * DAY_MS);
@@ -195,9 +188,7 @@ describe('signing keys', () => {
       clock.advance(2 * DAY_MS);
       expect(await ring.rotateIfOlderThan(30 * DAY_MS)).toMatchObject({ generation: 2, state: 'next' });
       expect(await ring.rotateIfOlderThan(30 * DAY_MS)).toBeUndefined();
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('when the private keys are read from the database, then they are sealed, and another KEY_ENCRYPTION_KEY refuses to start', async () => {

@@ -78,6 +78,11 @@ describe('the browser page', () => {
   /** Opens the page and creates an account through the form, as a person would. */
   async function registerThroughPage(): Promise<{ page: Page; username: string }> {
     const page = await openPage();
+    return { page, username: await registerOn(page) };
+  }
+
+  /** Creates an account through the form of an open page; resolves with its username once signed in. */
+  async function registerOn(page: Page): Promise<string> {
     const username = `e2e_${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
     await page.getByRole('tab', { name: 'Create account' }).click();
     const form = page.locator('#register-form');
@@ -86,7 +91,7 @@ describe('the browser page', () => {
     await form.getByLabel('Password').fill('a long enough password');
     await form.getByRole('button', { name: 'Create account' }).click();
     await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
-    return { page, username };
+    return username;
   }
 
   it('when a person registers, uploads, deletes and logs out, then each step shows on the page', async () => {
@@ -171,14 +176,7 @@ describe('the browser page', () => {
     page.on('response', (response) => {
       if (response.status() === 429) refused.push(`${response.request().method()} ${new URL(response.url()).pathname}`);
     });
-    const username = `e2e_${Date.now().toString(36)}b`;
-    await page.getByRole('tab', { name: 'Create account' }).click();
-    const form = page.locator('#register-form');
-    await form.getByLabel('Username').fill(username);
-    await form.getByLabel('Email').fill(`${username}@example.com`);
-    await form.getByLabel('Password').fill('a long enough password');
-    await form.getByRole('button', { name: 'Create account' }).click();
-    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+    const username = await registerOn(page);
 
     // Two reloads, two uploads, then the settings: an API key and a look at two-factor.
     for (let i = 0; i < 2; i++) {

@@ -92,6 +92,16 @@ export async function openBackends(): Promise<Backends> {
   };
 }
 
+/** Runs `use` over backends of its own (a database nobody else writes), closed afterwards whatever happens. */
+export async function withOwnBackends<T>(use: (backends: Backends) => Promise<T>): Promise<T> {
+  const own = await openBackends();
+  try {
+    return await use(own);
+  } finally {
+    await own.close();
+  }
+}
+
 /** An ES256 key ring over `db`, as an instance opens it at start (the test config's token lifetimes). */
 export async function openTestKeyRing(db: Database, keyEncryptionKey: string, clock: Clock): Promise<KeyRing> {
   const { accessTokenTtlS, jwtClockToleranceS } = testConfig();
