@@ -11,6 +11,7 @@ const state = {
   /** What the page shows, kept so a change updates it without asking for everything again. */
   images: [],
   keys: [],
+  passkeys: [],
   settingsLoaded: false,
 };
 
@@ -85,6 +86,18 @@ async function api(path, options = {}) {
 
 /** Asks the person to confirm who they are; true once the server has issued an access token that says so. */
 async function reauthenticate() {
+  // With a passkey on this account, the browser's own prompt is the quickest proof; the password remains the fallback.
+  if (state.passkeys.length > 0 && passkeysSupported()) {
+    try {
+      const { startAuthentication } = await passkeyApi();
+      const options = await parse(await send('/reauthenticate/passkey/options', { method: 'POST' }));
+      const response = await startAuthentication({ optionsJSON: options });
+      state.accessToken = (await parse(await send('/reauthenticate/passkey', { method: 'POST', body: { response } }))).access_token;
+      return true;
+    } catch {
+      // Cancelled, or this device holds none of them: ask for the password instead.
+    }
+  }
   const password = window.prompt('For your security, please enter your password again.');
   if (!password) return false;
   let response = await send('/reauthenticate', { method: 'POST', body: { password } });
@@ -147,6 +160,7 @@ async function signedIn() {
   $('#whoami').hidden = false;
   $('#whoami').textContent = `Signed in as ${state.user.username}`;
   $('#mfa-step').hidden = true;
+  $('#mfa-passkey').hidden = true;
   state.mfaToken = null;
   state.settingsLoaded = false;
   if ($('#settings').open) void loadSettings();
@@ -187,15 +201,149 @@ async function onLogin(event) {
     if (result.mfa_required) {
       state.mfaToken = result.mfa_token;
       $('#mfa-step').hidden = false;
+      $('#mfa-passkey').hidden = !(result.methods ?? []).includes('passkey') || !passkeysSupported();
       form.elements.code.focus();
       say('Enter the code from your authenticator app.');
       return;
     }
-    form.reset();
-    useTokens(result);
-    say(`Welcome, ${result.user.username}.`);
-    await signedIn();
+    await welcome(result);
   });
+}
+
+/** After any way of signing in: keep the tokens, clear the form, and show the signed-in page. */
+async function welcome(tokens) {
+  $('#login-form').reset();
+  useTokens(tokens);
+  say(`Welcome, ${tokens.user.username}.`);
+  await signedIn();
+}
+
+// --- Passkeys ---------------------------------------------------------------------
+
+let webauthn;
+/** SimpleWebAuthn's browser half, served from the installed package, loaded the first time a passkey is used. */
+function passkeyApi() {
+  webauthn ??= import('@simplewebauthn/browser');
+  return webauthn;
+}
+
+function passkeysSupported() {
+  return typeof window.PublicKeyCredential === 'function';
+}
+
+/** A sentence for what the browser or the server said about a passkey ceremony. */
+function describePasskeyError(error) {
+  if (error instanceof ApiError) {
+    if (error.code === 'invalid_passkey' && error.details?.reason === 'unknown_credential') return 'That passkey is not registered here (it may have been deleted). Sign in with your password.';
+    return describe(error);
+  }
+  // SimpleWebAuthn passes the browser's DOMException on as the cause.
+  const name = error?.cause?.name ?? error?.name;
+  if (name === 'NotAllowedError' || name === 'AbortError') return 'The passkey request was cancelled or timed out. Nothing was changed.';
+  if (name === 'InvalidStateError') return 'This authenticator already holds a passkey for your account.';
+  if (name === 'SecurityError') return 'This browser refused passkeys on this address: they need HTTPS, or localhost.';
+  if (name === 'NotSupportedError') return 'This browser or authenticator cannot create a passkey.';
+  return 'The passkey request failed. Try again, or use your password.';
+}
+
+/** Runs a passkey ceremony behind a button: disabled meanwhile, and any refusal said in words. */
+async function withPasskeyButton(button, work) {
+  button.disabled = true;
+  say('');
+  try {
+    await work();
+  } catch (error) {
+    say(describePasskeyError(error), 'error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function onPasskeyLogin(event) {
+  await withPasskeyButton(event.currentTarget, async () => {
+    const { startAuthentication } = await passkeyApi();
+    const options = await api('/login/passkey/options', { method: 'POST', auth: false });
+    const response = await startAuthentication({ optionsJSON: options });
+    const tokens = await api('/login/passkey', { method: 'POST', body: { response }, auth: false });
+    await welcome(tokens);
+  });
+}
+
+async function onMfaPasskey(event) {
+  await withPasskeyButton(event.currentTarget, async () => {
+    const { startAuthentication } = await passkeyApi();
+    const options = await api('/login/mfa/passkey/options', { method: 'POST', body: { mfa_token: state.mfaToken }, auth: false });
+    const response = await startAuthentication({ optionsJSON: options });
+    const tokens = await api('/login/mfa/passkey', { method: 'POST', body: { mfa_token: state.mfaToken, response }, auth: false });
+    await welcome(tokens);
+  });
+}
+
+function renderPasskeys(passkeys) {
+  const items = passkeys.map((passkey) => {
+    const item = document.createElement('li');
+    const kind = passkey.deviceType === 'multiDevice' ? 'synced' : 'on one device';
+    const used = passkey.lastUsedAt ? `last used ${new Date(passkey.lastUsedAt).toLocaleString()}` : 'not used yet';
+    item.textContent = `${passkey.name} (${kind}, added ${new Date(passkey.createdAt).toLocaleDateString()}, ${used}) `;
+    const rename = document.createElement('button');
+    rename.type = 'button';
+    rename.className = 'secondary small';
+    rename.textContent = 'Rename';
+    rename.setAttribute('aria-label', `Rename ${passkey.name}`);
+    rename.addEventListener('click', () => void renamePasskey(passkey));
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'danger small';
+    remove.textContent = 'Delete';
+    remove.setAttribute('aria-label', `Delete ${passkey.name}`);
+    remove.addEventListener('click', () => void deletePasskey(passkey));
+    item.append(rename, ' ', remove);
+    return item;
+  });
+  $('#passkeys').replaceChildren(...items);
+}
+
+async function onPasskeyAdd(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const name = String(new FormData(form).get('name')).trim();
+  await withPasskeyButton(form.querySelector('button[type=submit]'), async () => {
+    const { startRegistration } = await passkeyApi();
+    const options = await api('/passkeys/register/options', { method: 'POST' });
+    const response = await startRegistration({ optionsJSON: options });
+    const passkey = await api('/passkeys/register', { method: 'POST', body: { response, ...(name && { name }) } });
+    form.reset();
+    state.passkeys = [...state.passkeys, passkey];
+    renderPasskeys(state.passkeys);
+    say(`Passkey "${passkey.name}" added. You can now sign in with it.`);
+  });
+}
+
+async function renamePasskey(passkey) {
+  const name = window.prompt('New name for this passkey:', passkey.name)?.trim();
+  if (!name || name === passkey.name) return;
+  say('');
+  try {
+    const renamed = await api(`/passkeys/${passkey.id}`, { method: 'PATCH', body: { name } });
+    state.passkeys = state.passkeys.map((other) => (other.id === renamed.id ? renamed : other));
+    renderPasskeys(state.passkeys);
+    say(`Renamed to ${renamed.name}.`);
+  } catch (error) {
+    say(describe(error), 'error');
+  }
+}
+
+async function deletePasskey(passkey) {
+  if (!window.confirm(`Delete the passkey "${passkey.name}"? It will no longer sign you in.`)) return;
+  say('');
+  try {
+    await api(`/passkeys/${passkey.id}`, { method: 'DELETE' });
+    state.passkeys = state.passkeys.filter((other) => other.id !== passkey.id);
+    renderPasskeys(state.passkeys);
+    say(`Deleted the passkey ${passkey.name}. Remove it from your device too, so it stops offering it.`);
+  } catch (error) {
+    say(describe(error), 'error');
+  }
 }
 
 const STRENGTH_LABELS = ['Very weak', 'Weak', 'Fair', 'Strong', 'Very strong'];
@@ -374,14 +522,17 @@ async function loadSettings() {
   state.settingsLoaded = true;
   $('#mfa-state').textContent = 'Loading…';
   try {
-    const [keys, mfa] = await Promise.all([api('/api-keys'), api('/mfa')]);
+    const [keys, mfa, passkeys] = await Promise.all([api('/api-keys'), api('/mfa'), passkeysSupported() ? api('/passkeys') : { passkeys: [] }]);
     state.keys = keys.keys;
     renderKeys(state.keys);
+    state.passkeys = passkeys.passkeys;
+    renderPasskeys(state.passkeys);
     renderMfa(mfa.enabled);
   } catch (error) {
     state.settingsLoaded = false;
     // Nothing shown is better than a guess: no empty key list, no "off" that may be wrong.
     $('#keys').replaceChildren();
+    $('#passkeys').replaceChildren();
     $('#mfa-state').textContent = 'Your settings could not be loaded. Close and open Settings to try again.';
     $('#mfa-start').hidden = true;
     $('#mfa-disable').hidden = true;
@@ -496,5 +647,10 @@ $('#key-form').addEventListener('submit', onCreateKey);
 $('#mfa-start').addEventListener('click', () => void onMfaStart());
 $('#mfa-enable').addEventListener('submit', onMfaEnable);
 $('#mfa-disable').addEventListener('submit', onMfaDisable);
+$('#passkey-login').addEventListener('click', (event) => void onPasskeyLogin(event));
+$('#mfa-passkey').addEventListener('click', (event) => void onMfaPasskey(event));
+$('#passkey-form').addEventListener('submit', onPasskeyAdd);
+// A browser without WebAuthn is offered no passkey buttons at all.
+if (!passkeysSupported()) for (const element of document.querySelectorAll('.passkey-only')) element.hidden = true;
 
 if (await refresh()) await signedIn();

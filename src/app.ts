@@ -31,6 +31,7 @@ import { ImageUrlSigner } from './features/images/signed-urls.js';
 import { mfaRoutes, requireSecondFactor } from './features/mfa/mfa-routes.js';
 import { createRateLimiters } from './features/rate-limit/rate-limiter.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
+import { passkeyRoutes } from './features/passkeys/passkey-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
 import type { SigningKeys } from './features/keys/key-ring.js';
 import type { PurposeKeys } from './features/keys/purpose-keys.js';
@@ -101,6 +102,7 @@ export function createApp(deps: AppDeps): Express {
   );
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
   app.use(mfaRoutes(registry, { mfa: accounts.mfa, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
+  app.use(passkeyRoutes(registry, { ...accounts, ...authenticated, publicLimit, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   const signer = new ImageUrlSigner(deps.purposeKeys, deps.clock, config.signedUrlTtlS);
   const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger);

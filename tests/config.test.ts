@@ -66,4 +66,28 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: 'postgresql://localhost/db' }).migrateOnStart).toBe(false);
     expect(loadConfig({ DATABASE_URL: 'postgresql://localhost/db', MIGRATE_ON_START: 'true' }).migrateOnStart).toBe(true);
   });
+
+  describe('passkeys (WebAuthn)', () => {
+    it('when nothing is set, then passkeys belong to localhost and the page on PORT', () => {
+      expect(loadConfig({ PORT: '4000' }).webauthn).toEqual({ rpId: 'localhost', rpName: 'authkit', origins: ['http://localhost:4000'] });
+    });
+
+    it('when only PUBLIC_URL is set, then its host is the RP ID and its origin the one accepted', () => {
+      expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/base/' }).webauthn).toMatchObject({ rpId: 'auth.example.com', origins: ['https://auth.example.com'] });
+    });
+
+    it('when the RP ID is a parent domain of every origin, then it is accepted', () => {
+      const env = { WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.com, https://app.example.com' };
+      expect(loadConfig(env).webauthn).toMatchObject({ rpId: 'example.com', origins: ['https://example.com', 'https://app.example.com'] });
+    });
+
+    it.each([
+      [{ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.org' }, 'WEBAUTHN_ORIGINS: https://example.org is not on the RP ID example.com or a subdomain of it'],
+      [{ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'http://example.com' }, 'WEBAUTHN_ORIGINS: http://example.com must use https (http only on localhost)'],
+      [{ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.com/login' }, 'WEBAUTHN_ORIGINS: https://example.com/login must be an origin only (https://example.com)'],
+      [{ WEBAUTHN_ORIGINS: 'not a url' }, 'WEBAUTHN_ORIGINS: not a url is not a URL'],
+    ])('when the origins cannot work with the RP ID (%o), then startup is refused', (env, problem) => {
+      expect(problemsOf(env)).toContain(problem);
+    });
+  });
 });

@@ -61,7 +61,7 @@ describe('two-factor authentication', () => {
     expect((await request(app).get('/mfa').set(...bearer(user.accessToken))).body).toEqual({ enabled: true, recoveryCodesLeft: 10 });
 
     const first = await passwordStep(app, user);
-    expect(first.body).toEqual({ mfa_required: true, mfa_token: expect.any(String), expires_in: 300 });
+    expect(first.body).toEqual({ mfa_required: true, mfa_token: expect.any(String), expires_in: 300, methods: ['totp', 'recovery_code'] });
     expect(first.body.access_token).toBeUndefined();
     const done = await request(app).post('/login/mfa').send({ mfa_token: first.body.mfa_token, code: codeAt(user.secret, clock.now()) });
     expect(done.status).toBe(200);

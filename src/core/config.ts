@@ -71,6 +71,9 @@ const envSchema = z.object({
   SIGNING_KEY_ROTATION_DAYS: integer(30, 0, 3_650),
   PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   JWT_ISSUER: z.string().min(1).default('authkit'),
+  WEBAUTHN_RP_ID: optionalString,
+  WEBAUTHN_RP_NAME: z.string().trim().min(1).max(64).default('authkit'),
+  WEBAUTHN_ORIGINS: commaList,
   JWT_AUDIENCE: z.string().min(1).default('authkit-api'),
   JWT_CLOCK_TOLERANCE_S: integer(5, 0, 60),
   ACCESS_TOKEN_TTL_S: integer(900, 30, 86_400),
@@ -147,6 +150,16 @@ export interface PasswordPolicySettings {
   breached: BreachedPasswordSettings;
 }
 
+/** Who passkeys belong to, and the pages allowed to use them. */
+export interface WebAuthnSettings {
+  /** The RP ID: the domain passkeys are bound to (the origins' host or a parent of it). */
+  rpId: string;
+  /** The name authenticators show beside the passkey. */
+  rpName: string;
+  /** The exact origins (scheme, host, port) a ceremony may come from. */
+  origins: string[];
+}
+
 export type Env = z.input<typeof envSchema>;
 
 export interface Config {
@@ -173,6 +186,7 @@ export interface Config {
   /** Where clients reach this service (the base of jwks_uri in the discovery document); else the request's origin. */
   publicUrl?: string;
   jwtIssuer: string;
+  webauthn: WebAuthnSettings;
   jwtAudience: string;
   jwtClockToleranceS: number;
   accessTokenTtlS: number;
@@ -247,6 +261,32 @@ function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSetting
   };
 }
 
+/**
+ * RP ID and origins from WEBAUTHN_*, else from PUBLIC_URL, else the local page (http://localhost:PORT). Every origin
+ * must be HTTPS (or loopback HTTP) on the RP ID or a subdomain of it: browsers refuse anything else, so it is a
+ * configuration error here rather than a ceremony that can never succeed.
+ */
+function webAuthnSettings(values: z.output<typeof envSchema>, problems: string[]): WebAuthnSettings {
+  const publicOrigin = values.PUBLIC_URL ? new URL(values.PUBLIC_URL).origin : undefined;
+  const origins = values.WEBAUTHN_ORIGINS.length > 0 ? values.WEBAUTHN_ORIGINS : [publicOrigin ?? `http://localhost:${values.PORT}`];
+  const first = origins[0] ?? '';
+  const rpId = (values.WEBAUTHN_RP_ID ?? (URL.canParse(first) ? new URL(first).hostname : 'localhost')).toLowerCase();
+  for (const origin of origins) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      problems.push(`WEBAUTHN_ORIGINS: ${origin} is not a URL`);
+      continue;
+    }
+    if (url.origin !== origin) problems.push(`WEBAUTHN_ORIGINS: ${origin} must be an origin only (${url.origin})`);
+    const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) problems.push(`WEBAUTHN_ORIGINS: ${origin} must use https (http only on localhost)`);
+    if (url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`)) problems.push(`WEBAUTHN_ORIGINS: ${origin} is not on the RP ID ${rpId} or a subdomain of it`);
+  }
+  return { rpId, rpName: values.WEBAUTHN_RP_NAME, origins };
+}
+
 function passwordHashPoolSettings(values: z.output<typeof envSchema>): Config['passwordHashPool'] {
   // 0 or unset: one thread per core, and eight waiting hashes per thread (about two seconds at cost 12).
   const threads = values.PASSWORD_HASH_THREADS || availableParallelism();
@@ -273,7 +313,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
   }
 
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const webauthn = parsed.success ? webAuthnSettings(parsed.data, problems) : undefined;
+  if (!parsed.success || !webauthn || problems.length > 0) throw new ConfigError(problems);
   const values = parsed.data;
 
   return {
@@ -293,6 +334,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     signingKeyRotationDays: values.SIGNING_KEY_ROTATION_DAYS,
     publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ''),
     jwtIssuer: values.JWT_ISSUER,
+    webauthn,
     jwtAudience: values.JWT_AUDIENCE,
     jwtClockToleranceS: values.JWT_CLOCK_TOLERANCE_S,
     accessTokenTtlS: values.ACCESS_TOKEN_TTL_S,

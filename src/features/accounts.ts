@@ -21,6 +21,8 @@ import type { SigningKeys } from './keys/key-ring.js';
 import { type PurposeKeys, VersionedBox, VersionedHmac } from './keys/purpose-keys.js';
 import { MFA_LOCKOUT, MfaService } from './mfa/mfa-service.js';
 import { Sessions } from './sessions/session-service.js';
+import { createChallengeStore } from './passkeys/challenges.js';
+import { PasskeyService } from './passkeys/passkey-service.js';
 import { UserService } from './users/user-service.js';
 
 export interface AccountDeps {
@@ -67,6 +69,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     new TrustedDevices(deriveKey(config.jwtSecret, 'authkit device cookies v1')),
     config.rateLimit.failOpen,
   );
+  const passkeys = new PasskeyService(db.prisma, createChallengeStore(store, clock), config.webauthn, clock, logger);
   return {
     tokens,
     revocations,
@@ -74,7 +77,8 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     sessions,
     mfa,
     loginThrottle,
-    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger),
+    passkeys,
+    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger, passkeys),
     users: new UserService(db.prisma, passwords, sessions, clock),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
     apiKeys,

@@ -15,6 +15,7 @@ import { PasswordHashPool } from '../../src/core/password-hash-pool.js';
 import { createLogger } from '../../src/core/logger.js';
 import { inProcessStore } from '../../src/core/shared-store.js';
 import { png, svg } from '../support/images.js';
+import { codeAt } from '../../src/features/mfa/totp.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-results');
@@ -26,6 +27,8 @@ describe('the browser page', () => {
   let baseUrl: string;
   let defaultBudgetsServer: Server | undefined;
   let defaultBudgetsUrl: string;
+  let passkeyServer: Server | undefined;
+  let passkeyUrl: string;
   let dataDir: string;
   let passwordPool: PasswordHashPool | undefined;
   const consoleErrors: string[] = [];
@@ -49,6 +52,13 @@ describe('the browser page', () => {
     const defaults = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir }), jwtSecret: config.jwtSecret };
     defaultBudgetsServer = await listen(createApp({ ...deps, config: defaults, store: inProcessStore }), 0, '127.0.0.1');
     defaultBudgetsUrl = `http://127.0.0.1:${boundPort(defaultBudgetsServer)}`;
+    // Passkeys need the page on the RP ID (localhost) at an origin the server knows, port included: the port is
+    // taken first, then the app that names it answers on it.
+    passkeyServer = await listen(createApp({ ...deps, config, store: inProcessStore }), 0, '127.0.0.1');
+    passkeyUrl = `http://localhost:${boundPort(passkeyServer)}`;
+    const passkeyConfig = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100', WEBAUTHN_ORIGINS: passkeyUrl }), jwtSecret: config.jwtSecret };
+    passkeyServer.removeAllListeners('request');
+    passkeyServer.on('request', createApp({ ...deps, config: passkeyConfig, store: inProcessStore }));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -60,6 +70,7 @@ describe('the browser page', () => {
     await browser?.close();
     if (server) await closeGracefully(server, 1_000);
     if (defaultBudgetsServer) await closeGracefully(defaultBudgetsServer, 1_000);
+    if (passkeyServer) await closeGracefully(passkeyServer, 1_000);
     await db?.close();
     await passwordPool?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
@@ -76,8 +87,8 @@ describe('the browser page', () => {
   }
 
   /** Opens the page and creates an account through the form, as a person would. */
-  async function registerThroughPage(): Promise<{ page: Page; username: string }> {
-    const page = await openPage();
+  async function registerThroughPage(url = baseUrl): Promise<{ page: Page; username: string }> {
+    const page = await openPage(url);
     return { page, username: await registerOn(page) };
   }
 
@@ -204,5 +215,76 @@ describe('the browser page', () => {
 
     expect(refused).toEqual([]);
     expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400'))).toEqual([]);
+  });
+  it('when a person adds a passkey, then it signs them in, stands in for the code, and can be deleted', async () => {
+    const { page, username } = await registerThroughPage(passkeyUrl);
+    // Chromium's own virtual authenticator (DevTools protocol), as a platform authenticator with a PIN or biometrics.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    const status = () => page.locator('#status').textContent();
+    const signedIn = () => expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+    const openSettings = async () => {
+      if ((await page.locator('#settings').getAttribute('open')) === null) await page.locator('#settings summary').click();
+    };
+    const logOut = async () => {
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await expect.poll(() => page.locator('#login-form').isVisible()).toBe(true);
+    };
+
+    // Add one from the settings.
+    await openSettings();
+    await page.locator('#passkey-form').getByLabel('Name').fill('Test laptop');
+    await page.locator('#passkey-form').getByRole('button', { name: 'Add a passkey' }).click();
+    await expect.poll(status).toBe('Passkey "Test laptop" added. You can now sign in with it.');
+    await expect.poll(() => page.locator('#passkeys li').textContent()).toMatch(/^Test laptop \(on one device, added .*, not used yet\)/);
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    expect(credentials).toHaveLength(1);
+    expect(credentials[0]?.isResidentCredential).toBe(true);
+
+    // Sign out, and back in with no username or password.
+    await logOut();
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await signedIn();
+
+    // Turn on two-factor; then the password login's second step takes the passkey instead of a code.
+    await openSettings();
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    await expect.poll(() => page.locator('#mfa-secret').textContent()).toMatch(/^[A-Z2-7]{32}$/);
+    const secret = (await page.locator('#mfa-secret').textContent()) ?? '';
+    await page.locator('#mfa-enable').getByLabel('Code').fill(codeAt(secret, Date.now()));
+    await page.locator('#mfa-enable').getByRole('button', { name: 'Turn on' }).click();
+    await expect.poll(status).toBe('Two-factor authentication is on.');
+    await logOut();
+    await page.locator('#login-form').getByLabel('Username or email').fill(username);
+    await page.locator('#login-form').getByLabel('Password').fill('a long enough password');
+    await page.locator('#login-form').getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Use a passkey instead' }).click();
+    await signedIn();
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-passkeys.png'), fullPage: true });
+
+    // Rename it, then delete it; the server forgets it, and the page says so when the device still offers it.
+    await openSettings();
+    await expect.poll(() => page.locator('#passkeys li').count()).toBe(1);
+    page.once('dialog', (dialog) => void dialog.accept('Work laptop'));
+    await page.getByRole('button', { name: 'Rename Test laptop' }).click();
+    await expect.poll(status).toBe('Renamed to Work laptop.');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Delete Work laptop' }).click();
+    await expect.poll(() => page.locator('#passkeys li').count()).toBe(0);
+    await logOut();
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await expect.poll(status).toBe('That passkey is not registered here (it may have been deleted). Sign in with your password.');
+    expect(await page.locator('#whoami').isVisible()).toBe(false);
+
+    // An authenticator that refuses (the person cancels, or fails the PIN or biometrics) is said in words too.
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: false });
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await expect.poll(status).toBe('The passkey request was cancelled or timed out. Nothing was changed.');
+
+    // The one error the browser reports is the server's refusal above.
+    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400') && !text.includes('401'))).toEqual([]);
   });
 });

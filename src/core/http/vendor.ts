@@ -1,4 +1,5 @@
-// Browser modules the page loads straight from installed packages (the password-strength estimator), with the
+// Browser modules the page loads straight from installed packages (the password-strength estimator, the WebAuthn
+// helpers), with the
 // import map that lets the browser resolve their bare imports and the CSP hash that lets that map run.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,8 @@ const VENDORED: Record<string, string> = {
   '/vendor/zxcvbn-en': path.dirname(require.resolve('@zxcvbn-ts/language-en')),
   '/vendor/zxcvbn-compression': path.dirname(require.resolve('@zxcvbn-ts/dictionary-compression/decompress')),
   '/vendor/fastest-levenshtein': path.join(path.dirname(require.resolve('fastest-levenshtein')), 'esm'),
+  // Its CommonJS entry sits in script/; the ES modules beside it in esm/.
+  '/vendor/simplewebauthn': path.join(path.dirname(path.dirname(require.resolve('@simplewebauthn/browser'))), 'esm'),
 };
 
 /** Serves the vendored modules (only `.mjs`/`.js`; their versions change with the lock file, so a day of caching). */

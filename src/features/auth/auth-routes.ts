@@ -82,7 +82,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      const result = await deps.auth.completeMfaLogin({ mfaToken: body.mfa_token, code: body.code }, clientContext(req));
+      const result = await deps.auth.completeMfaLogin(body.mfa_token, { code: body.code }, clientContext(req));
       deps.loginThrottle.trusted.remember(req, res, result.user.id);
       res.json(result);
     },

@@ -41,7 +41,12 @@ export const CallerIdentity = z
 export const ProtectedResponse = z.object({ message: z.string(), user: CallerIdentity }).meta({ id: 'ProtectedResponse' });
 
 export const MfaChallenge = z
-  .object({ mfa_required: z.literal(true), mfa_token: z.string(), expires_in: z.number().int() })
+  .object({
+    mfa_required: z.literal(true),
+    mfa_token: z.string(),
+    expires_in: z.number().int(),
+    methods: z.array(z.enum(['totp', 'recovery_code', 'passkey'])).meta({ description: 'The second factors this account can answer with' }),
+  })
   .meta({ id: 'MfaChallenge' });
 
 export const MfaLoginBody = z

@@ -10,10 +10,18 @@ import type { PasswordHasher } from './passwords.js';
 import type { MfaService } from '../mfa/mfa-service.js';
 import type { RevocationStore } from './revocation-store.js';
 import { InvalidTokenError, type MfaTokens } from './tokens.js';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
+import type { PasskeyService } from '../passkeys/passkey-service.js';
 
 export const DEFAULT_ROLE = 'user';
 
-export type LoginResult = (TokenPair & { user: PublicUser }) | { mfa_required: true; mfa_token: string; expires_in: number };
+/** The second factors an account with two-factor on can answer `mfa_required` with. */
+export type SecondFactorMethod = 'totp' | 'recovery_code' | 'passkey';
+
+export type LoginResult = (TokenPair & { user: PublicUser }) | { mfa_required: true; mfa_token: string; expires_in: number; methods: SecondFactorMethod[] };
+
+/** A second factor as sent: a TOTP or recovery code, or a passkey's answer to POST /login/mfa/passkey/options. */
+export type SecondFactor = { code: string } | { passkey: AuthenticationResponseJSON };
 
 export class AuthService {
   constructor(
@@ -26,6 +34,7 @@ export class AuthService {
     private readonly clock: { now(): number },
     private readonly throttle: LoginThrottle,
     private readonly logger: Logger,
+    private readonly passkeys: PasskeyService,
   ) {}
 
   async register(input: { username: string; email: string; password: string }): Promise<PublicUser> {
@@ -70,7 +79,9 @@ export class AuthService {
     if (this.passwords.isWeakerThanConfigured(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
     if (await this.mfa.isEnabled(user.id)) {
       const { token, claims } = this.mfaTokens.sign(user.id);
-      return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat };
+      const hasPasskey = (await this.prisma.passkey.count({ where: { userId: user.id } })) > 0;
+      const methods: SecondFactorMethod[] = ['totp', 'recovery_code', ...(hasPasskey ? (['passkey'] as const) : [])];
+      return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat, methods };
     }
     const publicUser = toPublicUser(user);
     const pair = await this.sessions.start(publicUser, client, ['pwd']);
@@ -89,19 +100,32 @@ export class AuthService {
       .catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err), userId }, 'could not re-hash a password at the current cost'));
   }
 
-  /** The second step of a two-factor login: a valid, unspent mfa_token and a TOTP or recovery code. */
-  async completeMfaLogin(input: { mfaToken: string; code: string }, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
-    let claims;
-    try {
-      claims = this.mfaTokens.verify(input.mfaToken);
-    } catch (err) {
-      if (err instanceof InvalidTokenError) throw new AppError('invalid_token', err.message);
-      throw err;
-    }
-    if (await this.revocations.isRevoked({ jti: claims.jti, sid: claims.jti, userId: claims.sub, issuedAtMs: claims.iat * 1000 })) {
-      throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');
-    }
-    await this.mfa.verifySecondFactor(claims.sub, input.code);
+  /**
+   * Usernameless sign-in: a passkey's answer to POST /login/passkey/options. With user verification the passkey is
+   * two factors in one, so two-factor accounts need no further step.
+   */
+  async loginWithPasskey(response: AuthenticationResponseJSON, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+    const { userId, amr } = await this.passkeys.verifyAssertion(response, { kind: 'sign-in' });
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
+    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+    const publicUser = toPublicUser(user);
+    const pair = await this.sessions.start(publicUser, client, amr);
+    return { ...pair, user: publicUser };
+  }
+
+  /** The account an unspent mfa_token was issued to (for the passkey options of the second step). */
+  async mfaTokenSubject(mfaToken: string): Promise<string> {
+    return (await this.readMfaToken(mfaToken)).sub;
+  }
+
+  /** The second step of a two-factor login: a valid, unspent mfa_token and a TOTP code, a recovery code or a passkey. */
+  async completeMfaLogin(mfaToken: string, secondFactor: SecondFactor, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+    const claims = await this.readMfaToken(mfaToken);
+    const amr =
+      'code' in secondFactor
+        ? (await this.mfa.verifySecondFactor(claims.sub, secondFactor.code), ['pwd', 'otp'])
+        : // A password and a passkey are two factors, whether or not the authenticator also verified the user.
+          [...new Set(['pwd', ...(await this.passkeys.verifyAssertion(secondFactor.passkey, { kind: 'second-factor', userId: claims.sub })).amr, 'mfa'])];
     // Spent only on success, so a typo does not force the password step again, yet two racing uses cannot both win.
     if (!(await this.revocations.spendOnce(claims.jti, (claims.exp - claims.iat) * 1000 + 60_000))) {
       throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');
@@ -109,8 +133,22 @@ export class AuthService {
     const user = await this.prisma.user.findUnique({ where: { id: claims.sub }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     const publicUser = toPublicUser(user);
-    const pair = await this.sessions.start(publicUser, client, ['pwd', 'otp']);
+    const pair = await this.sessions.start(publicUser, client, amr);
     return { ...pair, user: publicUser };
+  }
+
+  private async readMfaToken(mfaToken: string) {
+    let claims;
+    try {
+      claims = this.mfaTokens.verify(mfaToken);
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw new AppError('invalid_token', err.message);
+      throw err;
+    }
+    if (await this.revocations.isRevoked({ jti: claims.jti, sid: claims.jti, userId: claims.sub, issuedAtMs: claims.iat * 1000 })) {
+      throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');
+    }
+    return claims;
   }
 
   /**
@@ -126,6 +164,14 @@ export class AuthService {
       if (input.code === undefined) throw new AppError('invalid_mfa_code', 'Two-factor is on: send a current code (or a recovery code) with the password.');
       await this.mfa.verifySecondFactor(user.id, input.code);
     }
+    return this.sessions.reauthenticated(auth);
+  }
+
+  /** Step-up with one of the user's passkeys instead of the password. */
+  async reauthenticateWithPasskey(auth: AuthContext, response: AuthenticationResponseJSON): Promise<Omit<TokenPair, 'refresh_token'>> {
+    await this.passkeys.verifyAssertion(response, { kind: 'reauthenticate', userId: auth.userId, sessionId: auth.sessionId });
+    const user = await this.prisma.user.findUnique({ where: { id: auth.userId } });
+    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     return this.sessions.reauthenticated(auth);
   }
 

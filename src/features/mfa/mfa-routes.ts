@@ -77,11 +77,15 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; au
   return api;
 }
 
-/** With ADMIN_REQUIRE_MFA, admin routes need an access token earned with a second factor. */
+/**
+ * With ADMIN_REQUIRE_MFA, admin routes need an access token earned with a second factor: a TOTP or recovery code
+ * (`otp`), or a user-verified passkey or a passkey after the password (`mfa`).
+ */
 export function requireSecondFactor(): RequestHandler {
   return (req, _res, next) => {
-    if (!currentAuth(req).amr.includes('otp')) {
-      throw new AppError('mfa_required', 'Administration needs two-factor authentication: turn it on and log in with a code.');
+    const { amr } = currentAuth(req);
+    if (!amr.includes('otp') && !amr.includes('mfa')) {
+      throw new AppError('mfa_required', 'Administration needs two-factor authentication: turn it on and log in with a code or a passkey.');
     }
     next();
   };
