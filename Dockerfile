@@ -36,6 +36,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY prisma ./prisma
 COPY public ./public
+COPY src/features/email/templates ./src/features/email/templates
 
 FROM scratch
 COPY --from=runtime / /

@@ -6,6 +6,8 @@ export default defineConfig({
     include: ['tests/e2e/**/*.e2e.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // A page's answer is awaited, not timed: a loaded machine only makes it slower (1 s by default).
+    expect: { poll: { timeout: 10_000 } },
     env: { NODE_ENV: 'test' },
   },
 });

@@ -159,8 +159,8 @@ async function signedIn() {
   $('#logout').hidden = false;
   $('#whoami').hidden = false;
   $('#whoami').textContent = `Signed in as ${state.user.username}`;
-  $('#mfa-step').hidden = true;
-  $('#mfa-passkey').hidden = true;
+  showVerificationBanner();
+  setSecondStep(false);
   state.mfaToken = null;
   state.settingsLoaded = false;
   if ($('#settings').open) void loadSettings();
@@ -195,19 +195,45 @@ async function onLogin(event) {
   const form = event.currentTarget;
   const data = new FormData(form);
   await withBusy(form, async () => {
-    const result = state.mfaToken
-      ? await api('/login/mfa', { method: 'POST', body: { mfa_token: state.mfaToken, code: String(data.get('code')).trim() }, auth: false })
-      : await api('/login', { method: 'POST', body: { username: data.get('username'), password: data.get('password') }, auth: false });
-    if (result.mfa_required) {
-      state.mfaToken = result.mfa_token;
-      $('#mfa-step').hidden = false;
-      $('#mfa-passkey').hidden = !(result.methods ?? []).includes('passkey') || !passkeysSupported();
-      form.elements.code.focus();
-      say('Enter the code from your authenticator app.');
-      return;
+    try {
+      await loginStep(form, data);
+    } catch (error) {
+      // The address is not confirmed yet: offer to send the link again, to the address typed if it is one.
+      if (error instanceof ApiError && error.code === 'email_not_verified') {
+        const typed = String(data.get('username'));
+        showEmailForm('resend', typed.includes('@') ? typed : '');
+      }
+      throw error;
     }
-    await welcome(result);
   });
+}
+
+async function loginStep(form, data) {
+  const result = state.mfaToken
+    ? await api('/login/mfa', { method: 'POST', body: { mfa_token: state.mfaToken, code: String(data.get('code')).trim() }, auth: false })
+    : await api('/login', { method: 'POST', body: { username: data.get('username'), password: data.get('password') }, auth: false });
+  if (result.mfa_required) askSecondFactor(result);
+  else await welcome(result);
+}
+
+/** The first step passed (password or emailed code) and two-factor is on: the login form asks for the second. */
+function askSecondFactor(result) {
+  state.mfaToken = result.mfa_token;
+  setSecondStep(true);
+  $('#mfa-passkey').hidden = !(result.methods ?? []).includes('passkey') || !passkeysSupported();
+  $('#login-form').elements.code.focus();
+  say('Enter the code from your authenticator app.');
+}
+
+/** In the second step the login form shows the code field only. */
+function setSecondStep(on) {
+  const form = $('#login-form');
+  for (const name of ['username', 'password']) {
+    form.elements[name].required = !on;
+    form.elements[name].closest('label').hidden = on;
+  }
+  $('#mfa-step').hidden = !on;
+  if (!on) $('#mfa-passkey').hidden = true;
 }
 
 /** After any way of signing in: keep the tokens, clear the form, and show the signed-in page. */
@@ -216,6 +242,115 @@ async function welcome(tokens) {
   useTokens(tokens);
   say(`Welcome, ${tokens.user.username}.`);
   await signedIn();
+}
+
+// --- By email: confirm the address, reset the password, sign in with a code -------------
+
+const EMAIL_FORMS = {
+  forgot: { title: 'Reset your password', path: '/password/forgot' },
+  code: { title: 'Sign in with a code sent to your email', path: '/login/email-code' },
+  resend: { title: 'Send the confirmation link again', path: '/email/verify/resend' },
+};
+let emailFormMode = 'forgot';
+/** The address a sign-in code was sent to, for the code form. */
+let codeEmail = null;
+
+function showEmailForm(mode, email = '') {
+  emailFormMode = mode;
+  $('#email-form-title').textContent = EMAIL_FORMS[mode].title;
+  const form = $('#email-form');
+  if (email) form.elements.email.value = email;
+  form.hidden = false;
+  $('#code-form').hidden = true;
+  form.elements.email.focus();
+}
+
+async function onEmailForm(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const email = String(new FormData(form).get('email')).trim();
+  await withBusy(form, async () => {
+    // The answer is the same whether or not the address has an account; so is what the page says.
+    const result = await api(EMAIL_FORMS[emailFormMode].path, { method: 'POST', body: { email }, auth: false });
+    say(result.message);
+    if (emailFormMode === 'code') {
+      codeEmail = email;
+      form.hidden = true;
+      $('#code-form').hidden = false;
+      $('#code-form').elements.code.focus();
+    }
+  });
+}
+
+async function onCodeForm(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const code = String(new FormData(form).get('code')).trim();
+  await withBusy(form, async () => {
+    const result = await api('/login/email-code/verify', { method: 'POST', body: { email: codeEmail, code }, auth: false });
+    form.reset();
+    form.hidden = true;
+    // Two-factor still applies: the login form's second step finishes it.
+    if (result.mfa_required) askSecondFactor(result);
+    else await welcome(result);
+  });
+}
+
+async function onResetForm(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  await withBusy(form, async () => {
+    await api('/password/reset', { method: 'POST', body: { token: form.dataset.token, password: String(new FormData(form).get('password')) }, auth: false });
+    form.reset();
+    form.hidden = true;
+    showTab('login');
+    say('Your password is changed, and every session was signed out. Log in with the new password.');
+  });
+}
+
+function showVerificationBanner() {
+  const unconfirmed = state.user && state.user.emailVerified === false;
+  $('#verify-banner').hidden = !unconfirmed;
+  if (unconfirmed) $('#verify-address').textContent = state.user.email;
+}
+
+async function onResendVerification(event) {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    say((await api('/email/verify/resend', { method: 'POST', body: { email: state.user.email }, auth: false })).message);
+  } catch (error) {
+    say(describe(error), 'error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Links in our emails carry their token in the fragment (#verify-email=… or #reset-password=…): act on it once. */
+async function followEmailLink() {
+  const match = /^#(verify-email|reset-password)=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
+  if (!match) return;
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  const [, action, token] = match;
+  if (action === 'reset-password') {
+    const form = $('#reset-form');
+    form.dataset.token = token;
+    form.hidden = false;
+    form.elements.password.focus();
+    say('Choose a new password for your account.');
+    return;
+  }
+  try {
+    const user = await api('/email/verify', { method: 'POST', body: { token }, auth: false });
+    if (state.user?.id === user.id) {
+      state.user = user;
+      showVerificationBanner();
+      $('#whoami').textContent = `Signed in as ${user.username}`;
+    }
+    say(`Thank you: ${user.email} is confirmed.`);
+  } catch (error) {
+    say(describe(error), 'error');
+  }
 }
 
 // --- Passkeys ---------------------------------------------------------------------
@@ -650,7 +785,14 @@ $('#mfa-disable').addEventListener('submit', onMfaDisable);
 $('#passkey-login').addEventListener('click', (event) => void onPasskeyLogin(event));
 $('#mfa-passkey').addEventListener('click', (event) => void onMfaPasskey(event));
 $('#passkey-form').addEventListener('submit', onPasskeyAdd);
+$('#show-forgot').addEventListener('click', () => showEmailForm('forgot', $('#login-form').elements.username.value.includes('@') ? $('#login-form').elements.username.value : ''));
+$('#show-code').addEventListener('click', () => showEmailForm('code'));
+$('#email-form').addEventListener('submit', onEmailForm);
+$('#code-form').addEventListener('submit', onCodeForm);
+$('#reset-form').addEventListener('submit', onResetForm);
+$('#resend-verification').addEventListener('click', (event) => void onResendVerification(event));
 // A browser without WebAuthn is offered no passkey buttons at all.
 if (!passkeysSupported()) for (const element of document.querySelectorAll('.passkey-only')) element.hidden = true;
 
 if (await refresh()) await signedIn();
+await followEmailLink();

@@ -36,6 +36,8 @@ import { meRoutes } from './features/users/me-routes.js';
 import type { SigningKeys } from './features/keys/key-ring.js';
 import type { PurposeKeys } from './features/keys/purpose-keys.js';
 import { signingKeyRoutes } from './features/keys/signing-key-routes.js';
+import { type MailQueue, openMailQueue } from './features/email/mail-queue.js';
+import { devOutboxRoutes, emailRoutes } from './features/email/email-routes.js';
 
 export const VERSION = '0.1.0';
 
@@ -57,6 +59,8 @@ export interface AppDeps {
   purposeKeys: PurposeKeys;
   /** Tests: told of every response a documented route gives that its document does not describe. */
   onResponseViolation?: (message: string) => void;
+  /** The mail queue (main.ts works it on a timer too); one over config.email unless given. */
+  mail?: MailQueue;
   /** Where image bytes go; local disk under UPLOAD_DIR unless given. */
   imageStorage?: ImageStorage;
 }
@@ -80,7 +84,8 @@ export function createApp(deps: AppDeps): Express {
 
   const registry = createRegistry();
   const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger, { validate: config.env !== 'production' });
-  const accounts = createAccounts(deps, { failedCredentials: rateLimiters.limit('credentials') });
+  const mail = deps.mail ?? openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: deps.db.prisma, purposeKeys: deps.purposeKeys, clock: deps.clock, logger });
+  const accounts = createAccounts({ ...deps, mail }, { failedCredentials: rateLimiters.limit('credentials') });
   const publicLimit = rateLimiters.limit('auth');
   const refreshLimit = rateLimiters.limit('refresh');
   const authenticated = { authn: accounts.authn, userLimit: rateLimiters.limit('account') };
@@ -101,9 +106,11 @@ export function createApp(deps: AppDeps): Express {
     signingKeyRoutes(registry, { ...authenticated, adminGuards, signingKeys: deps.signingKeys, purposeKeys: deps.purposeKeys, issuer: config.jwtIssuer, publicUrl: config.publicUrl }).router,
   );
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
-  app.use(mfaRoutes(registry, { mfa: accounts.mfa, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
+  app.use(mfaRoutes(registry, { mfa: accounts.mfa, email: accounts.email, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
+  app.use(emailRoutes(registry, { ...accounts, publicLimit, emailLimit: rateLimiters.limit('email') }).router);
+  if (config.env === 'development') app.use(devOutboxRoutes(registry, config.email.outboxDir).router);
   app.use(passkeyRoutes(registry, { ...accounts, ...authenticated, publicLimit, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
-  app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
+  app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, email: accounts.email, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   const signer = new ImageUrlSigner(deps.purposeKeys, deps.clock, config.signedUrlTtlS);
   const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger);
   accounts.users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));

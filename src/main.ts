@@ -18,6 +18,8 @@ import { pruneEndedSessions } from './features/sessions/session-service.js';
 import { sweepImageOrphans } from './features/images/image-service.js';
 import { LocalDiskStorage } from './features/images/image-storage.js';
 import { every } from './core/periodic.js';
+import { openMailQueue } from './features/email/mail-queue.js';
+import { pruneEmailTokens } from './features/email/email-tokens.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
 dotenv.config({ quiet: true });
@@ -36,6 +38,8 @@ const config = readConfig();
 
 /** How often ended sessions are deleted and image orphans swept (the first time a minute or so after start). */
 const HOUSEKEEPING_EVERY_MS = 60 * 60 * 1000;
+/** How often each instance looks for queued mail that is due (a retry, or another instance's that died). */
+const MAIL_EVERY_MS = 10_000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Stored bytes and rows younger than this are never orphans: an upload may still be between its two writes. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
@@ -75,7 +79,11 @@ async function start() {
 
   const passwordPool = new PasswordHashPool({ ...config.passwordHashPool, nice: PASSWORD_THREAD_NICE });
   const imageStorage = new LocalDiskStorage(config.uploadDir);
-  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys };
+  const mail = openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: db.prisma, purposeKeys, clock: systemClock, logger });
+  if (!config.email.smtpUrl && config.env === 'production') {
+    logger.warn({ outbox: config.email.outboxDir }, 'SMTP_URL is not set: mail (verification, password reset, sign-in codes, notices) is written to the outbox directory, not sent');
+  }
+  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys, mail };
   if (config.bootstrapAdmin) {
     const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
     if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');
@@ -101,6 +109,9 @@ async function start() {
       },
       logger,
     ),
+    // Messages are sent as soon as they are queued; this pass retries those that failed and picks up other instances' work.
+    every('deliver queued mail', MAIL_EVERY_MS, () => mail.deliverDue(), logger, 1_000),
+    every('prune sent mail and spent email tokens', HOUSEKEEPING_EVERY_MS, async () => ({ mail: await mail.prune(), tokens: await pruneEmailTokens(db.prisma, systemClock) }), logger, 120_000),
     every('prune ended sessions', HOUSEKEEPING_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000),
     every('sweep image orphans', HOUSEKEEPING_EVERY_MS, () => sweepImageOrphans({ prisma: db.prisma, storage: imageStorage, logger }, systemClock.now(), ORPHAN_GRACE_MS), logger, 90_000),
   ];
@@ -121,6 +132,7 @@ async function start() {
     const unfinished = await inFlightHandlers(app).settle(HANDLER_GRACE_MS);
     if (unfinished > 0) logger.warn({ unfinished }, 'handlers still running after the grace period; closing under them');
     await Promise.all(housekeeping.map((stop) => stop()));
+    await mail.close();
     await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');
     logger.flush();

@@ -24,6 +24,7 @@ describe('registration and login', () => {
         id: expect.any(String),
         username,
         email: `${username.toLowerCase()}@example.com`,
+        emailVerified: false,
         roles: ['user'],
         createdAt: expect.any(String),
       });

@@ -66,7 +66,7 @@ describe('two-factor authentication', () => {
     const done = await request(app).post('/login/mfa').send({ mfa_token: first.body.mfa_token, code: codeAt(user.secret, clock.now()) });
     expect(done.status).toBe(200);
     const claims = JSON.parse(Buffer.from((done.body.access_token as string).split('.')[1] as string, 'base64url').toString()) as { amr: string[] };
-    expect(claims.amr).toEqual(['pwd', 'otp']);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
     expect((await request(app).get('/me').set(...bearer(done.body.access_token))).status).toBe(200);
   });
 

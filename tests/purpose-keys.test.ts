@@ -7,7 +7,7 @@ import { deriveKey } from '../src/core/derived-keys.js';
 import { SecretBox } from '../src/core/secret-box.js';
 import { createAccounts } from '../src/features/accounts.js';
 import { keyBox } from '../src/features/keys/key-ring.js';
-import { PURPOSE_KEY_ACTIVATION_DELAY_MS, PurposeKeys, VersionedBox, VersionedHmac } from '../src/features/keys/purpose-keys.js';
+import { KEY_PURPOSES, PURPOSE_KEY_ACTIVATION_DELAY_MS, PurposeKeys, VersionedBox, VersionedHmac } from '../src/features/keys/purpose-keys.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
 import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
@@ -44,7 +44,7 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
     const username = uniqueName('keyadmin');
     await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 123' });
     const { accessToken } = await login(app, { username, password: 'admin password 123' });
-    for (const purpose of ['totp', 'recovery-codes', 'mfa-tokens', 'image-urls']) {
+    for (const purpose of KEY_PURPOSES) {
       const res = await request(app).post(`/admin/purpose-keys/${purpose}/rotate`).set(...bearer(accessToken));
       expect(res.status, purpose).toBe(201);
       expect(res.body, purpose).toMatchObject({ purpose, generation: 2, state: 'next' });
@@ -52,7 +52,7 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
     clock.advance(PURPOSE_KEY_ACTIVATION_DELAY_MS);
     const list = await request(app).get('/admin/purpose-keys').set(...bearer(accessToken));
     expect((list.body.keys as Array<{ generation: number; state: string }>).map((key) => `${key.generation}:${key.state}`)).toEqual(
-      Array.from({ length: 4 }, () => ['1:previous', '2:current']).flat(),
+      KEY_PURPOSES.flatMap(() => ['1:previous', '2:current']),
     );
     expect(JSON.stringify(list.body)).not.toMatch(/secret|sealed/);
   }
@@ -134,7 +134,7 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
         PurposeKeys.open(own.db.prisma, keyBox(own.keyEncryptionKey), clock, own.jwtSecret),
         PurposeKeys.open(own.db.prisma, keyBox(own.keyEncryptionKey), clock, own.jwtSecret),
       ]);
-      expect(await own.db.prisma.purposeKey.count()).toBe(4);
+      expect(await own.db.prisma.purposeKey.count()).toBe(KEY_PURPOSES.length);
       expect(a.current('totp').key.equals(b.current('totp').key)).toBe(true);
     });
   });

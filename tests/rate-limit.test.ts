@@ -21,6 +21,7 @@ function budgets(limits: Partial<Record<BudgetGroup, number>>, failOpen = false)
       images: budget('images', 'principal'),
       'api-keys': budget('api-keys', 'principal'),
       'signed-urls': budget('signed-urls', 'ip'),
+      email: budget('email', 'ip'),
     },
     failOpen,
   };

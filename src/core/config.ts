@@ -72,7 +72,13 @@ const envSchema = z.object({
   PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   JWT_ISSUER: z.string().min(1).default('authkit'),
   WEBAUTHN_RP_ID: optionalString,
-  WEBAUTHN_RP_NAME: z.string().trim().min(1).max(64).default('authkit'),
+  WEBAUTHN_RP_NAME: optionalString.pipe(z.string().max(64).optional()),
+  PRODUCT_NAME: z.string().trim().min(1).max(64).default('authkit'),
+  SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+  MAIL_FROM: z.string().trim().min(3).max(254).default('authkit <no-reply@localhost>'),
+  REQUIRE_EMAIL_VERIFICATION: booleanFlag.default(false),
+  EMAIL_PER_ADDRESS_MAX: integer(3, 1, 1_000),
+  EMAIL_PER_ADDRESS_WINDOW_MINUTES: integer(15, 1, 1_440),
   WEBAUTHN_ORIGINS: commaList,
   JWT_AUDIENCE: z.string().min(1).default('authkit-api'),
   JWT_CLOCK_TOLERANCE_S: integer(5, 0, 60),
@@ -101,6 +107,7 @@ const envSchema = z.object({
   RATE_LIMIT_ACCOUNT_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_IMAGES_MAX: integer(0, 0, 1_000_000).optional(),
   RATE_LIMIT_API_KEYS_MAX: integer(0, 0, 1_000_000).optional(),
+  RATE_LIMIT_EMAIL_MAX: integer(0, 0, 1_000_000).optional(),
   SIGNED_URL_RATE_LIMIT_MAX: integer(300, 1, 1_000_000),
   RATE_LIMIT_FAIL_OPEN: booleanFlag.default(false),
   PASSWORD_MIN_LENGTH: integer(8, 8, 64),
@@ -118,7 +125,7 @@ const envSchema = z.object({
 });
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
-export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls';
+export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls' | 'email';
 
 export interface BudgetSettings {
   limit: number;
@@ -148,6 +155,22 @@ export interface PasswordPolicySettings {
   /** The least zxcvbn score (0 to 4) accepted. */
   minScore: number;
   breached: BreachedPasswordSettings;
+}
+
+/** How mail goes out, and what it says about us. */
+export interface EmailSettings {
+  /** SMTP(S) server; unset: messages are written to `outboxDir` instead of sent. */
+  smtpUrl?: string;
+  from: string;
+  outboxDir: string;
+  /** The product name in every message. */
+  productName: string;
+  /** Where links in messages point (PUBLIC_URL, else http://localhost:PORT). */
+  baseUrl: string;
+  /** Logins (of every kind) are refused until the address is confirmed. */
+  requireVerification: boolean;
+  /** Messages one address may be sent per window by the routes anyone can call; more are dropped silently. */
+  perAddress: { max: number; windowMs: number };
 }
 
 /** Who passkeys belong to, and the pages allowed to use them. */
@@ -187,6 +210,7 @@ export interface Config {
   publicUrl?: string;
   jwtIssuer: string;
   webauthn: WebAuthnSettings;
+  email: EmailSettings;
   jwtAudience: string;
   jwtClockToleranceS: number;
   accessTokenTtlS: number;
@@ -256,6 +280,8 @@ function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSetting
       images: budget(values.RATE_LIMIT_IMAGES_MAX, 'principal'),
       'api-keys': budget(values.RATE_LIMIT_API_KEYS_MAX, 'principal'),
       'signed-urls': { limit: values.SIGNED_URL_RATE_LIMIT_MAX, windowMs, keyBy: 'ip' },
+      // The routes that send mail to an address someone typed (forgot password, sign-in code, resend).
+      email: budget(values.RATE_LIMIT_EMAIL_MAX, 'ip'),
     },
     failOpen: values.RATE_LIMIT_FAIL_OPEN,
   };
@@ -284,7 +310,7 @@ function webAuthnSettings(values: z.output<typeof envSchema>, problems: string[]
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) problems.push(`WEBAUTHN_ORIGINS: ${origin} must use https (http only on localhost)`);
     if (url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`)) problems.push(`WEBAUTHN_ORIGINS: ${origin} is not on the RP ID ${rpId} or a subdomain of it`);
   }
-  return { rpId, rpName: values.WEBAUTHN_RP_NAME, origins };
+  return { rpId, rpName: values.WEBAUTHN_RP_NAME ?? values.PRODUCT_NAME, origins };
 }
 
 function passwordHashPoolSettings(values: z.output<typeof envSchema>): Config['passwordHashPool'] {
@@ -335,6 +361,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ''),
     jwtIssuer: values.JWT_ISSUER,
     webauthn,
+    email: {
+      smtpUrl: values.SMTP_URL,
+      from: values.MAIL_FROM,
+      outboxDir: path.join(values.DATA_DIR, 'outbox'),
+      productName: values.PRODUCT_NAME,
+      baseUrl: values.PUBLIC_URL?.replace(/\/+$/, '') ?? `http://localhost:${values.PORT}`,
+      requireVerification: values.REQUIRE_EMAIL_VERIFICATION,
+      perAddress: { max: values.EMAIL_PER_ADDRESS_MAX, windowMs: values.EMAIL_PER_ADDRESS_WINDOW_MINUTES * 60_000 },
+    },
     jwtAudience: values.JWT_AUDIENCE,
     jwtClockToleranceS: values.JWT_CLOCK_TOLERANCE_S,
     accessTokenTtlS: values.ACCESS_TOKEN_TTL_S,

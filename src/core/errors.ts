@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   reauthentication_required: 401,
   forbidden: 403,
   mfa_required: 403,
+  email_not_verified: 403,
   invalid_signature: 403,
   not_found: 404,
   method_not_allowed: 405,

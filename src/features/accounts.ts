@@ -23,6 +23,10 @@ import { MFA_LOCKOUT, MfaService } from './mfa/mfa-service.js';
 import { Sessions } from './sessions/session-service.js';
 import { createChallengeStore } from './passkeys/challenges.js';
 import { PasskeyService } from './passkeys/passkey-service.js';
+import { EmailService } from './email/email-service.js';
+import { EmailTokens } from './email/email-tokens.js';
+import type { MailQueue } from './email/mail-queue.js';
+import { MailTemplates } from './email/templates.js';
 import { UserService } from './users/user-service.js';
 
 export interface AccountDeps {
@@ -35,10 +39,12 @@ export interface AccountDeps {
   /** What signs and checks access tokens, and the keys of every other purpose (loaded before the app: see openKeys). */
   signingKeys: SigningKeys;
   purposeKeys: PurposeKeys;
+  /** The durable outbox every message goes through. */
+  mail: MailQueue;
 }
 
 /** `failedCredentials`: the budget that forged or unknown tokens and keys spend (none: they are not counted). */
-export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys, purposeKeys }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
+export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys, purposeKeys, mail }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
   const tokens = new AccessTokens(
     {
       keys: signingKeys,
@@ -69,6 +75,18 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     new TrustedDevices(deriveKey(config.jwtSecret, 'authkit device cookies v1')),
     config.rateLimit.failOpen,
   );
+  const email = new EmailService(
+    db.prisma,
+    mail,
+    new MailTemplates({ product: config.email.productName, baseUrl: config.email.baseUrl }),
+    new EmailTokens(db.prisma, new VersionedHmac(purposeKeys, 'email-tokens'), clock),
+    passwords,
+    sessions,
+    createFailureLockout(store, clock, { name: 'mail-address', maxFailures: config.email.perAddress.max, lockMs: config.email.perAddress.windowMs }),
+    config.email,
+    clock,
+    logger,
+  );
   const passkeys = new PasskeyService(db.prisma, createChallengeStore(store, clock), config.webauthn, clock, logger);
   return {
     tokens,
@@ -78,7 +96,8 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     mfa,
     loginThrottle,
     passkeys,
-    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger, passkeys),
+    email,
+    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger, passkeys, config.email.requireVerification),
     users: new UserService(db.prisma, passwords, sessions, clock),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
     apiKeys,

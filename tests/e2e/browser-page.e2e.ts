@@ -16,6 +16,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { inProcessStore } from '../../src/core/shared-store.js';
 import { png, svg } from '../support/images.js';
 import { codeAt } from '../../src/features/mfa/totp.js';
+import { readOutbox } from '../../src/features/email/transport.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = path.resolve(import.meta.dirname, '../../test-results');
@@ -285,6 +286,54 @@ describe('the browser page', () => {
     await expect.poll(status).toBe('The passkey request was cancelled or timed out. Nothing was changed.');
 
     // The one error the browser reports is the server's refusal above.
+    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400') && !text.includes('401'))).toEqual([]);
+  });
+  it('when a person confirms their address, forgets their password, and signs in with an emailed code, then each works from the page', async () => {
+    const { page, username } = await registerThroughPage();
+    const email = `${username}@example.com`;
+    const status = () => page.locator('#status').textContent();
+    /** The newest message to the person (the embedded default writes them to DATA_DIR/outbox), once it is there. */
+    const newestMail = async (subject: RegExp) => {
+      await expect.poll(async () => (await readOutbox(path.join(dataDir, 'outbox'))).some((mail) => mail.to === email && subject.test(mail.subject)), { timeout: 10_000 }).toBe(true);
+      const mail = (await readOutbox(path.join(dataDir, 'outbox'))).find((entry) => entry.to === email && subject.test(entry.subject));
+      return mail?.text ?? '';
+    };
+    /** Opens an emailed link on this test's server (the link names the configured base URL). */
+    const follow = async (text: string) => {
+      const fragment = /#(?:verify-email|reset-password)=[A-Za-z0-9_-]+/.exec(text)?.[0] ?? '';
+      await page.goto('about:blank');
+      await page.goto(`${baseUrl}/${fragment}`);
+    };
+
+    await expect.poll(() => page.locator('#verify-banner').isVisible()).toBe(true);
+    await expect.poll(() => page.locator('#verify-address').textContent()).toBe(email);
+    await follow(await newestMail(/^Confirm your email/));
+    await expect.poll(status).toBe(`Thank you: ${email} is confirmed.`);
+    await expect.poll(() => page.locator('#verify-banner').isVisible()).toBe(false);
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Forgot your password?' }).click();
+    await page.locator('#email-form').getByLabel('Email').fill(email);
+    await page.locator('#email-form').getByRole('button', { name: 'Send' }).click();
+    await expect.poll(status).toBe('If that address belongs to an account, a link to reset its password is on its way.');
+    await follow(await newestMail(/^Reset your/));
+    await page.locator('#reset-form').getByLabel('New password').fill('tulip canyon ember quartz');
+    await page.locator('#reset-form').getByRole('button', { name: 'Set the new password' }).click();
+    await expect.poll(status).toBe('Your password is changed, and every session was signed out. Log in with the new password.');
+    await page.locator('#login-form').getByLabel('Username or email').fill(username);
+    await page.locator('#login-form').getByLabel('Password').fill('tulip canyon ember quartz');
+    await page.locator('#login-form').getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Email me a sign-in code' }).click();
+    await page.locator('#email-form').getByLabel('Email').fill(email);
+    await page.locator('#email-form').getByRole('button', { name: 'Send' }).click();
+    const code = /^\s+(\d{6})$/m.exec(await newestMail(/sign-in code/))?.[1] ?? '';
+    await page.locator('#code-form').getByLabel('The 6-digit code from the email').fill(code);
+    await page.locator('#code-form').getByRole('button', { name: 'Sign in with the code' }).click();
+    await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-email.png'), fullPage: true });
     expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('400') && !text.includes('401'))).toEqual([]);
   });
 });

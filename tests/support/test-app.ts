@@ -15,6 +15,7 @@ import { connectRedis, type Redis } from '../../src/core/redis.js';
 import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
 import { type KeyRing, keyBox, openSigningKeys, SharedSecretKey, type SigningKeys } from '../../src/features/keys/key-ring.js';
 import { PurposeKeys } from '../../src/features/keys/purpose-keys.js';
+import { openMailQueue } from '../../src/features/email/mail-queue.js';
 import { databaseUrlFor } from './database-url.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -142,8 +143,10 @@ export async function redisThroughProxy(): Promise<{ proxy: TcpProxy; redis: Red
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   // Generous budgets: tests of the limiter set their own; every other test talks to the app from one address.
   const base = loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', RATE_LIMIT_MAX: '100000', EXPENSIVE_DELAY_MS: '200' });
-  const uploadDir = path.join(testRunDir(), `uploads-${randomBytes(4).toString('hex')}`);
-  return { ...base, uploadDir, jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
+  const unique = randomBytes(4).toString('hex');
+  const uploadDir = path.join(testRunDir(), `uploads-${unique}`);
+  const email = { ...base.email, outboxDir: path.join(testRunDir(), `outbox-${unique}`) };
+  return { ...base, uploadDir, email, jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
 }
 
 export interface TestAppOptions {
@@ -177,9 +180,13 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const clock = options.clock ?? new ManualClock();
   const store = options.store ?? (backends.redis ? redisStore(backends.redis, backends.redisPrefix) : inProcessStore);
   const signingKeys = options.signingKeys ?? (config.accessTokenAlgorithm === 'HS256' ? new SharedSecretKey(config.jwtSecret) : backends.signingKeys);
-  const deps = { config, db: backends.db, store, clock, logger: options.logger ?? silentLogger, passwordPool: options.passwordPool ?? testPasswordPool(),
+  const logger = options.logger ?? silentLogger;
+  const purposeKeys = options.purposeKeys ?? backends.purposeKeys;
+  const mail = openMailQueue({ ...config.email, development: false }, { prisma: backends.db.prisma, purposeKeys, clock, logger });
+  const deps = { config, db: backends.db, store, clock, logger, passwordPool: options.passwordPool ?? testPasswordPool(),
     signingKeys,
-    purposeKeys: options.purposeKeys ?? backends.purposeKeys,
+    purposeKeys,
+    mail,
     onResponseViolation: (message: string) => responseViolations.push(message),
   };
   return { app: createApp(deps), deps };

@@ -7,6 +7,7 @@ import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from './api-key-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { EmailService } from '../email/email-service.js';
 
 const ApiKey = z
   .object({
@@ -39,7 +40,7 @@ const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
 export function apiKeyRoutes(
   registry: OpenAPIRegistry,
-  deps: { apiKeys: ApiKeyService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler },
+  deps: { apiKeys: ApiKeyService; email: EmailService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });
   const middleware = [deps.authn.user(deps.limit)];
@@ -55,7 +56,10 @@ export function apiKeyRoutes(
     middleware: [...middleware, deps.recentSignIn],
     responses: { 201: { description: 'The key', schema: CreatedApiKey }, ...errors },
     handler: async ({ body }, req, res) => {
-      res.status(201).json(await deps.apiKeys.create(currentAuth(req).userId, body));
+      const { userId } = currentAuth(req);
+      const created = await deps.apiKeys.create(userId, body);
+      deps.email.notify(userId, 'api-key-created', { keyName: created.name });
+      res.status(201).json(created);
     },
   });
   api.route({

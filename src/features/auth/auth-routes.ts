@@ -1,6 +1,6 @@
 // HTTP routes for registration, login, token refresh, logout and the protected example resource.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
@@ -11,6 +11,8 @@ import type { AuthService } from './auth-service.js';
 import { DEVICE_COOKIE, type LoginThrottle, readCookie } from './login-throttle.js';
 import { type Authenticators, currentAuth } from './authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { EmailService } from '../email/email-service.js';
+import type { PublicUser as User } from '../users/user-schemas.js';
 
 export interface AuthRouteDeps {
   auth: AuthService;
@@ -23,12 +25,25 @@ export interface AuthRouteDeps {
   /** Per-group limiter for authenticated routes. */
   userLimit: Budget;
   loginThrottle: LoginThrottle;
+  email: EmailService;
 }
 
 const errors = errorResponses();
+/** With REQUIRE_EMAIL_VERIFICATION, every way of signing in may answer this. */
+export const NOT_VERIFIED = { description: 'REQUIRE_EMAIL_VERIFICATION is on and the address is not confirmed yet (email_not_verified)', schema: ErrorResponse };
 
 export function clientContext(req: Request): ClientContext {
   return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE) };
+}
+
+/**
+ * After any sign-in: tells the owner by email when the browser is new to the account (it carries no device cookie
+ * for it), then gives the browser one.
+ */
+export function signedIn(deps: { loginThrottle: LoginThrottle; email: EmailService }, req: Request, res: Response, user: User): void {
+  const client = clientContext(req);
+  if (!deps.loginThrottle.trusted.recognise(client.deviceCookie, user.id)) deps.email.notifyNewSignIn(user, client);
+  deps.loginThrottle.trusted.remember(req, res, user.id);
 }
 
 export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiRouter {
@@ -36,7 +51,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
   api.route({
     method: 'post',
     path: '/register',
-    summary: 'Create an account',
+    summary: 'Create an account; a link to confirm the address is emailed',
     body: RegisterBody,
     middleware: [deps.publicLimit],
     responses: {
@@ -45,7 +60,9 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
       ...errors,
     },
     handler: async ({ body }, _req, res) => {
-      res.status(201).json(await deps.auth.register(body));
+      const user = await deps.auth.register(body);
+      deps.email.welcome(user);
+      res.status(201).json(user);
     },
   });
   api.route({
@@ -54,18 +71,20 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     summary: 'Log in with a username or email and a password',
     description:
       'Failed logins count per account across every address: past LOGIN_FAILURES_MAX in LOGIN_LOCKOUT_MINUTES the account answers 429 login_throttled, ' +
-      'except to a browser that signed in to it before (its httpOnly authkit_device cookie gives it its own budget of 5).',
+      'except to a browser that signed in to it before (its httpOnly authkit_device cookie gives it its own budget of 5). ' +
+      'A sign-in from a browser without that cookie emails the owner a notice. With REQUIRE_EMAIL_VERIFICATION, 403 email_not_verified until the address is confirmed.',
     body: LoginBody,
     middleware: [deps.publicLimit],
     responses: {
       200: { description: 'A token pair and the user; or, with two-factor on, an mfa_token for POST /login/mfa', schema: z.union([TokenResponse, MfaChallenge]) },
       ...errors,
+      403: NOT_VERIFIED,
       429: { description: 'The per-address budget is spent (rate_limited), or the account had too many failed logins (login_throttled)', schema: ErrorResponse },
     },
     handler: async ({ body }, req, res) => {
       const identifier = body.username ?? body.email ?? '';
       const result = await deps.auth.login({ identifier, password: body.password }, clientContext(req));
-      if ('user' in result) deps.loginThrottle.trusted.remember(req, res, result.user.id);
+      if ('user' in result) signedIn(deps, req, res, result.user);
       res.json(result);
     },
   });
@@ -83,7 +102,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     },
     handler: async ({ body }, req, res) => {
       const result = await deps.auth.completeMfaLogin(body.mfa_token, { code: body.code }, clientContext(req));
-      deps.loginThrottle.trusted.remember(req, res, result.user.id);
+      signedIn(deps, req, res, result.user);
       res.json(result);
     },
   });

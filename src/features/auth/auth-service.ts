@@ -15,6 +15,8 @@ import type { PasskeyService } from '../passkeys/passkey-service.js';
 
 export const DEFAULT_ROLE = 'user';
 
+type UserRow = NonNullable<Awaited<ReturnType<Prisma['user']['findUnique']>>> & { roles: Array<{ roleName: string }> };
+
 /** The second factors an account with two-factor on can answer `mfa_required` with. */
 export type SecondFactorMethod = 'totp' | 'recovery_code' | 'passkey';
 
@@ -35,6 +37,8 @@ export class AuthService {
     private readonly throttle: LoginThrottle,
     private readonly logger: Logger,
     private readonly passkeys: PasskeyService,
+    /** REQUIRE_EMAIL_VERIFICATION: no session for an account whose address is not confirmed. */
+    private readonly requireEmailVerification: boolean,
   ) {}
 
   async register(input: { username: string; email: string; password: string }): Promise<PublicUser> {
@@ -77,15 +81,36 @@ export class AuthService {
     }
     await this.throttle.succeeded(counter);
     if (this.passwords.isWeakerThanConfigured(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
+    return this.firstFactorPassed(user, ['pwd'], client);
+  }
+
+  /**
+   * Sign-in with an emailed code (already checked; it proved the address): a session, or the second step when
+   * two-factor is on.
+   */
+  async loginWithEmailCode(userId: string, client: ClientContext): Promise<LoginResult> {
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
+    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The email or code is not correct, or the code has expired.');
+    return this.firstFactorPassed(user, ['otp'], client);
+  }
+
+  private async firstFactorPassed(user: UserRow, amr: string[], client: ClientContext): Promise<LoginResult> {
+    this.requireVerifiedEmail(user);
     if (await this.mfa.isEnabled(user.id)) {
-      const { token, claims } = this.mfaTokens.sign(user.id);
+      const { token, claims } = this.mfaTokens.sign(user.id, amr);
       const hasPasskey = (await this.prisma.passkey.count({ where: { userId: user.id } })) > 0;
       const methods: SecondFactorMethod[] = ['totp', 'recovery_code', ...(hasPasskey ? (['passkey'] as const) : [])];
       return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat, methods };
     }
     const publicUser = toPublicUser(user);
-    const pair = await this.sessions.start(publicUser, client, ['pwd']);
+    const pair = await this.sessions.start(publicUser, client, amr);
     return { ...pair, user: publicUser };
+  }
+
+  private requireVerifiedEmail(user: { emailVerifiedAt: Date | null }): void {
+    if (this.requireEmailVerification && !user.emailVerifiedAt) {
+      throw new AppError('email_not_verified', 'Confirm your email address first with the link we sent (POST /email/verify/resend sends another).');
+    }
   }
 
   /**
@@ -108,6 +133,7 @@ export class AuthService {
     const { userId, amr } = await this.passkeys.verifyAssertion(response, { kind: 'sign-in' });
     const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+    this.requireVerifiedEmail(user);
     const publicUser = toPublicUser(user);
     const pair = await this.sessions.start(publicUser, client, amr);
     return { ...pair, user: publicUser };
@@ -121,11 +147,12 @@ export class AuthService {
   /** The second step of a two-factor login: a valid, unspent mfa_token and a TOTP code, a recovery code or a passkey. */
   async completeMfaLogin(mfaToken: string, secondFactor: SecondFactor, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
     const claims = await this.readMfaToken(mfaToken);
-    const amr =
+    // The first step and this one are two factors, whatever each proved on its own.
+    const second =
       'code' in secondFactor
-        ? (await this.mfa.verifySecondFactor(claims.sub, secondFactor.code), ['pwd', 'otp'])
-        : // A password and a passkey are two factors, whether or not the authenticator also verified the user.
-          [...new Set(['pwd', ...(await this.passkeys.verifyAssertion(secondFactor.passkey, { kind: 'second-factor', userId: claims.sub })).amr, 'mfa'])];
+        ? (await this.mfa.verifySecondFactor(claims.sub, secondFactor.code), ['otp'])
+        : (await this.passkeys.verifyAssertion(secondFactor.passkey, { kind: 'second-factor', userId: claims.sub })).amr;
+    const amr = [...new Set([...claims.amr, ...second, 'mfa'])];
     // Spent only on success, so a typo does not force the password step again, yet two racing uses cannot both win.
     if (!(await this.revocations.spendOnce(claims.jti, (claims.exp - claims.iat) * 1000 + 60_000))) {
       throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');

@@ -189,7 +189,15 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-const MfaClaims = z.object({ sub: z.uuid(), jti: z.uuid(), typ: z.literal('mfa'), iat: z.number(), exp: z.number() });
+const MfaClaims = z.object({
+  sub: z.uuid(),
+  jti: z.uuid(),
+  typ: z.literal('mfa'),
+  iat: z.number(),
+  exp: z.number(),
+  /** What the first step proved (RFC 8176); tokens from before it was recorded followed a password. */
+  amr: z.array(z.string()).default(['pwd']),
+});
 export type MfaClaims = z.output<typeof MfaClaims>;
 
 /**
@@ -208,9 +216,9 @@ export class MfaTokens {
     private readonly ttlS = 300,
   ) {}
 
-  sign(userId: string): { token: string; claims: MfaClaims } {
+  sign(userId: string, amr: string[]): { token: string; claims: MfaClaims } {
     const now = Math.floor(this.clock.now() / 1000);
-    const claims: MfaClaims = { sub: userId, jti: randomUUID(), typ: 'mfa', iat: now, exp: now + this.ttlS };
+    const claims: MfaClaims = { sub: userId, jti: randomUUID(), typ: 'mfa', iat: now, exp: now + this.ttlS, amr };
     const { generation } = this.keys.current('mfa-tokens');
     const token = jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key(generation) as KeyObject, {
       algorithm: MFA_ALGORITHM,

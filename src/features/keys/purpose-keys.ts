@@ -7,12 +7,19 @@ import { deriveKey } from '../../core/derived-keys.js';
 import { SecretBox, type Sealer } from '../../core/secret-box.js';
 import { KEY_RING_REFRESH_MS, type KeySettings, KeyRingError, keyBox, openSigningKeys, type SigningKeys } from './key-ring.js';
 
-/** The labels earlier versions derived each purpose's key from JWT_SECRET with: generation 1 of each. */
+/**
+ * Generation 1 of each purpose: derived from JWT_SECRET with these labels, as earlier versions derived the first
+ * four (so what they protected stays readable).
+ */
 const FIRST_GENERATION_LABELS = {
   totp: 'authkit totp secrets v1',
   'recovery-codes': 'authkit recovery codes v1',
   'mfa-tokens': 'authkit mfa tokens v1',
   'image-urls': 'authkit signed image urls v1',
+  /** Hashes of emailed link tokens and sign-in codes. */
+  'email-tokens': 'authkit email tokens v1',
+  /** Seals queued messages' bodies (they may carry a link token) until they are sent. */
+  'outbound-mail': 'authkit outbound mail v1',
 } as const;
 
 export type KeyPurpose = keyof typeof FIRST_GENERATION_LABELS;

@@ -9,6 +9,7 @@ import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { PasswordAttempt } from '../users/user-schemas.js';
 import type { MfaService } from './mfa-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { EmailService } from '../email/email-service.js';
 
 export const SecondFactorCode = z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or a recovery code such as abcde-23456' });
 
@@ -19,7 +20,7 @@ const errors = errorResponses({
   423: 'Too many wrong codes: locked for 15 minutes',
 });
 
-export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler }): ApiRouter {
+export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; email: EmailService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['two-factor'] });
   const middleware = [deps.authn.user(deps.limit)];
   // Enrolling an authenticator needs a recent sign-in: a stolen access token alone must not add the thief's.
@@ -64,13 +65,15 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; au
   api.route({
     method: 'post',
     path: '/mfa/totp/disable',
-    summary: 'Turn two-factor off; needs the password and a current code (or a recovery code)',
+    summary: 'Turn two-factor off; needs the password and a current code (or a recovery code); the owner is told by email',
     security: ['bearer'],
     body: z.object({ password: PasswordAttempt, code: SecondFactorCode }).strict(),
     middleware,
     responses: { 204: { description: 'Off' }, ...errors },
     handler: async ({ body }, req, res) => {
-      await deps.mfa.disable(currentAuth(req).userId, body.password, body.code);
+      const { userId } = currentAuth(req);
+      await deps.mfa.disable(userId, body.password, body.code);
+      deps.email.notify(userId, 'mfa-disabled');
       res.status(204).end();
     },
   });
@@ -78,13 +81,17 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; au
 }
 
 /**
- * With ADMIN_REQUIRE_MFA, admin routes need an access token earned with a second factor: a TOTP or recovery code
- * (`otp`), or a user-verified passkey or a passkey after the password (`mfa`).
+ * Whether a sign-in used two factors (`mfa`, RFC 8176): a code or a passkey after the first step, or a user-verified
+ * passkey. Sessions from before `mfa` was recorded say so with a password and a code.
  */
+export function isMultiFactor(amr: string[]): boolean {
+  return amr.includes('mfa') || (amr.includes('pwd') && amr.includes('otp'));
+}
+
+/** With ADMIN_REQUIRE_MFA, admin routes need an access token earned with two factors. */
 export function requireSecondFactor(): RequestHandler {
   return (req, _res, next) => {
-    const { amr } = currentAuth(req);
-    if (!amr.includes('otp') && !amr.includes('mfa')) {
+    if (!isMultiFactor(currentAuth(req).amr)) {
       throw new AppError('mfa_required', 'Administration needs two-factor authentication: turn it on and log in with a code or a passkey.');
     }
     next();

@@ -4,7 +4,8 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { errorResponses } from '../../core/http/openapi.js';
-import { clientContext } from '../auth/auth-routes.js';
+import { clientContext, NOT_VERIFIED, signedIn } from '../auth/auth-routes.js';
+import type { EmailService } from '../email/email-service.js';
 import { AccessTokenResponse, TokenResponse } from '../auth/auth-schemas.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
@@ -72,6 +73,7 @@ export interface PasskeyRouteDeps {
   auth: AuthService;
   authn: Authenticators;
   loginThrottle: LoginThrottle;
+  email: EmailService;
   /** The sign-in budget (per address). */
   publicLimit: RequestHandler;
   /** The signed-in user's budget for settings (shared with two-factor and API keys). */
@@ -105,10 +107,10 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     description: 'The access token\'s amr says what the passkey proved (RFC 8176): hwk (device-bound) or swk (synced), user, and mfa (user verified). Two-factor accounts need no further step.',
     body: z.object({ response: AuthenticationCredential }).strict(),
     middleware: [deps.publicLimit],
-    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors },
+    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors, 403: NOT_VERIFIED },
     handler: async ({ body }, req, res) => {
       const result = await deps.auth.loginWithPasskey(body.response, clientContext(req));
-      deps.loginThrottle.trusted.remember(req, res, result.user.id);
+      signedIn(deps, req, res, result.user);
       res.json(result);
     },
   });
@@ -134,7 +136,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors },
     handler: async ({ body }, req, res) => {
       const result = await deps.auth.completeMfaLogin(body.mfa_token, { passkey: body.response }, clientContext(req));
-      deps.loginThrottle.trusted.remember(req, res, result.user.id);
+      signedIn(deps, req, res, result.user);
       res.json(result);
     },
   });

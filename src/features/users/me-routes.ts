@@ -7,6 +7,7 @@ import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { Email, Password, PasswordAttempt, PublicUser, Username } from './user-schemas.js';
 import type { UserService } from './user-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { EmailService } from '../email/email-service.js';
 
 const UpdateMeBody = z
   .object({
@@ -29,7 +30,11 @@ const DeleteMeBody = z.object({ password: PasswordAttempt }).strict().meta({ id:
 
 const errors = errorResponses({ 401: 'Missing, invalid or revoked credentials, or a wrong current password' });
 
-export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: Budget }): ApiRouter {
+const UpdatedUser = PublicUser.extend({
+  pendingEmail: z.string().optional().meta({ description: 'The new address, when one was asked for: it replaces email once the link sent to it is opened' }),
+}).meta({ id: 'UpdatedUser' });
+
+export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; email: EmailService; authn: Authenticators; userLimit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });
   const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
@@ -47,17 +52,28 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
     method: 'patch',
     path: '/me',
     summary: 'Change username, email or password (the last two need currentPassword)',
-    description: 'A new password ends every other session of the user.',
+    description:
+      'A new password ends every other session of the user, and the owner is told by email. A new email takes effect only once the link sent to it ' +
+      'is opened (POST /email/verify); until then the answer names it as pendingEmail, and the old address is told when it changes.',
     security: ['bearer'],
     body: UpdateMeBody,
     middleware,
     responses: {
-      200: { description: 'The updated user', schema: PublicUser },
+      200: { description: 'The updated user', schema: UpdatedUser },
       409: { description: 'Username or email already registered', schema: ErrorResponse },
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      res.json(await deps.users.update(currentAuth(req), body));
+      const auth = currentAuth(req);
+      const { email, ...changes } = body;
+      const user = await deps.users.update(auth, { ...changes, verifyPassword: email !== undefined });
+      if (body.password !== undefined) deps.email.notify(auth.userId, 'password-changed');
+      if (email !== undefined && email !== user.email) {
+        await deps.email.requestEmailChange(auth.userId, email);
+        res.json({ ...user, pendingEmail: email });
+        return;
+      }
+      res.json(user);
     },
   });
   api.route({

@@ -37,6 +37,7 @@ export const PublicUser = z
     id: z.uuid(),
     username: z.string(),
     email: z.string(),
+    emailVerified: z.boolean().meta({ description: 'Whether the address was confirmed through a link or code sent to it' }),
     roles: z.array(z.string()),
     createdAt: z.iso.datetime(),
   })
@@ -48,6 +49,7 @@ export interface UserWithRoles {
   id: string;
   username: string;
   email: string;
+  emailVerifiedAt: Date | null;
   createdAt: Date;
   roles: Array<{ roleName: string }>;
 }
@@ -57,6 +59,7 @@ export function toPublicUser(user: UserWithRoles): PublicUser {
     id: user.id,
     username: user.username,
     email: user.email,
+    emailVerified: user.emailVerifiedAt !== null,
     roles: user.roles.map((role) => role.roleName).sort(),
     createdAt: user.createdAt.toISOString(),
   };

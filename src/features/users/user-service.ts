@@ -9,9 +9,10 @@ import { type PublicUser, toPublicUser } from './user-schemas.js';
 
 export interface ProfileChanges {
   username?: string;
-  email?: string;
   password?: string;
   currentPassword?: string;
+  /** Check currentPassword even without a new password (an email change, which EmailService then starts). */
+  verifyPassword?: boolean;
 }
 
 /**
@@ -50,21 +51,20 @@ export class UserService {
   }
 
   /**
-   * Changes username, email or password. Email and password changes need the current password, and a new
+   * Changes username or password. A password change (or `verifyPassword`) needs the current password, and a new
    * password ends every other session of the user.
    */
   async update(auth: AuthContext, changes: ProfileChanges): Promise<PublicUser> {
-    if (changes.email !== undefined || changes.password !== undefined) {
+    if (changes.verifyPassword || changes.password !== undefined) {
       await this.requirePassword(auth.userId, changes.currentPassword);
     }
-    const owner = { username: changes.username ?? auth.username, email: changes.email };
+    const owner = { username: changes.username ?? auth.username };
     const passwordHash = changes.password === undefined ? undefined : await this.passwords.hashNew(changes.password, owner);
     try {
       const user = await this.prisma.user.update({
         where: { id: auth.userId },
         data: {
           ...(changes.username !== undefined && { username: changes.username, usernameKey: changes.username.toLowerCase() }),
-          ...(changes.email !== undefined && { email: changes.email }),
           ...(passwordHash !== undefined && { passwordHash }),
           updatedAt: new Date(this.clock.now()),
         },

@@ -1,0 +1,153 @@
+// HTTP routes for what arrives by email: confirming an address, resetting a password, signing in with a code, and
+// (in development) the outbox of a server without SMTP.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { RequestHandler } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../core/errors.js';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
+import { clientContext, signedIn } from '../auth/auth-routes.js';
+import { MfaChallenge, TokenResponse } from '../auth/auth-schemas.js';
+import type { AuthService } from '../auth/auth-service.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import { Email, Password, PublicUser } from '../users/user-schemas.js';
+import type { EmailService } from './email-service.js';
+import { readOutbox } from './transport.js';
+
+const LinkToken = z.string().min(1).max(128).meta({ description: 'The token from the link (after #verify-email= or #reset-password=)' });
+const Accepted = z.object({ message: z.string() }).meta({ id: 'Accepted' });
+const ACCEPTED_NOTE = 'The answer is 202 whether or not the address has an account, and comes before any work on it, so neither its words nor its timing say.';
+
+export interface EmailRouteDeps {
+  email: EmailService;
+  auth: AuthService;
+  loginThrottle: LoginThrottle;
+  /** Per address: the sign-in budget (completing a link or a code). */
+  publicLimit: RequestHandler;
+  /** Per address: the budget of the routes that send mail to an address someone typed. */
+  emailLimit: RequestHandler;
+}
+
+const errors = errorResponses({ 401: 'The link is not valid (invalid_token), or the email or code is not correct (invalid_credentials)' });
+
+export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['email'] });
+  const accepted = (message: string) => ({ message });
+
+  api.route({
+    method: 'post',
+    path: '/email/verify',
+    summary: 'Confirm an address with the token from the emailed link (24 hours, single use)',
+    description: 'For an email change, the new address becomes the account\'s address now, and the old one is told.',
+    body: z.object({ token: LinkToken }).strict(),
+    middleware: [deps.publicLimit],
+    responses: {
+      200: { description: 'The user, with emailVerified true', schema: PublicUser },
+      409: { description: 'The new address was registered by another account meanwhile', schema: ErrorResponse },
+      ...errors,
+    },
+    handler: async ({ body }, _req, res) => {
+      res.json(await deps.email.verifyEmail(body.token));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/email/verify/resend',
+    summary: 'Send the confirmation link again to an address not yet confirmed',
+    description: ACCEPTED_NOTE,
+    body: z.object({ email: Email }).strict(),
+    middleware: [deps.emailLimit],
+    responses: { 202: { description: 'Sent if the address has an unconfirmed account', schema: Accepted }, ...errors },
+    handler: ({ body }, _req, res) => {
+      deps.email.resendVerification(body.email);
+      res.status(202).json(accepted('If that address belongs to an account not yet confirmed, a new link is on its way.'));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/password/forgot',
+    summary: 'Email a password-reset link (30 minutes, single use)',
+    description: ACCEPTED_NOTE,
+    body: z.object({ email: Email }).strict(),
+    middleware: [deps.emailLimit],
+    responses: { 202: { description: 'Sent if the address has an account', schema: Accepted }, ...errors },
+    handler: ({ body }, _req, res) => {
+      deps.email.forgotPassword(body.email);
+      res.status(202).json(accepted('If that address belongs to an account, a link to reset its password is on its way.'));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/password/reset',
+    summary: 'Set a new password with the token from the reset link; every session ends',
+    description: 'The new password is checked (400 weak_password) before the link is spent, so a refused one does not waste it.',
+    body: z.object({ token: LinkToken, password: Password }).strict(),
+    middleware: [deps.publicLimit],
+    responses: { 204: { description: 'Changed; sign in with the new password' }, ...errors },
+    handler: async ({ body }, _req, res) => {
+      await deps.email.resetPassword(body.token, body.password);
+      res.status(204).end();
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/login/email-code',
+    summary: 'Email a six-digit sign-in code (10 minutes, single use, five guesses)',
+    description: ACCEPTED_NOTE,
+    body: z.object({ email: Email }).strict(),
+    middleware: [deps.emailLimit],
+    responses: { 202: { description: 'Sent if the address has an account', schema: Accepted }, ...errors },
+    handler: ({ body }, _req, res) => {
+      deps.email.sendSignInCode(body.email);
+      res.status(202).json(accepted('If that address belongs to an account, a sign-in code is on its way.'));
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/login/email-code/verify',
+    summary: 'Sign in with the emailed code: the same answer as POST /login (two-factor still applies)',
+    description: 'amr is ["otp"]; with two-factor on, the answer is mfa_required and POST /login/mfa (or /login/mfa/passkey) follows.',
+    body: z.object({ email: Email, code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict(),
+    middleware: [deps.publicLimit],
+    responses: { 200: { description: 'A token pair and the user, or the second step', schema: z.union([TokenResponse, MfaChallenge]) }, ...errors },
+    handler: async ({ body }, req, res) => {
+      const userId = await deps.email.verifySignInCode(body.email, body.code);
+      const result = await deps.auth.loginWithEmailCode(userId, clientContext(req));
+      if ('user' in result) signedIn(deps, req, res, result.user);
+      res.json(result);
+    },
+  });
+  return api;
+}
+
+const OutboxMessage = z.object({ id: z.string(), to: z.string(), subject: z.string(), text: z.string(), createdAt: z.string() }).meta({ id: 'OutboxMessage' });
+
+/** Development only (never mounted in production): the messages a server without SMTP_URL wrote to its outbox. */
+export function devOutboxRoutes(registry: OpenAPIRegistry, outboxDir: string): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['development'] });
+  api.route({
+    method: 'get',
+    path: '/dev/outbox',
+    summary: 'Development only: the newest 50 messages written to the outbox (no SMTP_URL)',
+    responses: { 200: { description: 'Newest first', schema: z.object({ messages: z.array(OutboxMessage) }) }, ...errorResponses() },
+    handler: async (_input, _req, res) => {
+      const messages = await readOutbox(outboxDir);
+      res.json({ messages: messages.map(({ id, to, subject, text, createdAt }) => ({ id, to, subject, text, createdAt })) });
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/dev/outbox/:id',
+    summary: 'Development only: one outbox message as its HTML, links clickable',
+    params: z.object({ id: z.uuid() }),
+    responses: { 200: { description: 'The message', schema: z.string(), contentType: 'text/html' }, ...errorResponses() },
+    handler: async ({ params }, _req, res) => {
+      const message = (await readOutbox(outboxDir, 500)).find((entry) => entry.id === params.id);
+      if (!message) throw new AppError('not_found', 'No such message in the outbox.');
+      // The message's own inline styles, nothing else: no script, no remote content.
+      res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+      res.type('html').send(message.html);
+    },
+  });
+  return api;
+}

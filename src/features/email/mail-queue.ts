@@ -1,0 +1,167 @@
+// The durable outbox: messages are rows in PostgreSQL, sent by whichever instance claims them first, retried with
+// backoff while the SMTP server is away, so a request never waits on SMTP and an outage loses nothing.
+import type { Clock } from '../../core/clock.js';
+import type { Prisma } from '../../core/db.js';
+import type { Logger } from '../../core/logger.js';
+import type { EmailSettings } from '../../core/config.js';
+import type { Sealer } from '../../core/secret-box.js';
+import { type PurposeKeys, VersionedBox } from '../keys/purpose-keys.js';
+import { createTransport } from './transport.js';
+import type { RenderedMessage, TemplateName } from './templates.js';
+import type { MailTransport } from './transport.js';
+
+/** Ten tries over about three hours (30 s, 1, 2, 4 … minutes, capped at an hour), then it is given up on. */
+export const MAX_ATTEMPTS = 10;
+const FIRST_RETRY_MS = 30_000;
+const LONGEST_RETRY_MS = 60 * 60_000;
+/** How long a claimed message is one instance's to send; past it (the instance died), another may take it. */
+const LEASE_MS = 60_000;
+const BATCH = 20;
+/** Sent and failed messages are kept this long (addresses and subjects only; the body is gone), for support. */
+const RETENTION_MS = 7 * 24 * 60 * 60_000;
+
+export function retryDelayMs(attempts: number): number {
+  return Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1), LONGEST_RETRY_MS);
+}
+
+interface Claimed {
+  id: string;
+  recipient: string;
+  subject: string;
+  template: string;
+  bodySealed: string;
+  attempts: number;
+}
+
+export interface QueuedMessage extends RenderedMessage {
+  to: string;
+  template: TemplateName;
+}
+
+export class MailQueue {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly prisma: Prisma,
+    /** Seals bodies at rest: a reset link waiting in the queue is as good as a password. */
+    private readonly box: Sealer,
+    private readonly transport: MailTransport,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  get transportKind(): MailTransport['kind'] {
+    return this.transport.kind;
+  }
+
+  /** Stores the message and starts a delivery pass in the background; resolves once the message is stored. */
+  async enqueue(message: QueuedMessage): Promise<void> {
+    await this.prisma.outboundEmail.create({
+      data: {
+        recipient: message.to,
+        subject: message.subject,
+        template: message.template,
+        bodySealed: this.box.seal(JSON.stringify({ text: message.text, html: message.html })),
+        nextAttemptAt: new Date(this.clock.now()),
+      },
+    });
+    this.kick();
+  }
+
+  /** Runs delivery passes until nothing is due, one at a time per process; never rejects. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          while ((await this.deliverDue()) === BATCH);
+        } catch (err) {
+          this.logger.warn({ err }, 'mail delivery pass failed; the next one retries');
+        }
+      } while (this.again && !this.closed);
+    })().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Resolves when the current delivery pass (if any) is over. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /**
+   * Claims up to a batch of due messages (other instances skip the rows this one locked) and sends them.
+   * Returns how many it claimed.
+   */
+  async deliverDue(): Promise<number> {
+    const now = new Date(this.clock.now());
+    const leaseUntil = new Date(now.getTime() + LEASE_MS);
+    const claimed = await this.prisma.$queryRaw<Claimed[]>`
+      UPDATE outbound_emails SET locked_until = ${leaseUntil}, attempts = attempts + 1
+      WHERE id IN (
+        SELECT id FROM outbound_emails
+        WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ${now} AND (locked_until IS NULL OR locked_until <= ${now})
+        ORDER BY next_attempt_at
+        LIMIT ${BATCH}
+        FOR UPDATE SKIP LOCKED
+      )
+      RETURNING id, recipient, subject, template, body_sealed AS "bodySealed", attempts`;
+    for (const message of claimed) await this.deliver(message);
+    return claimed.length;
+  }
+
+  private async deliver(message: Claimed): Promise<void> {
+    try {
+      const body = JSON.parse(this.box.open(message.bodySealed)) as { text: string; html: string };
+      await this.transport.send({ id: message.id, to: message.recipient, subject: message.subject, ...body });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const now = this.clock.now();
+      const givingUp = message.attempts >= MAX_ATTEMPTS;
+      await this.prisma.outboundEmail.update({
+        where: { id: message.id },
+        data: {
+          lockedUntil: null,
+          lastError: reason.slice(0, 500),
+          ...(givingUp ? { failedAt: new Date(now), bodySealed: '' } : { nextAttemptAt: new Date(now + retryDelayMs(message.attempts)) }),
+        },
+      });
+      const log = { messageId: message.id, template: message.template, attempts: message.attempts, reason };
+      if (givingUp) this.logger.error(log, 'gave up sending a message after the last retry');
+      else this.logger.warn(log, 'could not send a message; it will be retried');
+      return;
+    }
+    await this.prisma.outboundEmail.update({ where: { id: message.id }, data: { sentAt: new Date(this.clock.now()), lockedUntil: null, bodySealed: '' } });
+  }
+
+  /** Deletes messages sent or given up on more than a week ago. Returns how many. */
+  async prune(): Promise<number> {
+    const cutoff = new Date(this.clock.now() - RETENTION_MS);
+    const { count } = await this.prisma.outboundEmail.deleteMany({ where: { OR: [{ sentAt: { lt: cutoff } }, { failedAt: { lt: cutoff } }] } });
+    return count;
+  }
+
+  /** Stops starting passes, waits for the current one, and closes the transport. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settled();
+    this.transport.close();
+  }
+}
+
+/** The queue over SMTP_URL's server, or over the outbox directory (whose messages GET /dev/outbox shows in development). */
+export function openMailQueue(
+  settings: EmailSettings & { development: boolean },
+  deps: { prisma: Prisma; purposeKeys: PurposeKeys; clock: Clock; logger: Logger },
+): MailQueue {
+  const viewUrl = settings.development ? (id: string) => `${settings.baseUrl}/dev/outbox/${id}` : undefined;
+  const transport = createTransport(settings, deps.logger, viewUrl);
+  return new MailQueue(deps.prisma, new VersionedBox(deps.purposeKeys, 'outbound-mail'), transport, deps.clock, deps.logger);
+}

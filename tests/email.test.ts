@@ -1,0 +1,360 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppConfig } from '../src/app.js';
+import { ManualClock } from '../src/core/clock.js';
+import { CODE_ATTEMPTS, CODE_TTL_MS, LINK_TTL_MS } from '../src/features/email/email-tokens.js';
+import { retryDelayMs } from '../src/features/email/mail-queue.js';
+import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
+import { bearer, login, register, registerAndLogin, uniqueName } from './support/accounts.js';
+import { linkToken, MailServer, signInCode } from './support/mail-server.js';
+import { type Backends, buildApp, freshStore, openBackends, testConfig } from './support/test-app.js';
+
+describe('email', () => {
+  let backends: Backends;
+  let smtp: MailServer;
+  beforeAll(async () => {
+    backends = await openBackends();
+    smtp = await MailServer.start();
+  });
+  afterAll(async () => {
+    await smtp.stop();
+    await backends.close();
+  });
+
+  function setup(overrides: Partial<AppConfig['email']> = {}, configOverrides: Partial<AppConfig> = {}) {
+    const clock = new ManualClock();
+    const base = testConfig();
+    const config = testConfig({ ...configOverrides, email: { ...base.email, smtpUrl: smtp.url, ...overrides } });
+    const { app, deps } = buildApp(backends, { config, clock });
+    return { app, clock, config, mail: deps.mail };
+  }
+
+  /** Registers, and reads the confirmation link that registration sends. */
+  async function registered(app: Express) {
+    const account = await register(app);
+    const token = linkToken(await smtp.waitFor(account.email), 'verify-email');
+    return { ...account, token };
+  }
+
+  describe('confirming an address', () => {
+    it('when a person registers, then a link arrives by SMTP, confirms the address once, and names the product and base URL', async () => {
+      const { app, config } = setup();
+      const account = await registered(app);
+      const mail = smtp.to(account.email)[0];
+
+      const confirmed = await request(app).post('/email/verify').send({ token: account.token });
+      const again = await request(app).post('/email/verify').send({ token: account.token });
+
+      expect(mail?.subject).toBe(`Confirm your email address for ${config.email.productName}`);
+      expect(mail?.text).toContain(`${config.email.baseUrl}/#verify-email=`);
+      expect(mail?.html).toContain('Confirm my address');
+      expect(confirmed.status).toBe(200);
+      expect(confirmed.body).toMatchObject({ id: account.id, emailVerified: true });
+      expect(again.status).toBe(401);
+      expect(again.body.error.code).toBe('invalid_token');
+    });
+
+    it('when the link is older than 24 hours, then it has expired', async () => {
+      const { app, clock } = setup();
+      const account = await registered(app);
+      clock.advance(LINK_TTL_MS.verify_email + 1);
+
+      const res = await request(app).post('/email/verify').send({ token: account.token });
+
+      expect(res.status).toBe(401);
+      expect((await backends.db.prisma.user.findUniqueOrThrow({ where: { id: account.id } })).emailVerifiedAt).toBeNull();
+    });
+
+    it('when REQUIRE_EMAIL_VERIFICATION is on, then login waits for the address, and a resend replaces the first link', async () => {
+      const { app } = setup({ requireVerification: true });
+      const account = await registered(app);
+
+      const refused = await request(app).post('/login').send({ username: account.username, password: account.password });
+      const resend = await request(app).post('/email/verify/resend').send({ email: account.email });
+      const second = linkToken(await smtp.waitFor(account.email, 2), 'verify-email');
+      const first = await request(app).post('/email/verify').send({ token: account.token });
+      const confirmed = await request(app).post('/email/verify').send({ token: second });
+      const allowed = await request(app).post('/login').send({ username: account.username, password: account.password });
+
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.code).toBe('email_not_verified');
+      expect(resend.status).toBe(202);
+      expect(first.status).toBe(401);
+      expect(confirmed.status).toBe(200);
+      expect(allowed.status).toBe(200);
+    });
+
+    it('when a user changes their email, then it takes effect only once the new address confirms, and the old one is told', async () => {
+      const { app } = setup();
+      const account = await registerAndLogin(app);
+      await smtp.waitFor(account.email);
+      const newEmail = `${uniqueName('moved')}@example.com`;
+
+      const change = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ email: newEmail, currentPassword: account.password });
+      const before = await request(app).get('/me').set(...bearer(account.accessToken));
+      const token = linkToken(await smtp.waitFor(newEmail), 'verify-email');
+      const confirmed = await request(app).post('/email/verify').send({ token });
+      const notice = await smtp.waitFor(account.email, 2);
+
+      expect(change.status).toBe(200);
+      expect(change.body).toMatchObject({ email: account.email, pendingEmail: newEmail });
+      expect(before.body.email).toBe(account.email);
+      expect(confirmed.body).toMatchObject({ email: newEmail, emailVerified: true });
+      expect(notice.subject).toMatch(/email address was changed/);
+      expect(notice.text).toContain(newEmail);
+    });
+  });
+
+  describe('resetting a password', () => {
+    it('when an address has an account, then the link sets a new password once, ends every session, and a notice follows', async () => {
+      const { app } = setup();
+      const account = await registerAndLogin(app);
+      await smtp.waitFor(account.email);
+
+      const forgot = await request(app).post('/password/forgot').send({ email: account.email.toUpperCase() });
+      const mail = await smtp.waitFor(account.email, 2);
+      const token = linkToken(mail, 'reset-password');
+      const weak = await request(app).post('/password/reset').send({ token, password: 'password123' });
+      const reset = await request(app).post('/password/reset').send({ token, password: 'a brand new passphrase' });
+      const again = await request(app).post('/password/reset').send({ token, password: 'another new passphrase' });
+      const refresh = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
+      const oldPassword = await request(app).post('/login').send({ username: account.username, password: account.password });
+      const newPassword = await request(app).post('/login').send({ username: account.username, password: 'a brand new passphrase' });
+      const notice = await smtp.waitFor(account.email, 3);
+
+      expect(forgot.status).toBe(202);
+      expect(mail.subject).toMatch(/Reset your .* password/);
+      expect(weak.status).toBe(400);
+      expect(weak.body.error.code).toBe('weak_password');
+      expect(reset.status).toBe(204);
+      expect(again.status).toBe(401);
+      expect(refresh.status).toBe(401);
+      expect(oldPassword.status).toBe(401);
+      expect(newPassword.status).toBe(200);
+      expect(newPassword.body.user.emailVerified).toBe(true);
+      expect(notice.subject).toMatch(/password was changed/);
+    });
+
+    it('when an address has no account, then the answer is the same and nothing is sent', async () => {
+      const { app, mail } = setup();
+      const account = await registered(app);
+      const nobody = `${uniqueName('nobody')}@example.com`;
+
+      const known = await request(app).post('/password/forgot').send({ email: account.email });
+      const unknown = await request(app).post('/password/forgot').send({ email: nobody });
+      await smtp.waitFor(account.email, 2);
+      await mail.settled();
+
+      expect(unknown.status).toBe(known.status);
+      expect(unknown.body).toEqual(known.body);
+      expect(Object.keys(unknown.headers).sort()).toEqual(Object.keys(known.headers).sort());
+      expect(smtp.to(nobody)).toEqual([]);
+    });
+
+    it('when the reset link is older than 30 minutes, or is a confirmation link, then it does not reset', async () => {
+      const { app, clock } = setup();
+      const account = await registered(app);
+      await request(app).post('/password/forgot').send({ email: account.email });
+      const token = linkToken(await smtp.waitFor(account.email, 2), 'reset-password');
+
+      const wrongPurpose = await request(app).post('/password/reset').send({ token: account.token, password: 'a brand new passphrase' });
+      const wrongWay = await request(app).post('/email/verify').send({ token });
+      clock.advance(LINK_TTL_MS.reset_password + 1);
+      const expired = await request(app).post('/password/reset').send({ token, password: 'a brand new passphrase' });
+
+      expect(wrongPurpose.status).toBe(401);
+      expect(wrongWay.status).toBe(401);
+      expect(expired.status).toBe(401);
+      expect((await login(app, account)).accessToken).toEqual(expect.any(String));
+    });
+  });
+
+  describe('signing in with a code', () => {
+    it('when a person asks for a code, then it signs them in once, with amr otp, and confirms the address', async () => {
+      const { app } = setup();
+      const account = await registered(app);
+
+      const asked = await request(app).post('/login/email-code').send({ email: account.email });
+      const code = signInCode(await smtp.waitFor(account.email, 2));
+      const res = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
+      const again = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
+
+      expect(asked.status).toBe(202);
+      expect(res.status).toBe(200);
+      expect(res.body.user).toMatchObject({ id: account.id, emailVerified: true });
+      expect(JSON.parse(Buffer.from((res.body.access_token as string).split('.')[1] ?? '', 'base64url').toString()).amr).toEqual(['otp']);
+      expect(again.status).toBe(401);
+      expect(again.body.error.code).toBe('invalid_credentials');
+    });
+
+    it(`when ${CODE_ATTEMPTS} wrong codes were tried, then the right one no longer works`, async () => {
+      const { app } = setup();
+      const account = await registered(app);
+      await request(app).post('/login/email-code').send({ email: account.email });
+      const code = signInCode(await smtp.waitFor(account.email, 2));
+      const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+
+      for (let i = 0; i < CODE_ATTEMPTS; i++) expect((await request(app).post('/login/email-code/verify').send({ email: account.email, code: wrong })).status).toBe(401);
+      const right = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
+
+      expect(right.status).toBe(401);
+    });
+
+    it('when the code is older than 10 minutes, or the address has no account, then one answer', async () => {
+      const { app, clock } = setup();
+      const account = await registered(app);
+      await request(app).post('/login/email-code').send({ email: account.email });
+      const code = signInCode(await smtp.waitFor(account.email, 2));
+      clock.advance(CODE_TTL_MS + 1);
+
+      const expired = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
+      const unknown = await request(app).post('/login/email-code/verify').send({ email: `${uniqueName('nobody')}@example.com`, code });
+
+      expect(expired.status).toBe(401);
+      expect(unknown.status).toBe(401);
+      expect(unknown.body.error.message).toBe(expired.body.error.message);
+    });
+
+    it('when two-factor is on, then the code is only the first step', async () => {
+      const { app, clock } = setup();
+      const account = await registerAndLogin(app);
+      const enrolment = await request(app).post('/mfa/totp/setup').set(...bearer(account.accessToken));
+      await request(app).post('/mfa/totp/enable').set(...bearer(account.accessToken)).send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
+      clock.advance(STEP_SECONDS * 1000);
+      await request(app).post('/login/email-code').send({ email: account.email });
+      const code = signInCode(await smtp.waitFor(account.email, 2));
+
+      const first = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
+      const second = await request(app).post('/login/mfa').send({ mfa_token: first.body.mfa_token, code: codeAt(enrolment.body.secret as string, clock.now()) });
+
+      expect(first.body).toMatchObject({ mfa_required: true });
+      expect(second.status).toBe(200);
+      expect(JSON.parse(Buffer.from((second.body.access_token as string).split('.')[1] ?? '', 'base64url').toString()).amr).toEqual(['otp', 'mfa']);
+    });
+  });
+
+  describe('budgets', () => {
+    it('when one address is asked for more than EMAIL_PER_ADDRESS_MAX messages, then the rest are dropped and the answers stay the same', async () => {
+      const { app, mail } = setup({ perAddress: { max: 2, windowMs: 15 * 60_000 } });
+      const account = await registered(app);
+
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push((await request(app).post('/password/forgot').send({ email: account.email })).status);
+      await smtp.waitFor(account.email, 3);
+      await mail.settled();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      expect(answers).toEqual([202, 202, 202, 202]);
+      // The confirmation link from registration, then two reset links.
+      expect(smtp.to(account.email)).toHaveLength(3);
+    });
+
+    it('when one client address asks too often, whatever the addresses, then the per-IP email budget answers 429', async () => {
+      const base = testConfig();
+      const config = testConfig({
+        email: { ...base.email, smtpUrl: smtp.url },
+        rateLimit: { ...base.rateLimit, budgets: { ...base.rateLimit.budgets, email: { limit: 2, windowMs: 60_000, keyBy: 'ip' } } },
+      });
+      // A store of its own: the budget's counter starts at zero whatever earlier tests spent from this address.
+      const { app } = buildApp(backends, { config, clock: new ManualClock(), store: freshStore(backends) });
+
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await request(app).post('/login/email-code').send({ email: `${uniqueName('x')}@example.com` })).status);
+
+      expect(statuses).toEqual([202, 202, 429]);
+    });
+  });
+
+  describe('security notices', () => {
+    it('when the password changes, two-factor goes off, or an API key is made, then the owner is told', async () => {
+      const { app, clock } = setup();
+      const account = await registerAndLogin(app);
+      await smtp.waitFor(account.email);
+
+      await request(app).post('/api-keys').set(...bearer(account.accessToken)).send({ name: 'deploy bot' });
+      const keyNotice = await smtp.waitFor(account.email, 2);
+      const enrolment = await request(app).post('/mfa/totp/setup').set(...bearer(account.accessToken));
+      await request(app).post('/mfa/totp/enable').set(...bearer(account.accessToken)).send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
+      clock.advance(STEP_SECONDS * 1000);
+      await request(app).post('/mfa/totp/disable').set(...bearer(account.accessToken)).send({ password: account.password, code: codeAt(enrolment.body.secret as string, clock.now()) });
+      const mfaNotice = await smtp.waitFor(account.email, 3);
+      await request(app).patch('/me').set(...bearer(account.accessToken)).send({ password: 'a different passphrase', currentPassword: account.password });
+      const passwordNotice = await smtp.waitFor(account.email, 4);
+
+      expect(keyNotice.subject).toMatch(/new API key/);
+      expect(keyNotice.text).toContain('"deploy bot"');
+      expect(mfaNotice.subject).toMatch(/Two-factor authentication was turned off/);
+      expect(passwordNotice.subject).toMatch(/password was changed/);
+    });
+
+    it('when an account signs in from a browser it has not seen, then the owner is told; from a known one, not', async () => {
+      const { app, clock, mail } = setup();
+      const account = await registered(app);
+      clock.advance(11 * 60_000);
+
+      const fresh = await request(app).post('/login').set('User-Agent', 'TestBrowser/1.0').send({ username: account.username, password: account.password });
+      const notice = await smtp.waitFor(account.email, 2);
+      const cookie = (fresh.headers['set-cookie'] as unknown as string[])[0]?.split(';')[0] ?? '';
+      await request(app).post('/login').set('Cookie', cookie).send({ username: account.username, password: account.password });
+      await mail.settled();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      expect(notice.subject).toMatch(/New sign-in/);
+      expect(notice.text).toContain('TestBrowser/1.0');
+      expect(smtp.to(account.email)).toHaveLength(2);
+    });
+  });
+
+  describe('the queue', () => {
+    it('when the SMTP server is down, then the request still answers, the message waits sealed, and goes out once it is back', async () => {
+      const { app, clock, mail } = setup();
+      const account = await registered(app);
+      await smtp.stop();
+      try {
+        const res = await request(app).post('/password/forgot').send({ email: account.email });
+        await expect.poll(async () => (await backends.db.prisma.outboundEmail.findFirst({ where: { recipient: account.email, template: 'password-reset' } }))?.lastError ?? null).not.toBeNull();
+        const waiting = await backends.db.prisma.outboundEmail.findFirstOrThrow({ where: { recipient: account.email, template: 'password-reset' } });
+
+        expect(res.status).toBe(202);
+        expect(waiting).toMatchObject({ attempts: 1, sentAt: null, failedAt: null });
+        expect(waiting.bodySealed).not.toContain('reset-password');
+      } finally {
+        await smtp.restart();
+      }
+      clock.advance(retryDelayMs(1));
+      await mail.deliverDue();
+
+      const delivered = await smtp.waitFor(account.email, 2);
+      const sent = await backends.db.prisma.outboundEmail.findFirstOrThrow({ where: { recipient: account.email, template: 'password-reset' } });
+      expect(delivered.subject).toMatch(/Reset your/);
+      expect(sent).toMatchObject({ attempts: 2, bodySealed: '' });
+      expect(sent.sentAt).not.toBeNull();
+    });
+  });
+
+  describe('the development outbox', () => {
+    it('when the server runs in development without SMTP_URL, then GET /dev/outbox lists the messages and shows each', async () => {
+      const base = testConfig();
+      const { app } = buildApp(backends, { config: { ...base, env: 'development' } });
+      const account = await register(app);
+
+      await expect.poll(async () => ((await request(app).get('/dev/outbox')).body.messages as unknown[]).length).toBeGreaterThan(0);
+      const list = await request(app).get('/dev/outbox');
+      const message = (list.body.messages as Array<{ id: string; to: string; text: string }>).find((entry) => entry.to === account.email);
+      const shown = await request(app).get(`/dev/outbox/${message?.id}`);
+
+      expect(message?.text).toContain('#verify-email=');
+      expect(shown.status).toBe(200);
+      expect(shown.headers['content-type']).toMatch(/text\/html/);
+      expect(shown.text).toContain('Confirm my address');
+    });
+
+    it('when the server runs in production, then there is no /dev/outbox', async () => {
+      const base = testConfig();
+      const { app } = buildApp(backends, { config: { ...base, env: 'production' } });
+
+      expect((await request(app).get('/dev/outbox')).status).toBe(404);
+    });
+  });
+});
