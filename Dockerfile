@@ -43,10 +43,12 @@ COPY --from=runtime / /
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     NODE_ENV=production \
     PORT=3000 \
-    DATA_DIR=/app/data
+    DATA_DIR=/app/data \
+    METRICS_HOST=0.0.0.0
 WORKDIR /app
 USER node
-EXPOSE 3000
+# 3000: the API; 9464: GET /metrics for Prometheus (publish it only to the scraper's network).
+EXPOSE 3000 9464
 VOLUME ["/app/data"]
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+process.env.PORT+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

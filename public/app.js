@@ -657,7 +657,13 @@ async function loadSettings() {
   state.settingsLoaded = true;
   $('#mfa-state').textContent = 'Loading…';
   try {
-    const [keys, mfa, passkeys] = await Promise.all([api('/api-keys'), api('/mfa'), passkeysSupported() ? api('/passkeys') : { passkeys: [] }]);
+    const [keys, mfa, passkeys, activity] = await Promise.all([
+      api('/api-keys'),
+      api('/mfa'),
+      passkeysSupported() ? api('/passkeys') : { passkeys: [] },
+      api('/me/security-events?pageSize=10'),
+    ]);
+    renderSecurityEvents(activity.events);
     state.keys = keys.keys;
     renderKeys(state.keys);
     state.passkeys = passkeys.passkeys;
@@ -668,11 +674,47 @@ async function loadSettings() {
     // Nothing shown is better than a guess: no empty key list, no "off" that may be wrong.
     $('#keys').replaceChildren();
     $('#passkeys').replaceChildren();
+    $('#security-events').replaceChildren();
     $('#mfa-state').textContent = 'Your settings could not be loaded. Close and open Settings to try again.';
     $('#mfa-start').hidden = true;
     $('#mfa-disable').hidden = true;
     say(describe(error), 'error');
   }
+}
+
+const EVENT_LABELS = {
+  'user.registered': 'Account created',
+  'session.signed_in': 'Signed in',
+  'session.sign_in_failed': 'Failed sign-in',
+  'session.signed_out': 'Signed out',
+  'session.signed_out_everywhere': 'Signed out everywhere',
+  'session.refresh_reuse_detected': 'A stolen session token was used; that session was ended',
+  'password.changed': 'Password changed',
+  'password.reset': 'Password reset by email',
+  'email.changed': 'Email address changed',
+  'mfa.enabled': 'Two-factor turned on',
+  'mfa.disabled': 'Two-factor turned off',
+  'mfa.recovery_code_used': 'Recovery code used',
+  'passkey.added': 'Passkey added',
+  'passkey.removed': 'Passkey deleted',
+  'api_key.created': 'API key created',
+  'api_key.revoked': 'API key revoked',
+  'role.granted': 'Role granted',
+  'role.revoked': 'Role removed',
+  'account.disabled': 'Account disabled',
+  'account.enabled': 'Account enabled',
+};
+
+/** The newest security events of the account: what happened, when, and from where. */
+function renderSecurityEvents(events) {
+  const items = events.map((event) => {
+    const item = document.createElement('li');
+    const how = event.details?.method ? ` (${String(event.details.method).replaceAll('_', ' ')})` : '';
+    const where = [event.ip, event.userAgent?.slice(0, 60)].filter(Boolean).join(', ');
+    item.textContent = `${EVENT_LABELS[event.type] ?? event.type}${how} · ${new Date(event.createdAt).toLocaleString()}${where ? ` · ${where}` : ''}`;
+    return item;
+  });
+  $('#security-events').replaceChildren(...items);
 }
 
 function renderKeys(keys) {

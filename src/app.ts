@@ -38,6 +38,11 @@ import type { PurposeKeys } from './features/keys/purpose-keys.js';
 import { signingKeyRoutes } from './features/keys/signing-key-routes.js';
 import { type MailQueue, openMailQueue } from './features/email/mail-queue.js';
 import { devOutboxRoutes, emailRoutes } from './features/email/email-routes.js';
+import { Metrics, metricsHandler } from './core/metrics.js';
+import { auditRoutes } from './features/audit/audit-routes.js';
+import { webhookRoutes } from './features/webhooks/webhook-routes.js';
+import type { Webhooks } from './features/webhooks/webhooks.js';
+import type { AuditLog } from './features/audit/audit-log.js';
 
 export const VERSION = '0.1.0';
 
@@ -59,10 +64,22 @@ export interface AppDeps {
   purposeKeys: PurposeKeys;
   /** Tests: told of every response a documented route gives that its document does not describe. */
   onResponseViolation?: (message: string) => void;
+  /** Counters and histograms; main.ts serves them on METRICS_PORT. A registry of the app's own unless given. */
+  metrics?: Metrics;
   /** The mail queue (main.ts works it on a timer too); one over config.email unless given. */
   mail?: MailQueue;
   /** Where image bytes go; local disk under UPLOAD_DIR unless given. */
   imageStorage?: ImageStorage;
+}
+
+/** What the app does beside requests, for main.ts to drive on timers and to stop: webhook deliveries, audit writes. */
+export interface AppWorkers {
+  webhooks: Webhooks;
+  events: AuditLog;
+}
+
+export function appWorkers(app: Express): AppWorkers {
+  return app.locals.workers as AppWorkers;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -74,8 +91,10 @@ export function createApp(deps: AppDeps): Express {
   // Every API answer is no-store, so an ETag would be a hash per response that no cache ever uses.
   app.set('etag', false);
 
+  const metrics = deps.metrics ?? new Metrics();
+  metrics.watchPasswordPool(deps.passwordPool);
   if (deps.onResponseViolation) app.use(responseConformance(deps.onResponseViolation));
-  app.use(requestLogger(logger));
+  app.use(requestLogger(logger), metrics.requests());
   app.use(securityHeaders({ production: config.env === 'production', inlineScriptHashes: inlineScriptHashes(path.join(PUBLIC_DIR, 'index.html')) }));
   app.use(corsAllowlist(config.corsOrigins));
   app.use(noStore());
@@ -84,14 +103,17 @@ export function createApp(deps: AppDeps): Express {
 
   const registry = createRegistry();
   const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger, { validate: config.env !== 'production' });
-  const mail = deps.mail ?? openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: deps.db.prisma, purposeKeys: deps.purposeKeys, clock: deps.clock, logger });
-  const accounts = createAccounts({ ...deps, mail }, { failedCredentials: rateLimiters.limit('credentials') });
+  const mail =
+    deps.mail ?? openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: deps.db.prisma, purposeKeys: deps.purposeKeys, clock: deps.clock, logger, metrics });
+  const accounts = createAccounts({ ...deps, mail, metrics }, { failedCredentials: rateLimiters.limit('credentials') });
   const publicLimit = rateLimiters.limit('auth');
   const refreshLimit = rateLimiters.limit('refresh');
   const authenticated = { authn: accounts.authn, userLimit: rateLimiters.limit('account') };
   const cache = new Cache(deps.store, deps.clock, logger);
 
-  const errors = errorHandler(logger);
+  const errors = errorHandler(logger, metrics);
+  // With METRICS_TOKEN, Prometheus may scrape the public port too (main.ts serves the metrics port either way).
+  if (config.metrics.token) app.get('/metrics', metricsHandler(metrics, config.metrics.token));
   app.use(healthRoutes(registry, deps).router);
   const auth = authRoutes(registry, { ...accounts, ...authenticated, publicLimit, refreshLimit }).router;
   const me = meRoutes(registry, { ...accounts, ...authenticated }).router;
@@ -102,21 +124,24 @@ export function createApp(deps: AppDeps): Express {
   app.use('/auth', legacyAliasRoutes(registry, { ...accounts, ...authenticated, publicLimit }).router, auth, me, sessions);
   const adminGuards = config.adminRequireMfa ? [requireSecondFactor()] : [];
   app.use(adminRoutes(registry, { ...accounts, ...authenticated, rateLimiters, adminGuards }).router);
+  app.use(auditRoutes(registry, { ...accounts, ...authenticated, adminGuards }).router);
+  app.use(webhookRoutes(registry, { ...accounts, ...authenticated, adminGuards }).router);
   app.use(
     signingKeyRoutes(registry, { ...authenticated, adminGuards, signingKeys: deps.signingKeys, purposeKeys: deps.purposeKeys, issuer: config.jwtIssuer, publicUrl: config.publicUrl }).router,
   );
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
-  app.use(mfaRoutes(registry, { mfa: accounts.mfa, email: accounts.email, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
+  app.use(mfaRoutes(registry, { mfa: accounts.mfa, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   app.use(emailRoutes(registry, { ...accounts, publicLimit, emailLimit: rateLimiters.limit('email') }).router);
   if (config.env === 'development') app.use(devOutboxRoutes(registry, config.email.outboxDir).router);
   app.use(passkeyRoutes(registry, { ...accounts, ...authenticated, publicLimit, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
-  app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, email: accounts.email, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
+  app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   const signer = new ImageUrlSigner(deps.purposeKeys, deps.clock, config.signedUrlTtlS);
   const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger);
   accounts.users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));
   app.use(
     imageRoutes(registry, {
       images,
+      metrics,
       signer,
       maxUploadBytes: config.maxUploadBytes,
       authn: accounts.authn,
@@ -128,12 +153,16 @@ export function createApp(deps: AppDeps): Express {
     expensiveRoutes(registry, {
       ...authenticated,
       prisma: deps.db.prisma,
+      metrics,
       cache,
       clock: deps.clock,
       ttlS: config.cacheTtlS,
       delayMs: config.expensiveDelayMs,
     }).router,
   );
+
+  const workers: AppWorkers = { webhooks: accounts.webhooks, events: accounts.events };
+  app.locals.workers = workers;
 
   const openApiDocument = buildOpenApiDocument(registry, VERSION);
   app.locals.openApiDocument = openApiDocument;

@@ -1,6 +1,10 @@
 // The process entry point: reads the environment, opens connections, listens, and shuts down on signals.
 import dotenv from 'dotenv';
-import { createApp } from './app.js';
+import express from 'express';
+import { appWorkers, createApp } from './app.js';
+import { Metrics, metricsHandler } from './core/metrics.js';
+import { pruneAuditEvents } from './features/audit/audit-log.js';
+import { pruneWebhookDeliveries } from './features/webhooks/webhooks.js';
 import { systemClock } from './core/clock.js';
 import { type Config, ConfigError, loadConfig } from './core/config.js';
 import { openDatabase } from './core/db.js';
@@ -79,11 +83,13 @@ async function start() {
 
   const passwordPool = new PasswordHashPool({ ...config.passwordHashPool, nice: PASSWORD_THREAD_NICE });
   const imageStorage = new LocalDiskStorage(config.uploadDir);
-  const mail = openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: db.prisma, purposeKeys, clock: systemClock, logger });
+  const metrics = new Metrics();
+  metrics.collectProcessMetrics();
+  const mail = openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: db.prisma, purposeKeys, clock: systemClock, logger, metrics });
   if (!config.email.smtpUrl && config.env === 'production') {
     logger.warn({ outbox: config.email.outboxDir }, 'SMTP_URL is not set: mail (verification, password reset, sign-in codes, notices) is written to the outbox directory, not sent');
   }
-  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys, mail };
+  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys, mail, metrics };
   if (config.bootstrapAdmin) {
     const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
     if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');
@@ -96,6 +102,7 @@ async function start() {
     }
   }
   const app = createApp(deps);
+  const { webhooks, events } = appWorkers(app);
   const housekeeping = [
     every(
       'refresh and rotate keys',
@@ -111,12 +118,23 @@ async function start() {
     ),
     // Messages are sent as soon as they are queued; this pass retries those that failed and picks up other instances' work.
     every('deliver queued mail', MAIL_EVERY_MS, () => mail.deliverDue(), logger, 1_000),
+    every('deliver queued webhooks', MAIL_EVERY_MS, () => webhooks.deliverDue(), logger, 2_000),
+    every(
+      'prune the audit log and finished webhook deliveries',
+      HOUSEKEEPING_EVERY_MS,
+      async () => ({ audit: await pruneAuditEvents(db.prisma, systemClock, config.auditRetentionDays), webhooks: await pruneWebhookDeliveries(db.prisma, systemClock) }),
+      logger,
+      150_000,
+    ),
     every('prune sent mail and spent email tokens', HOUSEKEEPING_EVERY_MS, async () => ({ mail: await mail.prune(), tokens: await pruneEmailTokens(db.prisma, systemClock) }), logger, 120_000),
     every('prune ended sessions', HOUSEKEEPING_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000),
     every('sweep image orphans', HOUSEKEEPING_EVERY_MS, () => sweepImageOrphans({ prisma: db.prisma, storage: imageStorage, logger }, systemClock.now(), ORPHAN_GRACE_MS), logger, 90_000),
   ];
   const server = await listen(app, config.port, config.host);
   logger.info({ port: boundPort(server) }, `listening on http://localhost:${boundPort(server)}`);
+  // Prometheus scrapes a port of its own, off the public one (METRICS_PORT=0: none; METRICS_TOKEN: the public port too).
+  const metricsServer = config.metrics.port === 0 ? undefined : await listen(express().get('/metrics', metricsHandler(metrics)), config.metrics.port, config.metrics.host);
+  if (metricsServer) logger.info({ port: boundPort(metricsServer), host: config.metrics.host }, 'metrics on /metrics');
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -132,7 +150,8 @@ async function start() {
     const unfinished = await inFlightHandlers(app).settle(HANDLER_GRACE_MS);
     if (unfinished > 0) logger.warn({ unfinished }, 'handlers still running after the grace period; closing under them');
     await Promise.all(housekeeping.map((stop) => stop()));
-    await mail.close();
+    metricsServer?.close();
+    await Promise.all([mail.close(), webhooks.close(), events.settled()]);
     await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');
     logger.flush();

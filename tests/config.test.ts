@@ -90,4 +90,9 @@ describe('configuration', () => {
       expect(problemsOf(env)).toContain(problem);
     });
   });
+
+  it('when production has a short METRICS_TOKEN, then startup is refused; metrics default to a port of their own on loopback', () => {
+    expect(problemsOf({ ...PRODUCTION, JWT_SECRET: STRONG, METRICS_TOKEN: 'short' })).toEqual(['METRICS_TOKEN: must be at least 32 bytes']);
+    expect(loadConfig({}).metrics).toEqual({ port: 9464, host: '127.0.0.1', token: undefined });
+  });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/app.js';
 import { ManualClock } from '../src/core/clock.js';
 import { CODE_ATTEMPTS, CODE_TTL_MS, LINK_TTL_MS } from '../src/features/email/email-tokens.js';
-import { retryDelayMs } from '../src/features/email/mail-queue.js';
+import { retryDelayMs } from '../src/core/work-queue.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
 import { bearer, login, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { linkToken, MailServer, signInCode } from './support/mail-server.js';

@@ -122,6 +122,10 @@ const envSchema = z.object({
   MAX_UPLOAD_BYTES: integer(5 * 1024 * 1024, 1_024, 100 * 1024 * 1024),
   SIGNED_URL_TTL_S: integer(300, 10, 86_400),
   EXPENSIVE_DELAY_MS: integer(1_000, 0, 60_000),
+  METRICS_PORT: integer(9464, 0, 65535),
+  METRICS_HOST: z.string().default('127.0.0.1'),
+  METRICS_TOKEN: optionalString,
+  AUDIT_RETENTION_DAYS: integer(90, 1, 3_650),
 });
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
@@ -245,6 +249,10 @@ export interface Config {
   signedUrlTtlS: number;
   /** How long the stand-in for an expensive computation takes. */
   expensiveDelayMs: number;
+  /** GET /metrics: on a port of its own (0: none), and on the public port when a token is set. */
+  metrics: { port: number; host: string; token?: string };
+  /** Days the audit log keeps an event. */
+  auditRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -335,6 +343,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (parsed.success && parsed.data.NODE_ENV !== 'test' && parsed.data.BCRYPT_COST < MIN_BCRYPT_COST) {
     problems.push(`BCRYPT_COST: must be at least ${MIN_BCRYPT_COST} outside tests`);
   }
+  const metricsToken = env.METRICS_TOKEN?.trim() || undefined;
+  if (metricsToken !== undefined && production) {
+    const reason = weakSecretReason(metricsToken);
+    if (reason) problems.push(`METRICS_TOKEN: ${reason}`);
+  }
   if (parsed.success && (parsed.data.ADMIN_EMAIL === undefined) !== (parsed.data.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
   }
@@ -401,5 +414,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxUploadBytes: values.MAX_UPLOAD_BYTES,
     signedUrlTtlS: values.SIGNED_URL_TTL_S,
     expensiveDelayMs: values.EXPENSIVE_DELAY_MS,
+    metrics: { port: values.METRICS_PORT, host: values.METRICS_HOST, token: values.METRICS_TOKEN },
+    auditRetentionDays: values.AUDIT_RETENTION_DAYS,
   };
 }

@@ -4,6 +4,7 @@ import { type ErrorRequestHandler, type RequestHandler, Router } from 'express';
 import multer from 'multer';
 import { ZodError } from 'zod';
 import { isDatabaseUnavailable } from './db.js';
+import type { Metrics } from './metrics.js';
 import { AppError, type ErrorCode, errorBody } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -111,9 +112,26 @@ export function notFoundHandler(): RequestHandler {
   };
 }
 
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/** What a refusal or an outage says about the service, for the metrics. */
+function count(metrics: Metrics, error: AppError): void {
+  if (error.code === 'rate_limited') {
+    const budget = (error.details as { budget?: string } | undefined)?.budget;
+    metrics.rateLimited.inc({ budget: budget ?? 'unknown' });
+  } else if (error.code === 'login_throttled') {
+    metrics.rateLimited.inc({ budget: 'login-failures' });
+  } else if (error.code === 'service_unavailable' && error.cause !== undefined) {
+    // The 503s with a cause come from PostgreSQL or the shared store (the hash pool's and the shutdown's have none).
+    const cause = error.cause;
+    const code = hasCode(cause) ? String(cause.code) : '';
+    const text = cause instanceof Error ? `${cause.message} ${code}` : code;
+    metrics.storeFailures.inc({ store: isDatabaseUnavailable(cause) ? 'postgres' : 'redis', kind: /time(d)? ?out|timeout|57014/i.test(text) ? 'timeout' : 'error' });
+  }
+}
+
+export function errorHandler(logger: Logger, metrics?: Metrics): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
+    if (metrics) count(metrics, error);
     const requestId = req.id ?? '';
     if (error.status >= 500) logger.error({ err: error.cause ?? err, reqId: requestId }, 'request failed');
     if (res.headersSent) {

@@ -49,6 +49,8 @@ export interface PasswordHashPoolStats {
 interface Pending {
   id: number;
   task: HashTask;
+  /** performance.now() when it was handed to the pool. */
+  submittedAt: number;
   resolve(result: TaskResult): void;
   reject(err: Error): void;
 }
@@ -67,6 +69,8 @@ const INITIAL_TASK_MS = 250;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
 export class PasswordHashPool {
+  /** Told how long each task waited for a thread, in seconds (the metrics' wait-time histogram). */
+  onWait?: (seconds: number) => void;
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
   private nextId = 1;
@@ -122,7 +126,7 @@ export class PasswordHashPool {
       return Promise.reject(this.busyError());
     }
     return new Promise((resolve, reject) => {
-      const pending: Pending = { id: this.nextId++, task, resolve, reject };
+      const pending: Pending = { id: this.nextId++, task, submittedAt: performance.now(), resolve, reject };
       if (idle) this.start(idle, pending);
       else this.queue.push(pending);
     });
@@ -151,7 +155,9 @@ export class PasswordHashPool {
 
   private start(slot: Slot, pending: Pending): void {
     clearTimeout(slot.idleTimer);
-    slot.current = { ...pending, startedAt: performance.now() };
+    const startedAt = performance.now();
+    this.onWait?.((startedAt - pending.submittedAt) / 1000);
+    slot.current = { ...pending, startedAt };
     // Referenced only while it works: an idle pool never keeps the process alive, a busy one always does.
     slot.worker.ref();
     slot.worker.postMessage({ id: pending.id, task: pending.task });

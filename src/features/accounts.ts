@@ -27,6 +27,9 @@ import { EmailService } from './email/email-service.js';
 import { EmailTokens } from './email/email-tokens.js';
 import type { MailQueue } from './email/mail-queue.js';
 import { MailTemplates } from './email/templates.js';
+import { AuditLog, SignInRecorder } from './audit/audit-log.js';
+import { Webhooks } from './webhooks/webhooks.js';
+import { Metrics } from '../core/metrics.js';
 import { UserService } from './users/user-service.js';
 
 export interface AccountDeps {
@@ -41,10 +44,12 @@ export interface AccountDeps {
   purposeKeys: PurposeKeys;
   /** The durable outbox every message goes through. */
   mail: MailQueue;
+  /** Counters and histograms (a registry of its own unless given). */
+  metrics?: Metrics;
 }
 
 /** `failedCredentials`: the budget that forged or unknown tokens and keys spend (none: they are not counted). */
-export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys, purposeKeys, mail }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
+export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys, purposeKeys, mail, metrics = new Metrics() }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
   const tokens = new AccessTokens(
     {
       keys: signingKeys,
@@ -57,7 +62,11 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
   );
   const revocations = createRevocationStore(store, clock);
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger));
-  const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'));
+  const events = new AuditLog(db.prisma, clock, metrics, logger);
+  const webhooks = new Webhooks(db.prisma, new VersionedBox(purposeKeys, 'webhook-signing'), clock, metrics, logger, config.env === 'production');
+  events.onEvent(webhooks.enqueue);
+  const signIns = new SignInRecorder(events, metrics);
+  const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'), events, metrics);
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
   const mfa = new MfaService(
     db.prisma,
@@ -97,7 +106,11 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     loginThrottle,
     passkeys,
     email,
-    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger, passkeys, config.email.requireVerification),
+    events,
+    webhooks,
+    metrics,
+    signIns,
+    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger, passkeys, config.email.requireVerification, signIns),
     users: new UserService(db.prisma, passwords, sessions, clock),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
     apiKeys,

@@ -151,6 +151,11 @@ describe('the browser page', () => {
     await page.locator('#key-form').getByRole('button', { name: 'Create key' }).click();
     await expect.poll(() => page.locator('#new-key').textContent()).toMatch(/ak_[A-Za-z0-9]{12}_/);
     await expect.poll(() => page.locator('#keys li').count()).toBe(1);
+    // The account's own security log: its creation and the sign-in that followed, newest first.
+    await expect.poll(() => page.locator('#security-events li').allTextContents()).toEqual([
+      expect.stringMatching(/^Signed in \(password\) · .* · .*127\.0\.0\.1/),
+      expect.stringMatching(/^Account created · /),
+    ]);
 
     await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
     await expect.poll(() => page.locator('#mfa-qr').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(100);

@@ -16,6 +16,7 @@ import { inProcessStore, redisStore, type SharedStore } from '../../src/core/sha
 import { type KeyRing, keyBox, openSigningKeys, SharedSecretKey, type SigningKeys } from '../../src/features/keys/key-ring.js';
 import { PurposeKeys } from '../../src/features/keys/purpose-keys.js';
 import { openMailQueue } from '../../src/features/email/mail-queue.js';
+import { Metrics } from '../../src/core/metrics.js';
 import { databaseUrlFor } from './database-url.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -187,6 +188,7 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
     signingKeys,
     purposeKeys,
     mail,
+    metrics: new Metrics(),
     onResponseViolation: (message: string) => responseViolations.push(message),
   };
   return { app: createApp(deps), deps };

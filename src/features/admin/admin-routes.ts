@@ -10,6 +10,8 @@ import { PublicUser } from '../users/user-schemas.js';
 import type { RateLimiters } from '../rate-limit/rate-limiter.js';
 import { ADMIN_ROLE, type AdminService } from './admin-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { SecurityEvents } from '../audit/audit-log.js';
+import { clientContext } from '../auth/auth-routes.js';
 
 const AdminUser = PublicUser.extend({ disabled: z.boolean() }).meta({ id: 'AdminUser' });
 const UserPage = pageEnvelope('users', AdminUser, 'UserPage');
@@ -47,7 +49,7 @@ export function adminOnly(deps: AdminGuardDeps): RequestHandler[] {
   return [deps.authn.user(deps.userLimit), requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
 }
 
-export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { admin: AdminService; rateLimiters: RateLimiters }): ApiRouter {
+export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { admin: AdminService; rateLimiters: RateLimiters; events: SecurityEvents }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['admin'] });
   const middleware = adminOnly(deps);
   api.route({
@@ -76,8 +78,12 @@ export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
       ...notFound,
       ...errors,
     },
-    handler: async ({ params, body }, _req, res) => {
-      res.json(await deps.admin.setRoles(params.id, body.roles));
+    handler: async ({ params, body }, req, res) => {
+      const { user, previous } = await deps.admin.setRoles(params.id, body.roles);
+      const actorId = currentAuth(req).userId;
+      for (const role of user.roles.filter((role) => !previous.includes(role))) deps.events.record({ type: 'role.granted', actorId, targetId: user.id, details: { role } }, clientContext(req));
+      for (const role of previous.filter((role) => !user.roles.includes(role))) deps.events.record({ type: 'role.revoked', actorId, targetId: user.id, details: { role } }, clientContext(req));
+      res.json(user);
     },
   });
   api.route({
@@ -94,7 +100,9 @@ export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
       ...errors,
     },
     handler: async ({ params }, req, res) => {
-      res.json(await deps.admin.disable(currentAuth(req), params.id));
+      const user = await deps.admin.disable(currentAuth(req), params.id);
+      deps.events.record({ type: 'account.disabled', actorId: currentAuth(req).userId, targetId: user.id }, clientContext(req));
+      res.json(user);
     },
   });
   api.route({
@@ -105,8 +113,10 @@ export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     params: UserParams,
     middleware,
     responses: { 200: { description: 'The user', schema: AdminUser }, ...notFound, ...errors },
-    handler: async ({ params }, _req, res) => {
-      res.json(await deps.admin.enable(params.id));
+    handler: async ({ params }, req, res) => {
+      const user = await deps.admin.enable(params.id);
+      deps.events.record({ type: 'account.enabled', actorId: currentAuth(req).userId, targetId: user.id }, clientContext(req));
+      res.json(user);
     },
   });
   api.route({
@@ -118,8 +128,9 @@ export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     params: RateLimitKeyParams,
     middleware,
     responses: { 204: { description: 'Reset' }, ...errors },
-    handler: async ({ params }, _req, res) => {
+    handler: async ({ params }, req, res) => {
       await deps.rateLimiters.reset(params.key);
+      deps.events.record({ type: 'rate_limit.reset', actorId: currentAuth(req).userId, details: { key: params.key } }, clientContext(req));
       res.status(204).end();
     },
   });

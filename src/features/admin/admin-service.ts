@@ -43,16 +43,19 @@ export class AdminService {
   }
 
   /** Replaces a user's roles. Their live access tokens are voided so the new roles apply at the next refresh. */
-  async setRoles(userId: string, roles: string[]): Promise<AdminUserView> {
+  /** Replaces a user's roles; returns the user and the roles they had before. */
+  async setRoles(userId: string, roles: string[]): Promise<{ user: AdminUserView; previous: string[] }> {
     const wanted = [...new Set(roles)];
     const known = await this.prisma.role.findMany({ where: { name: { in: wanted } }, select: { name: true } });
     const unknown = wanted.filter((role) => !known.some((row) => row.name === role));
     if (unknown.length > 0) {
       throw new AppError('validation_failed', 'Unknown role.', { details: unknown.map((role) => ({ path: 'roles', message: `no role named ${role}` })) });
     }
+    let previous: string[] = [];
     const user = await this.prisma.$transaction(async (tx) => {
       const existing = await tx.user.findUnique({ where: { id: userId }, include: { roles: true } });
       if (!existing) throw new AppError('not_found', 'No such user.');
+      previous = existing.roles.map((role) => role.roleName);
       const wasAdmin = existing.roles.some((role) => role.roleName === ADMIN_ROLE);
       if (wasAdmin && !wanted.includes(ADMIN_ROLE)) {
         const admins = await tx.userRole.count({ where: { roleName: ADMIN_ROLE, user: { disabledAt: null } } });
@@ -64,7 +67,7 @@ export class AdminService {
     });
     // +1: a token signed in this very millisecond may still carry the old roles.
     await this.revocations.revokeUserTokensBefore(userId, this.clock.now() + 1, this.sessions.revocationTtlMs);
-    return toAdminView(user);
+    return { user: toAdminView(user), previous };
   }
 
   /** Disables an account: it cannot log in or refresh, and every token it holds stops working now. */

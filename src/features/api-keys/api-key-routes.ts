@@ -8,6 +8,8 @@ import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from './api-key-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { EmailService } from '../email/email-service.js';
+import type { SecurityEvents } from '../audit/audit-log.js';
+import { clientContext } from '../auth/auth-routes.js';
 
 const ApiKey = z
   .object({
@@ -40,7 +42,7 @@ const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
 export function apiKeyRoutes(
   registry: OpenAPIRegistry,
-  deps: { apiKeys: ApiKeyService; email: EmailService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler },
+  deps: { apiKeys: ApiKeyService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });
   const middleware = [deps.authn.user(deps.limit)];
@@ -58,6 +60,7 @@ export function apiKeyRoutes(
     handler: async ({ body }, req, res) => {
       const { userId } = currentAuth(req);
       const created = await deps.apiKeys.create(userId, body);
+      deps.events.record({ type: 'api_key.created', actorId: userId, targetId: userId, details: { keyId: created.id, name: created.name } }, clientContext(req));
       deps.email.notify(userId, 'api-key-created', { keyName: created.name });
       res.status(201).json(created);
     },
@@ -82,7 +85,9 @@ export function apiKeyRoutes(
     middleware,
     responses: { 204: { description: 'Revoked' }, 404: { description: 'No such key of yours', schema: ErrorResponse }, ...errors },
     handler: async ({ params }, req, res) => {
-      await deps.apiKeys.revoke(currentAuth(req).userId, params.id);
+      const { userId } = currentAuth(req);
+      await deps.apiKeys.revoke(userId, params.id);
+      deps.events.record({ type: 'api_key.revoked', actorId: userId, targetId: userId, details: { keyId: params.id } }, clientContext(req));
       res.status(204).end();
     },
   });

@@ -12,6 +12,7 @@ import { DEVICE_COOKIE, type LoginThrottle, readCookie } from './login-throttle.
 import { type Authenticators, currentAuth } from './authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { EmailService } from '../email/email-service.js';
+import type { SecurityEvents } from '../audit/audit-log.js';
 import type { PublicUser as User } from '../users/user-schemas.js';
 
 export interface AuthRouteDeps {
@@ -26,6 +27,7 @@ export interface AuthRouteDeps {
   userLimit: Budget;
   loginThrottle: LoginThrottle;
   email: EmailService;
+  events: SecurityEvents;
 }
 
 const errors = errorResponses();
@@ -33,7 +35,7 @@ const errors = errorResponses();
 export const NOT_VERIFIED = { description: 'REQUIRE_EMAIL_VERIFICATION is on and the address is not confirmed yet (email_not_verified)', schema: ErrorResponse };
 
 export function clientContext(req: Request): ClientContext {
-  return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE) };
+  return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE), requestId: req.id };
 }
 
 /**
@@ -59,8 +61,9 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
       409: { description: 'Username or email already registered', schema: ErrorResponse },
       ...errors,
     },
-    handler: async ({ body }, _req, res) => {
+    handler: async ({ body }, req, res) => {
       const user = await deps.auth.register(body);
+      deps.events.record({ type: 'user.registered', actorId: user.id, targetId: user.id }, clientContext(req));
       deps.email.welcome(user);
       res.status(201).json(user);
     },
@@ -113,8 +116,8 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     body: RefreshBody,
     middleware: [deps.refreshLimit],
     responses: { 200: { description: 'A new token pair', schema: TokenResponse }, ...errors },
-    handler: async ({ body }, _req, res) => {
-      res.json(await deps.sessions.refresh(body.refresh_token));
+    handler: async ({ body }, req, res) => {
+      res.json(await deps.sessions.refresh(body.refresh_token, clientContext(req)));
     },
   });
   api.route({
@@ -125,7 +128,9 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     middleware: [deps.authn.user(deps.userLimit)],
     responses: { 204: { description: 'Logged out' }, ...errors },
     handler: async (_input, req, res) => {
-      await deps.auth.logout(currentAuth(req));
+      const auth = currentAuth(req);
+      await deps.auth.logout(auth);
+      deps.events.record({ type: 'session.signed_out', actorId: auth.userId, targetId: auth.userId }, clientContext(req));
       res.status(204).end();
     },
   });
@@ -137,7 +142,9 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     middleware: [deps.authn.user(deps.userLimit)],
     responses: { 204: { description: 'Logged out everywhere' }, ...errors },
     handler: async (_input, req, res) => {
-      await deps.auth.logoutEverywhere(currentAuth(req));
+      const auth = currentAuth(req);
+      await deps.auth.logoutEverywhere(auth);
+      deps.events.record({ type: 'session.signed_out_everywhere', actorId: auth.userId, targetId: auth.userId }, clientContext(req));
       res.status(204).end();
     },
   });

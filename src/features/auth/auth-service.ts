@@ -12,6 +12,7 @@ import type { RevocationStore } from './revocation-store.js';
 import { InvalidTokenError, type MfaTokens } from './tokens.js';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { PasskeyService } from '../passkeys/passkey-service.js';
+import type { SignInMethod, SignInRecorder } from '../audit/audit-log.js';
 
 export const DEFAULT_ROLE = 'user';
 
@@ -39,6 +40,7 @@ export class AuthService {
     private readonly passkeys: PasskeyService,
     /** REQUIRE_EMAIL_VERIFICATION: no session for an account whose address is not confirmed. */
     private readonly requireEmailVerification: boolean,
+    private readonly signIns: SignInRecorder,
   ) {}
 
   async register(input: { username: string; email: string; password: string }): Promise<PublicUser> {
@@ -73,15 +75,21 @@ export class AuthService {
       include: { roles: true },
     });
     const counter = this.throttle.counterFor(user, identifier, client.deviceCookie);
-    await this.throttle.refuseIfLocked(counter);
+    try {
+      await this.throttle.refuseIfLocked(counter);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'login_throttled') this.signIns.failed('password', 'locked', client, user?.id);
+      throw err;
+    }
     const matches = user ? await this.passwords.verify(input.password, user.passwordHash) : await this.passwords.verifyAgainstNobody(input.password);
     if (!user || !matches || user.disabledAt) {
       await this.throttle.failed(counter);
+      this.signIns.failed('password', !user ? 'unknown_user' : !matches ? 'wrong_password' : 'disabled', client, user?.id);
       throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     }
     await this.throttle.succeeded(counter);
     if (this.passwords.isWeakerThanConfigured(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
-    return this.firstFactorPassed(user, ['pwd'], client);
+    return this.firstFactorPassed(user, ['pwd'], 'password', client);
   }
 
   /**
@@ -91,24 +99,31 @@ export class AuthService {
   async loginWithEmailCode(userId: string, client: ClientContext): Promise<LoginResult> {
     const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The email or code is not correct, or the code has expired.');
-    return this.firstFactorPassed(user, ['otp'], client);
+    return this.firstFactorPassed(user, ['otp'], 'email_code', client);
   }
 
-  private async firstFactorPassed(user: UserRow, amr: string[], client: ClientContext): Promise<LoginResult> {
-    this.requireVerifiedEmail(user);
+  private async firstFactorPassed(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext): Promise<LoginResult> {
+    this.requireVerifiedEmail(user, method, client);
     if (await this.mfa.isEnabled(user.id)) {
+      this.signIns.secondFactorNeeded(method);
       const { token, claims } = this.mfaTokens.sign(user.id, amr);
       const hasPasskey = (await this.prisma.passkey.count({ where: { userId: user.id } })) > 0;
       const methods: SecondFactorMethod[] = ['totp', 'recovery_code', ...(hasPasskey ? (['passkey'] as const) : [])];
       return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat, methods };
     }
+    return this.startSession(user, amr, method, client);
+  }
+
+  private async startSession(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
     const publicUser = toPublicUser(user);
     const pair = await this.sessions.start(publicUser, client, amr);
+    this.signIns.succeeded(user.id, method, client);
     return { ...pair, user: publicUser };
   }
 
-  private requireVerifiedEmail(user: { emailVerifiedAt: Date | null }): void {
+  private requireVerifiedEmail(user: { id: string; emailVerifiedAt: Date | null }, method: SignInMethod, client: ClientContext): void {
     if (this.requireEmailVerification && !user.emailVerifiedAt) {
+      this.signIns.failed(method, 'email_not_verified', client, user.id);
       throw new AppError('email_not_verified', 'Confirm your email address first with the link we sent (POST /email/verify/resend sends another).');
     }
   }
@@ -130,13 +145,20 @@ export class AuthService {
    * two factors in one, so two-factor accounts need no further step.
    */
   async loginWithPasskey(response: AuthenticationResponseJSON, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
-    const { userId, amr } = await this.passkeys.verifyAssertion(response, { kind: 'sign-in' });
-    const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
-    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
-    this.requireVerifiedEmail(user);
-    const publicUser = toPublicUser(user);
-    const pair = await this.sessions.start(publicUser, client, amr);
-    return { ...pair, user: publicUser };
+    let verified;
+    try {
+      verified = await this.passkeys.verifyAssertion(response, { kind: 'sign-in' });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_passkey') this.signIns.failed('passkey', 'invalid_passkey', client);
+      throw err;
+    }
+    const user = await this.prisma.user.findUnique({ where: { id: verified.userId }, include: { roles: true } });
+    if (!user || user.disabledAt) {
+      this.signIns.failed('passkey', 'disabled', client, verified.userId);
+      throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+    }
+    this.requireVerifiedEmail(user, 'passkey', client);
+    return this.startSession(user, verified.amr, 'passkey', client);
   }
 
   /** The account an unspent mfa_token was issued to (for the passkey options of the second step). */
@@ -147,11 +169,21 @@ export class AuthService {
   /** The second step of a two-factor login: a valid, unspent mfa_token and a TOTP code, a recovery code or a passkey. */
   async completeMfaLogin(mfaToken: string, secondFactor: SecondFactor, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
     const claims = await this.readMfaToken(mfaToken);
+    const method: SignInMethod = 'code' in secondFactor ? 'totp' : 'passkey_second_factor';
+    let second: string[];
+    try {
+      if ('code' in secondFactor) {
+        const used = await this.mfa.verifySecondFactor(claims.sub, secondFactor.code);
+        if (used === 'recovery') this.signIns.recoveryCodeUsed(claims.sub, client);
+        second = ['otp'];
+      } else {
+        second = (await this.passkeys.verifyAssertion(secondFactor.passkey, { kind: 'second-factor', userId: claims.sub })).amr;
+      }
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) this.signIns.failed(method, err.code === 'mfa_locked' ? 'locked' : 'mfa_failed', client, claims.sub);
+      throw err;
+    }
     // The first step and this one are two factors, whatever each proved on its own.
-    const second =
-      'code' in secondFactor
-        ? (await this.mfa.verifySecondFactor(claims.sub, secondFactor.code), ['otp'])
-        : (await this.passkeys.verifyAssertion(secondFactor.passkey, { kind: 'second-factor', userId: claims.sub })).amr;
     const amr = [...new Set([...claims.amr, ...second, 'mfa'])];
     // Spent only on success, so a typo does not force the password step again, yet two racing uses cannot both win.
     if (!(await this.revocations.spendOnce(claims.jti, (claims.exp - claims.iat) * 1000 + 60_000))) {
@@ -159,9 +191,7 @@ export class AuthService {
     }
     const user = await this.prisma.user.findUnique({ where: { id: claims.sub }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
-    const publicUser = toPublicUser(user);
-    const pair = await this.sessions.start(publicUser, client, amr);
-    return { ...pair, user: publicUser };
+    return this.startSession(user, amr, method, client);
   }
 
   private async readMfaToken(mfaToken: string) {

@@ -13,6 +13,7 @@ import type { LoginThrottle } from '../auth/login-throttle.js';
 import { Email, Password, PublicUser } from '../users/user-schemas.js';
 import type { EmailService } from './email-service.js';
 import { readOutbox } from './transport.js';
+import type { SecurityEvents, SignInRecorder } from '../audit/audit-log.js';
 
 const LinkToken = z.string().min(1).max(128).meta({ description: 'The token from the link (after #verify-email= or #reset-password=)' });
 const Accepted = z.object({ message: z.string() }).meta({ id: 'Accepted' });
@@ -21,6 +22,8 @@ const ACCEPTED_NOTE = 'The answer is 202 whether or not the address has an accou
 export interface EmailRouteDeps {
   email: EmailService;
   auth: AuthService;
+  events: SecurityEvents;
+  signIns: SignInRecorder;
   loginThrottle: LoginThrottle;
   /** Per address: the sign-in budget (completing a link or a code). */
   publicLimit: RequestHandler;
@@ -46,8 +49,10 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       409: { description: 'The new address was registered by another account meanwhile', schema: ErrorResponse },
       ...errors,
     },
-    handler: async ({ body }, _req, res) => {
-      res.json(await deps.email.verifyEmail(body.token));
+    handler: async ({ body }, req, res) => {
+      const { user, previousEmail } = await deps.email.verifyEmail(body.token);
+      if (previousEmail !== undefined) deps.events.record({ type: 'email.changed', actorId: user.id, targetId: user.id, details: { from: previousEmail, to: user.email } }, clientContext(req));
+      res.json(user);
     },
   });
   api.route({
@@ -84,8 +89,9 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     body: z.object({ token: LinkToken, password: Password }).strict(),
     middleware: [deps.publicLimit],
     responses: { 204: { description: 'Changed; sign in with the new password' }, ...errors },
-    handler: async ({ body }, _req, res) => {
-      await deps.email.resetPassword(body.token, body.password);
+    handler: async ({ body }, req, res) => {
+      const userId = await deps.email.resetPassword(body.token, body.password);
+      deps.events.record({ type: 'password.reset', actorId: userId, targetId: userId }, clientContext(req));
       res.status(204).end();
     },
   });
@@ -111,7 +117,13 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     middleware: [deps.publicLimit],
     responses: { 200: { description: 'A token pair and the user, or the second step', schema: z.union([TokenResponse, MfaChallenge]) }, ...errors },
     handler: async ({ body }, req, res) => {
-      const userId = await deps.email.verifySignInCode(body.email, body.code);
+      let userId;
+      try {
+        userId = await deps.email.verifySignInCode(body.email, body.code);
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'invalid_credentials') deps.signIns.failed('email_code', 'invalid_code', clientContext(req));
+        throw err;
+      }
       const result = await deps.auth.loginWithEmailCode(userId, clientContext(req));
       if ('user' in result) signedIn(deps, req, res, result.user);
       res.json(result);

@@ -65,7 +65,7 @@ export class EmailService {
    * Spends a confirmation link. For the account's own address it marks it confirmed; for a new address it becomes
    * the account's address, and the old one is told.
    */
-  async verifyEmail(token: string): Promise<PublicUser> {
+  async verifyEmail(token: string): Promise<{ user: PublicUser; previousEmail?: string }> {
     const { userId, email } = await this.tokens.consumeLink(token, 'verify_email');
     const before = await this.prisma.user.findUnique({ where: { id: userId } });
     if (!before || before.disabledAt) throw new AppError('invalid_token', 'This link is not valid.');
@@ -77,8 +77,9 @@ export class EmailService {
       if (isUniqueViolation(err)) throw new AppError('already_registered', 'That email address was registered by another account meanwhile.');
       throw err;
     }
-    if (before.email !== email) await this.send(before, 'email-changed', { newEmail: email, when: now.toUTCString() });
-    return toPublicUser(user);
+    if (before.email === email) return { user: toPublicUser(user) };
+    await this.send(before, 'email-changed', { newEmail: email, when: now.toUTCString() });
+    return { user: toPublicUser(user), previousEmail: before.email };
   }
 
   /** Starts an email change: nothing changes until the link sent to the new address is opened. */
@@ -105,7 +106,8 @@ export class EmailService {
    * Sets a new password with a reset link: the password is checked before the link is spent (a weak one does not
    * waste it), then every session ends and the owner is told. Opening the link also proves the address.
    */
-  async resetPassword(token: string, password: string): Promise<void> {
+  /** Returns the account whose password was reset. */
+  async resetPassword(token: string, password: string): Promise<string> {
     const { userId } = await this.tokens.peekLink(token, 'reset_password');
     const user = await this.prisma.user.findUnique({ where: { id: userId } });
     if (!user || user.disabledAt) throw new AppError('invalid_token', 'This link is not valid.');
@@ -115,6 +117,7 @@ export class EmailService {
     await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, emailVerifiedAt: user.emailVerifiedAt ?? now, updatedAt: now } });
     await this.sessions.revokeEverything(userId, 'password_reset');
     await this.send(user, 'password-changed', { when: now.toUTCString() });
+    return userId;
   }
 
   /** Sends a sign-in code if the address has an account; the same answer and timing either way. */

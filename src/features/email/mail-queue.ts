@@ -4,25 +4,18 @@ import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import type { Logger } from '../../core/logger.js';
 import type { EmailSettings } from '../../core/config.js';
+import type { Metrics } from '../../core/metrics.js';
 import type { Sealer } from '../../core/secret-box.js';
 import { type PurposeKeys, VersionedBox } from '../keys/purpose-keys.js';
 import { createTransport } from './transport.js';
+import { claimDue, Kicker, retryDelayMs } from '../../core/work-queue.js';
 import type { RenderedMessage, TemplateName } from './templates.js';
 import type { MailTransport } from './transport.js';
 
-/** Ten tries over about three hours (30 s, 1, 2, 4 … minutes, capped at an hour), then it is given up on. */
+/** Ten tries over about three hours (see retryDelayMs), then it is given up on. */
 export const MAX_ATTEMPTS = 10;
-const FIRST_RETRY_MS = 30_000;
-const LONGEST_RETRY_MS = 60 * 60_000;
-/** How long a claimed message is one instance's to send; past it (the instance died), another may take it. */
-const LEASE_MS = 60_000;
-const BATCH = 20;
 /** Sent and failed messages are kept this long (addresses and subjects only; the body is gone), for support. */
 const RETENTION_MS = 7 * 24 * 60 * 60_000;
-
-export function retryDelayMs(attempts: number): number {
-  return Math.min(FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1), LONGEST_RETRY_MS);
-}
 
 interface Claimed {
   id: string;
@@ -39,9 +32,7 @@ export interface QueuedMessage extends RenderedMessage {
 }
 
 export class MailQueue {
-  private running: Promise<void> | undefined;
-  private again = false;
-  private closed = false;
+  private readonly kicker: Kicker;
 
   constructor(
     private readonly prisma: Prisma,
@@ -50,7 +41,13 @@ export class MailQueue {
     private readonly transport: MailTransport,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+    private readonly metrics?: Metrics,
+  ) {
+    this.kicker = new Kicker(
+      () => this.deliverDue(),
+      (err) => this.logger.warn({ err }, 'mail delivery pass failed; the next one retries'),
+    );
+  }
 
   get transportKind(): MailTransport['kind'] {
     return this.transport.kind;
@@ -70,30 +67,14 @@ export class MailQueue {
     this.kick();
   }
 
-  /** Runs delivery passes until nothing is due, one at a time per process; never rejects. */
+  /** Starts delivery passes in the background until nothing is due; never rejects. */
   kick(): void {
-    if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          while ((await this.deliverDue()) === BATCH);
-        } catch (err) {
-          this.logger.warn({ err }, 'mail delivery pass failed; the next one retries');
-        }
-      } while (this.again && !this.closed);
-    })().finally(() => {
-      this.running = undefined;
-    });
+    this.kicker.kick();
   }
 
   /** Resolves when the current delivery pass (if any) is over. */
-  async settled(): Promise<void> {
-    while (this.running) await this.running;
+  settled(): Promise<void> {
+    return this.kicker.settled();
   }
 
   /**
@@ -101,18 +82,13 @@ export class MailQueue {
    * Returns how many it claimed.
    */
   async deliverDue(): Promise<number> {
-    const now = new Date(this.clock.now());
-    const leaseUntil = new Date(now.getTime() + LEASE_MS);
-    const claimed = await this.prisma.$queryRaw<Claimed[]>`
-      UPDATE outbound_emails SET locked_until = ${leaseUntil}, attempts = attempts + 1
-      WHERE id IN (
-        SELECT id FROM outbound_emails
-        WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ${now} AND (locked_until IS NULL OR locked_until <= ${now})
-        ORDER BY next_attempt_at
-        LIMIT ${BATCH}
-        FOR UPDATE SKIP LOCKED
-      )
-      RETURNING id, recipient, subject, template, body_sealed AS "bodySealed", attempts`;
+    const claimed = await claimDue<Claimed>(
+      this.prisma,
+      'outbound_emails',
+      'sent_at',
+      'id, recipient, subject, template, body_sealed AS "bodySealed", attempts',
+      this.clock.now(),
+    );
     for (const message of claimed) await this.deliver(message);
     return claimed.length;
   }
@@ -133,11 +109,13 @@ export class MailQueue {
           ...(givingUp ? { failedAt: new Date(now), bodySealed: '' } : { nextAttemptAt: new Date(now + retryDelayMs(message.attempts)) }),
         },
       });
+      this.metrics?.mailDeliveries.inc({ outcome: givingUp ? 'given_up' : 'retry' });
       const log = { messageId: message.id, template: message.template, attempts: message.attempts, reason };
       if (givingUp) this.logger.error(log, 'gave up sending a message after the last retry');
       else this.logger.warn(log, 'could not send a message; it will be retried');
       return;
     }
+    this.metrics?.mailDeliveries.inc({ outcome: 'sent' });
     await this.prisma.outboundEmail.update({ where: { id: message.id }, data: { sentAt: new Date(this.clock.now()), lockedUntil: null, bodySealed: '' } });
   }
 
@@ -150,8 +128,7 @@ export class MailQueue {
 
   /** Stops starting passes, waits for the current one, and closes the transport. */
   async close(): Promise<void> {
-    this.closed = true;
-    await this.settled();
+    await this.kicker.close();
     this.transport.close();
   }
 }
@@ -159,9 +136,9 @@ export class MailQueue {
 /** The queue over SMTP_URL's server, or over the outbox directory (whose messages GET /dev/outbox shows in development). */
 export function openMailQueue(
   settings: EmailSettings & { development: boolean },
-  deps: { prisma: Prisma; purposeKeys: PurposeKeys; clock: Clock; logger: Logger },
+  deps: { prisma: Prisma; purposeKeys: PurposeKeys; clock: Clock; logger: Logger; metrics?: Metrics },
 ): MailQueue {
   const viewUrl = settings.development ? (id: string) => `${settings.baseUrl}/dev/outbox/${id}` : undefined;
   const transport = createTransport(settings, deps.logger, viewUrl);
-  return new MailQueue(deps.prisma, new VersionedBox(deps.purposeKeys, 'outbound-mail'), transport, deps.clock, deps.logger);
+  return new MailQueue(deps.prisma, new VersionedBox(deps.purposeKeys, 'outbound-mail'), transport, deps.clock, deps.logger, deps.metrics);
 }

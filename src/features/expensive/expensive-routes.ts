@@ -1,4 +1,5 @@
 // GET /expensive: a slow per-user computation served from the cache, saying whether it was a hit.
+import type { Metrics } from '../../core/metrics.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
@@ -22,6 +23,7 @@ const AccountReport = z
 export interface ExpensiveDeps {
   prisma: Prisma;
   cache: Cache;
+  metrics?: Metrics;
   clock: Clock;
   ttlS: number;
   /** Stands in for a computation that takes this long. */
@@ -59,6 +61,7 @@ export function expensiveRoutes(registry: OpenAPIRegistry, deps: ExpensiveDeps):
     handler: async (_input, req, res) => {
       const { userId } = currentAuth(req);
       const result = await deps.cache.getOrCompute(`expensive:${userId}`, deps.ttlS * 1000, () => computeReport(deps, userId));
+      deps.metrics?.cache.inc({ result: result.hit ? 'hit' : 'miss' });
       res.set('X-Cache', result.hit ? 'HIT' : 'MISS').json(result.value);
     },
   });

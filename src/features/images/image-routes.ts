@@ -1,4 +1,5 @@
 // HTTP routes for uploading, listing, describing, deleting and (through signed URLs) serving images.
+import type { Metrics } from '../../core/metrics.js';
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { RequestHandler } from 'express';
 import multer from 'multer';
@@ -53,6 +54,7 @@ const notFound = { 404: { description: 'No such image (or not yours)', schema: E
 
 export interface ImageRouteDeps {
   images: ImageService;
+  metrics?: Metrics;
   signer: ImageUrlSigner;
   maxUploadBytes: number;
   authn: Authenticators;
@@ -105,6 +107,8 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     handler: async (_input, req, res) => {
       if (!req.file) throw new AppError('validation_failed', `Send the image in a multipart field named "${UPLOAD_FIELD}".`);
       const image = await deps.images.upload(currentAuth(req).userId, { bytes: req.file.buffer, originalName: req.file.originalname });
+      deps.metrics?.uploads.inc();
+      deps.metrics?.uploadBytes.inc(image.size);
       res.status(201).json(image);
     },
   });

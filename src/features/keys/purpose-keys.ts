@@ -20,6 +20,8 @@ const FIRST_GENERATION_LABELS = {
   'email-tokens': 'authkit email tokens v1',
   /** Seals queued messages' bodies (they may carry a link token) until they are sent. */
   'outbound-mail': 'authkit outbound mail v1',
+  /** Seals webhook endpoints' signing secrets. */
+  'webhook-signing': 'authkit webhook signing secrets v1',
 } as const;
 
 export type KeyPurpose = keyof typeof FIRST_GENERATION_LABELS;

@@ -10,6 +10,8 @@ import { PasswordAttempt } from '../users/user-schemas.js';
 import type { MfaService } from './mfa-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { EmailService } from '../email/email-service.js';
+import type { SecurityEvents } from '../audit/audit-log.js';
+import { clientContext } from '../auth/auth-routes.js';
 
 export const SecondFactorCode = z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or a recovery code such as abcde-23456' });
 
@@ -20,7 +22,7 @@ const errors = errorResponses({
   423: 'Too many wrong codes: locked for 15 minutes',
 });
 
-export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; email: EmailService; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler }): ApiRouter {
+export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['two-factor'] });
   const middleware = [deps.authn.user(deps.limit)];
   // Enrolling an authenticator needs a recent sign-in: a stolen access token alone must not add the thief's.
@@ -59,7 +61,10 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; em
     middleware: enrolment,
     responses: { 200: { description: 'On', schema: z.object({ recoveryCodes: z.array(z.string()) }) }, ...errors },
     handler: async ({ body }, req, res) => {
-      res.json(await deps.mfa.enable(currentAuth(req).userId, body.code));
+      const { userId } = currentAuth(req);
+      const enabled = await deps.mfa.enable(userId, body.code);
+      deps.events.record({ type: 'mfa.enabled', actorId: userId, targetId: userId }, clientContext(req));
+      res.json(enabled);
     },
   });
   api.route({
@@ -73,6 +78,7 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; em
     handler: async ({ body }, req, res) => {
       const { userId } = currentAuth(req);
       await deps.mfa.disable(userId, body.password, body.code);
+      deps.events.record({ type: 'mfa.disabled', actorId: userId, targetId: userId }, clientContext(req));
       deps.email.notify(userId, 'mfa-disabled');
       res.status(204).end();
     },

@@ -6,6 +6,7 @@ import { ApiRouter } from '../../core/http/api-router.js';
 import { errorResponses } from '../../core/http/openapi.js';
 import { clientContext, NOT_VERIFIED, signedIn } from '../auth/auth-routes.js';
 import type { EmailService } from '../email/email-service.js';
+import type { SecurityEvents } from '../audit/audit-log.js';
 import { AccessTokenResponse, TokenResponse } from '../auth/auth-schemas.js';
 import type { AuthService } from '../auth/auth-service.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
@@ -74,6 +75,7 @@ export interface PasskeyRouteDeps {
   authn: Authenticators;
   loginThrottle: LoginThrottle;
   email: EmailService;
+  events: SecurityEvents;
   /** The sign-in budget (per address). */
   publicLimit: RequestHandler;
   /** The signed-in user's budget for settings (shared with two-factor and API keys). */
@@ -200,7 +202,10 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: sensitive,
     responses: { 201: { description: 'The new passkey', schema: Passkey }, ...userErrors },
     handler: async ({ body }, req, res) => {
-      res.status(201).json(await deps.passkeys.register(currentAuth(req).userId, body.response, body.name));
+      const { userId } = currentAuth(req);
+      const passkey = await deps.passkeys.register(userId, body.response, body.name);
+      deps.events.record({ type: 'passkey.added', actorId: userId, targetId: userId, details: { passkeyId: passkey.id, name: passkey.name } }, clientContext(req));
+      res.status(201).json(passkey);
     },
   });
   api.route({
@@ -225,7 +230,9 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: sensitive,
     responses: { 204: { description: 'Deleted' }, ...userErrors },
     handler: async ({ params }, req, res) => {
-      await deps.passkeys.remove(currentAuth(req).userId, params.id);
+      const { userId } = currentAuth(req);
+      await deps.passkeys.remove(userId, params.id);
+      deps.events.record({ type: 'passkey.removed', actorId: userId, targetId: userId, details: { passkeyId: params.id } }, clientContext(req));
       res.status(204).end();
     },
   });

@@ -6,6 +6,8 @@ import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from '../auth/revocation-store.js';
 import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken, REFRESH_TOKEN_PREFIX } from '../auth/tokens.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
+import type { SecurityEvents } from '../audit/audit-log.js';
+import type { Metrics } from '../../core/metrics.js';
 
 export interface SessionSettings {
   sessionTtlS: number;
@@ -19,6 +21,8 @@ export interface ClientContext {
   ip?: string;
   /** The device cookie a browser that signed in before sends (see LoginThrottle). */
   deviceCookie?: string;
+  /** The request's id, for the audit log. */
+  requestId?: string;
 }
 
 export interface TokenPair {
@@ -64,6 +68,8 @@ export class Sessions {
     private readonly settings: SessionSettings,
     /** Derives each refresh token's successor; see `refresh`. */
     private readonly successorKey: Buffer,
+    private readonly events: SecurityEvents,
+    private readonly metrics: Metrics,
   ) {}
 
   /** How long a revocation must be remembered: as long as any access token it voids can live. */
@@ -94,18 +100,18 @@ export class Sessions {
    * Exchanges a refresh token for a new pair. A token already exchanged within the reuse interval is another
    * tab refreshing at the same moment and succeeds; after it, it is a stolen copy and the whole session dies.
    */
-  async refresh(refreshToken: string): Promise<TokenPair & { user: PublicUser }> {
+  async refresh(refreshToken: string, client: ClientContext = {}): Promise<TokenPair & { user: PublicUser }> {
     // The successor is a function of the token (keyed with a secret), so every replay inside the grace interval is
     // handed the one successor the first exchange stored: a session never has two live refresh tokens.
     const record = await this.prisma.refreshToken.findUnique({
       where: { tokenHash: hashToken(refreshToken) },
       include: { session: { include: { user: { include: { roles: true } } } } },
     });
-    if (!record) throw invalidRefreshToken();
+    if (!record) return this.refused();
     const { session } = record;
     const nowMs = this.clock.now();
     const now = new Date(nowMs);
-    if (session.revokedAt || session.expiresAt.getTime() <= nowMs || session.user.disabledAt) throw invalidRefreshToken();
+    if (session.revokedAt || session.expiresAt.getTime() <= nowMs || session.user.disabledAt) return this.refused();
 
     const successor = this.successorOf(refreshToken);
     // Claiming the token and storing its successor commit together: a successor exists exactly when its token is rotated.
@@ -123,14 +129,22 @@ export class Sessions {
       const rotatedAt = record.rotatedAt ?? (await this.prisma.refreshToken.findUnique({ where: { id: record.id } }))?.rotatedAt ?? now;
       if (nowMs - rotatedAt.getTime() > this.settings.refreshReuseIntervalS * 1000) {
         await this.revoke({ id: session.id }, 'refresh_token_reuse');
+        this.metrics.refreshes.inc({ outcome: 'theft_detected' });
+        this.events.record({ type: 'session.refresh_reuse_detected', targetId: session.userId, details: { sessionId: session.id } }, client);
         throw new AppError('invalid_token', 'The refresh token was already used; the session has been ended for safety.');
       }
     }
+    this.metrics.refreshes.inc({ outcome: claimed ? 'rotated' : 'grace_replay' });
     const user = toPublicUser(session.user);
     // A refresh proves nothing new: the access token says the user last signed in when the session began.
     const subject = { userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr: session.amr, authTimeMs: session.createdAt.getTime() };
     const pair = this.pair(subject, successor);
     return { ...pair, user };
+  }
+
+  private refused(): never {
+    this.metrics.refreshes.inc({ outcome: 'invalid' });
+    throw invalidRefreshToken();
   }
 
   /** Active sessions of a user, newest first. */

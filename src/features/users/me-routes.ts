@@ -8,6 +8,8 @@ import { Email, Password, PasswordAttempt, PublicUser, Username } from './user-s
 import type { UserService } from './user-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { EmailService } from '../email/email-service.js';
+import type { SecurityEvents } from '../audit/audit-log.js';
+import { clientContext } from '../auth/auth-routes.js';
 
 const UpdateMeBody = z
   .object({
@@ -34,7 +36,7 @@ const UpdatedUser = PublicUser.extend({
   pendingEmail: z.string().optional().meta({ description: 'The new address, when one was asked for: it replaces email once the link sent to it is opened' }),
 }).meta({ id: 'UpdatedUser' });
 
-export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; email: EmailService; authn: Authenticators; userLimit: Budget }): ApiRouter {
+export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; email: EmailService; events: SecurityEvents; authn: Authenticators; userLimit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });
   const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
@@ -67,7 +69,10 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
       const auth = currentAuth(req);
       const { email, ...changes } = body;
       const user = await deps.users.update(auth, { ...changes, verifyPassword: email !== undefined });
-      if (body.password !== undefined) deps.email.notify(auth.userId, 'password-changed');
+      if (body.password !== undefined) {
+        deps.events.record({ type: 'password.changed', actorId: auth.userId, targetId: auth.userId }, clientContext(req));
+        deps.email.notify(auth.userId, 'password-changed');
+      }
       if (email !== undefined && email !== user.email) {
         await deps.email.requestEmailChange(auth.userId, email);
         res.json({ ...user, pendingEmail: email });
@@ -85,7 +90,9 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
     middleware,
     responses: { 204: { description: 'Deleted' }, ...errors },
     handler: async ({ body }, req, res) => {
-      await deps.users.delete(currentAuth(req), body.password);
+      const auth = currentAuth(req);
+      await deps.users.delete(auth, body.password);
+      deps.events.record({ type: 'account.deleted', actorId: auth.userId, targetId: auth.userId, details: { username: auth.username } }, clientContext(req));
       res.status(204).end();
     },
   });

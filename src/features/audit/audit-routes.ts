@@ -1,0 +1,78 @@
+// HTTP routes to read the audit log: a user's own security events, and (for administrators) everyone's, filtered.
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { ApiRouter } from '../../core/http/api-router.js';
+import { errorResponses } from '../../core/http/openapi.js';
+import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
+import { adminOnly, type AdminGuardDeps } from '../admin/admin-routes.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
+import { type AuditLog, SECURITY_EVENT_TYPES } from './audit-log.js';
+
+const SecurityEventSchema = z
+  .object({
+    id: z.uuid(),
+    type: z.enum(SECURITY_EVENT_TYPES),
+    actorId: z.uuid().nullable().meta({ description: 'Who did it; null for an anonymous request' }),
+    targetId: z.uuid().nullable().meta({ description: 'Whose account it concerns' }),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    requestId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'SecurityEvent' });
+const EventPage = pageEnvelope('events', SecurityEventSchema, 'SecurityEventPage');
+
+const TypeList = z
+  .string()
+  .transform((value) => value.split(',').map((type) => type.trim()))
+  .pipe(z.array(z.enum(SECURITY_EVENT_TYPES)))
+  .meta({ description: 'Comma-separated event types' });
+const AdminQuery = z
+  .object({
+    userId: z.uuid().optional().meta({ description: 'Events done by or concerning this user' }),
+    type: TypeList.optional(),
+    from: z.iso.datetime({ offset: true }).optional().meta({ description: 'At or after (ISO 8601)' }),
+    to: z.iso.datetime({ offset: true }).optional().meta({ description: 'Before (ISO 8601)' }),
+    ...pageQueryFields,
+  })
+  .strict();
+
+export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { events: AuditLog; authn: Authenticators; userLimit: Budget }): ApiRouter {
+  const api = new ApiRouter(registry, { tags: ['audit'] });
+  api.route({
+    method: 'get',
+    path: '/me/security-events',
+    summary: 'Your security events (sign-ins, failed sign-ins, changes to your account), newest first',
+    security: ['bearer'],
+    query: z.object(pageQueryFields).strict(),
+    middleware: [deps.authn.user(deps.userLimit)],
+    responses: { 200: { description: 'A page of events', schema: EventPage }, ...errorResponses({ 403: 'API keys cannot read the security log' }) },
+    handler: async ({ query }, req, res) => {
+      res.json(await deps.events.list({ ...query, userId: currentAuth(req).userId }));
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/admin/audit',
+    summary: 'The audit log, newest first, filtered by user, event types and time',
+    security: ['bearer'],
+    query: AdminQuery,
+    middleware: adminOnly(deps),
+    responses: { 200: { description: 'A page of events', schema: EventPage }, ...errorResponses() },
+    handler: async ({ query }, _req, res) => {
+      res.json(
+        await deps.events.list({
+          page: query.page,
+          pageSize: query.pageSize,
+          userId: query.userId,
+          types: query.type,
+          from: query.from === undefined ? undefined : new Date(query.from),
+          to: query.to === undefined ? undefined : new Date(query.to),
+        }),
+      );
+    },
+  });
+  return api;
+}
