@@ -68,7 +68,7 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The mail queue (main.ts works it on a timer too); one over config.email unless given. */
   mail?: MailQueue;
-  /** Where image bytes go; local disk under UPLOAD_DIR unless given. */
+  /** Where image bytes go (main.ts passes openImageStorage(config): S3 with STORAGE=s3); local disk under UPLOAD_DIR unless given. */
   imageStorage?: ImageStorage;
 }
 

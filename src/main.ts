@@ -20,7 +20,7 @@ import { openKeys } from './features/keys/purpose-keys.js';
 import { ADMIN_ROLE, ensureAdmin } from './features/admin/admin-service.js';
 import { pruneEndedSessions } from './features/sessions/session-service.js';
 import { sweepImageOrphans } from './features/images/image-service.js';
-import { LocalDiskStorage } from './features/images/image-storage.js';
+import { openImageStorage } from './features/images/image-storage.js';
 import { every } from './core/periodic.js';
 import { openMailQueue } from './features/email/mail-queue.js';
 import { pruneEmailTokens } from './features/email/email-tokens.js';
@@ -82,7 +82,7 @@ async function start() {
   const store = redis ? redisStore(redis, config.redisKeyPrefix) : inProcessStore;
 
   const passwordPool = new PasswordHashPool({ ...config.passwordHashPool, nice: PASSWORD_THREAD_NICE });
-  const imageStorage = new LocalDiskStorage(config.uploadDir);
+  const imageStorage = await openImageStorage(config);
   const metrics = new Metrics();
   metrics.collectProcessMetrics();
   const mail = openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: db.prisma, purposeKeys, clock: systemClock, logger, metrics });

@@ -119,6 +119,12 @@ const envSchema = z.object({
   LOGIN_LOCKOUT_MINUTES: integer(15, 1, 1_440),
   CACHE_TTL_S: integer(60, 1, 86_400),
   UPLOAD_DIR: optionalString,
+  STORAGE: z.enum(['local', 's3']).default('local'),
+  S3_BUCKET: optionalString,
+  S3_REGION: z.string().trim().min(1).default('us-east-1'),
+  S3_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  S3_FORCE_PATH_STYLE: booleanFlag.default(false),
+  S3_PRESIGNED_DOWNLOADS: booleanFlag.default(false),
   MAX_UPLOAD_BYTES: integer(5 * 1024 * 1024, 1_024, 100 * 1024 * 1024),
   SIGNED_URL_TTL_S: integer(300, 10, 86_400),
   EXPENSIVE_DELAY_MS: integer(1_000, 0, 60_000),
@@ -243,8 +249,10 @@ export interface Config {
   /** Failed logins per account (every address, every instance) before it answers 429 to browsers it has not seen. */
   loginLockout: { maxFailures: number; lockMs: number };
   cacheTtlS: number;
-  /** Where image bytes are stored on local disk. */
+  /** Where image bytes are stored on local disk (STORAGE=local). */
   uploadDir: string;
+  /** STORAGE=s3: the bucket images go to instead of the disk. */
+  s3?: { bucket: string; region: string; endpoint?: string; forcePathStyle: boolean; presignedDownloads: boolean };
   maxUploadBytes: number;
   signedUrlTtlS: number;
   /** How long the stand-in for an expensive computation takes. */
@@ -348,6 +356,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const reason = weakSecretReason(metricsToken);
     if (reason) problems.push(`METRICS_TOKEN: ${reason}`);
   }
+  if (parsed.success && parsed.data.STORAGE === 's3' && parsed.data.S3_BUCKET === undefined) problems.push('S3_BUCKET: required with STORAGE=s3');
   if (parsed.success && (parsed.data.ADMIN_EMAIL === undefined) !== (parsed.data.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
   }
@@ -411,6 +420,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     loginLockout: { maxFailures: values.LOGIN_FAILURES_MAX, lockMs: values.LOGIN_LOCKOUT_MINUTES * 60_000 },
     cacheTtlS: values.CACHE_TTL_S,
     uploadDir: values.UPLOAD_DIR ?? path.join(values.DATA_DIR, 'uploads'),
+    s3:
+      values.STORAGE === 's3' && values.S3_BUCKET
+        ? { bucket: values.S3_BUCKET, region: values.S3_REGION, endpoint: values.S3_ENDPOINT, forcePathStyle: values.S3_FORCE_PATH_STYLE, presignedDownloads: values.S3_PRESIGNED_DOWNLOADS }
+        : undefined,
     maxUploadBytes: values.MAX_UPLOAD_BYTES,
     signedUrlTtlS: values.SIGNED_URL_TTL_S,
     expensiveDelayMs: values.EXPENSIVE_DELAY_MS,

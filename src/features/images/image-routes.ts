@@ -158,6 +158,7 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     middleware: [deps.signedUrlLimit],
     responses: {
       200: { description: 'The bytes', schema: z.string().meta({ format: 'binary' }), contentType: 'image/*' },
+      302: { description: 'With S3_PRESIGNED_DOWNLOADS: Location is a presigned URL to the object, valid as long as this link', headers: { Location: { description: 'The presigned URL', schema: { type: 'string' } } } },
       403: { description: 'Tampered or expired signature', schema: ErrorResponse },
       ...notFound,
     },
@@ -166,7 +167,13 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
       if (check !== 'valid') {
         throw new AppError('invalid_signature', check === 'expired' ? 'This image link has expired.' : 'This image link is not valid.');
       }
-      const { stream, row } = await deps.images.content(params.id);
+      const content = await deps.images.content(params.id, deps.signer.secondsLeft(query.expires));
+      if ('redirect' in content) {
+        // The bucket serves the bytes itself (S3_PRESIGNED_DOWNLOADS), for no longer than this link lives.
+        res.set('Cache-Control', `private, max-age=${deps.signer.secondsLeft(query.expires)}`).redirect(302, content.redirect);
+        return;
+      }
+      const { stream, row } = content;
       res.set({
         'Content-Type': row.mimeType,
         'Content-Length': String(row.size),

@@ -133,10 +133,15 @@ export class ImageService {
     await this.storage.remove(row.storageKey);
   }
 
-  /** The bytes behind a signed URL; bytes that have gone missing answer as a missing image, not a failure. */
-  async content(id: string): Promise<{ stream: Readable; row: ImageRow }> {
+  /**
+   * The bytes behind a signed URL, or (with presigned downloads) where to fetch them, valid `expiresInS`; bytes that
+   * have gone missing answer as a missing image, not a failure.
+   */
+  async content(id: string, expiresInS: number): Promise<{ stream: Readable; row: ImageRow } | { redirect: string; row: ImageRow }> {
     const row = await this.prisma.image.findUnique({ where: { id } });
     if (!row) throw notFound();
+    const redirect = await this.storage.downloadUrl?.(row.storageKey, { expiresInS, contentType: row.mimeType, filename: row.originalName });
+    if (redirect !== undefined) return { redirect, row };
     try {
       return { stream: await this.storage.open(row.storageKey), row };
     } catch (err) {

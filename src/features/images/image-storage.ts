@@ -4,11 +4,13 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { S3Settings } from './s3-storage.js';
 
 /** Swap in a shared store (S3, GCS, a network volume) by implementing these calls. */
 export interface ImageStorage {
   /** Stores bytes under a new random key and returns it. Nothing is left behind if it fails. */
   put(bytes: Buffer): Promise<string>;
+  /** The bytes; a key with none rejects with an error whose `code` is `ENOENT`. */
   open(key: string): Promise<Readable>;
   /** Removes the bytes; removing a key that is already gone is not an error. */
   remove(key: string): Promise<void>;
@@ -16,6 +18,8 @@ export interface ImageStorage {
   has(key: string): Promise<boolean>;
   /** Every stored key with when it was written, for the orphan sweep (partial writes are not listed). */
   list(): AsyncIterable<{ key: string; modifiedAtMs: number }>;
+  /** A URL the client may fetch the bytes from directly (a presigned S3 URL), when the store offers one. */
+  downloadUrl?(key: string, options: { expiresInS: number; contentType: string; filename: string }): Promise<string> | undefined;
 }
 
 const KEY = /^[A-Za-z0-9_-]{20,64}$/;
@@ -78,4 +82,12 @@ export class LocalDiskStorage implements ImageStorage {
       () => false,
     );
   }
+}
+
+/** The store the settings name: the bucket with STORAGE=s3, else the upload directory. */
+export async function openImageStorage(config: { uploadDir: string; s3?: S3Settings }): Promise<ImageStorage> {
+  if (!config.s3) return new LocalDiskStorage(config.uploadDir);
+  // Loaded only when asked for: the AWS SDK is large, and the embedded default never needs it.
+  const { S3ImageStorage } = await import('./s3-storage.js');
+  return new S3ImageStorage(config.s3);
 }
