@@ -235,17 +235,17 @@ describe('email', () => {
   });
 
   describe('budgets', () => {
-    it('when one address is asked for more than EMAIL_PER_ADDRESS_MAX messages, then the rest are dropped and the answers stay the same', async () => {
+    it('when one address is asked for more than EMAIL_PER_ADDRESS_MAX messages at once, then the rest are dropped and the answers stay the same', async () => {
       const { app, mail } = setup({ perAddress: { max: 2, windowMs: 15 * 60_000 } });
       const account = await registered(app);
 
-      const answers = [];
-      for (let i = 0; i < 4; i++) answers.push((await request(app).post('/password/forgot').send({ email: account.email })).status);
+      // At once: the background sends race for the address's count.
+      const answers = (await Promise.all([1, 2, 3, 4, 5, 6].map(() => request(app).post('/password/forgot').send({ email: account.email })))).map((res) => res.status);
       await smtp.waitFor(account.email, 3);
       await mail.settled();
       await new Promise((resolve) => setTimeout(resolve, 200));
 
-      expect(answers).toEqual([202, 202, 202, 202]);
+      expect(answers).toEqual([202, 202, 202, 202, 202, 202]);
       // The confirmation link from registration, then two reset links.
       expect(smtp.to(account.email)).toHaveLength(3);
     });
