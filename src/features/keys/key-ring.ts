@@ -110,7 +110,15 @@ export class KeyRing implements SigningKeys {
   static async open(prisma: Prisma, box: SecretBox, clock: Clock, lifetimes: KeyLifetimes): Promise<KeyRing> {
     const ring = new KeyRing(prisma, box, clock, lifetimes);
     await ring.reload();
-    if (ring.keys.length === 0) await ring.add(1, clock.now());
+    if (ring.keys.length === 0) {
+      try {
+        await ring.add(1, clock.now());
+      } catch (err) {
+        // Several instances starting on an empty database race for the first key: one adds it, the others read it.
+        if (!isUniqueViolation(err)) throw err;
+        await ring.reload();
+      }
+    }
     return ring;
   }
 
