@@ -110,7 +110,9 @@ describe('images', () => {
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('validation_failed');
       expect(await backends.db.prisma.image.count()).toBe(before);
-      expect(await filesIn(config.uploadDir)).toEqual([]);
+      // The upload streams to disk; a form that breaks off mid-file is answered at once, and its partial file is
+      // removed as the failed write unwinds (moments later), never left behind.
+      await expect.poll(() => filesIn(config.uploadDir)).toEqual([]);
     });
 
     it('when the file name is hostile, then it is stored sanitised', async () => {

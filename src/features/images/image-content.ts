@@ -25,27 +25,46 @@ function sniff(bytes: Buffer): ImageType | undefined {
   return undefined;
 }
 
+/** What inspection needs of a file, which a stream can keep without holding the whole of it. */
+export interface FileParts {
+  /** The first HEAD_BYTES (or all of a shorter file): the signature, the header and the dimensions. */
+  head: Buffer;
+  /** The last TAIL_BYTES: where each format marks its end. */
+  tail: Buffer;
+  length: number;
+}
+
+/** Enough for every format's dimensions but a JPEG with over 256 KiB of metadata before its frame header. */
+export const HEAD_BYTES = 256 * 1024;
+export const TAIL_BYTES = 16;
+
 /** Each format marks its own end; a file cut short in transit lacks it. */
-function isComplete(type: ImageType, bytes: Buffer): boolean {
+function isComplete(type: ImageType, { head, tail, length }: FileParts): boolean {
   switch (type) {
     case 'image/png':
-      return bytes.length >= 20 && bytes.subarray(-8).equals(PNG_IEND);
+      return length >= 20 && tail.subarray(-8).equals(PNG_IEND);
     case 'image/jpeg':
-      return bytes.length >= 4 && bytes[bytes.length - 2] === 0xff && bytes[bytes.length - 1] === 0xd9;
+      return length >= 4 && tail[tail.length - 2] === 0xff && tail[tail.length - 1] === 0xd9;
     case 'image/gif':
-      return bytes[bytes.length - 1] === 0x3b;
+      return tail[tail.length - 1] === 0x3b;
     case 'image/webp':
       // RIFF size counts everything after the first 8 bytes, padded to even length.
-      return bytes.length >= 12 && bytes.readUInt32LE(4) + 8 === bytes.length;
+      return length >= 12 && head.readUInt32LE(4) + 8 === length;
   }
 }
 
-export function inspectImage(bytes: Buffer): Inspection {
-  const type = sniff(bytes);
+/** A whole file in memory, as parts. */
+export function partsOf(bytes: Buffer): FileParts {
+  return { head: bytes.subarray(0, HEAD_BYTES), tail: bytes.subarray(-TAIL_BYTES), length: bytes.length };
+}
+
+export function inspectImage(file: Buffer | FileParts): Inspection {
+  const parts = Buffer.isBuffer(file) ? partsOf(file) : file;
+  const type = sniff(parts.head);
   if (!type) return { ok: false, reason: 'unsupported' };
-  if (!isComplete(type, bytes)) return { ok: false, reason: 'corrupt' };
+  if (!isComplete(type, parts)) return { ok: false, reason: 'corrupt' };
   try {
-    const { width, height } = imageSize(bytes);
+    const { width, height } = imageSize(parts.head);
     if (!width || !height) return { ok: false, reason: 'corrupt' };
     return { ok: true, image: { type, width, height } };
   } catch {

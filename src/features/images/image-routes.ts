@@ -9,7 +9,7 @@ import { ApiRouter } from '../../core/http/api-router.js';
 import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
-import type { ImageService } from './image-service.js';
+import type { ImageService, ImageView } from './image-service.js';
 import type { ImageUrlSigner } from './signed-urls.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 
@@ -62,11 +62,47 @@ export interface ImageRouteDeps {
   signedUrlLimit: RequestHandler;
 }
 
+/** A failure of the upload itself (storage, database), as opposed to a malformed form: mapped as itself, not as a 400. */
+class UploadFailure extends Error {
+  constructor(readonly reason: unknown) {
+    super('the upload failed');
+  }
+}
+
+/** The uploaded image, recorded while the form was read (see `streamToStorage`). */
+type UploadedFile = Express.Multer.File & { image?: ImageView };
+
+/**
+ * A multer storage engine that streams the file part straight into ImageService.upload (and so into image storage),
+ * never holding the whole file; the route answers with what it recorded. Should the form fail after the file (a
+ * second file, too many parts), multer asks for it to be removed, and it is.
+ */
+function streamToStorage(images: ImageService, maxBytes: number): multer.StorageEngine {
+  return {
+    _handleFile(req, file, done) {
+      images.upload(currentAuth(req).userId, { source: file.stream, originalName: file.originalname, maxBytes }).then(
+        (image) => done(null, { image, size: image.size } as Partial<UploadedFile>),
+        (err: unknown) => {
+          // What is left of the part is drained, so the form's parser can finish and answer.
+          file.stream.resume();
+          done(err instanceof AppError ? err : new UploadFailure(err));
+        },
+      );
+    },
+    _removeFile(_req, file, done) {
+      const image = (file as UploadedFile).image;
+      if (!image) return done(null);
+      images.discard(image.id).then(() => done(null), done);
+    },
+  };
+}
+
 /** Parses exactly one file under explicit limits; anything but multipart/form-data is refused up front. */
-function singleUpload(maxBytes: number): RequestHandler {
+function singleUpload(images: ImageService, maxBytes: number): RequestHandler {
   const parse = multer({
-    storage: multer.memoryStorage(),
-    limits: { fileSize: maxBytes, files: 1, fields: 4, parts: 6, fieldSize: 1_024, fieldNameSize: 64, headerPairs: 20 },
+    storage: streamToStorage(images, maxBytes),
+    // One byte over the limit reaches the probe, which refuses it (413) before anything is recorded.
+    limits: { fileSize: maxBytes + 1, files: 1, fields: 4, parts: 6, fieldSize: 1_024, fieldNameSize: 64, headerPairs: 20 },
   }).single(UPLOAD_FIELD);
   return (req, res, next) => {
     if (!req.is('multipart/form-data')) {
@@ -81,7 +117,8 @@ function singleUpload(maxBytes: number): RequestHandler {
         const second = err.code === 'LIMIT_FILE_COUNT' || err.field === UPLOAD_FIELD;
         const message = second ? 'send one image per request' : `unexpected file field; the image goes in "${UPLOAD_FIELD}"`;
         next(new AppError('validation_failed', `Send one image in a multipart field named "${UPLOAD_FIELD}".`, { details: [{ path: err.field ?? UPLOAD_FIELD, message }] }));
-      } else if (err === undefined || err instanceof multer.MulterError || err instanceof AppError) next(err);
+      } else if (err instanceof UploadFailure) next(err.reason);
+      else if (err === undefined || err instanceof multer.MulterError || err instanceof AppError) next(err);
       else next(new AppError('validation_failed', 'The multipart/form-data body is malformed.', { cause: err }));
     });
   };
@@ -97,16 +134,18 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     summary: 'Upload one image (PNG, JPEG, GIF or WebP, judged by its bytes)',
     security: ['bearer', 'apiKey'],
     upload: { field: UPLOAD_FIELD, description: `The image, at most MAX_UPLOAD_BYTES` },
-    middleware: [...write, singleUpload(deps.maxUploadBytes)],
+    middleware: [...write, singleUpload(deps.images, deps.maxUploadBytes)],
     responses: {
       201: { description: 'Stored', schema: Image },
       413: { description: 'Larger than MAX_UPLOAD_BYTES', schema: ErrorResponse },
       415: { description: 'Not a PNG, JPEG, GIF or WebP (SVG included)', schema: ErrorResponse },
       ...errors,
     },
-    handler: async (_input, req, res) => {
-      if (!req.file) throw new AppError('validation_failed', `Send the image in a multipart field named "${UPLOAD_FIELD}".`);
-      const image = await deps.images.upload(currentAuth(req).userId, { bytes: req.file.buffer, originalName: req.file.originalname });
+    handler: (_input, req, res) => {
+      // The form's parser has stored and recorded the image (streamToStorage); no file part means nothing was sent.
+      const uploaded: UploadedFile | undefined = req.file;
+      const image = uploaded?.image;
+      if (!image) throw new AppError('validation_failed', `Send the image in a multipart field named "${UPLOAD_FIELD}".`);
       deps.metrics?.uploads.inc();
       deps.metrics?.uploadBytes.inc(image.size);
       res.status(201).json(image);

@@ -1,5 +1,6 @@
 // Stores, lists, serves and deletes users' images, never leaving a file without a row or a row without a file.
-import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream';
+import { ImageProbe } from './image-probe.js';
 import type { Readable } from 'node:stream';
 import { isDatabaseUnavailable, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
@@ -66,15 +67,26 @@ export class ImageService {
     };
   }
 
-  /** Checks the bytes, stores them, then records them; a failed record removes the stored bytes again. */
-  async upload(ownerId: string, file: { bytes: Buffer; originalName?: string }): Promise<ImageView> {
-    const inspection = inspectImage(file.bytes);
+  /**
+   * Streams the upload to storage while watching it (length, SHA-256, head and tail), then checks what it was: a
+   * file that is not a complete PNG, JPEG, GIF or WebP is removed again. Then records it; a failed record removes the
+   * stored bytes too. Nothing holds the whole file in memory.
+   */
+  async upload(ownerId: string, file: { source: Readable; originalName?: string; maxBytes: number }): Promise<ImageView> {
+    const probe = new ImageProbe(file.maxBytes);
+    // One pipeline: a source that fails (the client went away, the form broke off) fails the probe and the write.
+    const storageKey = await this.storage.put(
+      pipeline(file.source, probe, () => {
+        // Errors reach the storage's write through the probe; nothing more to do here.
+      }),
+    );
+    const inspection = inspectImage(probe.parts());
     if (!inspection.ok) {
+      await this.removeBytes(storageKey);
       throw inspection.reason === 'unsupported'
         ? new AppError('unsupported_media_type', 'Only PNG, JPEG, GIF and WebP images are accepted.')
         : new AppError('validation_failed', 'The image is truncated or damaged.');
     }
-    const storageKey = await this.storage.put(file.bytes);
     try {
       const row = await this.prisma.image.create({
         data: {
@@ -82,8 +94,8 @@ export class ImageService {
           storageKey,
           originalName: sanitiseFileName(file.originalName),
           mimeType: inspection.image.type,
-          size: file.bytes.length,
-          sha256: createHash('sha256').update(file.bytes).digest('hex'),
+          size: probe.length,
+          sha256: probe.sha256(),
           width: inspection.image.width,
           height: inspection.image.height,
         },
@@ -93,11 +105,23 @@ export class ImageService {
       // A lost connection leaves the insert's outcome unknown: the row may exist, so its bytes stay (the sweep
       // settles it). Any other failure means no row was written.
       if (isDatabaseUnavailable(err)) throw err;
-      await this.storage.remove(storageKey).catch((removeErr: unknown) => {
-        this.logger.error({ err: removeErr, storageKey }, 'could not remove the bytes of a failed upload');
-      });
+      await this.removeBytes(storageKey);
       throw err;
     }
+  }
+
+  /** Undoes an upload the request that made it did not complete (its form turned out malformed after the file). */
+  async discard(id: string): Promise<void> {
+    const row = await this.prisma.image.findUnique({ where: { id } });
+    if (!row) return;
+    await this.prisma.image.delete({ where: { id } });
+    await this.removeBytes(row.storageKey);
+  }
+
+  private async removeBytes(storageKey: string): Promise<void> {
+    await this.storage.remove(storageKey).catch((err: unknown) => {
+      this.logger.error({ err, storageKey }, 'could not remove the bytes of a failed upload (the hourly sweep will)');
+    });
   }
 
   async list(auth: AuthContext, query: PageQuery & { scope: 'mine' | 'all' }) {

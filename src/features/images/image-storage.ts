@@ -1,15 +1,16 @@
 // Where image bytes live: a small interface, and the local-disk implementation used by default.
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { S3Settings } from './s3-storage.js';
 
 /** Swap in a shared store (S3, GCS, a network volume) by implementing these calls. */
 export interface ImageStorage {
-  /** Stores bytes under a new random key and returns it. Nothing is left behind if it fails. */
-  put(bytes: Buffer): Promise<string>;
+  /** Streams bytes under a new random key and returns it. Nothing is left behind if it (or the source) fails. */
+  put(source: Readable): Promise<string>;
   /** The bytes; a key with none rejects with an error whose `code` is `ENOENT`. */
   open(key: string): Promise<Readable>;
   /** Removes the bytes; removing a key that is already gone is not an error. */
@@ -35,17 +36,20 @@ export class LocalDiskStorage implements ImageStorage {
     return path.join(this.dir, key);
   }
 
-  async put(bytes: Buffer): Promise<string> {
+  async put(source: Readable): Promise<string> {
     this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 });
     await this.ready;
     const key = randomBytes(18).toString('base64url');
     const target = this.file(key);
     // Write beside the target and rename, so a crash mid-write never leaves a partial image under a real key.
     const partial = `${target}.partial`;
+    // Opened before the first byte, so the cleanup below can never run ahead of the file's creation.
+    const handle = await open(partial, 'wx', 0o600);
     try {
-      await writeFile(partial, bytes, { flag: 'wx', mode: 0o600 });
+      await pipeline(source, handle.createWriteStream());
       await rename(partial, target);
     } catch (err) {
+      await handle.close().catch(() => undefined);
       await rm(partial, { force: true });
       throw err;
     }

@@ -6,11 +6,11 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Upload } from '@aws-sdk/lib-storage';
 import { AppError } from '../../core/errors.js';
 import type { ImageStorage } from './image-storage.js';
 
@@ -82,10 +82,14 @@ export class S3ImageStorage implements ImageStorage {
     return `${PREFIX}${key}`;
   }
 
-  /** One PUT: S3 makes an object visible whole or not at all, so a failed upload leaves nothing behind. */
-  async put(bytes: Buffer): Promise<string> {
+  /**
+   * Streams the upload (one PUT up to a 5 MiB part, S3's smallest multipart part, which the SDK holds in memory; a
+   * multipart upload beyond). S3 makes an object visible whole or not at all, and a failed multipart upload is
+   * aborted, so a failure leaves nothing behind.
+   */
+  async put(source: Readable): Promise<string> {
     const key = randomBytes(18).toString('base64url');
-    await this.attempt((client) => client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key), Body: bytes, ContentLength: bytes.length })));
+    await this.attempt((client) => new Upload({ client, params: { Bucket: this.settings.bucket, Key: this.objectKey(key), Body: source }, leavePartsOnError: false }).done());
     return key;
   }
 
