@@ -12,6 +12,23 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(30_000 * 2 ** Math.max(0, attempts - 1), 60 * 60_000);
 }
 
+/** The longest `last_error` a row keeps. */
+const ERROR_MAX = 500;
+
+/**
+ * What a failed attempt writes to its row: the lease released, the error, and either the next try after the backoff
+ * or, once `maxAttempts` is reached, the moment it was given up on.
+ */
+export function failedAttempt(attempts: number, maxAttempts: number, nowMs: number, error: string) {
+  const givingUp = attempts >= maxAttempts;
+  const data = {
+    lockedUntil: null,
+    lastError: error.slice(0, ERROR_MAX),
+    ...(givingUp ? { failedAt: new Date(nowMs) } : { nextAttemptAt: new Date(nowMs + retryDelayMs(attempts)) }),
+  };
+  return { givingUp, data };
+}
+
 /**
  * Leases up to BATCH due rows of `table` (not done, not given up on, due, unleased) and counts the attempt.
  * `done` names the column set when a row succeeds; `columns` the ones to return (as `"column" AS "field"`).

@@ -35,7 +35,20 @@ const errors = errorResponses({ 401: 'The link is not valid (invalid_token), or 
 
 export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['email'] });
-  const accepted = (message: string) => ({ message });
+  /** A route that mails an address someone typed: the per-IP email budget, and 202 before any work on the address. */
+  const mailsAnAddress = (path: string, summary: string, sent: string, send: (email: string) => string) =>
+    api.route({
+      method: 'post',
+      path,
+      summary,
+      description: ACCEPTED_NOTE,
+      body: z.object({ email: Email }).strict(),
+      middleware: [deps.emailLimit],
+      responses: { 202: { description: sent, schema: Accepted }, ...errors },
+      handler: ({ body }, _req, res) => {
+        res.status(202).json({ message: send(body.email) });
+      },
+    });
 
   api.route({
     method: 'post',
@@ -55,31 +68,13 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       res.json(user);
     },
   });
-  api.route({
-    method: 'post',
-    path: '/email/verify/resend',
-    summary: 'Send the confirmation link again to an address not yet confirmed',
-    description: ACCEPTED_NOTE,
-    body: z.object({ email: Email }).strict(),
-    middleware: [deps.emailLimit],
-    responses: { 202: { description: 'Sent if the address has an unconfirmed account', schema: Accepted }, ...errors },
-    handler: ({ body }, _req, res) => {
-      deps.email.resendVerification(body.email);
-      res.status(202).json(accepted('If that address belongs to an account not yet confirmed, a new link is on its way.'));
-    },
+  mailsAnAddress('/email/verify/resend', 'Send the confirmation link again to an address not yet confirmed', 'Sent if the address has an unconfirmed account', (email) => {
+    deps.email.resendVerification(email);
+    return 'If that address belongs to an account not yet confirmed, a new link is on its way.';
   });
-  api.route({
-    method: 'post',
-    path: '/password/forgot',
-    summary: 'Email a password-reset link (30 minutes, single use)',
-    description: ACCEPTED_NOTE,
-    body: z.object({ email: Email }).strict(),
-    middleware: [deps.emailLimit],
-    responses: { 202: { description: 'Sent if the address has an account', schema: Accepted }, ...errors },
-    handler: ({ body }, _req, res) => {
-      deps.email.forgotPassword(body.email);
-      res.status(202).json(accepted('If that address belongs to an account, a link to reset its password is on its way.'));
-    },
+  mailsAnAddress('/password/forgot', 'Email a password-reset link (30 minutes, single use)', 'Sent if the address has an account', (email) => {
+    deps.email.forgotPassword(email);
+    return 'If that address belongs to an account, a link to reset its password is on its way.';
   });
   api.route({
     method: 'post',
@@ -95,18 +90,9 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       res.status(204).end();
     },
   });
-  api.route({
-    method: 'post',
-    path: '/login/email-code',
-    summary: 'Email a six-digit sign-in code (10 minutes, single use, five guesses)',
-    description: ACCEPTED_NOTE,
-    body: z.object({ email: Email }).strict(),
-    middleware: [deps.emailLimit],
-    responses: { 202: { description: 'Sent if the address has an account', schema: Accepted }, ...errors },
-    handler: ({ body }, _req, res) => {
-      deps.email.sendSignInCode(body.email);
-      res.status(202).json(accepted('If that address belongs to an account, a sign-in code is on its way.'));
-    },
+  mailsAnAddress('/login/email-code', 'Email a six-digit sign-in code (10 minutes, single use, five guesses)', 'Sent if the address has an account', (email) => {
+    deps.email.sendSignInCode(email);
+    return 'If that address belongs to an account, a sign-in code is on its way.';
   });
   api.route({
     method: 'post',

@@ -8,7 +8,7 @@ import type { Metrics } from '../../core/metrics.js';
 import type { Sealer } from '../../core/secret-box.js';
 import { type PurposeKeys, VersionedBox } from '../keys/purpose-keys.js';
 import { createTransport } from './transport.js';
-import { claimDue, Kicker, retryDelayMs } from '../../core/work-queue.js';
+import { claimDue, failedAttempt, Kicker } from '../../core/work-queue.js';
 import type { RenderedMessage, TemplateName } from './templates.js';
 import type { MailTransport } from './transport.js';
 
@@ -99,16 +99,9 @@ export class MailQueue {
       await this.transport.send({ id: message.id, to: message.recipient, subject: message.subject, ...body });
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      const now = this.clock.now();
-      const givingUp = message.attempts >= MAX_ATTEMPTS;
-      await this.prisma.outboundEmail.update({
-        where: { id: message.id },
-        data: {
-          lockedUntil: null,
-          lastError: reason.slice(0, 500),
-          ...(givingUp ? { failedAt: new Date(now), bodySealed: '' } : { nextAttemptAt: new Date(now + retryDelayMs(message.attempts)) }),
-        },
-      });
+      const { givingUp, data } = failedAttempt(message.attempts, MAX_ATTEMPTS, this.clock.now(), reason);
+      // A message given up on keeps no body.
+      await this.prisma.outboundEmail.update({ where: { id: message.id }, data: { ...data, ...(givingUp && { bodySealed: '' }) } });
       this.metrics?.mailDeliveries.inc({ outcome: givingUp ? 'given_up' : 'retry' });
       const log = { messageId: message.id, template: message.template, attempts: message.attempts, reason };
       if (givingUp) this.logger.error(log, 'gave up sending a message after the last retry');

@@ -7,13 +7,12 @@ import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Sealer } from '../../core/secret-box.js';
-import { claimDue, Kicker, retryDelayMs } from '../../core/work-queue.js';
+import { claimDue, failedAttempt, Kicker } from '../../core/work-queue.js';
 import type { EventListener, SecurityEventType } from '../audit/audit-log.js';
 
 /** Twelve tries over about five hours (30 s doubling to an hour), then the delivery is given up on. */
 export const MAX_ATTEMPTS = 12;
 const TIMEOUT_MS = 10_000;
-const ERROR_MAX = 500;
 
 /** The headers a receiver checks: webhook-id, webhook-timestamp and `v1,<base64 HMAC-SHA256 of id.timestamp.body>`. */
 export function signatureHeaders(secret: string, id: string, timestampS: number, body: string): Record<string, string> {
@@ -156,17 +155,9 @@ export class Webhooks {
       await this.prisma.webhookDelivery.update({ where: { id: delivery.id }, data: { deliveredAt: new Date(now), lockedUntil: null, lastStatus: status, lastError: null } });
       return;
     }
-    const givingUp = delivery.attempts >= MAX_ATTEMPTS;
+    const { givingUp, data } = failedAttempt(delivery.attempts, MAX_ATTEMPTS, now, error);
     this.metrics.webhookDeliveries.inc({ outcome: givingUp ? 'given_up' : 'retry' });
-    await this.prisma.webhookDelivery.update({
-      where: { id: delivery.id },
-      data: {
-        lockedUntil: null,
-        lastStatus: status,
-        lastError: error.slice(0, ERROR_MAX),
-        ...(givingUp ? { failedAt: new Date(now) } : { nextAttemptAt: new Date(now + retryDelayMs(delivery.attempts)) }),
-      },
-    });
+    await this.prisma.webhookDelivery.update({ where: { id: delivery.id }, data: { ...data, lastStatus: status } });
     const log = { deliveryId: delivery.id, endpointId: endpoint.id, attempts: delivery.attempts, error };
     if (givingUp) this.logger.error(log, 'gave up delivering a webhook after the last retry');
     else this.logger.warn(log, 'a webhook delivery failed; it will be retried');
