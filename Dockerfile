@@ -22,6 +22,9 @@ RUN npm ci --omit=dev --omit=peer --omit=optional --ignore-scripts --no-audit --
  && find node_modules -type f \( -name '*.map' -o -name '*.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.md' \) -delete \
  && find node_modules/swagger-ui-dist -maxdepth 1 -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' \) \
       ! -name swagger-ui-bundle.js ! -name swagger-ui.css ! -name index.js ! -name absolute-path.js -delete
+# sharp's prebuilt binary and libvips come as optional packages for this platform (left out above): take the ones
+# the build stage installed on the same base image.
+COPY --from=build /app/node_modules/@img ./node_modules/@img
 
 # The runtime: the base image without what only building needs (npm, yarn, C headers) or nobody reads (translated
 # messages of system tools: Debian's slim images already leave them out), flattened below so that what is removed

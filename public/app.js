@@ -72,6 +72,11 @@ async function api(path, options = {}) {
     const retry = (await errorCode(response)) === 'reauthentication_required' ? await reauthenticate() : await refresh();
     if (retry) response = await send(path, options);
   }
+  // Adding the first second factor needs two proofs in one session: the password and an emailed code.
+  if (response.status === 403 && (await errorCode(response)) === 'second_proof_required') {
+    const body = await response.clone().json().catch(() => null);
+    if (await proveAgain(body?.error?.details?.accepted ?? [])) response = await send(path, options);
+  }
   // A read that met a spent budget waits as long as the server says, once, and tries again by itself. A change the
   // person asked for is not repeated behind their back: they are told when to try again.
   if (response.status === 429 && (options.method ?? 'GET') === 'GET') {
@@ -108,6 +113,27 @@ async function reauthenticate() {
   }
   state.accessToken = (await parse(response)).access_token;
   return true;
+}
+
+/**
+ * The second proof a first second factor needs: after a password sign-in a code mailed to the proven address, after
+ * an emailed-code sign-in the password. True once the server has issued an access token holding both.
+ */
+async function proveAgain(accepted) {
+  if (accepted.includes('email_code')) {
+    await parse(await send('/reauthenticate/email-code/send', { method: 'POST' }));
+    const code = window.prompt('To add a second factor we need a second proof: enter the six-digit code we just emailed you.');
+    if (!code) return false;
+    state.accessToken = (await parse(await send('/reauthenticate/email-code', { method: 'POST', body: { code: code.trim() } }))).access_token;
+    return true;
+  }
+  if (accepted.includes('password')) {
+    const password = window.prompt('To add a second factor we need a second proof: enter your password.');
+    if (!password) return false;
+    state.accessToken = (await parse(await send('/reauthenticate', { method: 'POST', body: { password } }))).access_token;
+    return true;
+  }
+  return false;
 }
 
 function useTokens(tokens) {
@@ -300,7 +326,9 @@ async function onResetForm(event) {
   event.preventDefault();
   const form = event.currentTarget;
   await withBusy(form, async () => {
-    await api('/password/reset', { method: 'POST', body: { token: form.dataset.token, password: String(new FormData(form).get('password')) }, auth: false });
+    const fields = new FormData(form);
+    const body = { token: form.dataset.token, password: String(fields.get('password')), removeCredentials: fields.get('removeCredentials') === 'on' };
+    await api('/password/reset', { method: 'POST', body, auth: false });
     form.reset();
     form.hidden = true;
     showTab('login');
@@ -537,8 +565,12 @@ async function onRegister(event) {
 async function onLogout() {
   try {
     await api('/logout', { method: 'POST' });
-  } catch {
-    // Signing out locally is what matters to the person at the keyboard.
+  } catch (error) {
+    // An ended session answers 401: it is over either way. Anything else means the server did not end it.
+    if (!(error instanceof ApiError && error.status === 401)) {
+      say(`The session could not be ended on the server, so you are still signed in: ${describe(error)}`, 'error');
+      return;
+    }
   }
   signedOut();
   say('You are logged out.');

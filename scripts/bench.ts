@@ -179,6 +179,7 @@ const serverEnv: NodeJS.ProcessEnv = {
   PATH: process.env.PATH,
   NODE_ENV: 'production',
   HOST: '127.0.0.1',
+  PUBLIC_URL: 'http://127.0.0.1',
   JWT_SECRET: randomBytes(48).toString('base64url'),
   KEY_ENCRYPTION_KEY: randomBytes(48).toString('base64url'),
   LOG_LEVEL: 'info',

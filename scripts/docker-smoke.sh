@@ -112,7 +112,7 @@ t "run against PostgreSQL and Redis"
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 CID=$("$engine" run -d --network host -e DATABASE_URL="$PG/$DB" -e REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB" \
   -e JWT_SECRET="$(head -c 48 /dev/urandom | base64 -w0)" -e KEY_ENCRYPTION_KEY="$(head -c 48 /dev/urandom | base64 -w0)" \
-  -e PORT="$PORT" "$IMAGE")
+  -e PORT="$PORT" -e PUBLIC_URL="http://localhost:$PORT" "$IMAGE")
 for _ in $(seq 60); do
   curl -sf "localhost:$PORT/ready" >/dev/null && break
   [ "$("$engine" inspect -f '{{.State.Running}}' "$CID")" = true ] || break

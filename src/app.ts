@@ -9,7 +9,7 @@ import { errorHandler, methodNotAllowedRouter, notFoundHandler } from './core/er
 import { hasBody } from './core/http/api-router.js';
 import { buildOpenApiDocument, createRegistry, docsRouter } from './core/http/openapi.js';
 import { requestLogger } from './core/http/request-context.js';
-import { corsAllowlist, noStore, securityHeaders } from './core/http/security.js';
+import { corsAllowlist, forwardedForCheck, noStore, securityHeaders, thisMachineOnly } from './core/http/security.js';
 import type { Logger } from './core/logger.js';
 import type { PasswordHashPool } from './core/password-hash-pool.js';
 import { PUBLIC_DIR } from './core/paths.js';
@@ -95,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
   metrics.watchPasswordPool(deps.passwordPool);
   if (deps.onResponseViolation) app.use(responseConformance(deps.onResponseViolation));
   app.use(requestLogger(logger), metrics.requests());
+  if (config.trustProxy !== false) app.use(forwardedForCheck());
   app.use(securityHeaders({ production: config.env === 'production', inlineScriptHashes: inlineScriptHashes(path.join(PUBLIC_DIR, 'index.html')) }));
   app.use(corsAllowlist(config.corsOrigins));
   app.use(noStore());
@@ -130,13 +131,24 @@ export function createApp(deps: AppDeps): Express {
     signingKeyRoutes(registry, { ...authenticated, adminGuards, signingKeys: deps.signingKeys, purposeKeys: deps.purposeKeys, issuer: config.jwtIssuer, publicUrl: config.publicUrl }).router,
   );
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
-  app.use(mfaRoutes(registry, { mfa: accounts.mfa, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
-  app.use(emailRoutes(registry, { ...accounts, publicLimit, emailLimit: rateLimiters.limit('email') }).router);
+  app.use(
+    mfaRoutes(registry, { mfa: accounts.mfa, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn, enrolment: accounts.enrolment }).router,
+  );
+  app.use(emailRoutes(registry, { ...accounts, publicLimit, emailLimit: rateLimiters.limit('email'), userLimit: authenticated.userLimit }).router);
+  // The outbox holds every reset link and code: readable from this machine only, never through a proxy.
+  if (config.env === 'development') app.use('/dev', thisMachineOnly());
   if (config.env === 'development') app.use(devOutboxRoutes(registry, config.email.outboxDir).router);
   app.use(passkeyRoutes(registry, { ...accounts, ...authenticated, publicLimit, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
-  app.use(apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
+  app.use(
+    apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn, enrolment: accounts.enrolment }).router,
+  );
   const signer = new ImageUrlSigner(deps.purposeKeys, deps.clock, config.signedUrlTtlS);
-  const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger);
+  const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger, {
+    spoolDir: config.uploadDir,
+    maxPixels: config.imageMaxPixels,
+    stripMetadata: config.imageStripMetadata,
+    quotaBytesPerUser: config.imageQuotaBytesPerUser,
+  });
   accounts.users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));
   app.use(
     imageRoutes(registry, {
@@ -144,6 +156,7 @@ export function createApp(deps: AppDeps): Express {
       metrics,
       signer,
       maxUploadBytes: config.maxUploadBytes,
+      maxPixels: config.imageMaxPixels,
       authn: accounts.authn,
       imagesLimit: rateLimiters.limit('images'),
       signedUrlLimit: rateLimiters.limit('signed-urls'),

@@ -89,7 +89,7 @@ async function start() {
   if (!config.email.smtpUrl && config.env === 'production') {
     logger.warn({ outbox: config.email.outboxDir }, 'SMTP_URL is not set: mail (verification, password reset, sign-in codes, notices) is written to the outbox directory, not sent');
   }
-  const deps = { config: { ...config, jwtSecret }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys, mail, metrics };
+  const deps = { config: { ...config, jwtSecret, keyEncryptionKey }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys, mail, metrics };
   if (config.bootstrapAdmin) {
     const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
     if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');

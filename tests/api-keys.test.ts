@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { RateLimitSettings } from '../src/core/config.js';
-import { bearer, registerAndLogin } from './support/accounts.js';
+import { bearer, readyToEnrol } from './support/accounts.js';
 import { png } from './support/images.js';
 import { type Backends, buildApp, freshStore, openBackends, testConfig } from './support/test-app.js';
 
@@ -25,7 +25,7 @@ describe('API keys', () => {
 
   it('when a key is created, then it is shown once with a prefix, and the list never shows the secret', async () => {
     const { app } = buildApp(backends);
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const created = await createKey(app, user.accessToken, { scopes: ['images:read', 'images:write'] });
     expect(created.key).toMatch(/^ak_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
     expect(created.key.startsWith(`ak_${created.prefix}_`)).toBe(true);
@@ -42,7 +42,7 @@ describe('API keys', () => {
 
   it('when a key with the scope is used, then it works in place of a Bearer token and records last use', async () => {
     const { app } = buildApp(backends);
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const { key, id } = await createKey(app, user.accessToken, { scopes: ['images:read', 'images:write', 'profile:read'] });
     const upload = await request(app).post('/images').set(...apiKey(key)).attach('image', png(), 'from-ci.png');
     const list = await request(app).get('/images').set(...apiKey(key));
@@ -56,7 +56,7 @@ describe('API keys', () => {
 
   it('when a key lacks the scope, then 403', async () => {
     const { app } = buildApp(backends);
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const { key } = await createKey(app, user.accessToken, { scopes: ['images:read'] });
     const upload = await request(app).post('/images').set(...apiKey(key)).attach('image', png(), 'a.png');
     const me = await request(app).get('/me').set(...apiKey(key));
@@ -66,7 +66,7 @@ describe('API keys', () => {
 
   it('when a key tries to manage keys, sessions, the password, two-factor or roles, then 403', async () => {
     const { app } = buildApp(backends);
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const { key } = await createKey(app, user.accessToken, { scopes: ['images:read', 'images:write', 'profile:read'] });
     const attempts = [
       request(app).post('/api-keys').send({ name: 'escalate' }),
@@ -88,7 +88,7 @@ describe('API keys', () => {
   it('when a key is revoked, unknown, malformed or expired, then 401', async () => {
     const clock = new ManualClock();
     const { app } = buildApp(backends, { clock });
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const revoked = await createKey(app, user.accessToken);
     const expiring = await createKey(app, user.accessToken, { expiresAt: new Date(clock.now() + 60_000).toISOString() });
     expect((await request(app).get('/images').set(...apiKey(expiring.key))).status).toBe(200);
@@ -104,7 +104,7 @@ describe('API keys', () => {
 
   it('when expiresAt is in the past, a scope is unknown or a field is extra, then 400', async () => {
     const { app } = buildApp(backends);
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const bodies = [
       { name: 'old', expiresAt: '2001-01-01T00:00:00Z' },
       { name: 'bad', scopes: ['admin'] },
@@ -118,8 +118,8 @@ describe('API keys', () => {
 
   it("when a user revokes another user's key, then 404 and the key keeps working", async () => {
     const { app } = buildApp(backends);
-    const owner = await registerAndLogin(app);
-    const other = await registerAndLogin(app);
+    const owner = await readyToEnrol(app);
+    const other = await readyToEnrol(app);
     const { key, id } = await createKey(app, owner.accessToken);
     expect((await request(app).delete(`/api-keys/${id}`).set(...bearer(other.accessToken))).status).toBe(404);
     expect((await request(app).get('/images').set(...apiKey(key))).status).toBe(200);
@@ -127,7 +127,7 @@ describe('API keys', () => {
 
   it('when a disabled user’s key is used, then 401', async () => {
     const { app } = buildApp(backends);
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const { key } = await createKey(app, user.accessToken);
     await backends.db.prisma.user.update({ where: { id: user.id }, data: { disabledAt: new Date() } });
     expect((await request(app).get('/images').set(...apiKey(key))).status).toBe(401);
@@ -138,7 +138,7 @@ describe('API keys', () => {
     const rateLimit: RateLimitSettings = { ...base.rateLimit, budgets: { ...base.rateLimit.budgets, images: { ...base.rateLimit.budgets.images, limit: 2 } } };
     const store = freshStore(backends);
     const { app } = buildApp(backends, { config: testConfig({ rateLimit }), store });
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const first = await createKey(app, user.accessToken);
     const second = await createKey(app, user.accessToken);
     const statuses = [];

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../src/core/config.js';
 const STRONG = 'k3Jx9vQz2Lw8Rt5Yp1Nc7Hb4Fd6Gs0Ma';
 const STRONG_KEK = 'Vq8nR2wLz5Tx1Kb7Hc4Md9Pf3Gs6Jy0Ae';
 /** Production with a good key-encryption key, so each case is about the JWT secret alone. */
-const PRODUCTION = { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: STRONG_KEK };
+const PRODUCTION = { NODE_ENV: 'production', KEY_ENCRYPTION_KEY: STRONG_KEK, PUBLIC_URL: 'https://auth.example.com' };
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -42,9 +42,9 @@ describe('configuration', () => {
   });
 
   it('when production has a missing, short or placeholder KEY_ENCRYPTION_KEY, then startup is refused', () => {
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: STRONG })).toEqual(['KEY_ENCRYPTION_KEY: is required in production']);
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'short' })).toEqual(['KEY_ENCRYPTION_KEY: must be at least 32 bytes']);
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'changeme'.repeat(5) })).toEqual([
+    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG })).toEqual(['KEY_ENCRYPTION_KEY: is required in production']);
+    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'short' })).toEqual(['KEY_ENCRYPTION_KEY: must be at least 32 bytes']);
+    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'changeme'.repeat(5) })).toEqual([
       'KEY_ENCRYPTION_KEY: is a placeholder, not a secret',
     ]);
     expect(loadConfig({ ...PRODUCTION, JWT_SECRET: STRONG, JWT_ALGORITHM: 'HS256' }).accessTokenAlgorithm).toBe('HS256');
@@ -54,6 +54,11 @@ describe('configuration', () => {
   it('when several variables are invalid, then one error lists every one', () => {
     const problems = problemsOf({ PORT: 'eighty', DATABASE_URL: 'mysql://x', TRUST_PROXY: 'true', NODE_ENV: 'production' });
     expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'KEY_ENCRYPTION_KEY', 'PORT', 'TRUST_PROXY']);
+  });
+
+  it('when production has no PUBLIC_URL, then startup is refused (links and jwks_uri would come from request headers)', () => {
+    const { PUBLIC_URL: _omitted, ...withoutUrl } = PRODUCTION;
+    expect(problemsOf({ ...withoutUrl, JWT_SECRET: STRONG })).toEqual(['PUBLIC_URL: required in production (the https:// address clients reach this service at)']);
   });
 
   it('when TRUST_PROXY is a hop count or a subnet list, then Express gets the same', () => {

@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Express } from 'express';
+import sharp from 'sharp';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
@@ -10,12 +12,25 @@ import { LocalDiskStorage } from '../src/features/images/image-storage.js';
 import { type Database, openDatabase } from '../src/core/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
-import { gif, jpegImage, php, png, svg, webp } from './support/images.js';
+import { animatedGif, EXIF_TAG, exifTags, gif, jpegImage, photoWithLocation, php, png, pngDeclaring, svg, webp } from './support/images.js';
 import { type Backends, buildApp, openBackends, silentLogger, testConfig } from './support/test-app.js';
 
 async function filesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
 }
+
+/** The bytes a signed URL serves. */
+async function served(app: Express, url: string): Promise<Buffer> {
+  const res = await request(app).get(url).buffer(true).parse((response, done) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('end', () => done(null, Buffer.concat(chunks)));
+  });
+  expect(res.status).toBe(200);
+  return res.body as Buffer;
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('images', () => {
   let backends: Backends;
@@ -43,9 +58,13 @@ describe('images', () => {
       // A misleading declared type must not matter.
       const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, { filename, contentType: 'text/plain' });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
-      expect(res.body).toMatchObject({ ownerId: user.id, name: filename, type, size: bytes.length, ...size });
-      expect(res.body.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(res.body).toMatchObject({ ownerId: user.id, name: filename, type, ...size });
       expect(res.body.url).toMatch(new RegExp(`^/images/${res.body.id}/content\\?expires=\\d+&k=1&sig=`));
+      // Stored re-encoded: size and hash describe what is served, not what was sent.
+      const stored = await served(app, res.body.url as string);
+      expect(res.body.size).toBe(stored.length);
+      expect(res.body.sha256).toBe(sha256(stored));
+      expect((await sharp(stored).metadata()).format).toBe(type.slice('image/'.length));
     });
 
     it.each([
@@ -136,6 +155,151 @@ describe('images', () => {
       expect(res.status).toBe(500);
       expect(res.body.error.code).toBe('internal_error');
       expect(await filesIn(config.uploadDir)).toEqual([]);
+    });
+  });
+
+  describe('what is stored', () => {
+    it('when a photo carries EXIF, GPS and XMP, then the stored copy has none of it but keeps its orientation', async () => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+      const photo = await photoWithLocation();
+      const sent = await sharp(photo).metadata();
+      // The fixture really carries what must go.
+      expect(exifTags(sent.exif)).toEqual(expect.arrayContaining([EXIF_TAG.make, EXIF_TAG.gps, EXIF_TAG.orientation]));
+      expect(sent.xmp).toBeDefined();
+
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', photo, 'holiday.jpg');
+      const stored = await served(app, res.body.url as string);
+      const kept = await sharp(stored).metadata();
+
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ type: 'image/jpeg', width: 4, height: 2, size: stored.length, sha256: sha256(stored) });
+      expect(kept.orientation).toBe(6);
+      expect(exifTags(kept.exif)).not.toContain(EXIF_TAG.gps);
+      expect(exifTags(kept.exif)).not.toContain(EXIF_TAG.make);
+      expect(stored.includes('SpyPhone')).toBe(false);
+      expect(kept.xmp).toBeUndefined();
+      expect(kept.iptc).toBeUndefined();
+      expect(kept.icc).toBeUndefined();
+    });
+
+    it('when IMAGE_STRIP_METADATA is off, then the bytes are stored exactly as sent', async () => {
+      const { app } = setup({ imageStripMetadata: false });
+      const user = await registerAndLogin(app);
+      const photo = await photoWithLocation();
+
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', photo, 'holiday.jpg');
+      const stored = await served(app, res.body.url as string);
+
+      expect(res.status).toBe(201);
+      expect(Buffer.compare(stored, photo)).toBe(0);
+      expect(res.body).toMatchObject({ size: photo.length, sha256: sha256(photo) });
+    });
+
+    it('when an animated GIF is uploaded, then every frame is kept', async () => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await animatedGif(4), 'spin.gif');
+      const stored = await sharp(await served(app, res.body.url as string)).metadata();
+
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ type: 'image/gif', width: 10, height: 10 });
+      expect(stored.pages).toBe(4);
+    });
+  });
+
+  describe('pixel limit', () => {
+    it.each([
+      ['stripping on', true],
+      ['stripping off', false],
+    ])('when a PNG declares 50,000 × 50,000 pixels (%s), then 422 before decoding, and nothing is stored', async (_case, strip) => {
+      const { app, config } = setup({ imageStripMetadata: strip });
+      const user = await registerAndLogin(app);
+      const bomb = pngDeclaring(50_000, 50_000);
+
+      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bomb, 'bomb.png');
+
+      expect(bomb.length).toBeLessThan(4_096);
+      expect(res.status).toBe(422);
+      expect(res.body.error).toMatchObject({ code: 'image_too_large_dimensions', details: { pixels: 2_500_000_000, maxPixels: 40_000_000 } });
+      // No row, no stored file, no spooled upload.
+      expect(await filesIn(config.uploadDir)).toEqual([]);
+      expect(await backends.db.prisma.image.count({ where: { ownerId: user.id } })).toBe(0);
+    });
+
+    it('when an animation’s frames together pass IMAGE_MAX_PIXELS, then 422 though each frame is small', async () => {
+      const { app, config } = setup({ imageMaxPixels: 399 });
+      const user = await registerAndLogin(app);
+
+      const refused = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await animatedGif(4, 10), 'long.gif');
+      const accepted = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await animatedGif(3, 10), 'short.gif');
+
+      expect(refused.status).toBe(422);
+      expect(refused.body.error).toMatchObject({ code: 'image_too_large_dimensions', details: { pixels: 400, maxPixels: 399 } });
+      expect(accepted.status).toBe(201);
+      expect(await filesIn(config.uploadDir)).toHaveLength(1);
+    });
+  });
+
+  describe('storage quota', () => {
+    it('when an upload would pass IMAGE_QUOTA_BYTES_PER_USER, then 413 storage_quota_exceeded with the usage, and nothing is stored', async () => {
+      // Stored as sent, so each image's size is known before it is sent.
+      const [first, second] = [png(8, 8), png(8, 8)];
+      const quota = first.length + second.length - 1;
+      const { app, config } = setup({ imageStripMetadata: false, imageQuotaBytesPerUser: quota });
+      const user = await registerAndLogin(app);
+      const other = await registerAndLogin(app);
+
+      const fits = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', first, 'one.png');
+      const over = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', second, 'two.png');
+      const otherAccount = await request(app).post('/images').set(...bearer(other.accessToken)).attach('image', second, 'theirs.png');
+      const list = await request(app).get('/images').set(...bearer(user.accessToken));
+
+      expect(fits.status).toBe(201);
+      expect(over.status).toBe(413);
+      expect(over.body.error).toMatchObject({ code: 'storage_quota_exceeded', details: { usedBytes: first.length, quotaBytes: quota, imageBytes: second.length } });
+      expect(otherAccount.status).toBe(201);
+      expect(list.body).toMatchObject({ total: 1, usedBytes: first.length, quotaBytes: quota, maxPixels: 40_000_000 });
+      expect(await filesIn(config.uploadDir)).toHaveLength(2);
+      expect(await backends.db.prisma.image.count({ where: { ownerId: user.id } })).toBe(1);
+    });
+
+    it('when uploads race for the last of the quota, then only as many as fit are stored', async () => {
+      const images = Array.from({ length: 5 }, () => png(8, 8));
+      const size = (images[0] as Buffer).length;
+      const { app, config } = setup({ imageStripMetadata: false, imageQuotaBytesPerUser: 2 * size });
+      const user = await registerAndLogin(app);
+
+      const results = await Promise.all(images.map((bytes, i) => request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, `${i}.png`)));
+
+      expect(results.map((res) => res.status).sort()).toEqual([201, 201, 413, 413, 413]);
+      const used = await backends.db.prisma.image.aggregate({ where: { ownerId: user.id }, _sum: { size: true } });
+      expect(used._sum.size).toBe(2 * size);
+      expect(await filesIn(config.uploadDir)).toHaveLength(2);
+    });
+
+    it('when the quota is 0, then there is no limit, and the listing says so', async () => {
+      const { app } = setup({ imageQuotaBytesPerUser: 0 });
+      const user = await registerAndLogin(app);
+      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+
+      const list = await request(app).get('/images').set(...bearer(user.accessToken));
+
+      expect(list.body).toMatchObject({ usedBytes: upload.body.size, quotaBytes: null });
+    });
+
+    it('when an image is deleted, then its bytes no longer count', async () => {
+      const { app } = setup();
+      const user = await registerAndLogin(app);
+      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      const before = await request(app).get('/images').set(...bearer(user.accessToken));
+
+      await request(app).delete(`/images/${upload.body.id}`).set(...bearer(user.accessToken)).expect(204);
+      const after = await request(app).get('/images').set(...bearer(user.accessToken));
+
+      expect(before.body).toMatchObject({ usedBytes: upload.body.size, quotaBytes: 1024 * 1024 * 1024 });
+      expect(after.body.usedBytes).toBe(0);
     });
   });
 
@@ -284,7 +448,9 @@ describe('images', () => {
         response.on('end', () => done(null, Buffer.concat(chunks)));
       });
       expect(res.status).toBe(200);
-      expect(Buffer.compare(res.body as Buffer, bytes)).toBe(0);
+      // Re-encoded losslessly: other bytes, the same pixels.
+      expect(sha256(res.body as Buffer)).toBe(upload.body.sha256);
+      expect(Buffer.compare(await sharp(res.body as Buffer).raw().toBuffer(), await sharp(bytes).raw().toBuffer())).toBe(0);
       expect(res.headers['content-type']).toBe('image/png');
       expect(res.headers['x-content-type-options']).toBe('nosniff');
       expect(res.headers['content-disposition']).toBe('inline; filename="pic.png"');

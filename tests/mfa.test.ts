@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { createAccounts } from '../src/features/accounts.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
-import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, emailedCodeStepUp, login, readyToEnrol, uniqueName } from './support/accounts.js';
 import { type Backends, buildApp, freshStore, openBackends, testConfig, usingRedis } from './support/test-app.js';
 
 type App = Express;
@@ -20,7 +20,7 @@ describe('two-factor authentication', () => {
 
   /** A user with TOTP turned on; the clock has moved past the step used to enable it. */
   async function enrolled(app: App, clock: ManualClock) {
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const setup = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
     expect(setup.status).toBe(200);
     const enable = await request(app).post('/mfa/totp/enable').set(...bearer(user.accessToken)).send({ code: codeAt(setup.body.secret, clock.now()) });
@@ -38,7 +38,7 @@ describe('two-factor authentication', () => {
   it('when a user sets up TOTP, then a secret, an otpauth URI and a QR code come back, and a wrong code does not enable it', async () => {
     const clock = new ManualClock();
     const { app } = buildApp(backends, { clock });
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const setup = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
     expect(setup.body.secret).toMatch(/^[A-Z2-7]{32}$/);
     expect(setup.body.otpauthUri).toMatch(/^otpauth:\/\/totp\/authkit:.+\?.*secret=/);
@@ -187,8 +187,13 @@ describe('two-factor authentication', () => {
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe('mfa_required');
 
-    const setup = await request(app).post('/mfa/totp/setup').set(...bearer(plain.accessToken));
-    await request(app).post('/mfa/totp/enable').set(...bearer(plain.accessToken)).send({ code: codeAt(setup.body.secret, clock.now()) }).expect(200);
+    // The password alone cannot enrol a first second factor: the mailbox must be proven in the same session too.
+    const alone = await request(app).post('/mfa/totp/setup').set(...bearer(plain.accessToken));
+    expect(alone.status).toBe(403);
+    expect(alone.body.error.code).toBe('second_proof_required');
+    const twoProofs = await emailedCodeStepUp(app, { email: `${username}@example.com` }, plain.accessToken);
+    const setup = await request(app).post('/mfa/totp/setup').set(...bearer(twoProofs));
+    await request(app).post('/mfa/totp/enable').set(...bearer(twoProofs)).send({ code: codeAt(setup.body.secret, clock.now()) }).expect(200);
     clock.advance(STEP_SECONDS * 1000);
     const challenge = await request(app).post('/login').send({ username, password });
     const done = await request(app).post('/login/mfa').send({ mfa_token: challenge.body.mfa_token, code: codeAt(setup.body.secret, clock.now()) });

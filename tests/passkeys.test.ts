@@ -6,7 +6,7 @@ import { ManualClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/logger.js';
 import { CHALLENGE_TTL_MS } from '../src/features/passkeys/challenges.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
-import { bearer, type LoggedIn, registerAndLogin } from './support/accounts.js';
+import { bearer, type LoggedIn, readyToEnrol } from './support/accounts.js';
 import { type AuthenticatorOptions, type ResponseOverrides, SoftAuthenticator } from './support/authenticator.js';
 import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
 
@@ -49,7 +49,7 @@ describe('passkeys', () => {
   }
 
   async function withPasskey(app: Express, options: Partial<AuthenticatorOptions> = {}) {
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const authenticator = new SoftAuthenticator({ origin: ORIGIN, ...options });
     const added = await addPasskey(app, user, authenticator);
     expect(added.status, JSON.stringify(added.body)).toBe(201);
@@ -208,7 +208,7 @@ describe('passkeys', () => {
     it("when a user names another account's passkey, then it is not found and stays", async () => {
       const { app } = setup();
       const victim = await withPasskey(app);
-      const attacker = await registerAndLogin(app);
+      const attacker = await readyToEnrol(app);
 
       const rename = await request(app).patch(`/passkeys/${victim.passkeyId}`).set(...bearer(attacker.accessToken)).send({ name: 'mine' });
       const remove = await request(app).delete(`/passkeys/${victim.passkeyId}`).set(...bearer(attacker.accessToken));
@@ -266,7 +266,7 @@ describe('passkeys', () => {
       ['the wrong ceremony type', { type: 'webauthn.get' }, 'malformed'],
     ])('when a registration carries %s, then it is refused', async (_case, overrides, reason) => {
       const { app } = setup();
-      const user = await registerAndLogin(app);
+      const user = await readyToEnrol(app);
 
       const res = await addPasskey(app, user, new SoftAuthenticator({ origin: ORIGIN }), overrides);
 
@@ -317,7 +317,7 @@ describe('passkeys', () => {
 
     it("when a user answers a registration challenge issued to another user, then it is refused", async () => {
       const { app } = setup();
-      const [victim, attacker] = [await registerAndLogin(app), await registerAndLogin(app)];
+      const [victim, attacker] = [await readyToEnrol(app), await readyToEnrol(app)];
       const victimOptions = await request(app).post('/passkeys/register/options').set(...bearer(victim.accessToken));
 
       const res = await request(app)
@@ -332,7 +332,7 @@ describe('passkeys', () => {
 
     it('when a sign-in challenge is answered at the registration route, then it is refused', async () => {
       const { app } = setup();
-      const user = await registerAndLogin(app);
+      const user = await readyToEnrol(app);
       const signInOptions = await request(app).post('/login/passkey/options');
 
       const res = await request(app)
@@ -361,7 +361,7 @@ describe('passkeys', () => {
 
     it('when the attestation object is not CBOR, then the registration is refused as malformed', async () => {
       const { app } = setup();
-      const user = await registerAndLogin(app);
+      const user = await readyToEnrol(app);
       const options = await request(app).post('/passkeys/register/options').set(...bearer(user.accessToken));
       const response = new SoftAuthenticator({ origin: ORIGIN }).create(options.body);
       response.response.attestationObject = Buffer.from('not cbor at all').toString('base64url');
@@ -426,7 +426,7 @@ describe('passkeys', () => {
 
     it('when an API key tries to list passkeys, then it is refused', async () => {
       const { app } = setup();
-      const user = await registerAndLogin(app);
+      const user = await readyToEnrol(app);
       const key = await request(app).post('/api-keys').set(...bearer(user.accessToken)).send({ name: 'k' });
 
       const res = await request(app).get('/passkeys').set('X-API-Key', key.body.key as string);

@@ -9,7 +9,7 @@ import { createAccounts } from '../src/features/accounts.js';
 import { keyBox } from '../src/features/keys/key-ring.js';
 import { KEY_PURPOSES, PURPOSE_KEY_ACTIVATION_DELAY_MS, PurposeKeys, VersionedBox, VersionedHmac } from '../src/features/keys/purpose-keys.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
-import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, login, readyToEnrol, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
 import { type Backends, buildApp, openBackends, withOwnBackends } from './support/test-app.js';
 
@@ -32,7 +32,7 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
   }
 
   async function enrolled(app: Express, clock: ManualClock) {
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const setupRes = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
     const enable = await request(app).post('/mfa/totp/enable').set(...bearer(user.accessToken)).send({ code: codeAt(setupRes.body.secret, clock.now()) });
     expect(enable.status).toBe(200);
@@ -98,7 +98,7 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
   it('when a link names a key generation that does not exist, or another than signed it, then 403 invalid_signature', async () => {
     const { own, clock, app, deps } = await setup();
     try {
-      const user = await registerAndLogin(app);
+      const user = await readyToEnrol(app);
       await rotateAll(app, deps, clock);
       const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'x.png');
       const url = upload.body.url as string;

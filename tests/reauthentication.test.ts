@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
-import { bearer, registerAndLogin } from './support/accounts.js';
+import { bearer, readyToEnrol } from './support/accounts.js';
 import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
 
 describe('re-authentication for sensitive changes', () => {
@@ -28,7 +28,7 @@ describe('re-authentication for sensitive changes', () => {
     ['confirm two-factor enrolment', (token: string, app: Parameters<typeof request>[0]) => request(app).post('/mfa/totp/enable').set(...bearer(token)).send({ code: '123456' })],
   ])('when the sign-in is older than REAUTH_MAX_AGE_S, then a token alone cannot %s', async (_case, call) => {
     const { app, later } = setup();
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     later();
 
     const res = await call(user.accessToken, app);
@@ -41,7 +41,7 @@ describe('re-authentication for sensitive changes', () => {
 
   it('when the user confirms the password, then the fresh token may create the key, in the same session', async () => {
     const { app, later } = setup();
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     later();
 
     const wrong = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: 'not the password' });
@@ -59,7 +59,7 @@ describe('re-authentication for sensitive changes', () => {
 
   it('when the session was only refreshed, then that does not count as signing in again', async () => {
     const { app, later } = setup();
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     later();
     const refreshed = await request(app).post('/refresh').send({ refresh_token: user.refreshToken });
 
@@ -71,7 +71,7 @@ describe('re-authentication for sensitive changes', () => {
 
   it('when two-factor is on, then re-authenticating needs a code as well as the password', async () => {
     const { app, clock, later } = setup();
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
     const enrolment = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
     await request(app).post('/mfa/totp/enable').set(...bearer(user.accessToken)).send({ code: codeAt(enrolment.body.secret, clock.now()) });
     clock.advance(STEP_SECONDS * 1000);
@@ -90,7 +90,7 @@ describe('re-authentication for sensitive changes', () => {
 
   it('when the body is malformed or the token missing, then a clear 4xx and no token', async () => {
     const { app } = setup();
-    const user = await registerAndLogin(app);
+    const user = await readyToEnrol(app);
 
     const extra = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: user.password, admin: true });
     const wrongType = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: 42 });

@@ -1,14 +1,16 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import sharp from 'sharp';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepImageOrphans } from '../src/features/images/image-service.js';
 import { type S3Settings, S3ImageStorage, s3ClientOptions } from '../src/features/images/s3-storage.js';
 import { bearer, registerAndLogin } from './support/accounts.js';
-import { png } from './support/images.js';
+import { EXIF_TAG, exifTags, photoWithLocation, png, pngDeclaring } from './support/images.js';
 import { createApp } from '../src/app.js';
 import { type Backends, buildApp, openBackends, silentLogger, testConfig } from './support/test-app.js';
 
@@ -40,6 +42,12 @@ describe('images in S3-compatible storage', () => {
     return new S3ImageStorage({ ...settings, ...overrides }, client);
   }
 
+  async function objectCount(): Promise<number> {
+    return (await client.send(new ListObjectsV2Command({ Bucket: settings.bucket, Prefix: 'images/' }))).KeyCount ?? 0;
+  }
+
+  const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
   it('when an image is uploaded through one instance, then another instance lists and serves it from the bucket', async () => {
     const first = buildApp(backends, { config: testConfig() });
     const second = buildApp(backends, { config: testConfig() });
@@ -57,7 +65,7 @@ describe('images in S3-compatible storage', () => {
     expect(list.body.images).toHaveLength(1);
     expect(bytes.status).toBe(200);
     expect(bytes.headers['content-type']).toBe('image/png');
-    expect(Buffer.compare(bytes.body as Buffer, image)).toBe(0);
+    expect(sha256(bytes.body as Buffer)).toBe(upload.body.sha256);
     expect(await storage().has(row.storageKey)).toBe(true);
 
     const removed = await request(two).delete(`/images/${upload.body.id}`).set(...bearer(user.accessToken));
@@ -79,7 +87,47 @@ describe('images in S3-compatible storage', () => {
     expect(link.status).toBe(302);
     expect(location).toMatch(new RegExp(`^${settings.endpoint}/${settings.bucket}/images/.*X-Amz-Signature=`));
     expect(direct.status).toBe(200);
-    expect(Buffer.compare(Buffer.from(await direct.arrayBuffer()), image)).toBe(0);
+    expect(sha256(Buffer.from(await direct.arrayBuffer()))).toBe(upload.body.sha256);
+  });
+
+  it('when an image is stored, then the object carries its sniffed type and disposition, and its bytes no location', async () => {
+    const { deps } = buildApp(backends, { config: testConfig() });
+    const app = createApp({ ...deps, imageStorage: storage({ presignedDownloads: true }) });
+    const user = await registerAndLogin(app);
+
+    // Declared as text/html: what the bucket serves must come from the bytes, never from the client's word.
+    const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await photoWithLocation(), { filename: 'holiday.jpg', contentType: 'text/html' });
+    const row = await backends.db.prisma.image.findUniqueOrThrow({ where: { id: upload.body.id } });
+    const head = await client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: `images/${row.storageKey}` }));
+    const direct = await fetch(String((await request(app).get(upload.body.url as string)).headers.location));
+    const stored = await sharp(Buffer.from(await direct.arrayBuffer())).metadata();
+
+    expect(upload.status).toBe(201);
+    expect(head.ContentType).toBe('image/jpeg');
+    expect(head.ContentDisposition).toBe('inline; filename="holiday.jpg"');
+    expect(direct.headers.get('content-type')).toBe('image/jpeg');
+    expect(direct.headers.get('content-disposition')).toBe('inline; filename="holiday.jpg"');
+    expect(exifTags(stored.exif)).not.toContain(EXIF_TAG.gps);
+    expect(stored.orientation).toBe(6);
+  });
+
+  it('when an upload is refused (too many pixels, past the quota), then no object is left in the bucket', async () => {
+    const image = png(4, 4);
+    const { deps } = buildApp(backends, { config: testConfig({ imageStripMetadata: false, imageQuotaBytesPerUser: image.length }) });
+    const app = createApp({ ...deps, imageStorage: storage() });
+    const user = await registerAndLogin(app);
+    await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', image, 'fits.png').expect(201);
+    const before = await objectCount();
+
+    const bomb = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', pngDeclaring(50_000, 50_000), 'bomb.png');
+    const over = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(4, 4), 'over.png');
+
+    expect(bomb.status).toBe(422);
+    expect(bomb.body.error.code).toBe('image_too_large_dimensions');
+    expect(over.status).toBe(413);
+    expect(over.body.error.code).toBe('storage_quota_exceeded');
+    expect(await objectCount()).toBe(before);
+    expect(await backends.db.prisma.image.count({ where: { ownerId: user.id } })).toBe(1);
   });
 
   it('when the bytes are missing from the bucket, then the link answers 404, and the sweep settles both directions', async () => {

@@ -51,6 +51,14 @@ const trustProxy = z
     return entries;
   });
 
+/** A WEBHOOK_INTERNAL_ALLOWLIST entry: an address, a CIDR (address/prefix) or a host name. */
+export function isWebhookAllowlistEntry(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version !== 0) return rest.length === 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)));
+  return prefix === undefined && /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(entry);
+}
+
 const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -126,12 +134,18 @@ const envSchema = z.object({
   S3_FORCE_PATH_STYLE: booleanFlag.default(false),
   S3_PRESIGNED_DOWNLOADS: booleanFlag.default(false),
   MAX_UPLOAD_BYTES: integer(5 * 1024 * 1024, 1_024, 100 * 1024 * 1024),
+  // 40 megapixels: a full-size photo from any phone and most cameras, at most 160 MB once decoded (4 bytes a pixel); at
+  // most sharp's own ceiling (16383 × 16383).
+  IMAGE_MAX_PIXELS: integer(40_000_000, 1, 268_402_689),
+  IMAGE_STRIP_METADATA: booleanFlag.default(true),
+  IMAGE_QUOTA_BYTES_PER_USER: integer(1024 * 1024 * 1024, 0),
   SIGNED_URL_TTL_S: integer(300, 10, 86_400),
   EXPENSIVE_DELAY_MS: integer(1_000, 0, 60_000),
   METRICS_PORT: integer(9464, 0, 65535),
   METRICS_HOST: z.string().default('127.0.0.1'),
   METRICS_TOKEN: optionalString,
   AUDIT_RETENTION_DAYS: integer(90, 1, 3_650),
+  WEBHOOK_INTERNAL_ALLOWLIST: commaList.pipe(z.array(z.string().refine(isWebhookAllowlistEntry, 'each entry must be an address, a CIDR or a host name'))),
 });
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
@@ -179,7 +193,7 @@ export interface EmailSettings {
   baseUrl: string;
   /** Logins (of every kind) are refused until the address is confirmed. */
   requireVerification: boolean;
-  /** Messages one address may be sent per window by the routes anyone can call; more are dropped silently. */
+  /** Messages one address may be sent per window, whatever sends them; more are dropped silently (see EmailService.send). */
   perAddress: { max: number; windowMs: number };
 }
 
@@ -254,6 +268,12 @@ export interface Config {
   /** STORAGE=s3: the bucket images go to instead of the disk. */
   s3?: { bucket: string; region: string; endpoint?: string; forcePathStyle: boolean; presignedDownloads: boolean };
   maxUploadBytes: number;
+  /** The most pixels an image may declare (every frame of an animation counted); more is refused before decoding. */
+  imageMaxPixels: number;
+  /** Re-encode uploads without EXIF, GPS, XMP, IPTC, ICC profiles or comments (the EXIF Orientation is kept). */
+  imageStripMetadata: boolean;
+  /** The bytes one account's images may take together; 0: no limit. */
+  imageQuotaBytesPerUser: number;
   signedUrlTtlS: number;
   /** How long the stand-in for an expensive computation takes. */
   expensiveDelayMs: number;
@@ -261,6 +281,8 @@ export interface Config {
   metrics: { port: number; host: string; token?: string };
   /** Days the audit log keeps an event. */
   auditRetentionDays: number;
+  /** Addresses, CIDRs and host names webhooks may reach although they are loopback, private, link-local or the like. */
+  webhookInternalAllowlist: string[];
 }
 
 export class ConfigError extends Error {
@@ -356,6 +378,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const reason = weakSecretReason(metricsToken);
     if (reason) problems.push(`METRICS_TOKEN: ${reason}`);
   }
+  // Links in messages and the discovery document's jwks_uri come from it; without it they would come from whatever
+  // Host header a request carried.
+  if (production && parsed.success && parsed.data.PUBLIC_URL === undefined) problems.push('PUBLIC_URL: required in production (the https:// address clients reach this service at)');
   if (parsed.success && parsed.data.STORAGE === 's3' && parsed.data.S3_BUCKET === undefined) problems.push('S3_BUCKET: required with STORAGE=s3');
   if (parsed.success && (parsed.data.ADMIN_EMAIL === undefined) !== (parsed.data.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
@@ -425,9 +450,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ? { bucket: values.S3_BUCKET, region: values.S3_REGION, endpoint: values.S3_ENDPOINT, forcePathStyle: values.S3_FORCE_PATH_STYLE, presignedDownloads: values.S3_PRESIGNED_DOWNLOADS }
         : undefined,
     maxUploadBytes: values.MAX_UPLOAD_BYTES,
+    imageMaxPixels: values.IMAGE_MAX_PIXELS,
+    imageStripMetadata: values.IMAGE_STRIP_METADATA,
+    imageQuotaBytesPerUser: values.IMAGE_QUOTA_BYTES_PER_USER,
     signedUrlTtlS: values.SIGNED_URL_TTL_S,
     expensiveDelayMs: values.EXPENSIVE_DELAY_MS,
     metrics: { port: values.METRICS_PORT, host: values.METRICS_HOST, token: values.METRICS_TOKEN },
     auditRetentionDays: values.AUDIT_RETENTION_DAYS,
+    webhookInternalAllowlist: values.WEBHOOK_INTERNAL_ALLOWLIST,
   };
 }

@@ -19,6 +19,14 @@ export interface FailureLockout {
   lockedForMs(subject: string): Promise<number>;
   /** Counts a failure; returns how long the subject is now locked (0 if not yet). */
   recordFailure(subject: string): Promise<number>;
+  /**
+   * Counts an attempt as a failure before its outcome is known, and refuses it (0 returned as `lockedMs` > 0) when
+   * the budget is already spent: however many attempts race, at most `maxFailures` are ever evaluated per window.
+   * An attempt that then succeeds gives its count back with `refund`.
+   */
+  reserve(subject: string): Promise<{ allowed: boolean; lockedMs: number }>;
+  /** Gives back one reserved count (the attempt succeeded); never below zero. */
+  refund(subject: string): Promise<void>;
   clear(subject: string): Promise<void>;
 }
 
@@ -27,6 +35,22 @@ const RECORD_FAILURE = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 or n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`;
+
+// The same count as RECORD_FAILURE, taken before the attempt is evaluated; a count past the limit is not kept.
+const RESERVE = `
+local n = redis.call('INCR', KEYS[1])
+local max = tonumber(ARGV[2])
+if n > max then
+  redis.call('DECR', KEYS[1])
+  return {0, redis.call('PTTL', KEYS[1])}
+end
+if n == 1 or n == max then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {1, 0}`;
+
+const REFUND = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 1`;
 
 /** Without the store nobody can tell how many attempts were made: the caller decides whether to refuse or go on. */
 function unavailable(cause: unknown): AppError {
@@ -62,6 +86,21 @@ class RedisFailureLockout implements FailureLockout {
     }
   }
 
+  async reserve(subject: string) {
+    try {
+      const [allowed, ttl] = (await this.store.redis.eval(RESERVE, 1, this.key(subject), this.rule.lockMs, this.rule.maxFailures)) as [number, number];
+      return { allowed: allowed === 1, lockedMs: allowed === 1 ? 0 : Math.max(ttl, 1) };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async refund(subject: string) {
+    await this.store.redis.eval(REFUND, 1, this.key(subject)).catch((err: unknown) => {
+      throw unavailable(err);
+    });
+  }
+
   async clear(subject: string) {
     await this.store.redis.del(this.key(subject)).catch((err: unknown) => {
       throw unavailable(err);
@@ -89,6 +128,20 @@ class InProcessFailureLockout implements FailureLockout {
     const restart = count === 1 || count === this.rule.maxFailures;
     this.failures.set(subject, count, restart ? this.rule.lockMs : this.failures.remainingMs(subject));
     return Promise.resolve(count >= this.rule.maxFailures ? this.failures.remainingMs(subject) : 0);
+  }
+
+  reserve(subject: string) {
+    const count = this.failures.get(subject) ?? 0;
+    if (count >= this.rule.maxFailures) return Promise.resolve({ allowed: false, lockedMs: Math.max(this.failures.remainingMs(subject), 1) });
+    const restart = count === 0 || count + 1 === this.rule.maxFailures;
+    this.failures.set(subject, count + 1, restart ? this.rule.lockMs : this.failures.remainingMs(subject));
+    return Promise.resolve({ allowed: true, lockedMs: 0 });
+  }
+
+  refund(subject: string) {
+    const count = this.failures.get(subject) ?? 0;
+    if (count > 0) this.failures.set(subject, count - 1, this.failures.remainingMs(subject));
+    return Promise.resolve();
   }
 
   clear(subject: string) {

@@ -28,9 +28,22 @@ import { EmailTokens } from './email/email-tokens.js';
 import type { MailQueue } from './email/mail-queue.js';
 import { MailTemplates } from './email/templates.js';
 import { AuditLog, SignInRecorder } from './audit/audit-log.js';
+import { DestinationPolicy } from './webhooks/destination-policy.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { Metrics } from '../core/metrics.js';
 import { UserService } from './users/user-service.js';
+import { PasswordProof } from './auth/password-proof.js';
+import { enrolmentGuards } from './auth/enrolment-guards.js';
+
+/**
+ * What the refresh-successor and device-cookie keys derive from: JWT_SECRET with ES256 (where it is private to this
+ * service), KEY_ENCRYPTION_KEY with HS256 (where JWT_SECRET is shared with every service that verifies tokens).
+ */
+export function localDerivationSecret(config: { accessTokenAlgorithm: 'ES256' | 'HS256'; jwtSecret: string; keyEncryptionKey?: string }): string {
+  if (config.accessTokenAlgorithm !== 'HS256') return config.jwtSecret;
+  if (!config.keyEncryptionKey) throw new Error('HS256 needs KEY_ENCRYPTION_KEY: the keys of this service must not derive from the JWT_SECRET every verifier holds');
+  return config.keyEncryptionKey;
+}
 
 export interface AccountDeps {
   config: Config & { jwtSecret: string };
@@ -61,12 +74,14 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     clock,
   );
   const revocations = createRevocationStore(store, clock);
+  // The secret this service's own keys derive from: never the HS256 JWT_SECRET, which every token verifier holds.
+  const ownSecret = localDerivationSecret(config);
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger));
   const events = new AuditLog(db.prisma, clock, metrics, logger);
-  const webhooks = new Webhooks(db.prisma, new VersionedBox(purposeKeys, 'webhook-signing'), clock, metrics, logger, config.env === 'production');
+  const webhooks = new Webhooks(db.prisma, new VersionedBox(purposeKeys, 'webhook-signing'), clock, metrics, logger, config.env === 'production', new DestinationPolicy(config.webhookInternalAllowlist));
   events.onEvent(webhooks.enqueue);
   const signIns = new SignInRecorder(events, metrics);
-  const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(config.jwtSecret, 'authkit refresh successors v1'), events, metrics);
+  const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(ownSecret, 'authkit refresh successors v1'), events, metrics);
   const apiKeys = new ApiKeyService(db.prisma, clock, logger);
   const mfa = new MfaService(
     db.prisma,
@@ -81,7 +96,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
   const loginThrottle = new LoginThrottle(
     createFailureLockout(store, clock, { name: 'login', ...config.loginLockout }),
     createFailureLockout(store, clock, { name: 'login-device', maxFailures: DEVICE_FAILURES_MAX, lockMs: config.loginLockout.lockMs }),
-    new TrustedDevices(deriveKey(config.jwtSecret, 'authkit device cookies v1')),
+    new TrustedDevices(deriveKey(ownSecret, 'authkit device cookies v1')),
     config.rateLimit.failOpen,
   );
   const email = new EmailService(
@@ -98,6 +113,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     logger,
   );
   const passkeys = new PasskeyService(db.prisma, createChallengeStore(store, clock), config.webauthn, clock, logger);
+  const proof = new PasswordProof(passwords, loginThrottle, signIns);
   return {
     tokens,
     revocations,
@@ -111,8 +127,24 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     webhooks,
     metrics,
     signIns,
-    auth: new AuthService(db.prisma, passwords, sessions, revocations, mfa, mfaTokens, clock, loginThrottle, logger, passkeys, config.email.requireVerification, signIns),
-    users: new UserService(db.prisma, passwords, sessions, clock),
+    auth: new AuthService({
+      prisma: db.prisma,
+      passwords,
+      proof,
+      sessions,
+      revocations,
+      mfa,
+      mfaTokens,
+      clock,
+      logger,
+      passkeys,
+      requireEmailVerification: config.email.requireVerification,
+      signIns,
+      events,
+      mail: { welcome: (user) => email.welcome(user), registrationAttempted: (address) => email.registrationAttempted(address) },
+    }),
+    users: new UserService(db.prisma, passwords, proof, sessions, clock),
+    enrolment: enrolmentGuards(db.prisma),
     admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
     apiKeys,
     authn: authenticators({ tokens, revocations, apiKeys, failedCredentials: budgets.failedCredentials }),

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { expect } from 'vitest';
+import { readOutbox } from '../../src/features/email/transport.js';
+import { builtWith } from './test-app.js';
 
 export interface TestAccount {
   username: string;
@@ -46,4 +48,43 @@ export function bearer(token: string): [string, string] {
 /** A JSON value as a base64url JWT segment, for forging tokens by hand. */
 export function jwtSegment(value: object): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/**
+ * Marks the account's address as proven, as opening the emailed link does (the link's own flow is tested in
+ * email.test.ts): adding a passkey, an API key or two-factor needs it.
+ */
+export async function proveAddress(app: Express, account: Pick<TestAccount, 'id'>): Promise<void> {
+  const { db } = builtWith(app);
+  await db.prisma.user.update({ where: { id: account.id }, data: { emailVerifiedAt: new Date() } });
+}
+
+/**
+ * A second proof in this session, the way a person gives one: a code mailed to the account's address (read from the
+ * outbox the test app writes to), sent to POST /reauthenticate/email-code. Resolves with the new access token, whose
+ * amr holds two factors, as enrolling a first second factor needs.
+ */
+export async function emailedCodeStepUp(app: Express, account: Pick<TestAccount, 'email'>, accessToken: string): Promise<string> {
+  const { config } = builtWith(app);
+  const before = new Set((await readOutbox(config.email.outboxDir, 500)).map((mail) => mail.id));
+  const sent = await request(app).post('/reauthenticate/email-code/send').set(...bearer(accessToken));
+  expect(sent.status, JSON.stringify(sent.body)).toBe(202);
+  let code: string | undefined;
+  await expect
+    .poll(async () => {
+      const mail = (await readOutbox(config.email.outboxDir, 500)).find((entry) => !before.has(entry.id) && entry.to === account.email && /confirmation code/.test(entry.subject));
+      code = mail ? /^\s+(\d{6})\s*$/m.exec(mail.text)?.[1] : undefined;
+      return code;
+    }, { timeout: 10_000 })
+    .toBeDefined();
+  const res = await request(app).post('/reauthenticate/email-code').set(...bearer(accessToken)).send({ code });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.access_token as string;
+}
+
+/** A signed-in account whose address is proven and whose access token carries two proofs: ready to enrol factors. */
+export async function readyToEnrol(app: Express, overrides: Partial<Omit<TestAccount, 'id'>> = {}): Promise<LoggedIn> {
+  const account = await registerAndLogin(app, overrides);
+  await proveAddress(app, account);
+  return { ...account, accessToken: await emailedCodeStepUp(app, account, account.accessToken) };
 }

@@ -147,7 +147,7 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   const unique = randomBytes(4).toString('hex');
   const uploadDir = path.join(testRunDir(), `uploads-${unique}`);
   const email = { ...base.email, outboxDir: path.join(testRunDir(), `outbox-${unique}`) };
-  return { ...base, uploadDir, email, jwtSecret: randomBytes(48).toString('base64url'), ...overrides };
+  return { ...base, uploadDir, email, jwtSecret: randomBytes(48).toString('base64url'), keyEncryptionKey: randomBytes(32).toString('base64url'), ...overrides };
 }
 
 export interface TestAppOptions {
@@ -175,6 +175,15 @@ export function takeResponseViolations(): string[] {
   return responseViolations.splice(0);
 }
 
+const builtApps = new WeakMap<object, { db: Database; config: AppConfig }>();
+
+/** The database and settings an app from `buildApp` was built with (for helpers that only hold the app). */
+export function builtWith(app: object): { db: Database; config: AppConfig } {
+  const built = builtApps.get(app);
+  if (!built) throw new Error('not an app from buildApp');
+  return built;
+}
+
 /** One app instance over the given backends. Build two with the same config to play two instances. */
 export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const config = options.config ?? testConfig();
@@ -191,5 +200,7 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
     metrics: new Metrics(),
     onResponseViolation: (message: string) => responseViolations.push(message),
   };
-  return { app: createApp(deps), deps };
+  const app = createApp(deps);
+  builtApps.set(app, { db: backends.db, config });
+  return { app, deps };
 }

@@ -7,8 +7,11 @@ import * as engineBindings from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm/schema_engine_bg';
 import {
   bindMigrationAwareSqlAdapterFactory,
+  DriverAdapterError,
+  type SqlDriverAdapter,
   type SqlMigrationAwareDriverAdapterFactory,
 } from '@prisma/driver-adapter-utils';
+import type pg from 'pg';
 import { PRISMA_DIR } from '../paths.js';
 
 export const SCHEMA_PATH = path.join(PRISMA_DIR, 'schema.prisma');
@@ -37,6 +40,35 @@ function loadWasm(): Promise<void> {
   return wasmReady;
 }
 
+/**
+ * @prisma/adapter-pg runs a migration script by splitting it at every `;`, which cuts apart function bodies (and
+ * comments holding one). Sent whole instead, as `prisma migrate deploy` sends it: PostgreSQL's simple query protocol
+ * runs the statements in order, in one implicit transaction.
+ */
+function wholeScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const pool = (adapter as Partial<{ underlyingDriver(): unknown }>).underlyingDriver?.() as pg.Pool | undefined;
+  if (adapter.adapterName !== '@prisma/adapter-pg' || pool === undefined) return adapter;
+  const executeScript = async (script: string): Promise<void> => {
+    try {
+      await pool.query(script);
+    } catch (err) {
+      const { code, severity, message, detail, column, hint } = err as pg.DatabaseError;
+      if (typeof code !== 'string') throw err;
+      throw new DriverAdapterError({ kind: 'postgres', code, severity: severity ?? 'N/A', message, detail, column, hint });
+    }
+  };
+  return new Proxy(adapter, { get: (target, key, receiver): unknown => (key === 'executeScript' ? executeScript : Reflect.get(target, key, receiver)) });
+}
+
+function withWholeScripts(factory: SqlMigrationAwareDriverAdapterFactory): SqlMigrationAwareDriverAdapterFactory {
+  return {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => wholeScripts(await factory.connect()),
+    connectToShadowDb: async () => wholeScripts(await factory.connectToShadowDb()),
+  };
+}
+
 /** Opens a schema engine over a driver adapter. Call `free()` on it when done. */
 export async function openSchemaEngine(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<SchemaEngine> {
   await loadWasm();
@@ -44,7 +76,7 @@ export async function openSchemaEngine(adapterFactory: SqlMigrationAwareDriverAd
   return engineBindings.SchemaEngine.new(
     { datamodels: [[SCHEMA_PATH, schema]] },
     () => {},
-    bindMigrationAwareSqlAdapterFactory(adapterFactory),
+    bindMigrationAwareSqlAdapterFactory(withWholeScripts(adapterFactory)),
   );
 }
 
@@ -91,11 +123,11 @@ export async function hasPendingMigrations(
   });
 }
 
-/** Applies every pending migration and returns the names it applied. */
-export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
+/** Applies every pending migration (of `dir`, prisma/migrations unless told) and returns the names it applied. */
+export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory, dir = MIGRATIONS_DIR): Promise<string[]> {
   const engine = await openSchemaEngine(adapterFactory);
   try {
-    const result = await engine.applyMigrations({ migrationsList: await readMigrations(), filters: NO_FILTERS });
+    const result = await engine.applyMigrations({ migrationsList: await readMigrations(dir), filters: NO_FILTERS });
     return result.appliedMigrationNames;
   } finally {
     engine.free();

@@ -2,6 +2,8 @@
 import cors from 'cors';
 import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
+import { BlockList, isIP } from 'node:net';
+import { AppError } from '../errors.js';
 
 /** Helmet's headers, worked out once: with these options they never depend on the request. */
 export function securityHeaders(options: { production: boolean; inlineScriptHashes?: string[] }): RequestHandler {
@@ -51,6 +53,38 @@ export function corsAllowlist(origins: string[]): RequestHandler {
 export function noStore(): RequestHandler {
   return (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
+    next();
+  };
+}
+
+/**
+ * With TRUST_PROXY, the client's address comes from X-Forwarded-For; a value there that is not an IP address is
+ * refused (400) rather than becoming the key of rate limits, sessions, audit rows and emails.
+ */
+export function forwardedForCheck(): RequestHandler {
+  return (req, _res, next) => {
+    if (req.headers['x-forwarded-for'] !== undefined && isIP(req.ip ?? '') === 0) {
+      throw new AppError('invalid_forwarded_for', 'X-Forwarded-For must list IP addresses.');
+    }
+    next();
+  };
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+/**
+ * Only for requests made on this machine (the socket's peer is loopback and no proxy forwarded it): anything else
+ * answers 404, as if the route did not exist. For the development outbox, which holds every reset link.
+ */
+export function thisMachineOnly(): RequestHandler {
+  return (req, _res, next) => {
+    const peer = req.socket.remoteAddress ?? '';
+    const family = isIP(peer) === 6 ? 'ipv6' : 'ipv4';
+    const forwarded = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined || req.headers['x-real-ip'] !== undefined;
+    if (isIP(peer) === 0 || !LOOPBACK.check(peer, family) || forwarded) throw new AppError('not_found', 'Not found.');
     next();
   };
 }

@@ -57,10 +57,7 @@ export class AdminService {
       if (!existing) throw new AppError('not_found', 'No such user.');
       previous = existing.roles.map((role) => role.roleName);
       const wasAdmin = existing.roles.some((role) => role.roleName === ADMIN_ROLE);
-      if (wasAdmin && !wanted.includes(ADMIN_ROLE)) {
-        const admins = await tx.userRole.count({ where: { roleName: ADMIN_ROLE, user: { disabledAt: null } } });
-        if (admins <= 1) throw new AppError('conflict', 'That would leave no administrator.');
-      }
+      if (wasAdmin && !wanted.includes(ADMIN_ROLE)) await requireAnotherAdmin(tx, userId);
       await tx.userRole.deleteMany({ where: { userId } });
       await tx.userRole.createMany({ data: wanted.map((roleName) => ({ userId, roleName })) });
       return tx.user.findUniqueOrThrow({ where: { id: userId }, include: { roles: true } });
@@ -73,14 +70,13 @@ export class AdminService {
   /** Disables an account: it cannot log in or refresh, and every token it holds stops working now. */
   async disable(actor: AuthContext, userId: string): Promise<AdminUserView> {
     if (actor.userId === userId) throw new AppError('conflict', 'Administrators cannot disable themselves.');
-    const existing = await this.prisma.user.findUnique({ where: { id: userId } });
-    if (!existing) throw new AppError('not_found', 'No such user.');
-    await this.sessions.revokeEverything(userId, 'account_disabled');
-    const user = await this.prisma.user.update({
-      where: { id: userId },
-      data: { disabledAt: existing.disabledAt ?? new Date(this.clock.now()) },
-      include: { roles: true },
+    const user = await this.prisma.$transaction(async (tx) => {
+      const existing = await tx.user.findUnique({ where: { id: userId }, include: { roles: true } });
+      if (!existing) throw new AppError('not_found', 'No such user.');
+      if (existing.disabledAt === null && existing.roles.some((role) => role.roleName === ADMIN_ROLE)) await requireAnotherAdmin(tx, userId);
+      return tx.user.update({ where: { id: userId }, data: { disabledAt: existing.disabledAt ?? new Date(this.clock.now()) }, include: { roles: true } });
     });
+    await this.sessions.revokeEverything(userId, 'account_disabled');
     return toAdminView(user);
   }
 
@@ -93,6 +89,20 @@ export class AdminService {
   ensureAdmin(input: AdminBootstrap): Promise<{ created: boolean; user: AdminUserView }> {
     return ensureAdmin(this.prisma, (password) => this.passwords.hash(password), input);
   }
+}
+
+/** One lock for every change that can take an administrator away, so two of them racing cannot both pass the count. */
+const LAST_ADMIN_LOCK = 7_311_943;
+
+/**
+ * Refuses (409) unless an enabled administrator other than `userId` remains. Runs inside the change's transaction,
+ * under a transaction-scoped lock: two administrators demoting or disabling each other at once take turns, and the
+ * second sees the first's change.
+ */
+async function requireAnotherAdmin(tx: Parameters<Parameters<Prisma['$transaction']>[0]>[0], userId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${LAST_ADMIN_LOCK}::bigint)`;
+  const others = await tx.userRole.count({ where: { roleName: ADMIN_ROLE, userId: { not: userId }, user: { disabledAt: null } } });
+  if (others === 0) throw new AppError('conflict', 'That would leave no administrator.', { details: { reason: 'last_admin' } });
 }
 
 export interface AdminBootstrap {

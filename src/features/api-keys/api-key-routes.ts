@@ -1,10 +1,11 @@
 // HTTP routes to create, list and revoke API keys; only a Bearer-authenticated user may manage them.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { EnrolmentGuards } from '../auth/enrolment-guards.js';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../auth/authenticate.js';
 import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from './api-key-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { EmailService } from '../email/email-service.js';
@@ -42,7 +43,7 @@ const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
 export function apiKeyRoutes(
   registry: OpenAPIRegistry,
-  deps: { apiKeys: ApiKeyService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler },
+  deps: { apiKeys: ApiKeyService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler; enrolment: EnrolmentGuards },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });
   const middleware = [deps.authn.user(deps.limit)];
@@ -55,7 +56,7 @@ export function apiKeyRoutes(
       'so minting one needs a sign-in within REAUTH_MAX_AGE_S (else 401 reauthentication_required: POST /reauthenticate).',
     security: ['bearer'],
     body: CreateBody,
-    middleware: [...middleware, deps.recentSignIn],
+    middleware: [...middleware, deps.recentSignIn, deps.enrolment.verifiedEmail],
     responses: { 201: { description: 'The key', schema: CreatedApiKey }, ...errors },
     handler: async ({ body }, req, res) => {
       const { userId } = currentAuth(req);
@@ -80,9 +81,10 @@ export function apiKeyRoutes(
     method: 'delete',
     path: '/api-keys/:id',
     summary: 'Revoke an API key',
+    description: UNMETERED_NOTE,
     security: ['bearer'],
     params: KeyParams,
-    middleware,
+    middleware: [deps.authn.user(UNMETERED)],
     responses: { 204: { description: 'Revoked' }, 404: { description: 'No such key of yours', schema: ErrorResponse }, ...errors },
     handler: async ({ params }, req, res) => {
       const { userId } = currentAuth(req);

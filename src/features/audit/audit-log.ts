@@ -5,6 +5,7 @@ import type { Prisma } from '../../core/db.js';
 import type { Logger } from '../../core/logger.js';
 import type { LoginOutcome, Metrics } from '../../core/metrics.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
+import { type ChainVerdict, verifyAuditChain } from './audit-chain.js';
 
 export const SECURITY_EVENT_TYPES = [
   'user.registered',
@@ -111,6 +112,11 @@ export class AuditLog implements SecurityEvents {
     for (const listener of this.listeners) await listener(row as Parameters<EventListener>[0]);
   }
 
+  /** Walks the hash chain and names its first broken link (see audit-chain.ts). */
+  verify(): Promise<ChainVerdict> {
+    return verifyAuditChain(this.prisma);
+  }
+
   /** Newest first. */
   async list(query: AuditQuery) {
     const where = {
@@ -137,13 +143,18 @@ export class AuditLog implements SecurityEvents {
   }
 }
 
-/** Deletes events older than `days`; safe on every instance at once. Returns how many. */
+/**
+ * Deletes events older than `days` through the database's audit_prune (the only DELETE its triggers let through: the
+ * oldest events, never the newest, none under a day old); safe on every instance at once. Returns how many.
+ */
 export async function pruneAuditEvents(prisma: Prisma, clock: Clock, days: number): Promise<number> {
-  const { count } = await prisma.auditEvent.deleteMany({ where: { createdAt: { lt: new Date(clock.now() - days * 24 * 60 * 60_000) } } });
-  return count;
+  const before = new Date(clock.now() - days * 24 * 60 * 60_000);
+  const [row] = await prisma.$queryRaw<Array<{ pruned: bigint | number | string }>>`SELECT audit_prune(${before}::timestamptz) AS pruned`;
+  return Number(row?.pruned ?? 0);
 }
 
-export type SignInMethod = 'password' | 'passkey' | 'email_code' | 'totp' | 'recovery_code' | 'passkey_second_factor';
+/** `password_confirmation`: a signed-in user typing their password again (step-up, account changes). */
+export type SignInMethod = 'password' | 'password_confirmation' | 'passkey' | 'email_code' | 'totp' | 'recovery_code' | 'passkey_second_factor';
 
 /** Every sign-in attempt, counted by method and outcome, and written to the audit log when it succeeds or fails. */
 export class SignInRecorder {

@@ -24,6 +24,31 @@ const SecurityEventSchema = z
   .meta({ id: 'SecurityEvent' });
 const EventPage = pageEnvelope('events', SecurityEventSchema, 'SecurityEventPage');
 
+const ChainVerdictSchema = z
+  .discriminatedUnion('ok', [
+    z.object({
+      ok: z.literal(true),
+      events: z.int().meta({ description: 'Events checked: every event in the log' }),
+      firstSeq: z.int().nullable().meta({ description: 'seq of the oldest retained event (1 until the first prune); null for an empty log' }),
+      head: z
+        .object({ seq: z.int(), hash: z.string(), createdAt: z.iso.datetime() })
+        .nullable()
+        .meta({ description: 'The newest event; keep its hash elsewhere to detect a rewrite of the whole chain later' }),
+    }),
+    z.object({
+      ok: z.literal(false),
+      events: z.int().meta({ description: 'Events found intact before the first broken link' }),
+      firstBrokenSeq: z.int(),
+      eventId: z.uuid(),
+      reason: z.enum(['altered', 'missing', 'relinked', 'out_of_order']).meta({
+        description:
+          'altered: the event no longer matches its hash; missing: events before it are gone; relinked: its prevHash is not the previous hash; out_of_order: a repeated seq or one below 1',
+      }),
+      message: z.string(),
+    }),
+  ])
+  .meta({ id: 'AuditChainVerdict' });
+
 const TypeList = z
   .string()
   .transform((value) => value.split(',').map((type) => type.trim()))
@@ -72,6 +97,19 @@ export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
           to: query.to === undefined ? undefined : new Date(query.to),
         }),
       );
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/admin/audit/verify',
+    summary: "Check the audit log's hash chain from its oldest event and name the first broken link",
+    description:
+      'Reads the whole log (in batches). `ok: false` means an event was changed, removed or inserted outside the service (the database refuses that unless its triggers were disabled).',
+    security: ['bearer'],
+    middleware: adminOnly(deps),
+    responses: { 200: { description: 'The verdict (a broken chain is still a 200: the check itself succeeded)', schema: ChainVerdictSchema }, ...errorResponses() },
+    handler: async (_input, _req, res) => {
+      res.json(await deps.events.verify());
     },
   });
   return api;

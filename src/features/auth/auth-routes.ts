@@ -9,7 +9,7 @@ import { PublicUser } from '../users/user-schemas.js';
 import { AccessTokenResponse, LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, ReauthenticateBody, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
 import { DEVICE_COOKIE, type LoginThrottle, readCookie } from './login-throttle.js';
-import { type Authenticators, currentAuth } from './authenticate.js';
+import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from './authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { EmailService } from '../email/email-service.js';
 import type { SecurityEvents } from '../audit/audit-log.js';
@@ -34,6 +34,10 @@ const errors = errorResponses();
 /** With REQUIRE_EMAIL_VERIFICATION, every way of signing in may answer this. */
 export const NOT_VERIFIED = { description: 'REQUIRE_EMAIL_VERIFICATION is on and the address is not confirmed yet (email_not_verified)', schema: ErrorResponse };
 
+export const REGISTER_NOTE =
+  'The answer never says whether the address has an account: for a taken address it is the same 201 with the same body shape ' +
+  '(an id that names no account), and the address\'s owner is emailed instead. Usernames are public handles: a taken one answers 409.';
+
 export function clientContext(req: Request): ClientContext {
   return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE), requestId: req.id };
 }
@@ -54,18 +58,16 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     method: 'post',
     path: '/register',
     summary: 'Create an account; a link to confirm the address is emailed',
+    description: REGISTER_NOTE,
     body: RegisterBody,
     middleware: [deps.publicLimit],
     responses: {
-      201: { description: 'The new user', schema: PublicUser },
-      409: { description: 'Username or email already registered', schema: ErrorResponse },
+      201: { description: 'The new user (or, for an address that has an account, the same shape: see the description)', schema: PublicUser },
+      409: { description: 'The username is taken (already_registered)', schema: ErrorResponse },
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      const user = await deps.auth.register(body);
-      deps.events.record({ type: 'user.registered', actorId: user.id, targetId: user.id }, clientContext(req));
-      deps.email.welcome(user);
-      res.status(201).json(user);
+      res.status(201).json(await deps.auth.register(body, clientContext(req)));
     },
   });
   api.route({
@@ -124,8 +126,9 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     method: 'post',
     path: '/logout',
     summary: 'End this session and revoke the access token used',
+    description: UNMETERED_NOTE,
     security: ['bearer'],
-    middleware: [deps.authn.user(deps.userLimit)],
+    middleware: [deps.authn.user(UNMETERED)],
     responses: { 204: { description: 'Logged out' }, ...errors },
     handler: async (_input, req, res) => {
       const auth = currentAuth(req);
@@ -138,8 +141,9 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     method: 'post',
     path: '/logout/all',
     summary: 'End every session of this user; every access token issued so far stops working',
+    description: UNMETERED_NOTE,
     security: ['bearer'],
-    middleware: [deps.authn.user(deps.userLimit)],
+    middleware: [deps.authn.user(UNMETERED)],
     responses: { 204: { description: 'Logged out everywhere' }, ...errors },
     handler: async (_input, req, res) => {
       const auth = currentAuth(req);
@@ -160,7 +164,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     middleware: [deps.authn.user(deps.userLimit)],
     responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...errors },
     handler: async ({ body }, req, res) => {
-      res.json(await deps.auth.reauthenticate(currentAuth(req), body));
+      res.json(await deps.auth.reauthenticate(currentAuth(req), body, clientContext(req)));
     },
   });
   api.route({

@@ -5,14 +5,16 @@ import type { Logger } from '../../core/logger.js';
 import type { ClientContext, Sessions, TokenPair } from '../sessions/session-service.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
 import type { AuthContext } from './authenticate.js';
-import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './passwords.js';
 import type { MfaService } from '../mfa/mfa-service.js';
 import type { RevocationStore } from './revocation-store.js';
 import { InvalidTokenError, type MfaTokens } from './tokens.js';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { PasskeyService } from '../passkeys/passkey-service.js';
-import type { SignInMethod, SignInRecorder } from '../audit/audit-log.js';
+import type { SecurityEvents, SignInMethod, SignInRecorder } from '../audit/audit-log.js';
+import type { PasswordProof } from './password-proof.js';
+import type { Clock } from '../../core/clock.js';
+import { randomUUID } from 'node:crypto';
 
 export const DEFAULT_ROLE = 'user';
 
@@ -26,41 +28,92 @@ export type LoginResult = (TokenPair & { user: PublicUser }) | { mfa_required: t
 /** A second factor as sent: a TOTP or recovery code, or a passkey's answer to POST /login/mfa/passkey/options. */
 export type SecondFactor = { code: string } | { passkey: AuthenticationResponseJSON };
 
-export class AuthService {
-  constructor(
-    private readonly prisma: Prisma,
-    private readonly passwords: PasswordHasher,
-    private readonly sessions: Sessions,
-    private readonly revocations: RevocationStore,
-    private readonly mfa: MfaService,
-    private readonly mfaTokens: MfaTokens,
-    private readonly clock: { now(): number },
-    private readonly throttle: LoginThrottle,
-    private readonly logger: Logger,
-    private readonly passkeys: PasskeyService,
-    /** REQUIRE_EMAIL_VERIFICATION: no session for an account whose address is not confirmed. */
-    private readonly requireEmailVerification: boolean,
-    private readonly signIns: SignInRecorder,
-  ) {}
+export interface AuthServiceDeps {
+  prisma: Prisma;
+  passwords: PasswordHasher;
+  /** Checks passwords under the per-account failure budget (sign-in and step-up alike). */
+  proof: PasswordProof;
+  sessions: Sessions;
+  revocations: RevocationStore;
+  mfa: MfaService;
+  mfaTokens: MfaTokens;
+  clock: Clock;
+  logger: Logger;
+  passkeys: PasskeyService;
+  /** REQUIRE_EMAIL_VERIFICATION: no session for an account whose address is not confirmed. */
+  requireEmailVerification: boolean;
+  signIns: SignInRecorder;
+  events: SecurityEvents;
+  /** What a new account is sent (the link that confirms its address), and what an address's owner is told. */
+  mail: { welcome(user: PublicUser): void; registrationAttempted(email: string): void };
+}
 
-  async register(input: { username: string; email: string; password: string }): Promise<PublicUser> {
-    const passwordHash = await this.passwords.hashNew(input.password, { username: input.username, email: input.email });
+export class AuthService {
+  private readonly prisma: Prisma;
+  private readonly passwords: PasswordHasher;
+  private readonly proof: PasswordProof;
+  private readonly sessions: Sessions;
+  private readonly revocations: RevocationStore;
+  private readonly mfa: MfaService;
+  private readonly mfaTokens: MfaTokens;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly passkeys: PasskeyService;
+  private readonly requireEmailVerification: boolean;
+  private readonly signIns: SignInRecorder;
+  private readonly events: SecurityEvents;
+  private readonly mail: AuthServiceDeps['mail'];
+
+  constructor(deps: AuthServiceDeps) {
+    ({
+      prisma: this.prisma,
+      passwords: this.passwords,
+      proof: this.proof,
+      sessions: this.sessions,
+      revocations: this.revocations,
+      mfa: this.mfa,
+      mfaTokens: this.mfaTokens,
+      clock: this.clock,
+      logger: this.logger,
+      passkeys: this.passkeys,
+      requireEmailVerification: this.requireEmailVerification,
+      signIns: this.signIns,
+      events: this.events,
+      mail: this.mail,
+    } = deps);
+  }
+
+  /**
+   * Creates an account, records it and mails the link that confirms its address. Registration never says whether an
+   * address has an account: a taken address gets the same 201 and body shape (an id that names nothing), and its
+   * owner is told by email instead. Usernames are public handles, so a taken one answers 409.
+   */
+  async register(input: { username: string; email: string; password: string }, client: ClientContext): Promise<PublicUser> {
+    const email = input.email.toLowerCase();
+    const passwordHash = await this.passwords.hashNew(input.password, { username: input.username, email });
     try {
       const user = await this.prisma.user.create({
         data: {
           username: input.username,
           usernameKey: input.username.toLowerCase(),
-          email: input.email,
+          email,
           passwordHash,
+          createdAt: new Date(this.clock.now()),
+          updatedAt: new Date(this.clock.now()),
           roles: { create: { roleName: DEFAULT_ROLE } },
         },
         include: { roles: true },
       });
-      return toPublicUser(user);
+      const created = toPublicUser(user);
+      this.events.record({ type: 'user.registered', actorId: created.id, targetId: created.id }, client);
+      this.mail.welcome(created);
+      return created;
     } catch (err) {
-      // One message for either field, so the answer does not say which of the two is taken.
-      if (isUniqueViolation(err)) throw new AppError('already_registered', 'That username or email is already registered.');
-      throw err;
+      if (!isUniqueViolation(err)) throw err;
+      const usernameTaken = (await this.prisma.user.count({ where: { usernameKey: input.username.toLowerCase() } })) > 0;
+      if (usernameTaken) throw new AppError('already_registered', 'That username is already taken.', { details: [{ path: 'username', message: 'taken' }] });
+      this.mail.registrationAttempted(email);
+      return { id: randomUUID(), username: input.username, email, emailVerified: false, roles: [DEFAULT_ROLE], createdAt: new Date(this.clock.now()).toISOString() };
     }
   }
 
@@ -74,20 +127,9 @@ export class AuthService {
       where: identifier.includes('@') ? { email: identifier } : { usernameKey: identifier },
       include: { roles: true },
     });
-    const counter = this.throttle.counterFor(user, identifier, client.deviceCookie);
-    try {
-      await this.throttle.refuseIfLocked(counter);
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'login_throttled') this.signIns.failed('password', 'locked', client, user?.id);
-      throw err;
-    }
-    const matches = user ? await this.passwords.verify(input.password, user.passwordHash) : await this.passwords.verifyAgainstNobody(input.password);
-    if (!user || !matches || user.disabledAt) {
-      await this.throttle.failed(counter);
-      this.signIns.failed('password', !user ? 'unknown_user' : !matches ? 'wrong_password' : 'disabled', client, user?.id);
+    if (!(await this.proof.signIn(user, identifier, input.password, client)) || !user) {
       throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
     }
-    await this.throttle.succeeded(counter);
     if (this.passwords.isWeakerThanConfigured(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
     return this.firstFactorPassed(user, ['pwd'], 'password', client);
   }
@@ -212,24 +254,24 @@ export class AuthService {
    * Step-up: the signed-in user proves again who they are (the password, and a second factor when two-factor is on)
    * and gets an access token for the same session that says so, for the routes that need a recent sign-in.
    */
-  async reauthenticate(auth: AuthContext, input: { password: string; code?: string }): Promise<Omit<TokenPair, 'refresh_token'>> {
+  async reauthenticate(auth: AuthContext, input: { password: string; code?: string }, client: ClientContext): Promise<Omit<TokenPair, 'refresh_token'>> {
     const user = await this.prisma.user.findUnique({ where: { id: auth.userId } });
-    if (!user || user.disabledAt || !(await this.passwords.verify(input.password, user.passwordHash))) {
-      throw new AppError('invalid_credentials', 'The password is not correct.');
-    }
+    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The password is not correct.');
+    await this.proof.confirm(user, input.password, client);
     if (await this.mfa.isEnabled(user.id)) {
       if (input.code === undefined) throw new AppError('invalid_mfa_code', 'Two-factor is on: send a current code (or a recovery code) with the password.');
       await this.mfa.verifySecondFactor(user.id, input.code);
+      return this.sessions.reauthenticated(auth, ['pwd', 'otp', 'mfa']);
     }
-    return this.sessions.reauthenticated(auth);
+    return this.sessions.reauthenticated(auth, ['pwd']);
   }
 
   /** Step-up with one of the user's passkeys instead of the password. */
   async reauthenticateWithPasskey(auth: AuthContext, response: AuthenticationResponseJSON): Promise<Omit<TokenPair, 'refresh_token'>> {
-    await this.passkeys.verifyAssertion(response, { kind: 'reauthenticate', userId: auth.userId, sessionId: auth.sessionId });
+    const { amr } = await this.passkeys.verifyAssertion(response, { kind: 'reauthenticate', userId: auth.userId, sessionId: auth.sessionId });
     const user = await this.prisma.user.findUnique({ where: { id: auth.userId } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
-    return this.sessions.reauthenticated(auth);
+    return this.sessions.reauthenticated(auth, amr);
   }
 
   /** Ends the caller's session and voids the access token they used, on every instance. */

@@ -159,6 +159,15 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
   };
 }
 
+/**
+ * The "budget" of the routes that end access: logging out (here or everywhere), ending a session, revoking a key.
+ * A person must always be able to lock an attacker out, so these are never refused by a rate limit; each succeeds
+ * once per credential (the token or key it ends stops working), so they bound themselves. Forged credentials still
+ * spend the address's budget of guesses.
+ */
+export const UNMETERED: Budget = Object.assign<RequestHandler, Pick<Budget, 'rememberedRefusal'>>((_req, _res, next) => next(), { rememberedRefusal: () => undefined });
+export const UNMETERED_NOTE = 'Never refused by a rate limit: a person must always be able to end access.';
+
 /** The caller's identity; only valid behind `authenticate`. */
 export function currentAuth(req: Request): AuthContext {
   if (!req.auth) throw new AppError('unauthorized', 'Authentication is required.');

@@ -6,6 +6,7 @@ import { ErrorResponse } from '../../core/http/openapi.js';
 import { PublicUser } from '../users/user-schemas.js';
 import type { UserService } from '../users/user-service.js';
 import { RegisterBody } from './auth-schemas.js';
+import { clientContext, REGISTER_NOTE } from './auth-routes.js';
 import type { AuthService } from './auth-service.js';
 import { type Authenticators, currentAuth } from './authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
@@ -19,16 +20,17 @@ export function legacyAliasRoutes(
     method: 'post',
     path: '/signup',
     summary: 'Alias of POST /register',
+    description: REGISTER_NOTE,
     deprecated: true,
     body: RegisterBody,
     middleware: [deps.publicLimit],
     responses: {
       201: { description: 'The new user', schema: PublicUser },
-      409: { description: 'Already registered', schema: ErrorResponse },
+      409: { description: 'The username is taken (already_registered)', schema: ErrorResponse },
       429: { description: 'Rate limited; Retry-After says when to try again', schema: ErrorResponse },
     },
-    handler: async ({ body }, _req, res) => {
-      res.status(201).json(await deps.auth.register(body));
+    handler: async ({ body }, req, res) => {
+      res.status(201).json(await deps.auth.register(body, clientContext(req)));
     },
   });
   api.route({

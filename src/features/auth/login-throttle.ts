@@ -66,9 +66,14 @@ export class LoginThrottle {
     return { lockout: this.accounts, subject: user ? `user:${user.id}` : `name:${identifier}` };
   }
 
-  async refuseIfLocked({ lockout, subject }: Counter): Promise<void> {
-    const lockedMs = await this.unlessStoreDown(() => lockout.lockedForMs(subject), 0);
-    if (lockedMs === 0) return;
+  /**
+   * Spends one attempt before the password is compared, or answers 429 when the budget is spent. Counting first is
+   * what keeps the limit exact: a burst of parallel guesses, on one instance or many, gets at most the budget's
+   * number of comparisons. A right password gives its attempt back (`succeeded`).
+   */
+  async attempt({ lockout, subject }: Counter): Promise<void> {
+    const { allowed, lockedMs } = await this.unlessStoreDown(() => lockout.reserve(subject), { allowed: true, lockedMs: 0 });
+    if (allowed) return;
     const seconds = Math.ceil(lockedMs / 1000);
     throw new AppError(
       'login_throttled',
@@ -77,13 +82,13 @@ export class LoginThrottle {
     );
   }
 
-  async failed({ lockout, subject }: Counter): Promise<void> {
-    await this.unlessStoreDown(() => lockout.recordFailure(subject), 0);
-  }
-
-  /** A device that gets the password right starts again; the account's count runs out on its own (a success there does not hand a guesser a fresh budget). */
+  /**
+   * The password was right: the attempt is given back. A device starts again; the account's count keeps the other
+   * failures and runs out on its own (a success does not hand a guesser a fresh budget).
+   */
   async succeeded({ lockout, subject }: Counter): Promise<void> {
     if (lockout === this.devices) await this.unlessStoreDown(() => lockout.clear(subject), undefined);
+    else await this.unlessStoreDown(() => lockout.refund(subject), undefined);
   }
 
   private async unlessStoreDown<T>(step: () => Promise<T>, fallback: T): Promise<T> {

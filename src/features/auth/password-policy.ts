@@ -10,6 +10,8 @@ import type { PasswordHashPool } from '../../core/password-hash-pool.js';
 export interface PasswordOwner {
   username?: string;
   email?: string;
+  /** Other personal inputs (a previous username, a new address asked for in the same request). */
+  otherInputs?: string[];
 }
 
 function weak(message: string, details: Record<string, unknown>): AppError {
@@ -28,7 +30,10 @@ export class PasswordPolicy {
     if ([...password].length < this.settings.minLength) {
       throw weak(`The password must be at least ${this.settings.minLength} characters long.`, { reason: 'too_short' });
     }
-    const names = [owner.username, owner.email, owner.email?.split('@')[0]].filter((name): name is string => !!name);
+    const addresses = [owner.email, ...(owner.otherInputs ?? []).filter((input) => input.includes('@'))];
+    const names = [owner.username, ...(owner.otherInputs ?? []), ...addresses.flatMap((address) => (address ? [address, address.split('@')[0]] : []))].filter(
+      (name): name is string => !!name,
+    );
     if (names.some((name) => name.toLowerCase() === password.toLowerCase())) {
       throw weak('The password must not be your username or email.', { reason: 'personal' });
     }

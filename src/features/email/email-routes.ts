@@ -7,7 +7,10 @@ import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { clientContext, signedIn } from '../auth/auth-routes.js';
-import { MfaChallenge, TokenResponse } from '../auth/auth-schemas.js';
+import { AccessTokenResponse, MfaChallenge, TokenResponse } from '../auth/auth-schemas.js';
+import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { Sessions } from '../sessions/session-service.js';
 import type { AuthService } from '../auth/auth-service.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { Email, Password, PublicUser } from '../users/user-schemas.js';
@@ -29,6 +32,10 @@ export interface EmailRouteDeps {
   publicLimit: RequestHandler;
   /** Per address: the budget of the routes that send mail to an address someone typed. */
   emailLimit: RequestHandler;
+  authn: Authenticators;
+  sessions: Sessions;
+  /** The signed-in user's budget (as POST /reauthenticate). */
+  userLimit: Budget;
 }
 
 const errors = errorResponses({ 401: 'The link is not valid (invalid_token), or the email or code is not correct (invalid_credentials)' });
@@ -80,12 +87,15 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     method: 'post',
     path: '/password/reset',
     summary: 'Set a new password with the token from the reset link; every session ends',
-    description: 'The new password is checked (400 weak_password) before the link is spent, so a refused one does not waste it.',
-    body: z.object({ token: LinkToken, password: Password }).strict(),
+    description:
+      'The new password is checked (400 weak_password) before the link is spent, so a refused one does not waste it. ' +
+      'removeCredentials: true also deletes every passkey and API key of the account. When the link is the first proof of the address, ' +
+      'everything added before it (passkeys, API keys, two-factor) goes regardless: until then anyone may have registered the address.',
+    body: z.object({ token: LinkToken, password: Password, removeCredentials: z.boolean().optional() }).strict(),
     middleware: [deps.publicLimit],
     responses: { 204: { description: 'Changed; sign in with the new password' }, ...errors },
     handler: async ({ body }, req, res) => {
-      const userId = await deps.email.resetPassword(body.token, body.password);
+      const userId = await deps.email.resetPassword(body.token, body.password, { removeCredentials: body.removeCredentials });
       deps.events.record({ type: 'password.reset', actorId: userId, targetId: userId }, clientContext(req));
       res.status(204).end();
     },
@@ -115,8 +125,41 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       res.json(result);
     },
   });
+  const signedInOnly = [deps.authn.user(deps.userLimit)];
+  api.route({
+    method: 'post',
+    path: '/reauthenticate/email-code/send',
+    summary: 'Email a six-digit code to the account\'s proven address, to prove the mailbox again in this session',
+    description:
+      'The second proof that adding a first second factor needs after a password sign-in (403 second_proof_required says so). ' +
+      '403 email_not_verified while the address is not proven. Counts against the address\'s mail cap.',
+    security: ['bearer'],
+    middleware: signedInOnly,
+    responses: { 202: { description: 'Sent (unless the address has had its share of messages for now)', schema: Accepted }, ...errors, 403: NOT_PROVEN },
+    handler: async (_input, req, res) => {
+      await deps.email.sendStepUpCode(currentAuth(req).userId);
+      res.status(202).json({ message: 'A code is on its way to your address, unless it has had three messages in the last 15 minutes.' });
+    },
+  });
+  api.route({
+    method: 'post',
+    path: '/reauthenticate/email-code',
+    summary: 'Prove the mailbox with the emailed code: a fresh access token for the same session, whose amr adds otp',
+    description: 'After a password sign-in the token holds two proofs (amr pwd, otp, mfa). Five wrong codes end the code.',
+    security: ['bearer'],
+    body: z.object({ code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict(),
+    middleware: signedInOnly,
+    responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...errors, 401: { description: 'Not authenticated, or a wrong or expired code (invalid_mfa_code)', schema: ErrorResponse } },
+    handler: async ({ body }, req, res) => {
+      const auth = currentAuth(req);
+      await deps.email.verifyStepUpCode(auth.userId, body.code);
+      res.json(deps.sessions.reauthenticated(auth, ['otp']));
+    },
+  });
   return api;
 }
+
+const NOT_PROVEN = { description: 'The account\'s address is not proven yet (email_not_verified)', schema: ErrorResponse };
 
 const OutboxMessage = z.object({ id: z.string(), to: z.string(), subject: z.string(), text: z.string(), createdAt: z.string() }).meta({ id: 'OutboxMessage' });
 

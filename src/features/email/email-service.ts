@@ -1,5 +1,6 @@
 // Everything that reaches a user by email: confirming an address (and changing it), resetting a password, signing
 // in with a code, and short notices about security-relevant changes. Messages go through the durable queue.
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
@@ -9,7 +10,8 @@ import type { Logger } from '../../core/logger.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { ClientContext, Sessions } from '../sessions/session-service.js';
 import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
-import type { EmailTokens } from './email-tokens.js';
+import { describeDevice, describeIp } from './device-description.js';
+import { type EmailTokens, lockAccount } from './email-tokens.js';
 import type { MailQueue } from './mail-queue.js';
 import type { MailTemplates, TemplateName } from './templates.js';
 
@@ -19,6 +21,9 @@ interface Recipient {
   email: string;
 }
 
+/** Values for a template, or undefined when there is nothing to send after all (the token was not issued). */
+type Values = Record<string, string> | undefined;
+
 export class EmailService {
   constructor(
     private readonly prisma: Prisma,
@@ -27,7 +32,7 @@ export class EmailService {
     private readonly tokens: EmailTokens,
     private readonly passwords: PasswordHasher,
     private readonly sessions: Sessions,
-    /** Counts the messages the public routes send to each address, so nobody can mail-bomb one through us. */
+    /** Counts every message to each address (see send), so nobody can mail-bomb one through us. */
     private readonly perAddress: FailureLockout,
     private readonly settings: EmailSettings,
     private readonly clock: Clock,
@@ -40,8 +45,10 @@ export class EmailService {
 
   /** Sends a link that confirms `email` (the account's address, or the new one it is changing to). */
   async sendVerification(user: Recipient, email = user.email): Promise<void> {
-    const token = await this.tokens.issueLink(user.id, 'verify_email', email);
-    await this.send({ ...user, email }, 'verify-email', { link: this.link('verify-email', token) });
+    await this.send({ ...user, email }, 'verify-email', async () => {
+      const token = await this.tokens.issueLink(user.id, 'verify_email', email, user.email);
+      return token === undefined ? undefined : { link: this.link('verify-email', token) };
+    });
   }
 
   /** After registration: the confirmation link, sent beside the answer (the account stands whether or not it goes). */
@@ -56,49 +63,91 @@ export class EmailService {
   resendVerification(email: string): void {
     this.inBackground('resend a verification link', async () => {
       const user = await this.prisma.user.findUnique({ where: { email } });
-      if (!user || user.disabledAt || user.emailVerifiedAt || !(await this.withinBudget(email))) return;
+      if (!user || user.disabledAt || user.emailVerifiedAt) return;
       await this.sendVerification(user);
     });
   }
 
   /**
    * Spends a confirmation link. For the account's own address it marks it confirmed; for a new address it becomes
-   * the account's address, and the old one is told.
+   * the account's address, every other link and code (sent to the old address) dies with it, and the old one is told.
    */
   async verifyEmail(token: string): Promise<{ user: PublicUser; previousEmail?: string }> {
-    const { userId, email } = await this.tokens.consumeLink(token, 'verify_email');
-    const before = await this.prisma.user.findUnique({ where: { id: userId } });
-    if (!before || before.disabledAt) throw new AppError('invalid_token', 'This link is not valid.');
+    const { userId } = await this.tokens.peekLink(token, 'verify_email');
     const now = new Date(this.clock.now());
-    let user;
+    let changed;
     try {
-      user = await this.prisma.user.update({ where: { id: userId }, data: { email, emailVerifiedAt: now, updatedAt: now }, include: { roles: true } });
+      // One transaction under the account's lock: no link or code can be issued to the old address in between.
+      changed = await this.prisma.$transaction(async (tx) => {
+        await lockAccount(tx, userId);
+        const before = await tx.user.findUnique({ where: { id: userId } });
+        if (!before || before.disabledAt) throw new AppError('invalid_token', 'This link is not valid.');
+        const { email } = await this.tokens.consumeLink(token, 'verify_email', tx);
+        const user = await tx.user.update({ where: { id: userId }, data: { email, emailVerifiedAt: now, updatedAt: now }, include: { roles: true } });
+        if (before.email !== email) await this.tokens.revokeAll(userId, tx);
+        return { before, user };
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('already_registered', 'That email address was registered by another account meanwhile.');
       throw err;
     }
-    if (before.email === email) return { user: toPublicUser(user) };
-    await this.send(before, 'email-changed', { newEmail: email, when: now.toUTCString() });
+    const { before, user } = changed;
+    if (before.email === user.email) return { user: toPublicUser(user) };
+    await this.send(before, 'email-changed', { newEmail: user.email, when: now.toUTCString() }, { toConfirmedOwner: before.emailVerifiedAt !== null });
     return { user: toPublicUser(user), previousEmail: before.email };
   }
 
-  /** Starts an email change: nothing changes until the link sent to the new address is opened. */
+  /**
+   * Starts an email change: nothing changes until the link sent to the new address is opened. The new address's
+   * cap applies like any other's: past it the link is quietly not sent, and the answer does not say.
+   */
   async requestEmailChange(userId: string, newEmail: string): Promise<void> {
     const user = await this.prisma.user.findUniqueOrThrow({ where: { id: userId } });
     if (user.email === newEmail) return;
-    if (await this.prisma.user.findUnique({ where: { email: newEmail }, select: { id: true } })) {
-      throw new AppError('already_registered', 'That username or email is already registered.');
-    }
-    await this.sendVerification(user, newEmail);
+    const owner = await this.prisma.user.findUnique({ where: { email: newEmail } });
+    // The answer does not say whether the address has an account: its owner is told instead (capped like any send).
+    if (owner) await this.send(owner, 'address-in-use', { when: new Date(this.clock.now()).toUTCString() });
+    else await this.sendVerification(user, newEmail);
+  }
+
+  /** Someone tried to register an address that has an account: its owner is told, within the address's cap. */
+  registrationAttempted(email: string): void {
+    this.inBackground('tell an address owner of a registration attempt', async () => {
+      const owner = await this.prisma.user.findUnique({ where: { email } });
+      if (owner && !owner.disabledAt) await this.send(owner, 'address-in-use', { when: new Date(this.clock.now()).toUTCString() });
+    });
+  }
+
+  /**
+   * A code to the account's proven address, for a signed-in user proving the mailbox again (a second proof after a
+   * password sign-in). 403 email_not_verified for an address nobody has proven: it may not be this user's.
+   */
+  async sendStepUpCode(userId: string): Promise<void> {
+    const user = await this.prisma.user.findUnique({ where: { id: userId } });
+    if (!user || user.disabledAt) throw new AppError('invalid_token', 'The account behind this token no longer exists.');
+    if (!user.emailVerifiedAt) throw new AppError('email_not_verified', 'Confirm your email address first: a code can only go to a proven address.');
+    await this.send(user, 'step-up-code', async () => {
+      const code = await this.tokens.issueCode(user.id, user.email, 'step_up_code');
+      return code === undefined ? undefined : { code };
+    });
+  }
+
+  /** Spends a step-up code of this user (five guesses, ten minutes); 401 invalid_mfa_code otherwise. */
+  async verifyStepUpCode(userId: string, code: string): Promise<void> {
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { email: true } });
+    const owner = user ? await this.tokens.consumeCode(user.email, code, 'step_up_code') : undefined;
+    if (owner !== userId) throw new AppError('invalid_mfa_code', 'The code is not correct, or it has expired: ask for a new one.');
   }
 
   /** Sends a reset link if the address has an account; the same answer and timing either way (work after it). */
   forgotPassword(email: string): void {
     this.inBackground('send a password reset link', async () => {
       const user = await this.prisma.user.findUnique({ where: { email } });
-      if (!user || user.disabledAt || !(await this.withinBudget(email))) return;
-      const token = await this.tokens.issueLink(user.id, 'reset_password', email);
-      await this.send(user, 'password-reset', { link: this.link('reset-password', token) });
+      if (!user || user.disabledAt) return;
+      await this.send(user, 'password-reset', async () => {
+        const token = await this.tokens.issueLink(user.id, 'reset_password', email);
+        return token === undefined ? undefined : { link: this.link('reset-password', token) };
+      });
     });
   }
 
@@ -106,17 +155,24 @@ export class EmailService {
    * Sets a new password with a reset link: the password is checked before the link is spent (a weak one does not
    * waste it), then every session ends and the owner is told. Opening the link also proves the address.
    */
-  /** Returns the account whose password was reset. */
-  async resetPassword(token: string, password: string): Promise<string> {
+  /**
+   * Returns the account whose password was reset. `removeCredentials`: every passkey and API key goes too, for an
+   * owner who fears someone else added one. When the link is the first proof of the address, they go regardless
+   * (see claimAddress).
+   */
+  async resetPassword(token: string, password: string, { removeCredentials = false }: { removeCredentials?: boolean } = {}): Promise<string> {
     const { userId } = await this.tokens.peekLink(token, 'reset_password');
     const user = await this.prisma.user.findUnique({ where: { id: userId } });
     if (!user || user.disabledAt) throw new AppError('invalid_token', 'This link is not valid.');
     const passwordHash = await this.passwords.hashNew(password, { username: user.username, email: user.email });
     await this.tokens.consumeLink(token, 'reset_password');
     const now = new Date(this.clock.now());
-    await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, emailVerifiedAt: user.emailVerifiedAt ?? now, updatedAt: now } });
+    await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, updatedAt: now } });
     await this.sessions.revokeEverything(userId, 'password_reset');
-    await this.send(user, 'password-changed', { when: now.toUTCString() });
+    await this.claimAddress(userId, { keepPassword: true });
+    if (removeCredentials) await removeLongLivedCredentials(this.prisma, userId);
+    // A notice, to an address the link just proved.
+    await this.send(user, 'password-changed', { when: now.toUTCString() }, { toConfirmedOwner: true });
     return userId;
   }
 
@@ -124,9 +180,11 @@ export class EmailService {
   sendSignInCode(email: string): void {
     this.inBackground('send a sign-in code', async () => {
       const user = await this.prisma.user.findUnique({ where: { email } });
-      if (!user || user.disabledAt || !(await this.withinBudget(email))) return;
-      const code = await this.tokens.issueCode(user.id, email);
-      await this.send(user, 'sign-in-code', { code });
+      if (!user || user.disabledAt) return;
+      await this.send(user, 'sign-in-code', async () => {
+        const code = await this.tokens.issueCode(user.id, email);
+        return code === undefined ? undefined : { code };
+      });
     });
   }
 
@@ -134,26 +192,73 @@ export class EmailService {
   async verifySignInCode(email: string, code: string): Promise<string> {
     const userId = await this.tokens.consumeCode(email, code);
     if (!userId) throw new AppError('invalid_credentials', 'The email or code is not correct, or the code has expired.');
-    await this.prisma.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: new Date(this.clock.now()) } });
+    await this.claimAddress(userId, { keepPassword: false });
     return userId;
   }
 
-  /** A sign-in from a browser not seen before (no device cookie for this account); not for an account just made. */
+  /**
+   * The first proof of an account's address by a code or a reset link makes the account its owner's alone: until
+   * then anyone may have registered the address. Every session ends, and whatever was added before the proof goes
+   * (passkeys, API keys, two-factor and its recovery codes, pending links); after a code, the password set before
+   * goes too (a reset sets a new one). Unverified accounts cannot add those (EnrolmentGuards); this clears what
+   * older versions let them add. Later proofs change nothing. Returns whether this was the first.
+   */
+  private async claimAddress(userId: string, { keepPassword }: { keepPassword: boolean }): Promise<boolean> {
+    const now = new Date(this.clock.now());
+    const { count } = await this.prisma.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: now, updatedAt: now } });
+    if (count === 0) return false;
+    await this.sessions.revokeEverything(userId, 'address_claimed');
+    await removeLongLivedCredentials(this.prisma, userId);
+    await this.prisma.$transaction([
+      this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }),
+      this.prisma.mfaFactor.deleteMany({ where: { userId } }),
+      this.prisma.emailToken.deleteMany({ where: { userId, usedAt: null, purpose: 'verify_email' } }),
+    ]);
+    if (!keepPassword) {
+      // Nobody knows this one: the owner sets a password through a reset when they want one.
+      await this.prisma.user.update({ where: { id: userId }, data: { passwordHash: await this.passwords.hash(randomBytes(32).toString('base64url')) } });
+    }
+    return true;
+  }
+
+  /**
+   * A sign-in from a browser not seen before (no device cookie for this account); not for an account just made. The
+   * device is described in our words (see describeDevice): the User-Agent is text whoever signed in chose.
+   */
   notifyNewSignIn(user: PublicUser, client: ClientContext): void {
     if (this.clock.now() - Date.parse(user.createdAt) < NEW_ACCOUNT_QUIET_MS) return;
-    this.notify(user.id, 'new-sign-in', { when: new Date(this.clock.now()).toUTCString(), device: client.userAgent?.slice(0, 200) ?? 'unknown', ip: client.ip ?? 'unknown' });
+    this.notify(user.id, 'new-sign-in', { when: new Date(this.clock.now()).toUTCString(), device: describeDevice(client.userAgent), ip: describeIp(client.ip) });
   }
 
   /** A short notice to the account's owner; it never fails the request that caused it (failures are logged). */
-  notify(userId: string, template: Extract<TemplateName, 'password-changed' | 'mfa-disabled' | 'api-key-created' | 'new-sign-in'>, values: Record<string, string> = {}): void {
+  notify(userId: string, template: Extract<TemplateName, 'password-changed' | 'mfa-disabled' | 'mfa-enabled' | 'api-key-created' | 'passkey-added' | 'new-sign-in'>, values: Record<string, string> = {}): void {
     this.inBackground(`send a ${template} notice`, async () => {
       const user = await this.prisma.user.findUnique({ where: { id: userId } });
-      if (user) await this.send(user, template, { when: new Date(this.clock.now()).toUTCString(), ...values });
+      if (user) await this.send(user, template, { when: new Date(this.clock.now()).toUTCString(), ...values }, { toConfirmedOwner: user.emailVerifiedAt !== null });
     });
   }
 
-  private async send(user: Recipient, template: TemplateName, values: Record<string, string>): Promise<void> {
-    const message = this.templates.render(template, { username: user.username, email: user.email, ...values });
+  /**
+   * Every message leaves through here, so every one counts against its address's cap, whatever asked for it (a
+   * public route, registration, a change of address, a notice to an address nobody has confirmed). Past the cap it
+   * is quietly dropped, and `values` (which may issue a link or code) is never called. The one message outside the
+   * cap is a security notice to an address its account has confirmed (`toConfirmedOwner`): only a use of that account
+   * sends one, the cap guards addresses against people who do not own them, and whoever fills the cap through
+   * /password/forgot must not silence the warning about their own sign-in, nor a notice use up the owner's share.
+   */
+  private async send(
+    user: Recipient,
+    template: TemplateName,
+    values: Values | (() => Promise<Values>),
+    { toConfirmedOwner = false }: { toConfirmedOwner?: boolean } = {},
+  ): Promise<void> {
+    if (!toConfirmedOwner && !(await this.withinBudget(user.email))) {
+      this.logger.info({ template }, 'an address had its share of messages for now; this one was not sent');
+      return;
+    }
+    const filled = typeof values === 'function' ? await values() : values;
+    if (filled === undefined) return;
+    const message = this.templates.render(template, { username: user.username, email: user.email, ...filled });
     await this.queue.enqueue({ to: user.email, template, ...message });
   }
 
@@ -162,9 +267,7 @@ export class EmailService {
    * or a synchronous update in process), so requests racing for one address cannot all slip under the cap.
    */
   private async withinBudget(email: string): Promise<boolean> {
-    if ((await this.perAddress.recordFailure(email)) === 0) return true;
-    this.logger.info('an address had its share of messages for now; this one was not sent');
-    return false;
+    return (await this.perAddress.recordFailure(email)) === 0;
   }
 
   private link(action: 'verify-email' | 'reset-password', token: string): string {
@@ -175,6 +278,11 @@ export class EmailService {
   private inBackground(what: string, work: () => Promise<void>): void {
     void work().catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `could not ${what}`));
   }
+}
+
+/** Deletes every passkey and API key of the account (API keys are read from the database on each use: gone is refused). */
+export async function removeLongLivedCredentials(prisma: Prisma, userId: string): Promise<void> {
+  await prisma.$transaction([prisma.passkey.deleteMany({ where: { userId } }), prisma.apiKey.deleteMany({ where: { userId } })]);
 }
 
 /** A notice about a new browser is noise in the first minutes of an account (registration, then the first login). */

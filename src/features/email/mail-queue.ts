@@ -14,7 +14,7 @@ import type { MailTransport } from './transport.js';
 
 /** Ten tries over about three hours (see retryDelayMs), then it is given up on. */
 export const MAX_ATTEMPTS = 10;
-/** Sent and failed messages are kept this long (addresses and subjects only; the body is gone), for support. */
+/** Sent and failed messages are kept this long (addresses and subjects only, and no subject holds a secret: see MailTemplates), for support. */
 const RETENTION_MS = 7 * 24 * 60 * 60_000;
 
 interface Claimed {

@@ -14,6 +14,10 @@ export const TEMPLATE_NAMES = [
   'new-sign-in',
   'mfa-disabled',
   'api-key-created',
+  'passkey-added',
+  'mfa-enabled',
+  'address-in-use',
+  'step-up-code',
 ] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
@@ -49,6 +53,8 @@ export class MailTemplates {
     for (const name of TEMPLATE_NAMES) {
       const [subjectLine, ...body] = readFileSync(path.join(dir, `${name}.txt`), 'utf8').split('\n');
       if (!subjectLine?.startsWith('Subject: ')) throw new Error(`${name}.txt must start with a Subject: line`);
+      // The queue keeps subjects in clear (a week after sending, for support): no link, code or other value in one.
+      if (/\{\{(?!product\}\})/.test(subjectLine)) throw new Error(`${name}.txt: a subject may name only {{product}}`);
       this.templates.set(name, { subject: subjectLine.slice('Subject: '.length), text: body.join('\n').trim(), html: readFileSync(path.join(dir, `${name}.html`), 'utf8') });
     }
   }

@@ -53,6 +53,14 @@ function isComplete(type: ImageType, { head, tail, length }: FileParts): boolean
   }
 }
 
+/**
+ * Whether a WebP's image data is lossless (a `VP8L` chunk, alone or in an extended file's frames) rather than lossy
+ * (`VP8 `), judged from its head: a re-encoding keeps the kind, so a screenshot is never blurred nor a photo bloated.
+ */
+export function isLosslessWebp(head: Buffer): boolean {
+  return head.includes('VP8L', 12, 'latin1') && !head.includes('VP8 ', 12, 'latin1');
+}
+
 /** A whole file in memory, as parts. */
 export function partsOf(bytes: Buffer): FileParts {
   return { head: bytes.subarray(0, HEAD_BYTES), tail: bytes.subarray(-TAIL_BYTES), length: bytes.length };

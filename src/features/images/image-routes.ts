@@ -31,7 +31,12 @@ const Image = z
   })
   .meta({ id: 'Image' });
 const ImagePage = pageEnvelope('images', Image, 'ImagePageBase')
-  .extend({ maxUploadBytes: z.number().int().meta({ description: 'The largest image an upload may be (MAX_UPLOAD_BYTES)' }) })
+  .extend({
+    maxUploadBytes: z.number().int().meta({ description: 'The largest image an upload may be (MAX_UPLOAD_BYTES)' }),
+    maxPixels: z.number().int().meta({ description: 'The most pixels an image may declare, every frame counted (IMAGE_MAX_PIXELS)' }),
+    usedBytes: z.number().int().meta({ description: 'What your images take together (whatever the scope)' }),
+    quotaBytes: z.number().int().nullable().meta({ description: 'What your images may take together (IMAGE_QUOTA_BYTES_PER_USER); null: no limit' }),
+  })
   .meta({ id: 'ImagePage' });
 
 const ListQuery = z
@@ -57,6 +62,7 @@ export interface ImageRouteDeps {
   metrics?: Metrics;
   signer: ImageUrlSigner;
   maxUploadBytes: number;
+  maxPixels: number;
   authn: Authenticators;
   imagesLimit: Budget;
   signedUrlLimit: RequestHandler;
@@ -136,9 +142,10 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     upload: { field: UPLOAD_FIELD, description: `The image, at most MAX_UPLOAD_BYTES` },
     middleware: [...write, singleUpload(deps.images, deps.maxUploadBytes)],
     responses: {
-      201: { description: 'Stored', schema: Image },
-      413: { description: 'Larger than MAX_UPLOAD_BYTES', schema: ErrorResponse },
+      201: { description: 'Stored (by default re-encoded without metadata: size, sha256 and dimensions describe the stored bytes)', schema: Image },
+      413: { description: 'Larger than MAX_UPLOAD_BYTES (`payload_too_large`), or past your storage quota (`storage_quota_exceeded`)', schema: ErrorResponse },
       415: { description: 'Not a PNG, JPEG, GIF or WebP (SVG included)', schema: ErrorResponse },
+      422: { description: 'Declares more pixels than IMAGE_MAX_PIXELS (`image_too_large_dimensions`); refused before decoding', schema: ErrorResponse },
       ...errors,
     },
     handler: (_input, req, res) => {
@@ -160,7 +167,9 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     middleware: read,
     responses: { 200: { description: 'A page of images', schema: ImagePage }, 403: { description: 'scope=all without admin', schema: ErrorResponse }, ...errors },
     handler: async ({ query }, req, res) => {
-      res.json({ ...(await deps.images.list(currentAuth(req), query)), maxUploadBytes: deps.maxUploadBytes });
+      const auth = currentAuth(req);
+      const [page, usage] = await Promise.all([deps.images.list(auth, query), deps.images.usage(auth.userId)]);
+      res.json({ ...page, maxUploadBytes: deps.maxUploadBytes, maxPixels: deps.maxPixels, ...usage });
     },
   });
   api.route({

@@ -1,14 +1,19 @@
 // Stores, lists, serves and deletes users' images, never leaving a file without a row or a row without a file.
-import { pipeline } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ImageProbe } from './image-probe.js';
-import type { Readable } from 'node:stream';
 import { isDatabaseUnavailable, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import type { Logger } from '../../core/logger.js';
 import type { AuthContext } from '../auth/authenticate.js';
 import { ADMIN_ROLE } from '../admin/admin-service.js';
-import { inspectImage, sanitiseFileName } from './image-content.js';
+import { type ImageType, type InspectedImage, inspectImage, isLosslessWebp, sanitiseFileName } from './image-content.js';
+import { ImageProcessor } from './image-processing.js';
 import type { ImageStorage } from './image-storage.js';
 import type { ImageUrlSigner } from './signed-urls.js';
 
@@ -40,15 +45,40 @@ interface ImageRow {
   createdAt: Date;
 }
 
+export interface ImageSettings {
+  /** Where uploads wait, on local disk, while they are checked (the upload directory); each is removed afterwards. */
+  spoolDir: string;
+  /** IMAGE_MAX_PIXELS: the most pixels a header may declare, every frame counted. */
+  maxPixels: number;
+  /** IMAGE_STRIP_METADATA: store a re-encoded copy without metadata rather than the bytes as sent. */
+  stripMetadata: boolean;
+  /** IMAGE_QUOTA_BYTES_PER_USER: what one owner's images may take together; 0: no limit. */
+  quotaBytesPerUser: number;
+}
+
+/** An owner's storage: what their images take and what they may (null: no limit). */
+export interface StorageUsage {
+  usedBytes: number;
+  quotaBytes: number | null;
+}
+
 const notFound = () => new AppError('not_found', 'No such image.');
 
+const tooManyPixels = (pixels: number, maxPixels: number) =>
+  new AppError('image_too_large_dimensions', `The image declares more than ${maxPixels} pixels (IMAGE_MAX_PIXELS).`, { details: { pixels, maxPixels } });
+
 export class ImageService {
+  private readonly processor: ImageProcessor;
+
   constructor(
     private readonly prisma: Prisma,
     private readonly storage: ImageStorage,
     private readonly signer: ImageUrlSigner,
     private readonly logger: Logger,
-  ) {}
+    private readonly settings: ImageSettings,
+  ) {
+    this.processor = new ImageProcessor(settings.maxPixels);
+  }
 
   private view(row: ImageRow): ImageView {
     const signed = this.signer.sign(row.id);
@@ -68,46 +98,100 @@ export class ImageService {
   }
 
   /**
-   * Streams the upload to storage while watching it (length, SHA-256, head and tail), then checks what it was: a
-   * file that is not a complete PNG, JPEG, GIF or WebP is removed again. Then records it; a failed record removes the
-   * stored bytes too. Nothing holds the whole file in memory.
+   * Spools the upload to local disk while watching it (length, SHA-256, head and tail), then judges it there: a file
+   * that is not a complete PNG, JPEG, GIF or WebP, or whose header declares more than `maxPixels`, is refused before
+   * anything decodes it. What is stored is a re-encoded copy without metadata (or, with stripping off, the bytes as
+   * sent), recorded only if it fits the owner's quota; a failed record removes the stored bytes too. The spooled
+   * file is always removed; nothing holds the upload whole in memory before it has passed those checks.
    */
   async upload(ownerId: string, file: { source: Readable; originalName?: string; maxBytes: number }): Promise<ImageView> {
     const probe = new ImageProbe(file.maxBytes);
-    // One pipeline: a source that fails (the client went away, the form broke off) fails the probe and the write.
-    const storageKey = await this.storage.put(
-      pipeline(file.source, probe, () => {
-        // Errors reach the storage's write through the probe; nothing more to do here.
-      }),
-    );
+    await mkdir(this.settings.spoolDir, { recursive: true, mode: 0o700 });
+    // Not a storage key (keys have no dot), so neither the store's listing nor the sweep ever takes it for an image.
+    const spooled = path.join(this.settings.spoolDir, `${randomBytes(12).toString('base64url')}.incoming`);
+    // Opened before the first byte, so the removal below can never run ahead of the file's creation.
+    const handle = await open(spooled, 'wx', 0o600);
+    try {
+      // One pipeline: a source that fails (the client went away, the form broke off) fails the probe and the write.
+      await pipeline(file.source, probe, handle.createWriteStream());
+      const sent = this.judge(probe);
+      const layout = await this.processor.layout(spooled, sent.type);
+      if (layout.pixels > this.settings.maxPixels) throw tooManyPixels(layout.pixels, this.settings.maxPixels);
+      const name = sanitiseFileName(file.originalName);
+      if (!this.settings.stripMetadata) {
+        return await this.store(ownerId, name, createReadStream(spooled), { ...sent, size: probe.length, sha256: probe.sha256() });
+      }
+      const bytes = await this.processor.withoutMetadata(spooled, sent.type, layout, sent.type === 'image/webp' && isLosslessWebp(probe.parts().head));
+      // What is stored is described from its own bytes: a re-encoding has its own size, hash and (in principle) header.
+      const inspection = inspectImage(bytes);
+      if (!inspection.ok || inspection.image.type !== sent.type) throw new Error(`re-encoding a ${sent.type} gave ${inspection.ok ? inspection.image.type : inspection.reason}`);
+      return await this.store(ownerId, name, Readable.from([bytes]), {
+        ...inspection.image,
+        size: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+      });
+    } finally {
+      await handle.close().catch(() => undefined);
+      await rm(spooled, { force: true });
+    }
+  }
+
+  /** What the spooled bytes are, by their own signature, end and header; refused unless an image within the limit. */
+  private judge(probe: ImageProbe): InspectedImage {
     const inspection = inspectImage(probe.parts());
     if (!inspection.ok) {
-      await this.removeBytes(storageKey);
       throw inspection.reason === 'unsupported'
         ? new AppError('unsupported_media_type', 'Only PNG, JPEG, GIF and WebP images are accepted.')
         : new AppError('validation_failed', 'The image is truncated or damaged.');
     }
+    const { width, height } = inspection.image;
+    if (width * height > this.settings.maxPixels) throw tooManyPixels(width * height, this.settings.maxPixels);
+    return inspection.image;
+  }
+
+  /** Writes the bytes to storage, then records them within the owner's quota; a failed record removes the bytes. */
+  private async store(
+    ownerId: string,
+    name: string,
+    source: Readable,
+    stored: { type: ImageType; width: number; height: number; size: number; sha256: string },
+  ): Promise<ImageView> {
+    const storageKey = await this.storage.put(source, { contentType: stored.type, filename: name });
+    const data = { ownerId, storageKey, originalName: name, mimeType: stored.type, size: stored.size, sha256: stored.sha256, width: stored.width, height: stored.height };
     try {
-      const row = await this.prisma.image.create({
-        data: {
-          ownerId,
-          storageKey,
-          originalName: sanitiseFileName(file.originalName),
-          mimeType: inspection.image.type,
-          size: probe.length,
-          sha256: probe.sha256(),
-          width: inspection.image.width,
-          height: inspection.image.height,
-        },
-      });
-      return this.view(row);
+      return this.view(await this.recordWithinQuota(data));
     } catch (err) {
       // A lost connection leaves the insert's outcome unknown: the row may exist, so its bytes stay (the sweep
-      // settles it). Any other failure means no row was written.
+      // settles it). Any other failure (the quota included) means no row was written.
       if (isDatabaseUnavailable(err)) throw err;
       await this.removeBytes(storageKey);
       throw err;
     }
+  }
+
+  /**
+   * Inserts the row unless it would take the owner past the quota. The owner's uploads take turns (a transaction
+   * lock keyed by the owner) from the sum to the commit, so two at once can never both fit into the same space.
+   */
+  private async recordWithinQuota(data: Omit<ImageRow, 'id' | 'createdAt'>): Promise<ImageRow> {
+    const quota = this.settings.quotaBytesPerUser;
+    if (quota === 0) return this.prisma.image.create({ data });
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`image-quota:${data.ownerId}`}::text, 0))`;
+      const used = (await tx.image.aggregate({ where: { ownerId: data.ownerId }, _sum: { size: true } }))._sum.size ?? 0;
+      if (used + data.size > quota) {
+        throw new AppError('storage_quota_exceeded', 'This image does not fit in your storage quota; delete some images first.', {
+          details: { usedBytes: used, quotaBytes: quota, imageBytes: data.size },
+        });
+      }
+      return tx.image.create({ data });
+    });
+  }
+
+  /** What the owner's images take, and the quota (IMAGE_QUOTA_BYTES_PER_USER). */
+  async usage(ownerId: string): Promise<StorageUsage> {
+    const used = (await this.prisma.image.aggregate({ where: { ownerId }, _sum: { size: true } }))._sum.size ?? 0;
+    return { usedBytes: used, quotaBytes: this.settings.quotaBytesPerUser === 0 ? null : this.settings.quotaBytesPerUser };
   }
 
   /** Undoes an upload the request that made it did not complete (its form turned out malformed after the file). */

@@ -9,8 +9,11 @@ import type { S3Settings } from './s3-storage.js';
 
 /** Swap in a shared store (S3, GCS, a network volume) by implementing these calls. */
 export interface ImageStorage {
-  /** Streams bytes under a new random key and returns it. Nothing is left behind if it (or the source) fails. */
-  put(source: Readable): Promise<string>;
+  /**
+   * Streams bytes under a new random key and returns it. Nothing is left behind if it (or the source) fails. A store
+   * that serves the bytes itself (S3 with presigned downloads) keeps the type and name to answer with.
+   */
+  put(source: Readable, describe: StoredObject): Promise<string>;
   /** The bytes; a key with none rejects with an error whose `code` is `ENOENT`. */
   open(key: string): Promise<Readable>;
   /** Removes the bytes; removing a key that is already gone is not an error. */
@@ -21,6 +24,12 @@ export interface ImageStorage {
   list(): AsyncIterable<{ key: string; modifiedAtMs: number }>;
   /** A URL the client may fetch the bytes from directly (a presigned S3 URL), when the store offers one. */
   downloadUrl?(key: string, options: { expiresInS: number; contentType: string; filename: string }): Promise<string> | undefined;
+}
+
+/** What the stored bytes are: their sniffed type and their (sanitised) display name. */
+export interface StoredObject {
+  contentType: string;
+  filename: string;
 }
 
 const KEY = /^[A-Za-z0-9_-]{20,64}$/;
@@ -36,7 +45,7 @@ export class LocalDiskStorage implements ImageStorage {
     return path.join(this.dir, key);
   }
 
-  async put(source: Readable): Promise<string> {
+  async put(source: Readable, _describe: StoredObject): Promise<string> {
     this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 });
     await this.ready;
     const key = randomBytes(18).toString('base64url');

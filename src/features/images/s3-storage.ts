@@ -12,7 +12,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
 import { AppError } from '../../core/errors.js';
-import type { ImageStorage } from './image-storage.js';
+import type { ImageStorage, StoredObject } from './image-storage.js';
 
 export interface S3Settings {
   bucket: string;
@@ -42,6 +42,9 @@ function missing(err: unknown): boolean {
 function notFound(key: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`no object for ${key}`), { code: 'ENOENT' });
 }
+
+/** Names are sanitised to printable ASCII without quotes before they are stored (sanitiseFileName). */
+const inlineDisposition = (filename: string) => `inline; filename="${filename}"`;
 
 /**
  * Checksums only where S3 requires them: the SDK's default (a CRC trailer in an aws-chunked body on every PUT) is not
@@ -85,11 +88,19 @@ export class S3ImageStorage implements ImageStorage {
   /**
    * Streams the upload (one PUT up to a 5 MiB part, S3's smallest multipart part, which the SDK holds in memory; a
    * multipart upload beyond). S3 makes an object visible whole or not at all, and a failed multipart upload is
-   * aborted, so a failure leaves nothing behind.
+   * aborted, so a failure leaves nothing behind. The object carries its type and an inline disposition, so a
+   * presigned download (or a bucket served another way) never leaves a browser to guess what the bytes are.
    */
-  async put(source: Readable): Promise<string> {
+  async put(source: Readable, describe: StoredObject): Promise<string> {
     const key = randomBytes(18).toString('base64url');
-    await this.attempt((client) => new Upload({ client, params: { Bucket: this.settings.bucket, Key: this.objectKey(key), Body: source }, leavePartsOnError: false }).done());
+    const params = {
+      Bucket: this.settings.bucket,
+      Key: this.objectKey(key),
+      Body: source,
+      ContentType: describe.contentType,
+      ContentDisposition: inlineDisposition(describe.filename),
+    };
+    await this.attempt((client) => new Upload({ client, params, leavePartsOnError: false }).done());
     return key;
   }
 
@@ -129,14 +140,18 @@ export class S3ImageStorage implements ImageStorage {
     } while (token);
   }
 
-  /** With S3_PRESIGNED_DOWNLOADS: a URL to the object itself, as long-lived as the content link that led to it. */
+  /**
+   * With S3_PRESIGNED_DOWNLOADS: a URL to the object itself, as long-lived as the content link that led to it. The
+   * signed response overrides pin the type and disposition; S3 has no way to add `X-Content-Type-Options: nosniff`
+   * (only a CDN in front of the bucket can), which is why the sniffed type is stored on the object and named here.
+   */
   downloadUrl(key: string, options: { expiresInS: number; contentType: string; filename: string }): Promise<string> | undefined {
     if (!this.settings.presignedDownloads) return undefined;
     const command = new GetObjectCommand({
       Bucket: this.settings.bucket,
       Key: this.objectKey(key),
       ResponseContentType: options.contentType,
-      ResponseContentDisposition: `inline; filename="${options.filename}"`,
+      ResponseContentDisposition: inlineDisposition(options.filename),
       ResponseCacheControl: `private, max-age=${options.expiresInS}`,
     });
     return getSignedUrl(this.client, command, { expiresIn: Math.max(1, options.expiresInS) });

@@ -201,6 +201,8 @@ export class VersionedHmac {
 /** Every stored key this service uses, loaded (and, on a new database, created) before the app is built. */
 export async function openKeys(settings: KeySettings, prisma: Prisma, clock: Clock): Promise<{ signingKeys: SigningKeys; purposeKeys: PurposeKeys }> {
   const signingKeys = await openSigningKeys(settings, prisma, clock);
-  const purposeKeys = await PurposeKeys.open(prisma, keyBox(settings.keyEncryptionKey), clock, settings.jwtSecret);
+  // With HS256 every verifier holds JWT_SECRET: first generations derive from the key-encryption key instead.
+  const firstGenerationSecret = settings.algorithm === 'HS256' ? settings.keyEncryptionKey : settings.jwtSecret;
+  const purposeKeys = await PurposeKeys.open(prisma, keyBox(settings.keyEncryptionKey), clock, firstGenerationSecret);
   return { signingKeys, purposeKeys };
 }

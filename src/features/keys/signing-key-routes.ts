@@ -61,7 +61,11 @@ function keyRing(keys: SigningKeys): KeyRing {
 
 export function signingKeyRoutes(registry: OpenAPIRegistry, deps: SigningKeyRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['signing keys'] });
-  const baseUrl = (req: Request) => deps.publicUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  /**
+   * Where the keys are: PUBLIC_URL (required in production). Only without it (development) from the request, and
+   * then never from a shared cache, since Host and X-Forwarded-Proto are whatever the client sent.
+   */
+  const baseUrl = (req: Request) => deps.publicUrl ?? `${req.protocol === 'https' ? 'https' : 'http'}://${req.get('host') ?? 'localhost'}`;
   api.route({
     method: 'get',
     path: JWKS_PATH,
@@ -78,7 +82,7 @@ export function signingKeyRoutes(registry: OpenAPIRegistry, deps: SigningKeyRout
     summary: 'A minimal discovery document (not a full OpenID provider): the issuer, where its keys are, and the signing algorithm',
     responses: { 200: { description: 'Discovery metadata', schema: Discovery } },
     handler: (_input, req, res) => {
-      res.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_S}`).json({
+      res.set('Cache-Control', deps.publicUrl ? `public, max-age=${JWKS_MAX_AGE_S}` : 'no-store').json({
         issuer: deps.issuer,
         jwks_uri: `${baseUrl(req)}${JWKS_PATH}`,
         id_token_signing_alg_values_supported: [deps.signingKeys.algorithm],

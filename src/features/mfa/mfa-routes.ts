@@ -1,5 +1,6 @@
 // HTTP routes to see, set up, turn on and turn off two-factor authentication (Bearer only, never an API key).
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { type EnrolmentGuards, isMultiFactor } from '../auth/enrolment-guards.js';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
@@ -22,11 +23,12 @@ const errors = errorResponses({
   423: 'Too many wrong codes: locked for 15 minutes',
 });
 
-export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler }): ApiRouter {
+export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler; enrolment: EnrolmentGuards }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['two-factor'] });
   const middleware = [deps.authn.user(deps.limit)];
   // Enrolling an authenticator needs a recent sign-in: a stolen access token alone must not add the thief's.
-  const enrolment = [...middleware, deps.recentSignIn];
+  // The first second factor also needs a proven address and two proofs (see EnrolmentGuards).
+  const enrolment = [...middleware, deps.recentSignIn, deps.enrolment.verifiedEmail, deps.enrolment.secondProofForFirstFactor];
   api.route({
     method: 'get',
     path: '/mfa',
@@ -64,6 +66,7 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; em
       const { userId } = currentAuth(req);
       const enabled = await deps.mfa.enable(userId, body.code);
       deps.events.record({ type: 'mfa.enabled', actorId: userId, targetId: userId }, clientContext(req));
+      deps.email.notify(userId, 'mfa-enabled');
       res.json(enabled);
     },
   });
@@ -84,14 +87,6 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; em
     },
   });
   return api;
-}
-
-/**
- * Whether a sign-in used two factors (`mfa`, RFC 8176): a code or a passkey after the first step, or a user-verified
- * passkey. Sessions from before `mfa` was recorded say so with a password and a code.
- */
-export function isMultiFactor(amr: string[]): boolean {
-  return amr.includes('mfa') || (amr.includes('pwd') && amr.includes('otp'));
 }
 
 /** With ADMIN_REQUIRE_MFA, admin routes need an access token earned with two factors. */

@@ -13,6 +13,7 @@ import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { PasskeyService } from './passkey-service.js';
+import type { EnrolmentGuards } from '../auth/enrolment-guards.js';
 
 const Base64Url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding');
 
@@ -67,7 +68,7 @@ const MfaToken = z.string().min(1).max(2_048);
 const CEREMONY_NOTE =
   'Challenges are single-use and live 5 minutes in the shared store, so any instance can finish what another started. ';
 const publicErrors = errorResponses({ 401: 'The passkey was not accepted (invalid_passkey; details.reason says why)' });
-const userErrors = errorResponses({ 401: 'Not authenticated, a sign-in too old for this (reauthentication_required), or the passkey was not accepted', 403: 'API keys cannot manage passkeys', 409: 'Too many passkeys, none to use, or this one is already registered' });
+const userErrors = errorResponses({ 401: 'Not authenticated, a sign-in too old for this (reauthentication_required), or the passkey was not accepted', 403: 'API keys cannot manage passkeys; adding one needs a confirmed address (email_not_verified) and, for the first second factor, two proofs (second_proof_required)', 409: 'Too many passkeys, none to use, or this one is already registered' });
 
 export interface PasskeyRouteDeps {
   passkeys: PasskeyService;
@@ -83,6 +84,7 @@ export interface PasskeyRouteDeps {
   /** The signed-in user's general budget (as POST /reauthenticate). */
   userLimit: Budget;
   recentSignIn: RequestHandler;
+  enrolment: EnrolmentGuards;
 }
 
 export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps): ApiRouter {
@@ -90,6 +92,8 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
   const settings = [deps.authn.user(deps.limit)];
   // Adding or removing a way to sign in needs a recent sign-in: a stolen access token alone must not do either.
   const sensitive = [...settings, deps.recentSignIn];
+  // Adding one also needs a proven address, and two proofs when it is the account's first second factor.
+  const enrolment = [...sensitive, deps.enrolment.verifiedEmail, deps.enrolment.secondProofForFirstFactor];
 
   api.route({
     method: 'post',
@@ -185,7 +189,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     summary: 'Start adding a passkey; needs a recent sign-in',
     description: `${CEREMONY_NOTE}Your existing passkeys are excluded, so one authenticator is registered once.`,
     security: ['bearer'],
-    middleware: sensitive,
+    middleware: enrolment,
     responses: { 200: { description: 'Options for navigator.credentials.create()', schema: CreationOptions }, ...userErrors },
     handler: async (_input, req, res) => {
       const { userId, username } = currentAuth(req);
@@ -199,12 +203,13 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     description: 'A response that does not verify is refused with 400 passkey_rejected (details.reason says why) and nothing is stored.',
     security: ['bearer'],
     body: z.object({ response: RegistrationCredential, name: PasskeyName.optional() }).strict(),
-    middleware: sensitive,
+    middleware: enrolment,
     responses: { 201: { description: 'The new passkey', schema: Passkey }, ...userErrors },
     handler: async ({ body }, req, res) => {
       const { userId } = currentAuth(req);
       const passkey = await deps.passkeys.register(userId, body.response, body.name);
       deps.events.record({ type: 'passkey.added', actorId: userId, targetId: userId, details: { passkeyId: passkey.id, name: passkey.name } }, clientContext(req));
+      deps.email.notify(userId, 'passkey-added', { passkeyName: passkey.name });
       res.status(201).json(passkey);
     },
   });

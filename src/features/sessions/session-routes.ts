@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../auth/authenticate.js';
 import type { Sessions } from './session-service.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 
@@ -50,9 +50,10 @@ export function sessionRoutes(
     method: 'delete',
     path: '/sessions/:id',
     summary: 'End one session (its refresh and access tokens stop working)',
+    description: UNMETERED_NOTE,
     security: ['bearer'],
     params: SessionParams,
-    middleware,
+    middleware: [deps.authn.user(UNMETERED)],
     responses: { 204: { description: 'Ended' }, 404: { description: 'No such active session of yours', schema: ErrorResponse }, ...errors },
     handler: async ({ params }, req, res) => {
       const ended = await deps.sessions.revoke({ id: params.id, userId: currentAuth(req).userId }, 'revoked_by_user');

@@ -16,6 +16,16 @@ export interface SessionSettings {
   jwtClockToleranceS: number;
 }
 
+/**
+ * The methods of two proofs made in one session (RFC 8176 values). Knowing the password (`pwd`) and holding the mailbox
+ * or an authenticator (`otp`, `hwk`) are two factors, so `mfa` is added when both kinds are there.
+ */
+export function combineProofs(before: string[], proved: string[]): string[] {
+  const amr = new Set([...before, ...proved]);
+  if (amr.has('pwd') && (amr.has('otp') || amr.has('hwk'))) amr.add('mfa');
+  return [...amr];
+}
+
 export interface ClientContext {
   userAgent?: string;
   ip?: string;
@@ -190,8 +200,13 @@ export class Sessions {
   }
 
   /** A fresh access token for the caller's session, saying the user proved who they are just now. */
-  reauthenticated(auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[] }): Omit<TokenPair, 'refresh_token'> {
-    const { token } = this.tokens.sign({ ...auth, authTimeMs: this.clock.now() });
+  /**
+   * A fresh access token for the same session after a step-up. Its `amr` is what the session proved before plus what
+   * the step-up proved (`proved`): two different proofs within one session are two factors (`mfa`).
+   */
+  reauthenticated(auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[] }, proved: string[]): Omit<TokenPair, 'refresh_token'> {
+    const amr = combineProofs(auth.amr, proved);
+    const { token } = this.tokens.sign({ ...auth, amr, authTimeMs: this.clock.now() });
     return { access_token: token, token_type: 'Bearer', expires_in: this.settings.accessTokenTtlS };
   }
 

@@ -68,7 +68,7 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
     handler: async ({ body }, req, res) => {
       const auth = currentAuth(req);
       const { email, ...changes } = body;
-      const user = await deps.users.update(auth, { ...changes, verifyPassword: email !== undefined });
+      const user = await deps.users.update(auth, { ...changes, verifyPassword: email !== undefined, newEmail: email }, clientContext(req));
       if (body.password !== undefined) {
         deps.events.record({ type: 'password.changed', actorId: auth.userId, targetId: auth.userId }, clientContext(req));
         deps.email.notify(auth.userId, 'password-changed');
@@ -91,7 +91,7 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
     responses: { 204: { description: 'Deleted' }, ...errors },
     handler: async ({ body }, req, res) => {
       const auth = currentAuth(req);
-      await deps.users.delete(auth, body.password);
+      await deps.users.delete(auth, body.password, clientContext(req));
       deps.events.record({ type: 'account.deleted', actorId: auth.userId, targetId: auth.userId, details: { username: auth.username } }, clientContext(req));
       res.status(204).end();
     },

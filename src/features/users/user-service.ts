@@ -4,7 +4,8 @@ import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { AuthContext } from '../auth/authenticate.js';
 import type { PasswordHasher } from '../auth/passwords.js';
-import type { Sessions } from '../sessions/session-service.js';
+import type { ClientContext, Sessions } from '../sessions/session-service.js';
+import type { PasswordProof } from '../auth/password-proof.js';
 import { type PublicUser, toPublicUser } from './user-schemas.js';
 
 export interface ProfileChanges {
@@ -13,6 +14,8 @@ export interface ProfileChanges {
   currentPassword?: string;
   /** Check currentPassword even without a new password (an email change, which EmailService then starts). */
   verifyPassword?: boolean;
+  /** The address asked for in the same request (the password must not be it either). */
+  newEmail?: string;
 }
 
 /**
@@ -28,6 +31,7 @@ export class UserService {
   constructor(
     private readonly prisma: Prisma,
     private readonly passwords: PasswordHasher,
+    private readonly proof: PasswordProof,
     private readonly sessions: Sessions,
     private readonly clock: Clock,
   ) {}
@@ -42,23 +46,26 @@ export class UserService {
     return toPublicUser(user);
   }
 
-  private async requirePassword(userId: string, password: string | undefined): Promise<void> {
-    const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { passwordHash: true } });
+  /** The current password, checked under the account's failure budget (a stolen access token is no password oracle). */
+  private async requirePassword(userId: string, password: string | undefined, client: ClientContext) {
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { id: true, passwordHash: true, disabledAt: true, email: true, username: true } });
     if (!user) throw new AppError('invalid_token', 'The account behind this token no longer exists.');
-    if (password === undefined || !(await this.passwords.verify(password, user.passwordHash))) {
-      throw new AppError('invalid_credentials', 'The current password is not correct.');
-    }
+    await this.proof.confirm(user, password, client);
+    return user;
   }
 
   /**
    * Changes username or password. A password change (or `verifyPassword`) needs the current password, and a new
    * password ends every other session of the user.
    */
-  async update(auth: AuthContext, changes: ProfileChanges): Promise<PublicUser> {
-    if (changes.verifyPassword || changes.password !== undefined) {
-      await this.requirePassword(auth.userId, changes.currentPassword);
-    }
-    const owner = { username: changes.username ?? auth.username };
+  async update(auth: AuthContext, changes: ProfileChanges, client: ClientContext): Promise<PublicUser> {
+    const confirmed = changes.verifyPassword || changes.password !== undefined ? await this.requirePassword(auth.userId, changes.currentPassword, client) : undefined;
+    // Every personal input the policy knows: the new and current username, the address, and a new address asked for.
+    const owner = {
+      username: changes.username ?? confirmed?.username ?? auth.username,
+      email: confirmed?.email,
+      otherInputs: [auth.username, ...(changes.newEmail === undefined ? [] : [changes.newEmail])],
+    };
     const passwordHash = changes.password === undefined ? undefined : await this.passwords.hashNew(changes.password, owner);
     try {
       const user = await this.prisma.user.update({
@@ -79,8 +86,8 @@ export class UserService {
   }
 
   /** Deletes the account and everything it owns, after checking the password; its tokens stop working at once. */
-  async delete(auth: AuthContext, password: string): Promise<void> {
-    await this.requirePassword(auth.userId, password);
+  async delete(auth: AuthContext, password: string, client: ClientContext): Promise<void> {
+    await this.requirePassword(auth.userId, password, client);
     await this.sessions.revokeEverything(auth.userId, 'account_deleted');
     const afterDelete = await Promise.all(this.deletionHooks.map((hook) => hook(auth.userId)));
     await this.prisma.user.delete({ where: { id: auth.userId } });

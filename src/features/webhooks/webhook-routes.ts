@@ -47,11 +47,17 @@ export function webhookRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & 
     description:
       'Each event is POSTed as {"type","timestamp","data"} with the Standard Webhooks headers webhook-id, webhook-timestamp and ' +
       'webhook-signature (v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" keyed with the secret after whsec_). A non-2xx answer or no ' +
-      'answer within 10 s is retried with backoff (30 s doubling to an hour, twelve tries). Production accepts https:// only.',
+      'answer within 10 s is retried with backoff (30 s doubling to an hour, twelve tries). Production accepts https:// only. ' +
+      'A URL whose host is, or resolves to, a loopback, private, link-local, unique-local, IPv4-mapped, unspecified, multicast or other ' +
+      'special-purpose address is refused (422) unless WEBHOOK_INTERNAL_ALLOWLIST permits it, and is checked again before every delivery.',
     security: ['bearer'],
     body: CreateBody,
     middleware,
-    responses: { 201: { description: 'The endpoint and its secret', schema: CreatedEndpoint }, ...errors },
+    responses: {
+      201: { description: 'The endpoint and its secret', schema: CreatedEndpoint },
+      ...errors,
+      ...errorResponses({ 422: 'webhook_destination_forbidden: the URL points at an address webhooks may not reach' }),
+    },
     handler: async ({ body }, req, res) => {
       res.status(201).json(await deps.webhooks.create(currentAuth(req).userId, body));
     },

@@ -9,6 +9,8 @@ import type { Metrics } from '../../core/metrics.js';
 import type { Sealer } from '../../core/secret-box.js';
 import { claimDue, failedAttempt, Kicker } from '../../core/work-queue.js';
 import type { EventListener, SecurityEventType } from '../audit/audit-log.js';
+import { DestinationPolicy, DestinationRefused } from './destination-policy.js';
+import { postPinned } from './pinned-post.js';
 
 /** Twelve tries over about five hours (30 s doubling to an hour), then the delivery is given up on. */
 export const MAX_ATTEMPTS = 12;
@@ -48,6 +50,8 @@ export class Webhooks {
     private readonly logger: Logger,
     /** Production accepts only https:// endpoints. */
     private readonly requireHttps: boolean,
+    /** Which addresses an endpoint may be at; checked when it is registered and again before every delivery. */
+    private readonly destinations: DestinationPolicy = new DestinationPolicy(),
   ) {
     this.kicker = new Kicker(
       () => this.deliverDue(),
@@ -59,9 +63,19 @@ export class Webhooks {
   async create(createdBy: string, input: { url: string; eventTypes: SecurityEventType[] }): Promise<EndpointView & { secret: string }> {
     const url = new URL(input.url);
     if (this.requireHttps && url.protocol !== 'https:') throw new AppError('validation_failed', 'A webhook endpoint must use https.', { details: [{ path: 'url', message: 'must use https' }] });
+    await this.checkDestination(url);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
     const row = await this.prisma.webhookEndpoint.create({ data: { url: url.toString(), eventTypes: [...new Set(input.eventTypes)], secretSealed: this.box.seal(secret), createdBy } });
     return { ...toView(row), secret };
+  }
+
+  private async checkDestination(url: URL): Promise<void> {
+    try {
+      await this.destinations.check(url);
+    } catch (err) {
+      if (!(err instanceof DestinationRefused)) throw err;
+      throw new AppError('webhook_destination_forbidden', `Webhooks may not reach this URL: ${err.reason}. WEBHOOK_INTERNAL_ALLOWLIST lets an operator permit internal receivers.`);
+    }
   }
 
   async list(): Promise<EndpointView[]> {
@@ -136,15 +150,11 @@ export class Webhooks {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const response = await fetch(endpoint.url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'User-Agent': 'authkit-webhooks', ...signatureHeaders(this.box.open(endpoint.secretSealed), delivery.id, timestampS, delivery.payload) },
-        body: delivery.payload,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-      status = response.status;
-      await response.body?.cancel();
+      // Checked again now (DNS and the allowlist may have changed since it was registered), and the connection goes to
+      // the very address checked; a refusal never connects.
+      const destination = await this.destinations.check(endpoint.url);
+      const headers = { 'Content-Type': 'application/json', 'User-Agent': 'authkit-webhooks', ...signatureHeaders(this.box.open(endpoint.secretSealed), delivery.id, timestampS, delivery.payload) };
+      status = await postPinned(destination, headers, delivery.payload, AbortSignal.timeout(TIMEOUT_MS));
       if (status < 200 || status >= 300) error = `answered ${status}`;
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
