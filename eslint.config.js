@@ -2,6 +2,13 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Time comes from the injected clock (deps.clock), so tests can move it: only src/core/clock.ts reads the wall clock. */
+const wallClockReads = [
+  { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'Read the time from the injected clock (clock.now()), not Date.now().' },
+  { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Read the time from the injected clock: new Date(clock.now()).' },
+  { selector: "CallExpression[callee.name='Date']", message: 'Date() reads the wall clock; use new Date(clock.now()).' },
+];
+
 export default tseslint.config(
   { ignores: ['dist/', 'src/generated/', 'node_modules/', '.data/', 'public/vendor/', 'scripts/examples/'] },
   js.configs.recommended,
@@ -14,6 +21,25 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       eqeqeq: 'error',
+    },
+  },
+  {
+    files: ['src/main.ts'],
+    rules: { 'no-restricted-syntax': ['error', ...wallClockReads] },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/core/clock.ts', 'src/main.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...wallClockReads,
+        // Only the process edge picks the real clock; everything else is handed one.
+        {
+          selector: "ImportSpecifier[imported.name='systemClock'], ExportSpecifier[local.name='systemClock'], MemberExpression[property.name='systemClock']",
+          message: 'Take the clock as a dependency; only src/main.ts picks systemClock.',
+        },
+      ],
     },
   },
   {
@@ -31,7 +57,10 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: false, project: false, program: null },
       globals: Object.fromEntries(
-        ['window', 'document', 'fetch', 'FormData', 'XMLHttpRequest', 'URL', 'console', 'setTimeout', 'clearTimeout', 'sessionStorage'].map((name) => [name, 'readonly']),
+        ['window', 'document', 'fetch', 'FormData', 'XMLHttpRequest', 'URL', 'console', 'setTimeout', 'clearTimeout', 'sessionStorage'].map((name) => [
+          name,
+          'readonly',
+        ]),
       ),
     },
   },

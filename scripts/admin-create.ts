@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig } from '../src/core/config.js';
+import { systemClock } from '../src/core/clock.js';
 import { openDatabase } from '../src/core/db.js';
 import { DataDirInUseError } from '../src/core/db/data-dir-lock.js';
 import { PasswordHashPool } from '../src/core/password-hash-pool.js';
@@ -29,11 +30,16 @@ try {
   const config = loadConfig({ ...process.env, ADMIN_EMAIL: undefined, ADMIN_PASSWORD: undefined });
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart });
   const pool = new PasswordHashPool({ threads: 1, queueMax: 1 });
-  const { created, user } = await ensureAdmin(db.prisma, (plain) => pool.hash(plain, config.bcryptCost), {
-    email: email.data,
-    username: username.data,
-    password: password.data,
-  });
+  const { created, user } = await ensureAdmin(
+    db.prisma,
+    (plain) => pool.hash(plain, config.bcryptCost),
+    {
+      email: email.data,
+      username: username.data,
+      password: password.data,
+    },
+    systemClock,
+  );
   await Promise.all([db.close(), pool.close()]);
   if (!created) {
     console.error(

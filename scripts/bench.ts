@@ -133,7 +133,10 @@ function verifyMicros(algorithm: 'ES256' | 'HS256'): number {
   const verifyKey = publicKey ?? privateKey;
   const nowS = Math.floor(Date.now() / 1000);
   const claims = { sub: randomUUID(), preferred_username: 'bench', sid: randomUUID(), jti: randomUUID(), roles: ['user'], amr: ['pwd'], typ: 'access' };
-  const token = jwt.sign({ ...claims, iss: 'authkit', aud: 'authkit-api', iat: nowS, exp: nowS + 900, auth_time: nowS }, privateKey, { algorithm, keyid: 'bench' });
+  const token = jwt.sign({ ...claims, iss: 'authkit', aud: 'authkit-api', iat: nowS, exp: nowS + 900, auth_time: nowS }, privateKey, {
+    algorithm,
+    keyid: 'bench',
+  });
   const verify = () => jwt.verify(token, verifyKey, { algorithms: [algorithm], issuer: 'authkit', audience: 'authkit-api' });
   for (let i = 0; i < 500; i++) verify();
   const rounds = 5_000;
@@ -239,9 +242,9 @@ try {
   let peers: { bare: string; betterAuth: string; cookie: string } | undefined;
   if (existsSync(path.join(args.peers, 'setup.sh'))) {
     // The peers pick their own database and Redis DB: ours must not leak into their environment.
-  const { DATABASE_URL: _db, REDIS_URL: _redis, ...peerEnv } = process.env;
-  const output = sh('bash', [path.join(args.peers, 'setup.sh')], { env: { ...peerEnv, PEERS_DIR: path.join(tmpdir(), 'peers') } });
-  if (process.env.BENCH_DEBUG) console.log(output);
+    const { DATABASE_URL: _db, REDIS_URL: _redis, ...peerEnv } = process.env;
+    const output = sh('bash', [path.join(args.peers, 'setup.sh')], { env: { ...peerEnv, PEERS_DIR: path.join(tmpdir(), 'peers') } });
+    if (process.env.BENCH_DEBUG) console.log(output);
     for (const pid of output.matchAll(/pid (\d+)/g)) cleanups.push(() => process.kill(Number(pid[1]), 'SIGTERM'));
     const exported = new Map([...output.matchAll(/(\w+)=('[^']*'|\S+)/g)].map((m) => [m[1], (m[2] ?? '').replace(/^'|'$/g, '')]));
     peers = { bare: exported.get('BARE_URL') ?? '', betterAuth: exported.get('PEER_URL') ?? '', cookie: exported.get('PEER_COOKIE') ?? '' };
@@ -254,12 +257,16 @@ try {
   const rows: Array<{ name: string; result: WrkResult; note?: string }> = [];
   const record = (name: string, result: WrkResult, note?: string) => {
     rows.push({ name, result, note });
-    console.log(`  ${name.padEnd(46)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms${result.non2xx ? `  non-2xx ${result.non2xx}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`);
+    console.log(
+      `  ${name.padEnd(46)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms${result.non2xx ? `  non-2xx ${result.non2xx}` : ''}${result.errors ? `  errors ${result.errors}` : ''}`,
+    );
   };
 
   const started = new Date();
   console.log(`authkit benchmark, ${started.toISOString()}: ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`);
-  console.log(`backends: ${databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}, ${redisUrl ? 'Redis' : 'in-process store'}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s\n`);
+  console.log(
+    `backends: ${databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}, ${redisUrl ? 'Redis' : 'in-process store'}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s\n`,
+  );
 
   if (peers) {
     record('bare Express: GET /protected', await wrk(peers.bare));
@@ -272,7 +279,9 @@ try {
   await call(server.base, '/register', { body: { username, email: `${username}@example.com`, password: PASSWORD } });
   const login = () => call(server.base, '/login', { body: { username, password: PASSWORD } }) as Promise<{ access_token: string; refresh_token: string }>;
   const { access_token: token } = await login();
-  const { key: apiKey } = (await call(server.base, '/api-keys', { token, body: { name: 'bench', scopes: ['profile:read', 'images:write'] } })) as { key: string };
+  const { key: apiKey } = (await call(server.base, '/api-keys', { token, body: { name: 'bench', scopes: ['profile:read', 'images:write'] } })) as {
+    key: string;
+  };
 
   const bearer = await wrk(`${server.base}/protected`, { headers: [`Authorization: Bearer ${token}`] });
   record('GET /protected, Bearer token', bearer);
@@ -347,7 +356,10 @@ end
   for (let i = 0; i < 4; i++) bcrypt.compareSync(PASSWORD, hash);
   const oneThreadRate = 4000 / (performance.now() - compareStarted);
   const loginScript = path.join(work, 'login.lua');
-  await writeFile(loginScript, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '{"username":"${username}","password":"${PASSWORD}"}'\n`);
+  await writeFile(
+    loginScript,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '{"username":"${username}","password":"${PASSWORD}"}'\n`,
+  );
   const logins = await wrk(`${server.base}/login`, { connections: LOGIN_CONNECTIONS, script: loginScript });
   record(`POST /login, bcrypt cost 12 (${LOGIN_CONNECTIONS} connections)`, logins);
   const [busy, loginsBeside] = await Promise.all([
@@ -372,7 +384,9 @@ end
   const limited = await startServer({ RATE_LIMIT_AUTH_MAX: '1000', REDIS_KEY_PREFIX: `${serverEnv.REDIS_KEY_PREFIX}limited:` });
   const limitedUser = `bench_${randomBytes(3).toString('hex')}`;
   await call(limited.base, '/register', { body: { username: limitedUser, email: `${limitedUser}@example.com`, password: PASSWORD } });
-  const { access_token: limitedToken } = (await call(limited.base, '/login', { body: { username: limitedUser, password: PASSWORD } })) as { access_token: string };
+  const { access_token: limitedToken } = (await call(limited.base, '/login', { body: { username: limitedUser, password: PASSWORD } })) as {
+    access_token: string;
+  };
   for (let i = 0; i < 6; i++) await fetch(`${limited.base}/protected`, { headers: { authorization: `Bearer ${limitedToken}` } });
   record('GET /protected refused: 429 (budget spent)', await wrk(`${limited.base}/protected`, { headers: [`Authorization: Bearer ${limitedToken}`] }));
   await stopGroup(limited.child);
@@ -397,8 +411,12 @@ end
       `once, and nothing afterwards (verified tokens are remembered). /protected ES256 vs HS256, measured one after the other: ${ratio(bearer.rps, hsBearer.rps)}`,
   );
   console.log(`one thread's bcrypt cost-12 compare rate: ${oneThreadRate.toFixed(2)}/s`);
-  console.log(`logins per second: ${logins.rps.toFixed(2)} alone (${(logins.rps / oneThreadRate).toFixed(2)}× one thread), ${loginsBeside.rps.toFixed(2)} beside /protected traffic`);
-  console.log(`/protected p99 while ${LOGIN_CONNECTIONS} logins hash: ${busy.p99Ms.toFixed(1)} ms vs ${bearer.p99Ms.toFixed(1)} ms idle (${(busy.p99Ms / bearer.p99Ms).toFixed(2)}×)`);
+  console.log(
+    `logins per second: ${logins.rps.toFixed(2)} alone (${(logins.rps / oneThreadRate).toFixed(2)}× one thread), ${loginsBeside.rps.toFixed(2)} beside /protected traffic`,
+  );
+  console.log(
+    `/protected p99 while ${LOGIN_CONNECTIONS} logins hash: ${busy.p99Ms.toFixed(1)} ms vs ${bearer.p99Ms.toFixed(1)} ms idle (${(busy.p99Ms / bearer.p99Ms).toFixed(2)}×)`,
+  );
 } finally {
   for (const cleanup of cleanups.reverse()) {
     try {

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,8 +18,10 @@ export interface ClusterOptions {
   redisUrl: string;
   /** More settings for every instance (budgets, S3 …), over the cluster's own. */
   env?: Record<string, string>;
-  /** Where instances' and nginx's logs go (a new temporary directory by default). */
+  /** Where instances' and nginx's logs go (a new temporary directory by default, removed by `stop`). */
   dir?: string;
+  /** The first instance's port (the others follow it); 0 or absent: any free ports. */
+  firstInstancePort?: number;
   log?: (line: string) => void;
 }
 
@@ -56,10 +58,27 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function waitUntilReady(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+/** The message of the last line an instance logged (JSON logs), to say why it stopped in one sentence. */
+async function lastLogMessage(logFile: string): Promise<string | undefined> {
+  const lines = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n');
+  for (const line of lines.reverse()) {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+      if (entry.msg) return entry.err?.message ? `${entry.msg}: ${entry.err.message}` : entry.msg;
+    } catch {
+      // not a JSON line
+    }
+  }
+  return undefined;
+}
+
+async function waitUntilReady(url: string, child: ChildProcess, logFile: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url} exited with code ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null) {
+      const why = await lastLogMessage(logFile);
+      throw new Error(`an instance (${url}) stopped before it was ready${why ? `: ${why}` : ''} (its log: ${logFile})`);
+    }
     const ok = await fetch(`${url}/ready`).then(
       (res) => res.ok,
       () => false,
@@ -113,6 +132,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const nginx = findNginx();
   if (!nginx) throw new Error('nginx is not installed: apt-get install nginx-light (or nginx), then run this again');
   const log = options.log ?? (() => {});
+  const scratch = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'authkit-cluster-')));
   await mkdir(dir, { recursive: true });
   const port = options.port || (await freePort());
@@ -130,6 +150,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     HOST: '127.0.0.1',
     METRICS_PORT: '0',
     LOG_FORMAT: 'json',
+    // On one machine the instances share one upload directory, so local storage works across them too.
+    UPLOAD_DIR: path.join(dir, 'uploads'),
     ...options.env,
   };
 
@@ -139,15 +161,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   const instances: Instance[] = [];
   const children: ChildProcess[] = [];
-  const stopAll = async () => {
+  /** Stops every process; a scratch directory goes too, unless a failed start's logs must stay readable. */
+  const stopAll = async ({ keepLogs = false } = {}) => {
     const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
     const exited = running.map((child) => once(child, 'exit'));
     for (const child of running) child.kill('SIGTERM');
     await Promise.all(exited);
+    if (scratch && !keepLogs) await rm(dir, { recursive: true, force: true });
   };
   try {
     for (let index = 0; index < options.instances; index++) {
-      const instancePort = await freePort();
+      const instancePort = options.firstInstancePort ? options.firstInstancePort + index : await freePort();
       const { openSync } = await import('node:fs');
       const out = openSync(path.join(dir, `instance-${index}.log`), 'a');
       const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], {
@@ -157,21 +181,35 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       children.push(child);
       instances.push({ index, port: instancePort, process: child });
     }
-    await Promise.all(instances.map((instance) => waitUntilReady(`http://127.0.0.1:${instance.port}`, instance.process)));
+    await Promise.all(
+      instances.map((instance) => waitUntilReady(`http://127.0.0.1:${instance.port}`, instance.process, path.join(dir, `instance-${instance.index}.log`))),
+    );
     log(`${instances.length} instances ready on ports ${instances.map((instance) => instance.port).join(', ')}`);
 
     const conf = path.join(dir, 'nginx.conf');
-    await writeFile(conf, nginxConfig(dir, port, instances.map((instance) => instance.port)));
+    await writeFile(
+      conf,
+      nginxConfig(
+        dir,
+        port,
+        instances.map((instance) => instance.port),
+      ),
+    );
     const proxy = spawn(nginx, ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(proxy);
     const deadline = Date.now() + 10_000;
-    while (!(await fetch(`${url}/health`).then((res) => res.ok, () => false))) {
+    while (
+      !(await fetch(`${url}/health`).then(
+        (res) => res.ok,
+        () => false,
+      ))
+    ) {
       if (proxy.exitCode !== null || Date.now() > deadline) throw new Error(`nginx did not start (see ${dir}/nginx-error.log)`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     log(`nginx on ${url} (logs in ${dir})`);
   } catch (err) {
-    await stopAll();
+    await stopAll({ keepLogs: true });
     throw err;
   }
 
@@ -182,6 +220,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     kill(index) {
       instances[index]?.process.kill('SIGKILL');
     },
-    stop: stopAll,
+    stop: () => stopAll(),
   };
 }

@@ -52,9 +52,7 @@ try {
   await db.close();
   const target = config.databaseUrl ? 'DATABASE_URL' : `the embedded database in ${config.dataDir}`;
   console.log(
-    db.appliedMigrations.length === 0
-      ? `${target} is up to date.`
-      : `applied to ${target}:\n${db.appliedMigrations.map((name) => `  ${name}`).join('\n')}`,
+    db.appliedMigrations.length === 0 ? `${target} is up to date.` : `applied to ${target}:\n${db.appliedMigrations.map((name) => `  ${name}`).join('\n')}`,
   );
 } catch (err) {
   // One line a person can act on; DEBUG=1 shows the whole error.

@@ -20,7 +20,15 @@ try {
     db.prisma,
     systemClock,
   );
-  const app = createApp({ config, db, store: inProcessStore, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), passwordPool, ...keys });
+  const app = createApp({
+    config,
+    db,
+    store: inProcessStore,
+    clock: systemClock,
+    logger: createLogger({ level: 'silent', pretty: false }),
+    passwordPool,
+    ...keys,
+  });
   const json = `${JSON.stringify(app.locals.openApiDocument, null, 2)}\n`;
   const out = process.argv[2];
   if (out) await writeFile(out, json);

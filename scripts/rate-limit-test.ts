@@ -85,7 +85,9 @@ function show(outcome: Outcome): void {
 
 async function main(): Promise<number> {
   const token = await throwawayUser(urls[0] as string);
-  console.log(`${total} × GET ${values.path}, ${concurrency === 1 ? 'one at a time' : `in bursts of ${concurrency}`}, round-robin over ${urls.length} URL(s)\n`);
+  console.log(
+    `${total} × GET ${values.path}, ${concurrency === 1 ? 'one at a time' : `in bursts of ${concurrency}`}, round-robin over ${urls.length} URL(s)\n`,
+  );
   const outcomes: Outcome[] = [];
   for (let start = 0; start < total; start += concurrency) {
     const burst = Array.from({ length: Math.min(concurrency, total - start) }, (_, offset) => send(start + offset, token));

@@ -103,9 +103,13 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, res, next) => (hasBody(req) ? parseJson(req, res, next) : next()));
 
   const registry = createRegistry();
-  const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger, { validate: config.env !== 'production' });
+  const rateLimiters = createRateLimiters(config.rateLimit, deps.store, logger, { validate: config.env !== 'production', clock: deps.clock });
   const mail =
-    deps.mail ?? openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: deps.db.prisma, purposeKeys: deps.purposeKeys, clock: deps.clock, logger, metrics });
+    deps.mail ??
+    openMailQueue(
+      { ...config.email, development: config.env === 'development' },
+      { prisma: deps.db.prisma, purposeKeys: deps.purposeKeys, clock: deps.clock, logger, metrics },
+    );
   const accounts = createAccounts({ ...deps, mail, metrics }, { failedCredentials: rateLimiters.limit('credentials') });
   const publicLimit = rateLimiters.limit('auth');
   const refreshLimit = rateLimiters.limit('refresh');
@@ -128,11 +132,26 @@ export function createApp(deps: AppDeps): Express {
   app.use(auditRoutes(registry, { ...accounts, ...authenticated, adminGuards }).router);
   app.use(webhookRoutes(registry, { ...accounts, ...authenticated, adminGuards }).router);
   app.use(
-    signingKeyRoutes(registry, { ...authenticated, adminGuards, signingKeys: deps.signingKeys, purposeKeys: deps.purposeKeys, issuer: config.jwtIssuer, publicUrl: config.publicUrl }).router,
+    signingKeyRoutes(registry, {
+      ...authenticated,
+      adminGuards,
+      signingKeys: deps.signingKeys,
+      purposeKeys: deps.purposeKeys,
+      issuer: config.jwtIssuer,
+      publicUrl: config.publicUrl,
+    }).router,
   );
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
   app.use(
-    mfaRoutes(registry, { mfa: accounts.mfa, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn, enrolment: accounts.enrolment }).router,
+    mfaRoutes(registry, {
+      mfa: accounts.mfa,
+      email: accounts.email,
+      events: accounts.events,
+      authn: accounts.authn,
+      limit: rateLimiters.limit('api-keys'),
+      recentSignIn,
+      enrolment: accounts.enrolment,
+    }).router,
   );
   app.use(emailRoutes(registry, { ...accounts, publicLimit, emailLimit: rateLimiters.limit('email'), userLimit: authenticated.userLimit }).router);
   // The outbox holds every reset link and code: readable from this machine only, never through a proxy.
@@ -140,10 +159,18 @@ export function createApp(deps: AppDeps): Express {
   if (config.env === 'development') app.use(devOutboxRoutes(registry, config.email.outboxDir).router);
   app.use(passkeyRoutes(registry, { ...accounts, ...authenticated, publicLimit, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);
   app.use(
-    apiKeyRoutes(registry, { apiKeys: accounts.apiKeys, email: accounts.email, events: accounts.events, authn: accounts.authn, limit: rateLimiters.limit('api-keys'), recentSignIn, enrolment: accounts.enrolment }).router,
+    apiKeyRoutes(registry, {
+      apiKeys: accounts.apiKeys,
+      email: accounts.email,
+      events: accounts.events,
+      authn: accounts.authn,
+      limit: rateLimiters.limit('api-keys'),
+      recentSignIn,
+      enrolment: accounts.enrolment,
+    }).router,
   );
   const signer = new ImageUrlSigner(deps.purposeKeys, deps.clock, config.signedUrlTtlS);
-  const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, logger, {
+  const images = new ImageService(deps.db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, deps.clock, logger, {
     spoolDir: config.uploadDir,
     maxPixels: config.imageMaxPixels,
     stripMetadata: config.imageStripMetadata,

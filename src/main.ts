@@ -85,13 +85,31 @@ async function start() {
   const imageStorage = await openImageStorage(config);
   const metrics = new Metrics();
   metrics.collectProcessMetrics();
-  const mail = openMailQueue({ ...config.email, development: config.env === 'development' }, { prisma: db.prisma, purposeKeys, clock: systemClock, logger, metrics });
+  const mail = openMailQueue(
+    { ...config.email, development: config.env === 'development' },
+    { prisma: db.prisma, purposeKeys, clock: systemClock, logger, metrics },
+  );
   if (!config.email.smtpUrl && config.env === 'production') {
-    logger.warn({ outbox: config.email.outboxDir }, 'SMTP_URL is not set: mail (verification, password reset, sign-in codes, notices) is written to the outbox directory, not sent');
+    logger.warn(
+      { outbox: config.email.outboxDir },
+      'SMTP_URL is not set: mail (verification, password reset, sign-in codes, notices) is written to the outbox directory, not sent',
+    );
   }
-  const deps = { config: { ...config, jwtSecret, keyEncryptionKey }, db, store, clock: systemClock, logger, passwordPool, imageStorage, signingKeys, purposeKeys, mail, metrics };
+  const deps = {
+    config: { ...config, jwtSecret, keyEncryptionKey },
+    db,
+    store,
+    clock: systemClock,
+    logger,
+    passwordPool,
+    imageStorage,
+    signingKeys,
+    purposeKeys,
+    mail,
+    metrics,
+  };
   if (config.bootstrapAdmin) {
-    const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin);
+    const { created, user } = await ensureAdmin(db.prisma, (password) => passwordPool.hash(password, config.bcryptCost), config.bootstrapAdmin, systemClock);
     if (created) logger.info({ email: user.email }, 'created the administrator from ADMIN_EMAIL');
     else if (user.roles.includes(ADMIN_ROLE)) logger.info({ email: user.email }, 'ADMIN_EMAIL holds the admin role');
     else {
@@ -122,18 +140,44 @@ async function start() {
     every(
       'prune the audit log and finished webhook deliveries',
       HOUSEKEEPING_EVERY_MS,
-      async () => ({ audit: await pruneAuditEvents(db.prisma, systemClock, config.auditRetentionDays), webhooks: await pruneWebhookDeliveries(db.prisma, systemClock) }),
+      async () => ({
+        audit: await pruneAuditEvents(db.prisma, systemClock, config.auditRetentionDays),
+        webhooks: await pruneWebhookDeliveries(db.prisma, systemClock),
+      }),
       logger,
       150_000,
     ),
-    every('prune sent mail and spent email tokens', HOUSEKEEPING_EVERY_MS, async () => ({ mail: await mail.prune(), tokens: await pruneEmailTokens(db.prisma, systemClock) }), logger, 120_000),
+    every(
+      'prune sent mail and spent email tokens',
+      HOUSEKEEPING_EVERY_MS,
+      async () => ({ mail: await mail.prune(), tokens: await pruneEmailTokens(db.prisma, systemClock) }),
+      logger,
+      120_000,
+    ),
     every('prune ended sessions', HOUSEKEEPING_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000),
-    every('sweep image orphans', HOUSEKEEPING_EVERY_MS, () => sweepImageOrphans({ prisma: db.prisma, storage: imageStorage, logger }, systemClock.now(), ORPHAN_GRACE_MS), logger, 90_000),
+    every(
+      'sweep image orphans',
+      HOUSEKEEPING_EVERY_MS,
+      () => sweepImageOrphans({ prisma: db.prisma, storage: imageStorage, logger }, systemClock.now(), ORPHAN_GRACE_MS),
+      logger,
+      90_000,
+    ),
   ];
   const server = await listen(app, config.port, config.host);
   logger.info({ port: boundPort(server) }, `listening on http://localhost:${boundPort(server)}`);
   // Prometheus scrapes a port of its own, off the public one (METRICS_PORT=0: none; METRICS_TOKEN: the public port too).
-  const metricsServer = config.metrics.port === 0 ? undefined : await listen(express().get('/metrics', metricsHandler(metrics)), config.metrics.port, config.metrics.host);
+  const metricsServer =
+    config.metrics.port === 0
+      ? undefined
+      : await listen(express().get('/metrics', metricsHandler(metrics)), config.metrics.port, config.metrics.host).catch((err: unknown) => {
+          // A second instance on one machine meets the first one's metrics port: say what to do, not a stack trace.
+          if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+            throw new StartupError(
+              `METRICS_PORT ${config.metrics.port} is in use (another instance on this machine?): give each instance its own METRICS_PORT, or 0 for none`,
+            );
+          }
+          throw err;
+        });
   if (metricsServer) logger.info({ port: boundPort(metricsServer), host: config.metrics.host }, 'metrics on /metrics');
 
   let stopping = false;
@@ -161,8 +205,11 @@ async function start() {
   process.on('SIGINT', (signal) => void stop(signal));
 }
 
+/** A reason not to start that one sentence explains (no stack trace). */
+class StartupError extends Error {}
+
 start().catch((err: unknown) => {
-  if (err instanceof DataDirInUseError || err instanceof KeyRingError) logger.fatal(err.message);
+  if (err instanceof DataDirInUseError || err instanceof KeyRingError || err instanceof StartupError) logger.fatal(err.message);
   else logger.fatal({ err }, 'failed to start');
   logger.flush();
   process.exit(1);

@@ -1,21 +1,17 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, register, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends } from './support/test-app.js';
+import { buildApp, useBackends } from './support/test-app.js';
 
 describe('the signed-in user: /me and /sessions', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when the user reads /me, then the public user comes back', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
-    const res = await request(app).get('/me').set(...bearer(account.accessToken));
+    const res = await request(app)
+      .get('/me')
+      .set(...bearer(account.accessToken));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: account.id, username: account.username, email: account.email, roles: ['user'] });
   });
@@ -24,7 +20,10 @@ describe('the signed-in user: /me and /sessions', () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
     const username = uniqueName('renamed');
-    const res = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ username });
+    const res = await request(app)
+      .patch('/me')
+      .set(...bearer(account.accessToken))
+      .send({ username });
     expect(res.status).toBe(200);
     expect(res.body.username).toBe(username);
     expect((await request(app).post('/login').send({ username, password: account.password })).status).toBe(200);
@@ -33,12 +32,18 @@ describe('the signed-in user: /me and /sessions', () => {
   it('when the password or email changes without the current password, then 400 naming it; with a wrong one, 401; nothing changes', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
-    const missing = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ password: 'a brand new password' });
+    const missing = await request(app)
+      .patch('/me')
+      .set(...bearer(account.accessToken))
+      .send({ password: 'a brand new password' });
     const wrong = await request(app)
       .patch('/me')
       .set(...bearer(account.accessToken))
       .send({ password: 'a brand new password', currentPassword: 'not it at all' });
-    const missingForEmail = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ email: `new-${account.email}` });
+    const missingForEmail = await request(app)
+      .patch('/me')
+      .set(...bearer(account.accessToken))
+      .send({ email: `new-${account.email}` });
     for (const res of [missing, missingForEmail]) {
       expect(res.status).toBe(400);
       expect(res.body.error.details).toEqual([{ path: 'currentPassword', message: 'required to change the email or the password' }]);
@@ -56,8 +61,20 @@ describe('the signed-in user: /me and /sessions', () => {
       .set(...bearer(account.accessToken))
       .send({ password: 'a brand new password', currentPassword: account.password });
     expect(res.status).toBe(200);
-    expect((await request(app).get('/me').set(...bearer(account.accessToken))).status).toBe(200);
-    expect((await request(app).get('/me').set(...bearer(other.body.access_token))).status).toBe(401);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(account.accessToken))
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(other.body.access_token))
+      ).status,
+    ).toBe(401);
     expect((await request(app).post('/refresh').send({ refresh_token: other.body.refresh_token })).status).toBe(401);
     expect((await request(app).post('/login').send({ username: account.username, password: 'a brand new password' })).status).toBe(200);
   });
@@ -72,7 +89,13 @@ describe('the signed-in user: /me and /sessions', () => {
       .send({ email: taken.email.toUpperCase(), currentPassword: account.password });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ email: account.email, pendingEmail: taken.email });
-    expect((await request(app).get('/me').set(...bearer(account.accessToken))).body.email).toBe(account.email);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(account.accessToken))
+      ).body.email,
+    ).toBe(account.email);
   });
 
   it.each([
@@ -82,18 +105,33 @@ describe('the signed-in user: /me and /sessions', () => {
   ])('when PATCH /me has %s, then 400', async (_case, body) => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
-    const res = await request(app).patch('/me').set(...bearer(account.accessToken)).send(body);
+    const res = await request(app)
+      .patch('/me')
+      .set(...bearer(account.accessToken))
+      .send(body);
     expect(res.status).toBe(400);
   });
 
   it('when the account is deleted with the right password, then it is gone and its tokens die', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
-    const wrong = await request(app).delete('/me').set(...bearer(account.accessToken)).send({ password: 'not it at all' });
+    const wrong = await request(app)
+      .delete('/me')
+      .set(...bearer(account.accessToken))
+      .send({ password: 'not it at all' });
     expect(wrong.status).toBe(401);
-    const res = await request(app).delete('/me').set(...bearer(account.accessToken)).send({ password: account.password });
+    const res = await request(app)
+      .delete('/me')
+      .set(...bearer(account.accessToken))
+      .send({ password: account.password });
     expect(res.status).toBe(204);
-    expect((await request(app).get('/me').set(...bearer(account.accessToken))).status).toBe(401);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(account.accessToken))
+      ).status,
+    ).toBe(401);
     expect((await request(app).post('/login').send({ username: account.username, password: account.password })).status).toBe(401);
     expect(await backends.db.prisma.session.count({ where: { userId: account.id } })).toBe(0);
   });
@@ -102,7 +140,9 @@ describe('the signed-in user: /me and /sessions', () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
     await request(app).post('/login').set('User-Agent', 'PhoneApp/1.0').send({ username: account.username, password: account.password });
-    const res = await request(app).get('/sessions').set(...bearer(account.accessToken));
+    const res = await request(app)
+      .get('/sessions')
+      .set(...bearer(account.accessToken));
     expect(res.status).toBe(200);
     expect(res.body.sessions).toHaveLength(2);
     const sessions = res.body.sessions as Array<{ current: boolean; userAgent: string }>;
@@ -117,15 +157,33 @@ describe('the signed-in user: /me and /sessions', () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
     const phone = await request(app).post('/login').send({ username: account.username, password: account.password });
-    const list = await request(app).get('/sessions').set(...bearer(account.accessToken));
+    const list = await request(app)
+      .get('/sessions')
+      .set(...bearer(account.accessToken));
     const phoneSession = (list.body.sessions as Array<{ id: string; current: boolean }>).find((session) => !session.current);
 
-    const res = await request(app).delete(`/sessions/${phoneSession?.id}`).set(...bearer(account.accessToken));
+    const res = await request(app)
+      .delete(`/sessions/${phoneSession?.id}`)
+      .set(...bearer(account.accessToken));
     expect(res.status).toBe(204);
-    expect((await request(app).get('/me').set(...bearer(phone.body.access_token))).status).toBe(401);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(phone.body.access_token))
+      ).status,
+    ).toBe(401);
     expect((await request(app).post('/refresh').send({ refresh_token: phone.body.refresh_token })).status).toBe(401);
-    expect((await request(app).get('/me').set(...bearer(account.accessToken))).status).toBe(200);
-    const after = await request(app).get('/sessions').set(...bearer(account.accessToken));
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(account.accessToken))
+      ).status,
+    ).toBe(200);
+    const after = await request(app)
+      .get('/sessions')
+      .set(...bearer(account.accessToken));
     expect(after.body.sessions).toHaveLength(1);
   });
 
@@ -133,11 +191,23 @@ describe('the signed-in user: /me and /sessions', () => {
     const { app } = buildApp(backends);
     const victim = await registerAndLogin(app);
     const attacker = await registerAndLogin(app);
-    const victimSessions = await request(app).get('/sessions').set(...bearer(victim.accessToken));
-    const res = await request(app).delete(`/sessions/${victimSessions.body.sessions[0].id}`).set(...bearer(attacker.accessToken));
-    const malformed = await request(app).delete('/sessions/not-a-uuid').set(...bearer(attacker.accessToken));
+    const victimSessions = await request(app)
+      .get('/sessions')
+      .set(...bearer(victim.accessToken));
+    const res = await request(app)
+      .delete(`/sessions/${victimSessions.body.sessions[0].id}`)
+      .set(...bearer(attacker.accessToken));
+    const malformed = await request(app)
+      .delete('/sessions/not-a-uuid')
+      .set(...bearer(attacker.accessToken));
     expect(res.status).toBe(404);
     expect(malformed.status).toBe(400);
-    expect((await request(app).get('/me').set(...bearer(victim.accessToken))).status).toBe(200);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(victim.accessToken))
+      ).status,
+    ).toBe(200);
   });
 });

@@ -1,23 +1,17 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { createAccounts } from '../src/features/accounts.js';
-import { bearer, login, register, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+import type { createAccounts } from '../src/features/accounts.js';
+import { bearer, createAdmin, login, register, registerAndLogin, uniqueName } from './support/accounts.js';
+import { buildApp, testConfig, useBackends } from './support/test-app.js';
 
 describe('administration', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   async function adminSession(app: Parameters<typeof request>[0], deps: Parameters<typeof createAccounts>[0]) {
     const username = uniqueName('admin');
     const password = 'admin password 123';
-    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password });
+    await createAdmin(deps, { email: `${username}@example.com`, username, password });
     return { username, ...(await login(app as never, { username, password })) };
   }
 
@@ -27,7 +21,9 @@ describe('administration', () => {
     const target = await register(app);
     const calls = [
       request(app).get('/admin/users'),
-      request(app).patch(`/admin/users/${target.id}/roles`).send({ roles: ['admin'] }),
+      request(app)
+        .patch(`/admin/users/${target.id}/roles`)
+        .send({ roles: ['admin'] }),
       request(app).post(`/admin/users/${target.id}/disable`),
       request(app).post(`/admin/users/${target.id}/enable`),
     ];
@@ -43,14 +39,23 @@ describe('administration', () => {
     const admin = await adminSession(app, deps);
     const tag = uniqueName('findme');
     for (let i = 0; i < 3; i++) await register(app, { username: `${tag}${i}` });
-    const page1 = await request(app).get('/admin/users').query({ q: tag.toUpperCase(), pageSize: 2 }).set(...bearer(admin.accessToken));
-    const page2 = await request(app).get('/admin/users').query({ q: tag, pageSize: 2, page: 2 }).set(...bearer(admin.accessToken));
+    const page1 = await request(app)
+      .get('/admin/users')
+      .query({ q: tag.toUpperCase(), pageSize: 2 })
+      .set(...bearer(admin.accessToken));
+    const page2 = await request(app)
+      .get('/admin/users')
+      .query({ q: tag, pageSize: 2, page: 2 })
+      .set(...bearer(admin.accessToken));
     expect(page1.status).toBe(200);
     expect(page1.body.total).toBe(3);
     expect(page1.body.users).toHaveLength(2);
     expect(page2.body.users).toHaveLength(1);
     expect(page1.body.users[0]).toEqual(expect.objectContaining({ disabled: false, roles: ['user'] }));
-    const bad = await request(app).get('/admin/users').query({ pageSize: 1000 }).set(...bearer(admin.accessToken));
+    const bad = await request(app)
+      .get('/admin/users')
+      .query({ pageSize: 1000 })
+      .set(...bearer(admin.accessToken));
     expect(bad.status).toBe(400);
   });
 
@@ -59,22 +64,43 @@ describe('administration', () => {
     const { app, deps } = buildApp(backends, { clock });
     const admin = await adminSession(app, deps);
     const user = await registerAndLogin(app);
-    const res = await request(app).patch(`/admin/users/${user.id}/roles`).set(...bearer(admin.accessToken)).send({ roles: ['user', 'admin'] });
+    const res = await request(app)
+      .patch(`/admin/users/${user.id}/roles`)
+      .set(...bearer(admin.accessToken))
+      .send({ roles: ['user', 'admin'] });
     expect(res.status).toBe(200);
     expect(res.body.roles).toEqual(['admin', 'user']);
-    expect((await request(app).get('/admin/users').set(...bearer(user.accessToken))).status).toBe(401);
+    expect(
+      (
+        await request(app)
+          .get('/admin/users')
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(401);
     clock.advance(1);
     const refreshed = await request(app).post('/refresh').send({ refresh_token: user.refreshToken });
     expect(refreshed.body.user.roles).toEqual(['admin', 'user']);
-    expect((await request(app).get('/admin/users').set(...bearer(refreshed.body.access_token))).status).toBe(200);
+    expect(
+      (
+        await request(app)
+          .get('/admin/users')
+          .set(...bearer(refreshed.body.access_token))
+      ).status,
+    ).toBe(200);
   });
 
   it('when an admin names an unknown role or a malformed id, then 400; an unknown user, 404', async () => {
     const { app, deps } = buildApp(backends);
     const admin = await adminSession(app, deps);
     const user = await register(app);
-    const unknownRole = await request(app).patch(`/admin/users/${user.id}/roles`).set(...bearer(admin.accessToken)).send({ roles: ['wizard'] });
-    const malformed = await request(app).patch('/admin/users/123/roles').set(...bearer(admin.accessToken)).send({ roles: ['user'] });
+    const unknownRole = await request(app)
+      .patch(`/admin/users/${user.id}/roles`)
+      .set(...bearer(admin.accessToken))
+      .send({ roles: ['wizard'] });
+    const malformed = await request(app)
+      .patch('/admin/users/123/roles')
+      .set(...bearer(admin.accessToken))
+      .send({ roles: ['user'] });
     const missing = await request(app)
       .patch('/admin/users/00000000-0000-4000-8000-000000000000/roles')
       .set(...bearer(admin.accessToken))
@@ -89,14 +115,24 @@ describe('administration', () => {
     const admin = await adminSession(app, deps);
     const user = await registerAndLogin(app);
 
-    const disabled = await request(app).post(`/admin/users/${user.id}/disable`).set(...bearer(admin.accessToken));
+    const disabled = await request(app)
+      .post(`/admin/users/${user.id}/disable`)
+      .set(...bearer(admin.accessToken));
     expect(disabled.status).toBe(200);
     expect(disabled.body.disabled).toBe(true);
-    expect((await request(app).get('/me').set(...bearer(user.accessToken))).status).toBe(401);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(401);
     expect((await request(app).post('/refresh').send({ refresh_token: user.refreshToken })).status).toBe(401);
     expect((await request(app).post('/login').send({ username: user.username, password: user.password })).status).toBe(401);
 
-    const enabled = await request(app).post(`/admin/users/${user.id}/enable`).set(...bearer(admin.accessToken));
+    const enabled = await request(app)
+      .post(`/admin/users/${user.id}/enable`)
+      .set(...bearer(admin.accessToken));
     expect(enabled.body.disabled).toBe(false);
     expect((await request(app).post('/login').send({ username: user.username, password: user.password })).status).toBe(200);
   });
@@ -104,18 +140,30 @@ describe('administration', () => {
   it('when an admin tries to disable themselves, then 409 and nothing changes', async () => {
     const { app, deps } = buildApp(backends);
     const admin = await adminSession(app, deps);
-    const me = await request(app).get('/me').set(...bearer(admin.accessToken));
-    const res = await request(app).post(`/admin/users/${me.body.id}/disable`).set(...bearer(admin.accessToken));
+    const me = await request(app)
+      .get('/me')
+      .set(...bearer(admin.accessToken));
+    const res = await request(app)
+      .post(`/admin/users/${me.body.id}/disable`)
+      .set(...bearer(admin.accessToken));
     expect(res.status).toBe(409);
-    expect((await request(app).get('/me').set(...bearer(admin.accessToken))).status).toBe(200);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(admin.accessToken))
+      ).status,
+    ).toBe(200);
   });
 
   it('when the bootstrap email already belongs to an account, then it is never promoted, and its password is kept', async () => {
     const { app, deps } = buildApp(backends, { config: testConfig() });
     const squatter = await registerAndLogin(app);
 
-    const result = await createAccounts(deps).admin.ensureAdmin({ email: squatter.email, username: 'ignored', password: 'another password' });
-    const adminRoute = await request(app).get('/admin/users').set(...bearer(squatter.accessToken));
+    const result = await createAdmin(deps, { email: squatter.email, username: 'ignored', password: 'another password' });
+    const adminRoute = await request(app)
+      .get('/admin/users')
+      .set(...bearer(squatter.accessToken));
     const login = await request(app).post('/login').send({ username: squatter.username, password: squatter.password });
 
     expect(result.created).toBe(false);
@@ -129,10 +177,10 @@ describe('administration', () => {
     const { deps } = buildApp(backends, { config: testConfig() });
     const username = uniqueName('boot');
     const bootstrap = { email: `${username}@example.com`, username, password: 'admin password 1' };
-    const first = await createAccounts(deps).admin.ensureAdmin(bootstrap);
+    const first = await createAdmin(deps, bootstrap);
     await deps.db.prisma.userRole.deleteMany({ where: { userId: first.user.id, roleName: 'admin' } });
 
-    const restart = await createAccounts(deps).admin.ensureAdmin(bootstrap);
+    const restart = await createAdmin(deps, bootstrap);
 
     expect(first).toMatchObject({ created: true, user: { roles: ['admin', 'user'] } });
     expect(restart).toMatchObject({ created: false, user: { roles: ['user'] } });

@@ -1,24 +1,21 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { RateLimitSettings } from '../src/core/config.js';
 import { bearer, readyToEnrol } from './support/accounts.js';
 import { png } from './support/images.js';
-import { type Backends, buildApp, freshStore, openBackends, testConfig } from './support/test-app.js';
+import { buildApp, freshStore, testConfig, useBackends } from './support/test-app.js';
 
 const apiKey = (key: string): [string, string] => ['X-API-Key', key];
 
 describe('API keys', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   async function createKey(app: Parameters<typeof request>[0], token: string, body: Record<string, unknown> = {}) {
-    const res = await request(app).post('/api-keys').set(...bearer(token)).send({ name: 'ci', ...body });
+    const res = await request(app)
+      .post('/api-keys')
+      .set(...bearer(token))
+      .send({ name: 'ci', ...body });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return res.body as { id: string; key: string; prefix: string; scopes: string[] };
   }
@@ -29,9 +26,19 @@ describe('API keys', () => {
     const created = await createKey(app, user.accessToken, { scopes: ['images:read', 'images:write'] });
     expect(created.key).toMatch(/^ak_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
     expect(created.key.startsWith(`ak_${created.prefix}_`)).toBe(true);
-    const list = await request(app).get('/api-keys').set(...bearer(user.accessToken));
+    const list = await request(app)
+      .get('/api-keys')
+      .set(...bearer(user.accessToken));
     expect(list.body.keys).toEqual([
-      { id: created.id, name: 'ci', prefix: created.prefix, scopes: ['images:read', 'images:write'], createdAt: expect.any(String), lastUsedAt: null, expiresAt: null },
+      {
+        id: created.id,
+        name: 'ci',
+        prefix: created.prefix,
+        scopes: ['images:read', 'images:write'],
+        createdAt: expect.any(String),
+        lastUsedAt: null,
+        expiresAt: null,
+      },
     ]);
     // The secret is everything after the prefix: base64url may itself contain underscores.
     const secret = created.key.slice(`ak_${created.prefix}_`.length);
@@ -44,9 +51,16 @@ describe('API keys', () => {
     const { app } = buildApp(backends);
     const user = await readyToEnrol(app);
     const { key, id } = await createKey(app, user.accessToken, { scopes: ['images:read', 'images:write', 'profile:read'] });
-    const upload = await request(app).post('/images').set(...apiKey(key)).attach('image', png(), 'from-ci.png');
-    const list = await request(app).get('/images').set(...apiKey(key));
-    const me = await request(app).get('/me').set(...apiKey(key));
+    const upload = await request(app)
+      .post('/images')
+      .set(...apiKey(key))
+      .attach('image', png(), 'from-ci.png');
+    const list = await request(app)
+      .get('/images')
+      .set(...apiKey(key));
+    const me = await request(app)
+      .get('/me')
+      .set(...apiKey(key));
     expect(upload.status).toBe(201);
     expect(upload.body.ownerId).toBe(user.id);
     expect(list.body.total).toBe(1);
@@ -58,8 +72,13 @@ describe('API keys', () => {
     const { app } = buildApp(backends);
     const user = await readyToEnrol(app);
     const { key } = await createKey(app, user.accessToken, { scopes: ['images:read'] });
-    const upload = await request(app).post('/images').set(...apiKey(key)).attach('image', png(), 'a.png');
-    const me = await request(app).get('/me').set(...apiKey(key));
+    const upload = await request(app)
+      .post('/images')
+      .set(...apiKey(key))
+      .attach('image', png(), 'a.png');
+    const me = await request(app)
+      .get('/me')
+      .set(...apiKey(key));
     expect(upload.status).toBe(403);
     expect(me.status).toBe(403);
   });
@@ -91,13 +110,27 @@ describe('API keys', () => {
     const user = await readyToEnrol(app);
     const revoked = await createKey(app, user.accessToken);
     const expiring = await createKey(app, user.accessToken, { expiresAt: new Date(clock.now() + 60_000).toISOString() });
-    expect((await request(app).get('/images').set(...apiKey(expiring.key))).status).toBe(200);
+    expect(
+      (
+        await request(app)
+          .get('/images')
+          .set(...apiKey(expiring.key))
+      ).status,
+    ).toBe(200);
 
-    expect((await request(app).delete(`/api-keys/${revoked.id}`).set(...bearer(user.accessToken))).status).toBe(204);
+    expect(
+      (
+        await request(app)
+          .delete(`/api-keys/${revoked.id}`)
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(204);
     clock.advance(61_000);
     const forged = `ak_${revoked.prefix}_${'A'.repeat(43)}`;
     for (const key of [revoked.key, expiring.key, forged, 'ak_unknownunkno_' + 'B'.repeat(43), 'not-a-key']) {
-      const res = await request(app).get('/images').set(...apiKey(key));
+      const res = await request(app)
+        .get('/images')
+        .set(...apiKey(key));
       expect(res.status, key).toBe(401);
     }
   });
@@ -105,14 +138,17 @@ describe('API keys', () => {
   it('when expiresAt is in the past, a scope is unknown or a field is extra, then 400', async () => {
     const { app } = buildApp(backends);
     const user = await readyToEnrol(app);
-    const bodies = [
-      { name: 'old', expiresAt: '2001-01-01T00:00:00Z' },
-      { name: 'bad', scopes: ['admin'] },
-      { name: 'extra', owner: 'someone' },
-      { name: '' },
-    ];
+    const bodies = [{ name: 'old', expiresAt: '2001-01-01T00:00:00Z' }, { name: 'bad', scopes: ['admin'] }, { name: 'extra', owner: 'someone' }, { name: '' }];
     for (const body of bodies) {
-      expect((await request(app).post('/api-keys').set(...bearer(user.accessToken)).send(body)).status, JSON.stringify(body)).toBe(400);
+      expect(
+        (
+          await request(app)
+            .post('/api-keys')
+            .set(...bearer(user.accessToken))
+            .send(body)
+        ).status,
+        JSON.stringify(body),
+      ).toBe(400);
     }
   });
 
@@ -121,8 +157,20 @@ describe('API keys', () => {
     const owner = await readyToEnrol(app);
     const other = await readyToEnrol(app);
     const { key, id } = await createKey(app, owner.accessToken);
-    expect((await request(app).delete(`/api-keys/${id}`).set(...bearer(other.accessToken))).status).toBe(404);
-    expect((await request(app).get('/images').set(...apiKey(key))).status).toBe(200);
+    expect(
+      (
+        await request(app)
+          .delete(`/api-keys/${id}`)
+          .set(...bearer(other.accessToken))
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await request(app)
+          .get('/images')
+          .set(...apiKey(key))
+      ).status,
+    ).toBe(200);
   });
 
   it('when a disabled user’s key is used, then 401', async () => {
@@ -130,7 +178,13 @@ describe('API keys', () => {
     const user = await readyToEnrol(app);
     const { key } = await createKey(app, user.accessToken);
     await backends.db.prisma.user.update({ where: { id: user.id }, data: { disabledAt: new Date() } });
-    expect((await request(app).get('/images').set(...apiKey(key))).status).toBe(401);
+    expect(
+      (
+        await request(app)
+          .get('/images')
+          .set(...apiKey(key))
+      ).status,
+    ).toBe(401);
   });
 
   it('when two keys of one user are used, then they share one budget, apart from the user’s own', async () => {
@@ -142,9 +196,24 @@ describe('API keys', () => {
     const first = await createKey(app, user.accessToken);
     const second = await createKey(app, user.accessToken);
     const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push((await request(app).get('/images').set(...apiKey(first.key))).status);
-    const otherKey = (await request(app).get('/images').set(...apiKey(second.key))).status;
-    const bearerCall = (await request(app).get('/images').set(...bearer(user.accessToken))).status;
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        (
+          await request(app)
+            .get('/images')
+            .set(...apiKey(first.key))
+        ).status,
+      );
+    const otherKey = (
+      await request(app)
+        .get('/images')
+        .set(...apiKey(second.key))
+    ).status;
+    const bearerCall = (
+      await request(app)
+        .get('/images')
+        .set(...bearer(user.accessToken))
+    ).status;
     // Minting another key must not buy another budget.
     expect(statuses).toEqual([200, 200, 429]);
     expect(otherKey).toBe(429);

@@ -17,9 +17,8 @@ import { applyMigrations, MIGRATIONS_DIR } from '../src/core/db/schema-engine.js
 import { Metrics } from '../src/core/metrics.js';
 import { GENESIS_HASH, verifyAuditChain } from '../src/features/audit/audit-chain.js';
 import { AuditLog, pruneAuditEvents } from '../src/features/audit/audit-log.js';
-import { createAccounts } from '../src/features/accounts.js';
 import { PrismaClient } from '../src/generated/prisma/client.js';
-import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, createAdmin, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { databaseUrlFor } from './support/database-url.js';
 import { type Backends, buildApp, silentLogger, withOwnBackends } from './support/test-app.js';
 
@@ -36,7 +35,11 @@ function auditLog(db: Database, clock: Clock = new ManualClock()) {
 async function writeEvents(log: AuditLog, count: number, label = 'e'): Promise<void> {
   for (let i = 0; i < count; i++) {
     log.record(
-      { type: 'session.sign_in_failed', targetId: i % 2 === 0 ? null : '6f1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b', details: { reason: 'wrong_password', method: 'password', n: i + 0.25, label, ok: false, none: null } },
+      {
+        type: 'session.sign_in_failed',
+        targetId: i % 2 === 0 ? null : '6f1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b',
+        details: { reason: 'wrong_password', method: 'password', n: i + 0.25, label, ok: false, none: null },
+      },
       { ip: '127.0.0.1', userAgent: i % 3 === 0 ? undefined : `Tests/1.0 (ünïcödé ✓ ${label}${i})`, requestId: `${label}-${i}` },
     );
     await log.settled();
@@ -44,7 +47,9 @@ async function writeEvents(log: AuditLog, count: number, label = 'e'): Promise<v
 }
 
 async function chain(db: Database) {
-  return db.prisma.$queryRaw<Array<{ seq: string; id: string; prev_hash: string; hash: string }>>`SELECT seq::text AS seq, id::text AS id, prev_hash, hash FROM audit_events ORDER BY audit_events.seq`;
+  return db.prisma.$queryRaw<
+    Array<{ seq: string; id: string; prev_hash: string; hash: string }>
+  >`SELECT seq::text AS seq, id::text AS id, prev_hash, hash FROM audit_events ORDER BY audit_events.seq`;
 }
 
 /** What a superuser (or the table's owner) can do: switch the triggers off for one transaction and change rows. */
@@ -68,12 +73,14 @@ async function tamperWithTriggersDisabled(db: Database, statements: string[]): P
 async function adminToken(backends: Backends) {
   const { app, deps } = buildApp(backends);
   const username = uniqueName('audit_admin');
-  await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 123' });
+  await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 123' });
   return { app, token: (await login(app, { username, password: 'admin password 123' })).accessToken };
 }
 
 /** An empty database of its own (PostgreSQL when DATABASE_URL is set, else in-memory PGlite), with a way to run SQL on it. */
-async function withScratchDatabase(use: (adapter: SqlMigrationAwareDriverAdapterFactory, sql: (text: string) => Promise<unknown>) => Promise<void>): Promise<void> {
+async function withScratchDatabase(
+  use: (adapter: SqlMigrationAwareDriverAdapterFactory, sql: (text: string) => Promise<unknown>) => Promise<void>,
+): Promise<void> {
   const baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) {
     const pglite = await PGlite.create();
@@ -111,7 +118,10 @@ describe('the audit log is append-only and hash-chained', () => {
         updateNothing: db.prisma.$executeRawUnsafe('UPDATE audit_events SET type = type WHERE false'),
         delete: db.prisma.$executeRawUnsafe(`DELETE FROM audit_events WHERE seq = ${third?.seq}`),
         deleteAll: db.prisma.$executeRawUnsafe('DELETE FROM audit_events'),
-        deleteThenInsert: db.prisma.$transaction([db.prisma.$executeRawUnsafe(copy), db.prisma.$executeRawUnsafe(`DELETE FROM audit_events WHERE seq = ${third?.seq}`)]),
+        deleteThenInsert: db.prisma.$transaction([
+          db.prisma.$executeRawUnsafe(copy),
+          db.prisma.$executeRawUnsafe(`DELETE FROM audit_events WHERE seq = ${third?.seq}`),
+        ]),
         truncate: db.prisma.$executeRawUnsafe('TRUNCATE audit_events'),
         // The pruning flag set by hand still lets only old events at the start of the chain go.
         flagThenDeleteMiddle: db.prisma.$transaction([
@@ -125,7 +135,16 @@ describe('the audit log is append-only and hash-chained', () => {
       };
       const outcomes = Object.fromEntries(
         await Promise.all(
-          Object.entries(attempts).map(async ([name, attempt]) => [name, await Promise.resolve(attempt).then(() => 'done', (err: Error) => err.message)] as const),
+          Object.entries(attempts).map(
+            async ([name, attempt]) =>
+              [
+                name,
+                await Promise.resolve(attempt).then(
+                  () => 'done',
+                  (err: Error) => err.message,
+                ),
+              ] as const,
+          ),
         ),
       );
 
@@ -206,7 +225,9 @@ describe('the audit log is append-only and hash-chained', () => {
       const afterSecond = await chain(db);
       await writeEvents(at(0), 1, 'appended');
       // Asked for everything, the database still keeps the last day.
-      const [{ pruned: third } = { pruned: -1 }] = await db.prisma.$queryRaw<Array<{ pruned: string }>>`SELECT audit_prune(now() + interval '1 year')::text AS pruned`;
+      const [{ pruned: third } = { pruned: -1 }] = await db.prisma.$queryRaw<
+        Array<{ pruned: string }>
+      >`SELECT audit_prune(now() + interval '1 year')::text AS pruned`;
       const afterThird = await chain(db);
 
       expect(first).toBe(3);
@@ -223,7 +244,13 @@ describe('the audit log is append-only and hash-chained', () => {
   });
 
   describe('when someone with the power to switch the triggers off changes the log, then verification names the first broken link', () => {
-    const cases: Array<{ name: string; tamper: (rows: Array<{ seq: string; id: string; hash: string }>) => string[]; brokenAt: (rows: Array<{ seq: string; id: string }>) => { seq: number; id: string | undefined; intact: number }; reason: string; how: typeof tamperWithTriggersOff }> = [
+    const cases: Array<{
+      name: string;
+      tamper: (rows: Array<{ seq: string; id: string; hash: string }>) => string[];
+      brokenAt: (rows: Array<{ seq: string; id: string }>) => { seq: number; id: string | undefined; intact: number };
+      reason: string;
+      how: typeof tamperWithTriggersOff;
+    }> = [
       {
         name: "a middle event's details edited",
         tamper: (rows) => [`UPDATE audit_events SET details = details || '{"reason":"nothing happened"}' WHERE seq = ${rows[4]?.seq}`],
@@ -310,7 +337,9 @@ describe('the audit log is append-only and hash-chained', () => {
 
       const prisma = new PrismaClient({ adapter });
       try {
-        const rows = await prisma.$queryRaw<Array<{ seq: string; id: string }>>`SELECT seq::text AS seq, id::text AS id FROM audit_events ORDER BY audit_events.seq`;
+        const rows = await prisma.$queryRaw<
+          Array<{ seq: string; id: string }>
+        >`SELECT seq::text AS seq, id::text AS id FROM audit_events ORDER BY audit_events.seq`;
         expect(rows.map((row) => row.id.slice(-1))).toEqual(['1', '2', '4', '3', '5']);
         expect(await verifyAuditChain(prisma)).toMatchObject({ ok: true, events: 5, firstSeq: 1, head: { seq: 5 } });
         await expect(sql("UPDATE audit_events SET type = 'x'")).rejects.toThrow(/append-only: UPDATE is refused/);
@@ -329,8 +358,13 @@ describe('the audit log is append-only and hash-chained', () => {
         const { token } = await adminToken(backends);
 
         const anonymous = await request(app).get('/admin/audit/verify');
-        const asUser = await request(app).get('/admin/audit/verify').set(...bearer(user.accessToken));
-        const withQuery = await request(app).get('/admin/audit/verify').query({ from: '1' }).set(...bearer(token));
+        const asUser = await request(app)
+          .get('/admin/audit/verify')
+          .set(...bearer(user.accessToken));
+        const withQuery = await request(app)
+          .get('/admin/audit/verify')
+          .query({ from: '1' })
+          .set(...bearer(token));
 
         expect(anonymous.status).toBe(401);
         expect(anonymous.body.error).toMatchObject({ code: expect.any(String), requestId: expect.any(String) });
@@ -348,12 +382,21 @@ describe('the audit log is append-only and hash-chained', () => {
         await writeEvents(log, 3);
         const rows = await chain(backends.db);
 
-        const intact = await request(app).get('/admin/audit/verify').set(...bearer(token));
+        const intact = await request(app)
+          .get('/admin/audit/verify')
+          .set(...bearer(token));
         await tamperWithTriggersOff(backends.db, [`UPDATE audit_events SET type = 'rate_limit.reset' WHERE seq = ${rows[1]?.seq}`]);
-        const broken = await request(app).get('/admin/audit/verify').set(...bearer(token));
+        const broken = await request(app)
+          .get('/admin/audit/verify')
+          .set(...bearer(token));
 
         expect(intact.status).toBe(200);
-        expect(intact.body).toEqual({ ok: true, events: rows.length, firstSeq: 1, head: { seq: rows.length, hash: rows.at(-1)?.hash, createdAt: expect.any(String) } });
+        expect(intact.body).toEqual({
+          ok: true,
+          events: rows.length,
+          firstSeq: 1,
+          head: { seq: rows.length, hash: rows.at(-1)?.hash, createdAt: expect.any(String) },
+        });
         expect(broken.status).toBe(200);
         expect(broken.body).toMatchObject({ ok: false, events: 1, firstBrokenSeq: 2, eventId: rows[1]?.id, reason: 'altered' });
       });

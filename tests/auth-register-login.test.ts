@@ -1,24 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, register, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends } from './support/test-app.js';
+import { buildApp, useBackends } from './support/test-app.js';
 
 describe('registration and login', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
   const userCount = () => backends.db.prisma.user.count();
 
   describe('POST /register', () => {
     it('when the fields are valid, then 201 with the public user and the user role, never the hash', async () => {
       const { app } = buildApp(backends);
       const username = uniqueName('Ada');
-      const res = await request(app).post('/register').send({ username, email: `${username}@Example.COM`, password: 'long enough pw' });
+      const res = await request(app)
+        .post('/register')
+        .send({ username, email: `${username}@Example.COM`, password: 'long enough pw' });
       expect(res.status).toBe(201);
       expect(res.body).toEqual({
         id: expect.any(String),
@@ -37,9 +33,7 @@ describe('registration and login', () => {
       const sameName = await request(app)
         .post('/register')
         .send({ username: first.username.toUpperCase(), email: `${uniqueName()}@example.com`, password: 'long enough pw' });
-      const sameEmail = await request(app)
-        .post('/register')
-        .send({ username: uniqueName(), email: first.email.toUpperCase(), password: 'long enough pw' });
+      const sameEmail = await request(app).post('/register').send({ username: uniqueName(), email: first.email.toUpperCase(), password: 'long enough pw' });
       expect(sameName.status).toBe(409);
       expect(sameName.body.error.code).toBe('already_registered');
       expect(sameEmail.status).toBe(201);
@@ -52,12 +46,16 @@ describe('registration and login', () => {
       // 36 two-byte characters: 72 bytes. One more makes 74 bytes in only 37 characters. (Shuffled: a run of one
       // letter would be refused as guessable.)
       const twoByteLetters = 'êðìĐĂùõĔóàğĀċèÿëĖöěĘčòĒþýđĞČĈñáĉėĜćîç';
-      const tooLong = await request(app).post('/register').send({ username: uniqueName(), email: `${uniqueName()}@example.com`, password: twoByteLetters });
+      const tooLong = await request(app)
+        .post('/register')
+        .send({ username: uniqueName(), email: `${uniqueName()}@example.com`, password: twoByteLetters });
       expect(tooLong.status).toBe(400);
       expect(tooLong.body.error.details[0].path).toBe('password');
       expect(await userCount()).toBe(before);
       const account = await register(app, { password: twoByteLetters.slice(0, 36) });
-      const login = await request(app).post('/login').send({ username: account.username, password: twoByteLetters.slice(0, 36) });
+      const login = await request(app)
+        .post('/login')
+        .send({ username: account.username, password: twoByteLetters.slice(0, 36) });
       expect(login.status).toBe(200);
     });
 
@@ -66,9 +64,16 @@ describe('registration and login', () => {
       const password = randomBytes(54).toString('base64url');
       const account = await registerAndLogin(app, { password });
 
-      const login = await request(app).post('/login').send({ username: account.username, password: `${password}-anything` });
-      const deletion = await request(app).delete('/me').set(...bearer(account.accessToken)).send({ password: `${password}-anything` });
-      const stillThere = await request(app).get('/me').set(...bearer(account.accessToken));
+      const login = await request(app)
+        .post('/login')
+        .send({ username: account.username, password: `${password}-anything` });
+      const deletion = await request(app)
+        .delete('/me')
+        .set(...bearer(account.accessToken))
+        .send({ password: `${password}-anything` });
+      const stillThere = await request(app)
+        .get('/me')
+        .set(...bearer(account.accessToken));
 
       expect([login.status, deletion.status]).toEqual([400, 400]);
       expect(login.body.error.details[0]).toMatchObject({ path: 'password', message: expect.stringContaining('72 bytes') });
@@ -128,7 +133,9 @@ describe('registration and login', () => {
       const { app } = buildApp(backends);
       const account = await register(app);
       const wrongPassword = await request(app).post('/login').send({ username: account.username, password: 'not the password' });
-      const unknownUser = await request(app).post('/login').send({ username: uniqueName('ghost'), password: 'not the password' });
+      const unknownUser = await request(app)
+        .post('/login')
+        .send({ username: uniqueName('ghost'), password: 'not the password' });
       const strip = (body: { error: { requestId?: string } }) => ({ ...body, error: { ...body.error, requestId: undefined } });
       expect(wrongPassword.status).toBe(401);
       expect(unknownUser.status).toBe(401);
@@ -159,7 +166,9 @@ describe('registration and login', () => {
     it('when an old client uses /auth/signup, /auth/login, /auth/user and /auth/ping, then they behave as the canonical routes', async () => {
       const { app } = buildApp(backends);
       const username = uniqueName();
-      const signup = await request(app).post('/auth/signup').send({ username, email: `${username}@example.com`, password: 'long enough pw' });
+      const signup = await request(app)
+        .post('/auth/signup')
+        .send({ username, email: `${username}@example.com`, password: 'long enough pw' });
       const login = await request(app).post('/auth/login').send({ username, password: 'long enough pw' });
       const user = await request(app).get('/auth/user').set('Authorization', `Bearer ${login.body.access_token}`);
       const me = await request(app).get('/auth/me').set('Authorization', `Bearer ${login.body.access_token}`);

@@ -1,21 +1,15 @@
 import { createHmac, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { issuedAtMs } from '../src/features/auth/tokens.js';
 import { bearer, jwtSegment, registerAndLogin } from './support/accounts.js';
 import { pruneEndedSessions } from '../src/features/sessions/session-service.js';
-import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
+import { buildApp, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 describe('access and refresh tokens', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   describe('forged and misused access tokens', () => {
     it('when no token is sent, then 401 with a Bearer challenge and no error attribute', async () => {
@@ -71,13 +65,23 @@ describe('access and refresh tokens', () => {
         'a header that is not JSON': `${Buffer.from('{not json').toString('base64url')}.${payload}.${signature}`,
       };
       for (const [name, token] of Object.entries(forged)) {
-        const res = await request(app).get('/protected').set(...bearer(token));
+        const res = await request(app)
+          .get('/protected')
+          .set(...bearer(token));
         expect(res.status, name).toBe(401);
         expect(res.body.error.code, name).toBe('invalid_token');
       }
       // The same signing, unchanged, is accepted: the refusals above are for what each case changed.
-      expect((await request(app).get('/protected').set(...bearer(signWith({})))).status).toBe(200);
-      const genuine = await request(app).get('/protected').set(...bearer(account.accessToken));
+      expect(
+        (
+          await request(app)
+            .get('/protected')
+            .set(...bearer(signWith({})))
+        ).status,
+      ).toBe(200);
+      const genuine = await request(app)
+        .get('/protected')
+        .set(...bearer(account.accessToken));
       expect(genuine.status).toBe(200);
     });
 
@@ -91,8 +95,20 @@ describe('access and refresh tokens', () => {
 
       const es256 = buildApp(backends);
       const other = await registerAndLogin(es256.app);
-      expect((await request(app).get('/protected').set(...bearer(other.accessToken))).status).toBe(401);
-      expect((await request(app).get('/protected').set(...bearer(account.accessToken))).status).toBe(200);
+      expect(
+        (
+          await request(app)
+            .get('/protected')
+            .set(...bearer(other.accessToken))
+        ).status,
+      ).toBe(401);
+      expect(
+        (
+          await request(app)
+            .get('/protected')
+            .set(...bearer(account.accessToken))
+        ).status,
+      ).toBe(200);
     });
 
     it('when a token is issued, then iat is whole seconds (PyJWT refuses a fractional one) and the jti, a UUIDv7, holds the millisecond', async () => {
@@ -114,9 +130,13 @@ describe('access and refresh tokens', () => {
       const account = await registerAndLogin(app);
 
       clock.advance((config.accessTokenTtlS + config.jwtClockToleranceS - 1) * 1000);
-      const withinTolerance = await request(app).get('/protected').set(...bearer(account.accessToken));
+      const withinTolerance = await request(app)
+        .get('/protected')
+        .set(...bearer(account.accessToken));
       clock.advance(2_000);
-      const expired = await request(app).get('/protected').set(...bearer(account.accessToken));
+      const expired = await request(app)
+        .get('/protected')
+        .set(...bearer(account.accessToken));
 
       expect(withinTolerance.status).toBe(200);
       expect(expired.status).toBe(401);
@@ -132,7 +152,9 @@ describe('access and refresh tokens', () => {
       expect(res.status).toBe(200);
       expect(res.body.refresh_token).not.toBe(account.refreshToken);
       expect(res.body.user.id).toBe(account.id);
-      const use = await request(app).get('/protected').set(...bearer(res.body.access_token));
+      const use = await request(app)
+        .get('/protected')
+        .set(...bearer(res.body.access_token));
       expect(use.status).toBe(200);
     });
 
@@ -148,9 +170,7 @@ describe('access and refresh tokens', () => {
       const { app } = buildApp(backends);
       const account = await registerAndLogin(app);
 
-      const results = await Promise.all(
-        Array.from({ length: 5 }, () => request(app).post('/refresh').send({ refresh_token: account.refreshToken })),
-      );
+      const results = await Promise.all(Array.from({ length: 5 }, () => request(app).post('/refresh').send({ refresh_token: account.refreshToken })));
 
       expect(results.map((res) => res.status)).toEqual([200, 200, 200, 200, 200]);
       expect(new Set(results.map((res) => res.body.refresh_token as string)).size).toBe(1);
@@ -189,8 +209,12 @@ describe('access and refresh tokens', () => {
       clock.advance((config.refreshReuseIntervalS + 1) * 1000);
       const replay = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
       const successor = await request(app).post('/refresh').send({ refresh_token: rotated.body.refresh_token });
-      const liveAccess = await request(app).get('/protected').set(...bearer(rotated.body.access_token));
-      const firstAccess = await request(app).get('/protected').set(...bearer(account.accessToken));
+      const liveAccess = await request(app)
+        .get('/protected')
+        .set(...bearer(rotated.body.access_token));
+      const firstAccess = await request(app)
+        .get('/protected')
+        .set(...bearer(account.accessToken));
 
       expect(replay.status).toBe(401);
       expect(successor.status).toBe(401);
@@ -238,8 +262,12 @@ describe('access and refresh tokens', () => {
     it('when a user logs out, then 204, and that access token and refresh token stop working', async () => {
       const { app } = buildApp(backends);
       const account = await registerAndLogin(app);
-      const res = await request(app).post('/logout').set(...bearer(account.accessToken));
-      const reuse = await request(app).get('/protected').set(...bearer(account.accessToken));
+      const res = await request(app)
+        .post('/logout')
+        .set(...bearer(account.accessToken));
+      const reuse = await request(app)
+        .get('/protected')
+        .set(...bearer(account.accessToken));
       const refresh = await request(app).post('/refresh').send({ refresh_token: account.refreshToken });
       expect(res.status).toBe(204);
       expect(reuse.status).toBe(401);
@@ -252,30 +280,61 @@ describe('access and refresh tokens', () => {
       const first = buildApp(backends, { config }).app;
       const second = buildApp(backends, { config }).app;
       const account = await registerAndLogin(first);
-      expect((await request(second).get('/protected').set(...bearer(account.accessToken))).status).toBe(200);
+      expect(
+        (
+          await request(second)
+            .get('/protected')
+            .set(...bearer(account.accessToken))
+        ).status,
+      ).toBe(200);
 
-      await request(first).post('/logout').set(...bearer(account.accessToken)).expect(204);
-      const res = await request(second).get('/protected').set(...bearer(account.accessToken));
+      await request(first)
+        .post('/logout')
+        .set(...bearer(account.accessToken))
+        .expect(204);
+      const res = await request(second)
+        .get('/protected')
+        .set(...bearer(account.accessToken));
       expect(res.status).toBe(401);
     });
 
     it('when a user logs out everywhere, then every session and access token dies, and a new login works at once', async () => {
       const config = testConfig();
       const instances = usingRedis ? [buildApp(backends, { config }).app, buildApp(backends, { config }).app] : [buildApp(backends, { config }).app];
-      const [app] = instances as [typeof instances[0]];
+      const [app] = instances as [(typeof instances)[0]];
       const account = await registerAndLogin(app);
       const laptop = await registerAndLoginAgain(app, account);
 
-      const res = await request(app).post('/logout/all').set(...bearer(account.accessToken));
+      const res = await request(app)
+        .post('/logout/all')
+        .set(...bearer(account.accessToken));
       expect(res.status).toBe(204);
       for (const instance of instances) {
-        expect((await request(instance).get('/protected').set(...bearer(account.accessToken))).status).toBe(401);
-        expect((await request(instance).get('/protected').set(...bearer(laptop.accessToken))).status).toBe(401);
+        expect(
+          (
+            await request(instance)
+              .get('/protected')
+              .set(...bearer(account.accessToken))
+          ).status,
+        ).toBe(401);
+        expect(
+          (
+            await request(instance)
+              .get('/protected')
+              .set(...bearer(laptop.accessToken))
+          ).status,
+        ).toBe(401);
       }
       expect((await request(app).post('/refresh').send({ refresh_token: laptop.refreshToken })).status).toBe(401);
 
       const fresh = await registerAndLoginAgain(app, account);
-      expect((await request(app).get('/protected').set(...bearer(fresh.accessToken))).status).toBe(200);
+      expect(
+        (
+          await request(app)
+            .get('/protected')
+            .set(...bearer(fresh.accessToken))
+        ).status,
+      ).toBe(200);
     });
   });
 });
@@ -287,13 +346,7 @@ async function registerAndLoginAgain(app: Parameters<typeof request>[0], account
 }
 
 describe('pruning ended sessions', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when sessions expired or were revoked over a day ago, then they and their refresh tokens are deleted, and no other', async () => {
     const clock = new ManualClock();
@@ -301,7 +354,9 @@ describe('pruning ended sessions', () => {
     const { app } = buildApp(backends, { config, clock });
     const expiring = await registerAndLogin(app);
     const loggedOut = await registerAndLogin(app);
-    await request(app).post('/logout').set(...bearer(loggedOut.accessToken));
+    await request(app)
+      .post('/logout')
+      .set(...bearer(loggedOut.accessToken));
     clock.advance(3_600_000 + 24 * 3_600_000 + 1_000);
     const fresh = await registerAndLogin(app);
     const sessionsOf = (userId: string) => backends.db.prisma.session.count({ where: { userId } });

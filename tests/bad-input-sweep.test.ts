@@ -1,8 +1,8 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { bearer, jwtSegment, registerAndLogin } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+import { buildApp, testConfig, useBackends } from './support/test-app.js';
 
 interface Operation {
   method: 'get' | 'post' | 'patch' | 'put' | 'delete';
@@ -19,13 +19,12 @@ const SOME_ID = '00000000-0000-4000-8000-000000000000';
  * malformed JSON, wrong types and oversize bodies are 4xx, forged or expired tokens 401, and nothing is ever 5xx.
  */
 describe('bad input, swept over every documented operation', () => {
-  let backends: Backends;
+  const backends = useBackends();
   let operations: Operation[];
   const clock = new ManualClock();
   const config = testConfig({ bodyLimit: '2kb' });
 
   beforeAll(async () => {
-    backends = await openBackends();
     const { app } = buildApp(backends, { config, clock });
     const doc = (await request(app).get('/openapi.json')).body as {
       paths: Record<string, Record<string, { security?: Array<Record<string, unknown>>; requestBody?: { content: Record<string, unknown> } }>>;
@@ -42,9 +41,6 @@ describe('bad input, swept over every documented operation', () => {
         };
       }),
     );
-  });
-  afterAll(async () => {
-    await backends.close();
   });
 
   const call = (app: Parameters<typeof request>[0], op: Operation) => request(app)[op.method](op.path);
@@ -87,7 +83,9 @@ describe('bad input, swept over every documented operation', () => {
       const authed = () => (op.secured ? call(app, op).set(...bearer(user.accessToken)) : call(app, op));
       const malformed = await authed().set('Content-Type', 'application/json').send('{"unterminated": ');
       const wrongType = await authed().set('Content-Type', 'application/json').send('"just a string"');
-      const oversize = await authed().set('Content-Type', 'application/json').send(JSON.stringify({ filler: 'x'.repeat(4_000) }));
+      const oversize = await authed()
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify({ filler: 'x'.repeat(4_000) }));
       const notJson = await authed().set('Content-Type', 'text/plain').send('hello');
       expectClientError(malformed, op, 'malformed JSON');
       expect(malformed.body.error.code).toBe('invalid_json');
@@ -103,9 +101,13 @@ describe('bad input, swept over every documented operation', () => {
     const user = await registerAndLogin(app);
     for (const op of operations) {
       const junkPath = op.path.replace(SOME_ID, '%E0%A4%A');
+      const send = (path: string) => {
+        const agent = request(app);
+        return agent[op.method](path).set(...bearer(user.accessToken));
+      };
       const responses = [
-        await request(app)[op.method](`${op.path}?page=-1&pageSize=abc&scope=everything&extra[]=1`).set(...bearer(user.accessToken)),
-        await request(app)[op.method](junkPath).set(...bearer(user.accessToken)),
+        await send(`${op.path}?page=-1&pageSize=abc&scope=everything&extra[]=1`),
+        await send(junkPath),
         await call(app, op).set('Authorization', 'Bearer ' + 'A'.repeat(5_000)),
         await call(app, op).set('X-API-Key', 'ak_' + '%'.repeat(60)),
       ];

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/core/config.js';
+import { ConfigError, loadConfig, SETTINGS } from '../src/core/config.js';
 
 const STRONG = 'k3Jx9vQz2Lw8Rt5Yp1Nc7Hb4Fd6Gs0Ma';
 const STRONG_KEK = 'Vq8nR2wLz5Tx1Kb7Hc4Md9Pf3Gs6Jy0Ae';
@@ -42,11 +43,15 @@ describe('configuration', () => {
   });
 
   it('when production has a missing, short or placeholder KEY_ENCRYPTION_KEY, then startup is refused', () => {
-    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG })).toEqual(['KEY_ENCRYPTION_KEY: is required in production']);
-    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'short' })).toEqual(['KEY_ENCRYPTION_KEY: must be at least 32 bytes']);
-    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'changeme'.repeat(5) })).toEqual([
-      'KEY_ENCRYPTION_KEY: is a placeholder, not a secret',
+    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG })).toEqual([
+      'KEY_ENCRYPTION_KEY: is required in production',
     ]);
+    expect(problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'short' })).toEqual([
+      'KEY_ENCRYPTION_KEY: must be at least 32 bytes',
+    ]);
+    expect(
+      problemsOf({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', JWT_SECRET: STRONG, KEY_ENCRYPTION_KEY: 'changeme'.repeat(5) }),
+    ).toEqual(['KEY_ENCRYPTION_KEY: is a placeholder, not a secret']);
     expect(loadConfig({ ...PRODUCTION, JWT_SECRET: STRONG, JWT_ALGORITHM: 'HS256' }).accessTokenAlgorithm).toBe('HS256');
     expect(problemsOf({ JWT_ALGORITHM: 'RS256' })[0]).toMatch(/^JWT_ALGORITHM/);
   });
@@ -58,7 +63,9 @@ describe('configuration', () => {
 
   it('when production has no PUBLIC_URL, then startup is refused (links and jwks_uri would come from request headers)', () => {
     const { PUBLIC_URL: _omitted, ...withoutUrl } = PRODUCTION;
-    expect(problemsOf({ ...withoutUrl, JWT_SECRET: STRONG })).toEqual(['PUBLIC_URL: required in production (the https:// address clients reach this service at)']);
+    expect(problemsOf({ ...withoutUrl, JWT_SECRET: STRONG })).toEqual([
+      'PUBLIC_URL: required in production (the https:// address clients reach this service at)',
+    ]);
   });
 
   it('when TRUST_PROXY is a hop count or a subnet list, then Express gets the same', () => {
@@ -78,7 +85,10 @@ describe('configuration', () => {
     });
 
     it('when only PUBLIC_URL is set, then its host is the RP ID and its origin the one accepted', () => {
-      expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/base/' }).webauthn).toMatchObject({ rpId: 'auth.example.com', origins: ['https://auth.example.com'] });
+      expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/base/' }).webauthn).toMatchObject({
+        rpId: 'auth.example.com',
+        origins: ['https://auth.example.com'],
+      });
     });
 
     it('when the RP ID is a parent domain of every origin, then it is accepted', () => {
@@ -87,9 +97,18 @@ describe('configuration', () => {
     });
 
     it.each([
-      [{ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.org' }, 'WEBAUTHN_ORIGINS: https://example.org is not on the RP ID example.com or a subdomain of it'],
-      [{ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'http://example.com' }, 'WEBAUTHN_ORIGINS: http://example.com must use https (http only on localhost)'],
-      [{ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.com/login' }, 'WEBAUTHN_ORIGINS: https://example.com/login must be an origin only (https://example.com)'],
+      [
+        { WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.org' },
+        'WEBAUTHN_ORIGINS: https://example.org is not on the RP ID example.com or a subdomain of it',
+      ],
+      [
+        { WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'http://example.com' },
+        'WEBAUTHN_ORIGINS: http://example.com must use https (http only on localhost)',
+      ],
+      [
+        { WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.com/login' },
+        'WEBAUTHN_ORIGINS: https://example.com/login must be an origin only (https://example.com)',
+      ],
       [{ WEBAUTHN_ORIGINS: 'not a url' }, 'WEBAUTHN_ORIGINS: not a url is not a URL'],
     ])('when the origins cannot work with the RP ID (%o), then startup is refused', (env, problem) => {
       expect(problemsOf(env)).toContain(problem);
@@ -99,5 +118,36 @@ describe('configuration', () => {
   it('when production has a short METRICS_TOKEN, then startup is refused; metrics default to a port of their own on loopback', () => {
     expect(problemsOf({ ...PRODUCTION, JWT_SECRET: STRONG, METRICS_TOKEN: 'short' })).toEqual(['METRICS_TOKEN: must be at least 32 bytes']);
     expect(loadConfig({}).metrics).toEqual({ port: 9464, host: '127.0.0.1', token: undefined });
+  });
+
+  describe('documentation', () => {
+    const declared = SETTINGS.map((entry) => entry.env);
+
+    it('when the settings are declared, then each has its own variable name and a one-line doc', () => {
+      expect(new Set(declared).size).toBe(declared.length);
+      for (const entry of SETTINGS) {
+        expect(entry.env, entry.env).toMatch(/^[A-Z][A-Z0-9_]+$/);
+        expect(entry.doc.trim(), entry.env).not.toBe('');
+        expect(entry.doc, entry.env).not.toContain('\n');
+      }
+    });
+
+    it('when a setting is declared, then .env.example names it, and names nothing else', () => {
+      const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+      const named = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((match) => match[1] ?? '');
+      expect(declared.filter((name) => !named.includes(name))).toEqual([]);
+      expect(named.filter((name) => !declared.includes(name))).toEqual([]);
+    });
+
+    it("when a setting is declared, then README.md's settings table has a row for it, and no row for anything else", () => {
+      const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+      const start = readme.indexOf('\n## Configuration');
+      expect(start).toBeGreaterThan(-1);
+      const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+      const firstColumns = [...section.matchAll(/^\|([^|\n]*)\|/gm)].map((match) => match[1] ?? '');
+      const named = firstColumns.flatMap((cell) => [...cell.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((match) => match[1] ?? ''));
+      expect(declared.filter((name) => !named.includes(name))).toEqual([]);
+      expect(named.filter((name) => !declared.includes(name))).toEqual([]);
+    });
   });
 });

@@ -13,24 +13,35 @@ import { retryDelayMs } from '../src/core/work-queue.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
 import { bearer, login, proveAddress, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { linkToken, MailServer, signInCode } from './support/mail-server.js';
-import { type Backends, buildApp, freshStore, openBackends, testConfig } from './support/test-app.js';
+import { buildApp, freshStore, testConfig, useBackends } from './support/test-app.js';
 
 describe('email', () => {
-  let backends: Backends;
+  const backends = useBackends();
   let smtp: MailServer;
   beforeAll(async () => {
-    backends = await openBackends();
     smtp = await MailServer.start();
   });
   afterAll(async () => {
     await smtp.stop();
-    await backends.close();
   });
 
   /** The newest message to `address` (after the first `after` of them) whose subject matches. */
   async function waitForSubject(address: string, subject: RegExp, after = 0) {
-    await expect.poll(() => smtp.to(address).slice(after).some((mail) => subject.test(mail.subject)), { timeout: 5_000, interval: 20 }).toBe(true);
-    return smtp.to(address).slice(after).filter((mail) => subject.test(mail.subject)).at(-1)!;
+    await expect
+      .poll(
+        () =>
+          smtp
+            .to(address)
+            .slice(after)
+            .some((mail) => subject.test(mail.subject)),
+        { timeout: 5_000, interval: 20 },
+      )
+      .toBe(true);
+    return smtp
+      .to(address)
+      .slice(after)
+      .filter((mail) => subject.test(mail.subject))
+      .at(-1)!;
   }
 
   /** Signed in, the address proven, and a second proof (an emailed code) in the session: ready to enrol a factor. */
@@ -38,9 +49,16 @@ describe('email', () => {
     const account = await registerAndLogin(app as never);
     await proveAddress(app as never, account);
     const before = smtp.to(account.email).length;
-    await request(app).post('/reauthenticate/email-code/send').set(...bearer(account.accessToken)).expect(202);
+    await request(app)
+      .post('/reauthenticate/email-code/send')
+      .set(...bearer(account.accessToken))
+      .expect(202);
     const code = signInCode(await waitForSubject(account.email, /confirmation code/, before));
-    const stepped = await request(app).post('/reauthenticate/email-code').set(...bearer(account.accessToken)).send({ code }).expect(200);
+    const stepped = await request(app)
+      .post('/reauthenticate/email-code')
+      .set(...bearer(account.accessToken))
+      .send({ code })
+      .expect(200);
     return { ...account, accessToken: stepped.body.access_token as string };
   }
 
@@ -113,8 +131,13 @@ describe('email', () => {
       await smtp.waitFor(account.email);
       const newEmail = `${uniqueName('moved')}@example.com`;
 
-      const change = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ email: newEmail, currentPassword: account.password });
-      const before = await request(app).get('/me').set(...bearer(account.accessToken));
+      const change = await request(app)
+        .patch('/me')
+        .set(...bearer(account.accessToken))
+        .send({ email: newEmail, currentPassword: account.password });
+      const before = await request(app)
+        .get('/me')
+        .set(...bearer(account.accessToken));
       const token = linkToken(await smtp.waitFor(newEmail), 'verify-email');
       const confirmed = await request(app).post('/email/verify').send({ token });
       const notice = await smtp.waitFor(account.email, 2);
@@ -139,8 +162,13 @@ describe('email', () => {
       await request(app).post('/login/email-code').send({ email: account.email });
       const code = signInCode(await smtp.waitFor(account.email, 3));
 
-      await request(app).patch('/me').set(...bearer(account.accessToken)).send({ email: newEmail, currentPassword: account.password });
-      const changed = await request(app).post('/email/verify').send({ token: linkToken(await smtp.waitFor(newEmail), 'verify-email') });
+      await request(app)
+        .patch('/me')
+        .set(...bearer(account.accessToken))
+        .send({ email: newEmail, currentPassword: account.password });
+      const changed = await request(app)
+        .post('/email/verify')
+        .send({ token: linkToken(await smtp.waitFor(newEmail), 'verify-email') });
       const reset = await request(app).post('/password/reset').send({ token: resetToken, password: 'a brand new passphrase' });
       const codeToOld = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
       const codeToNew = await request(app).post('/login/email-code/verify').send({ email: newEmail, code });
@@ -181,9 +209,15 @@ describe('email', () => {
       await smtp.waitFor(account.email);
       const [first, second] = [`${uniqueName('first')}@example.com`, `${uniqueName('second')}@example.com`];
 
-      await request(app).patch('/me').set(...bearer(account.accessToken)).send({ email: first, currentPassword: account.password });
+      await request(app)
+        .patch('/me')
+        .set(...bearer(account.accessToken))
+        .send({ email: first, currentPassword: account.password });
       const firstToken = linkToken(await smtp.waitFor(first), 'verify-email');
-      await request(app).patch('/me').set(...bearer(account.accessToken)).send({ email: second, currentPassword: account.password });
+      await request(app)
+        .patch('/me')
+        .set(...bearer(account.accessToken))
+        .send({ email: second, currentPassword: account.password });
       const secondToken = linkToken(await smtp.waitFor(second), 'verify-email');
       const stale = await request(app).post('/email/verify').send({ token: firstToken });
       const confirmed = await request(app).post('/email/verify').send({ token: secondToken });
@@ -265,7 +299,10 @@ describe('email', () => {
       await Promise.all([1, 2, 3, 4, 5].map(() => request(app).post('/password/forgot').send({ email: account.email })));
       await smtp.waitFor(account.email, 6);
       await mail.settled();
-      const tokens = smtp.to(account.email).slice(1).map((message) => linkToken(message, 'reset-password'));
+      const tokens = smtp
+        .to(account.email)
+        .slice(1)
+        .map((message) => linkToken(message, 'reset-password'));
       const live = await backends.db.prisma.emailToken.count({ where: { userId: account.id, purpose: 'reset_password', usedAt: null } });
       const statuses = [];
       for (const token of tokens) statuses.push((await request(app).post('/password/reset').send({ token, password: 'a brand new passphrase' })).status);
@@ -301,7 +338,8 @@ describe('email', () => {
       const code = signInCode(await smtp.waitFor(account.email, 2));
       const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
 
-      for (let i = 0; i < CODE_ATTEMPTS; i++) expect((await request(app).post('/login/email-code/verify').send({ email: account.email, code: wrong })).status).toBe(401);
+      for (let i = 0; i < CODE_ATTEMPTS; i++)
+        expect((await request(app).post('/login/email-code/verify').send({ email: account.email, code: wrong })).status).toBe(401);
       const right = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
 
       expect(right.status).toBe(401);
@@ -315,7 +353,9 @@ describe('email', () => {
       clock.advance(CODE_TTL_MS + 1);
 
       const expired = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
-      const unknown = await request(app).post('/login/email-code/verify').send({ email: `${uniqueName('nobody')}@example.com`, code });
+      const unknown = await request(app)
+        .post('/login/email-code/verify')
+        .send({ email: `${uniqueName('nobody')}@example.com`, code });
 
       expect(expired.status).toBe(401);
       expect(unknown.status).toBe(401);
@@ -325,15 +365,22 @@ describe('email', () => {
     it('when two-factor is on, then the code is only the first step', async () => {
       const { app, clock } = setup();
       const account = await enrolmentReady(app);
-      const enrolment = await request(app).post('/mfa/totp/setup').set(...bearer(account.accessToken));
-      await request(app).post('/mfa/totp/enable').set(...bearer(account.accessToken)).send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
+      const enrolment = await request(app)
+        .post('/mfa/totp/setup')
+        .set(...bearer(account.accessToken));
+      await request(app)
+        .post('/mfa/totp/enable')
+        .set(...bearer(account.accessToken))
+        .send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
       clock.advance(STEP_SECONDS * 1000);
       const before = smtp.to(account.email).length;
       await request(app).post('/login/email-code').send({ email: account.email });
       const code = signInCode(await waitForSubject(account.email, /sign-in code/, before));
 
       const first = await request(app).post('/login/email-code/verify').send({ email: account.email, code });
-      const second = await request(app).post('/login/mfa').send({ mfa_token: first.body.mfa_token, code: codeAt(enrolment.body.secret as string, clock.now()) });
+      const second = await request(app)
+        .post('/login/mfa')
+        .send({ mfa_token: first.body.mfa_token, code: codeAt(enrolment.body.secret as string, clock.now()) });
 
       expect(first.body).toMatchObject({ mfa_required: true });
       expect(second.status).toBe(200);
@@ -349,7 +396,12 @@ describe('email', () => {
       let waiting;
       try {
         await request(app).post('/login/email-code').send({ email: account.email });
-        await expect.poll(async () => (await backends.db.prisma.outboundEmail.findFirst({ where: { recipient: account.email, template: 'sign-in-code' } }))?.lastError ?? null).not.toBeNull();
+        await expect
+          .poll(
+            async () =>
+              (await backends.db.prisma.outboundEmail.findFirst({ where: { recipient: account.email, template: 'sign-in-code' } }))?.lastError ?? null,
+          )
+          .not.toBeNull();
         waiting = await backends.db.prisma.outboundEmail.findFirstOrThrow({ where: { recipient: account.email, template: 'sign-in-code' } });
       } finally {
         await smtp.restart();
@@ -388,7 +440,9 @@ describe('email', () => {
       const account = await registered(app);
 
       // At once: the background sends race for the address's count.
-      const answers = (await Promise.all([1, 2, 3, 4, 5, 6].map(() => request(app).post('/password/forgot').send({ email: account.email })))).map((res) => res.status);
+      const answers = (await Promise.all([1, 2, 3, 4, 5, 6].map(() => request(app).post('/password/forgot').send({ email: account.email })))).map(
+        (res) => res.status,
+      );
       await smtp.waitFor(account.email, 2);
       await mail.settled();
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -405,7 +459,10 @@ describe('email', () => {
 
       const answers = [];
       for (let i = 0; i < 10; i++) {
-        const res = await request(app).patch('/me').set(...bearer(attacker.accessToken)).send({ email: victim, currentPassword: attacker.password });
+        const res = await request(app)
+          .patch('/me')
+          .set(...bearer(attacker.accessToken))
+          .send({ email: victim, currentPassword: attacker.password });
         answers.push({ status: res.status, pendingEmail: res.body.pendingEmail });
       }
       await smtp.waitFor(victim, 3);
@@ -444,7 +501,14 @@ describe('email', () => {
       const { app } = buildApp(backends, { config, clock: new ManualClock(), store: freshStore(backends) });
 
       const statuses = [];
-      for (let i = 0; i < 3; i++) statuses.push((await request(app).post('/login/email-code').send({ email: `${uniqueName('x')}@example.com` })).status);
+      for (let i = 0; i < 3; i++)
+        statuses.push(
+          (
+            await request(app)
+              .post('/login/email-code')
+              .send({ email: `${uniqueName('x')}@example.com` })
+          ).status,
+        );
 
       expect(statuses).toEqual([202, 202, 429]);
     });
@@ -455,15 +519,29 @@ describe('email', () => {
       const { app, clock } = setup();
       const account = await enrolmentReady(app);
 
-      await request(app).post('/api-keys').set(...bearer(account.accessToken)).send({ name: 'deploy bot' });
+      await request(app)
+        .post('/api-keys')
+        .set(...bearer(account.accessToken))
+        .send({ name: 'deploy bot' });
       const keyNotice = await waitForSubject(account.email, /new API key/);
-      const enrolment = await request(app).post('/mfa/totp/setup').set(...bearer(account.accessToken));
-      await request(app).post('/mfa/totp/enable').set(...bearer(account.accessToken)).send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
+      const enrolment = await request(app)
+        .post('/mfa/totp/setup')
+        .set(...bearer(account.accessToken));
+      await request(app)
+        .post('/mfa/totp/enable')
+        .set(...bearer(account.accessToken))
+        .send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
       const enabledNotice = await waitForSubject(account.email, /Two-factor sign-in was turned on/);
       clock.advance(STEP_SECONDS * 1000);
-      await request(app).post('/mfa/totp/disable').set(...bearer(account.accessToken)).send({ password: account.password, code: codeAt(enrolment.body.secret as string, clock.now()) });
+      await request(app)
+        .post('/mfa/totp/disable')
+        .set(...bearer(account.accessToken))
+        .send({ password: account.password, code: codeAt(enrolment.body.secret as string, clock.now()) });
       const mfaNotice = await waitForSubject(account.email, /Two-factor authentication was turned off/);
-      await request(app).patch('/me').set(...bearer(account.accessToken)).send({ password: 'a different passphrase', currentPassword: account.password });
+      await request(app)
+        .patch('/me')
+        .set(...bearer(account.accessToken))
+        .send({ password: 'a different passphrase', currentPassword: account.password });
       const passwordNotice = await waitForSubject(account.email, /password was changed/);
       expect(enabledNotice.text).toContain('turned on');
 
@@ -515,7 +593,9 @@ describe('email', () => {
       const described = {
         chromeWindows: describeDevice('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'),
         edge: describeDevice('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0'),
-        safariIphone: describeDevice('Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'),
+        safariIphone: describeDevice(
+          'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+        ),
         safariMac: describeDevice('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15'),
         chromeAndroid: describeDevice('Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36'),
         curl: describeDevice('curl/8.5.0'),
@@ -554,7 +634,12 @@ describe('email', () => {
       await smtp.stop();
       try {
         const res = await request(app).post('/password/forgot').send({ email: account.email });
-        await expect.poll(async () => (await backends.db.prisma.outboundEmail.findFirst({ where: { recipient: account.email, template: 'password-reset' } }))?.lastError ?? null).not.toBeNull();
+        await expect
+          .poll(
+            async () =>
+              (await backends.db.prisma.outboundEmail.findFirst({ where: { recipient: account.email, template: 'password-reset' } }))?.lastError ?? null,
+          )
+          .not.toBeNull();
         const waiting = await backends.db.prisma.outboundEmail.findFirstOrThrow({ where: { recipient: account.email, template: 'password-reset' } });
 
         expect(res.status).toBe(202);

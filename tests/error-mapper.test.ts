@@ -9,7 +9,10 @@ import { silentLogger } from './support/test-app.js';
 
 describe('error mapper', () => {
   it.each([
-    ['a driver adapter that cannot reach the server', Object.assign(new Error('x'), { code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'DatabaseNotReachable' } } } })],
+    [
+      'a driver adapter that cannot reach the server',
+      Object.assign(new Error('x'), { code: 'P2010', meta: { driverAdapterError: { cause: { kind: 'DatabaseNotReachable' } } } }),
+    ],
     ['a statement cancelled by statement_timeout', Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })],
     ['a connection the server dropped', new Error('Connection terminated unexpectedly')],
     ['a client-side query timeout, as a cause', new Error('query failed', { cause: new Error('Query read timeout') })],
@@ -84,5 +87,35 @@ describe('error mapper', () => {
     expect(res.status).toBe(500);
     expect(JSON.stringify(res.body)).not.toMatch(/SELECT|5432/);
     expect(res.body.error.code).toBe('internal_error');
+  });
+
+  it('when library errors are mapped, then each keeps its family code and gains the fine reason', () => {
+    const typed = (type: string) => Object.assign(new Error(type), { type });
+    expect(toAppError(typed('charset.unsupported'))).toMatchObject({ code: 'unsupported_media_type', reason: 'body_charset_unsupported' });
+    expect(toAppError(typed('request.aborted'))).toMatchObject({ code: 'validation_failed', reason: 'body_incomplete' });
+    expect(toAppError(new multer.MulterError('LIMIT_FILE_SIZE'))).toMatchObject({ code: 'payload_too_large', reason: 'file_too_large' });
+    expect(toAppError(new Error('PGlite is closed'))).toMatchObject({ code: 'service_unavailable', reason: 'database_unavailable' });
+    expect(toAppError(Object.assign(new URIError('x'), { status: 400 }))).toMatchObject({ code: 'validation_failed', reason: 'request_malformed' });
+    expect(toAppError(Object.assign(new Error('dup'), { code: 'P2002' }))).toMatchObject({ code: 'conflict', reason: 'conflict' });
+  });
+
+  it('when a route throws an AppError, then the body says its family code and its reason, with the default message', async () => {
+    const app = express();
+    app.get('/reused', () => {
+      throw new AppError('refresh_token_reused');
+    });
+    app.use(errorHandler(silentLogger));
+
+    const res = await request(app).get('/reused');
+
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({
+      error: {
+        code: 'invalid_token',
+        reason: 'refresh_token_reused',
+        message: 'The refresh token was already used; the session has been ended for safety.',
+        requestId: expect.any(String),
+      },
+    });
   });
 });

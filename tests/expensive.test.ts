@@ -1,25 +1,23 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Cache } from '../src/core/cache.js';
 import { ManualClock } from '../src/core/clock.js';
 import { inProcessStore } from '../src/core/shared-store.js';
 import { bearer, registerAndLogin } from './support/accounts.js';
-import { type Backends, buildApp, freshStore, openBackends, redisThroughProxy, silentLogger, testConfig, usingRedis } from './support/test-app.js';
+import { buildApp, freshStore, redisThroughProxy, silentLogger, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 describe('GET /expensive (cached)', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when called twice, then the first is a MISS and the second a HIT with the same result', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
-    const first = await request(app).get('/expensive').set(...bearer(account.accessToken));
-    const second = await request(app).get('/expensive').set(...bearer(account.accessToken));
+    const first = await request(app)
+      .get('/expensive')
+      .set(...bearer(account.accessToken));
+    const second = await request(app)
+      .get('/expensive')
+      .set(...bearer(account.accessToken));
     expect(first.status).toBe(200);
     expect(first.headers['x-cache']).toBe('MISS');
     expect(second.headers['x-cache']).toBe('HIT');
@@ -31,8 +29,12 @@ describe('GET /expensive (cached)', () => {
     const { app } = buildApp(backends);
     const alice = await registerAndLogin(app);
     const bob = await registerAndLogin(app);
-    await request(app).get('/expensive').set(...bearer(alice.accessToken));
-    const res = await request(app).get('/expensive').set(...bearer(bob.accessToken));
+    await request(app)
+      .get('/expensive')
+      .set(...bearer(alice.accessToken));
+    const res = await request(app)
+      .get('/expensive')
+      .set(...bearer(bob.accessToken));
     expect(res.headers['x-cache']).toBe('MISS');
     expect(res.body.userId).toBe(bob.id);
   });
@@ -41,10 +43,16 @@ describe('GET /expensive (cached)', () => {
     const config = testConfig({ expensiveDelayMs: 300 });
     const store = freshStore(backends);
     // Two instances over one Redis: the miss must be computed once across both. In-process: one instance.
-    const instances = usingRedis ? [buildApp(backends, { config, store }).app, buildApp(backends, { config, store }).app] : [buildApp(backends, { config }).app];
+    const instances = usingRedis
+      ? [buildApp(backends, { config, store }).app, buildApp(backends, { config, store }).app]
+      : [buildApp(backends, { config }).app];
     const account = await registerAndLogin(instances[0] as (typeof instances)[number]);
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => request(instances[i % instances.length] as (typeof instances)[number]).get('/expensive').set(...bearer(account.accessToken))),
+      Array.from({ length: 10 }, (_, i) =>
+        request(instances[i % instances.length] as (typeof instances)[number])
+          .get('/expensive')
+          .set(...bearer(account.accessToken)),
+      ),
     );
     expect(results.every((res) => res.status === 200)).toBe(true);
     expect(new Set(results.map((res) => String(res.body.computedAt))).size).toBe(1);

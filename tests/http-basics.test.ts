@@ -1,24 +1,18 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { boundPort, closeGracefully, listen } from '../src/core/http/server.js';
-import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+import { buildApp, testConfig, useBackends } from './support/test-app.js';
 
 describe('HTTP basics', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when the body is malformed JSON, then 400 invalid_json in the error shape', async () => {
     const { app } = buildApp(backends);
     const res = await request(app).post('/anything').set('Content-Type', 'application/json').send('{"broken":');
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: { code: 'invalid_json', message: expect.any(String), requestId: expect.any(String) } });
+    expect(res.body).toEqual({ error: { code: 'invalid_json', reason: 'invalid_json', message: expect.any(String), requestId: expect.any(String) } });
   });
 
   it('when the route does not exist, then 404 not_found', async () => {
@@ -55,7 +49,7 @@ describe('HTTP basics', () => {
 
       expect(head).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
       expect(head).toContain('Content-Type: application/json');
-      expect(JSON.parse(body)).toEqual({ error: { code, message: expect.any(String), requestId: expect.any(String) } });
+      expect(JSON.parse(body)).toEqual({ error: { code, reason: expect.any(String), message: expect.any(String), requestId: expect.any(String) } });
     } finally {
       await closeGracefully(server, 1_000);
     }

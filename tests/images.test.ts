@@ -4,16 +4,15 @@ import path from 'node:path';
 import type { Express } from 'express';
 import sharp from 'sharp';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { createAccounts } from '../src/features/accounts.js';
 import { sweepImageOrphans } from '../src/features/images/image-service.js';
 import { LocalDiskStorage } from '../src/features/images/image-storage.js';
 import { type Database, openDatabase } from '../src/core/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, createAdmin, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { animatedGif, EXIF_TAG, exifTags, gif, jpegImage, photoWithLocation, php, png, pngDeclaring, svg, webp } from './support/images.js';
-import { type Backends, buildApp, openBackends, silentLogger, testConfig } from './support/test-app.js';
+import { buildApp, openBackends, silentLogger, testConfig, useBackends } from './support/test-app.js';
 
 async function filesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
@@ -21,11 +20,14 @@ async function filesIn(dir: string): Promise<string[]> {
 
 /** The bytes a signed URL serves. */
 async function served(app: Express, url: string): Promise<Buffer> {
-  const res = await request(app).get(url).buffer(true).parse((response, done) => {
-    const chunks: Buffer[] = [];
-    response.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.on('end', () => done(null, Buffer.concat(chunks)));
-  });
+  const res = await request(app)
+    .get(url)
+    .buffer(true)
+    .parse((response, done) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => done(null, Buffer.concat(chunks)));
+    });
   expect(res.status).toBe(200);
   return res.body as Buffer;
 }
@@ -33,13 +35,7 @@ async function served(app: Express, url: string): Promise<Buffer> {
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('images', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   function setup(overrides: Parameters<typeof testConfig>[0] = {}, clock = new ManualClock()) {
     const config = testConfig(overrides);
@@ -56,7 +52,10 @@ describe('images', () => {
       const { app } = setup();
       const user = await registerAndLogin(app);
       // A misleading declared type must not matter.
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, { filename, contentType: 'text/plain' });
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', bytes, { filename, contentType: 'text/plain' });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       expect(res.body).toMatchObject({ ownerId: user.id, name: filename, type, ...size });
       expect(res.body.url).toMatch(new RegExp(`^/images/${res.body.id}/content\\?expires=\\d+&k=1&sig=`));
@@ -75,7 +74,10 @@ describe('images', () => {
     ])('when %s is uploaded, then it is refused and nothing is stored', async (_name, bytes, filename, status, code) => {
       const { app, config } = setup();
       const user = await registerAndLogin(app);
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, { filename, contentType: 'image/png' });
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', bytes, { filename, contentType: 'image/png' });
       expect(res.status).toBe(status);
       expect(res.body.error.code).toBe(code);
       expect(await filesIn(config.uploadDir)).toEqual([]);
@@ -85,7 +87,10 @@ describe('images', () => {
     it('when the file is over MAX_UPLOAD_BYTES, then 413 and nothing is stored', async () => {
       const { app, config } = setup({ maxUploadBytes: 4_096 });
       const user = await registerAndLogin(app);
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(64, 64), 'big.png');
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(64, 64), 'big.png');
       expect(res.status).toBe(413);
       expect(res.body.error.code).toBe('payload_too_large');
       expect(await filesIn(config.uploadDir)).toEqual([]);
@@ -101,10 +106,23 @@ describe('images', () => {
     it('when the form is wrong (no file, another field, two files, JSON), then a clear 4xx', async () => {
       const { app } = setup();
       const user = await registerAndLogin(app);
-      const noFile = await request(app).post('/images').set(...bearer(user.accessToken)).field('note', 'hello');
-      const wrongField = await request(app).post('/images').set(...bearer(user.accessToken)).attach('picture', png(), 'a.png');
-      const twoFiles = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png').attach('image', png(), 'b.png');
-      const json = await request(app).post('/images').set(...bearer(user.accessToken)).send({ image: 'data' });
+      const noFile = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .field('note', 'hello');
+      const wrongField = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('picture', png(), 'a.png');
+      const twoFiles = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png')
+        .attach('image', png(), 'b.png');
+      const json = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .send({ image: 'data' });
       expect(noFile.status).toBe(400);
       expect(wrongField.status).toBe(400);
       expect(wrongField.body.error.details).toEqual([{ path: 'picture', message: 'unexpected file field; the image goes in "image"' }]);
@@ -124,7 +142,11 @@ describe('images', () => {
       const user = await registerAndLogin(app);
       const before = await backends.db.prisma.image.count();
 
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).set('Content-Type', contentType).send(body);
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .set('Content-Type', contentType)
+        .send(body);
 
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('validation_failed');
@@ -137,7 +159,10 @@ describe('images', () => {
     it('when the file name is hostile, then it is stored sanitised', async () => {
       const { app } = setup();
       const user = await registerAndLogin(app);
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), '../../etc/"><script>x.png');
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), '../../etc/"><script>x.png');
       expect(res.status).toBe(201);
       expect(res.body.name).toBe('scriptx.png');
     });
@@ -148,7 +173,10 @@ describe('images', () => {
       await backends.db.prisma.$executeRawUnsafe('ALTER TABLE images RENAME TO images_offline');
       let res;
       try {
-        res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+        res = await request(app)
+          .post('/images')
+          .set(...bearer(user.accessToken))
+          .attach('image', png(), 'a.png');
       } finally {
         await backends.db.prisma.$executeRawUnsafe('ALTER TABLE images_offline RENAME TO images');
       }
@@ -168,7 +196,10 @@ describe('images', () => {
       expect(exifTags(sent.exif)).toEqual(expect.arrayContaining([EXIF_TAG.make, EXIF_TAG.gps, EXIF_TAG.orientation]));
       expect(sent.xmp).toBeDefined();
 
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', photo, 'holiday.jpg');
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', photo, 'holiday.jpg');
       const stored = await served(app, res.body.url as string);
       const kept = await sharp(stored).metadata();
 
@@ -188,7 +219,10 @@ describe('images', () => {
       const user = await registerAndLogin(app);
       const photo = await photoWithLocation();
 
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', photo, 'holiday.jpg');
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', photo, 'holiday.jpg');
       const stored = await served(app, res.body.url as string);
 
       expect(res.status).toBe(201);
@@ -200,7 +234,10 @@ describe('images', () => {
       const { app } = setup();
       const user = await registerAndLogin(app);
 
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await animatedGif(4), 'spin.gif');
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', await animatedGif(4), 'spin.gif');
       const stored = await sharp(await served(app, res.body.url as string)).metadata();
 
       expect(res.status).toBe(201);
@@ -218,7 +255,10 @@ describe('images', () => {
       const user = await registerAndLogin(app);
       const bomb = pngDeclaring(50_000, 50_000);
 
-      const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bomb, 'bomb.png');
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', bomb, 'bomb.png');
 
       expect(bomb.length).toBeLessThan(4_096);
       expect(res.status).toBe(422);
@@ -232,8 +272,14 @@ describe('images', () => {
       const { app, config } = setup({ imageMaxPixels: 399 });
       const user = await registerAndLogin(app);
 
-      const refused = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await animatedGif(4, 10), 'long.gif');
-      const accepted = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await animatedGif(3, 10), 'short.gif');
+      const refused = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', await animatedGif(4, 10), 'long.gif');
+      const accepted = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', await animatedGif(3, 10), 'short.gif');
 
       expect(refused.status).toBe(422);
       expect(refused.body.error).toMatchObject({ code: 'image_too_large_dimensions', details: { pixels: 400, maxPixels: 399 } });
@@ -251,14 +297,28 @@ describe('images', () => {
       const user = await registerAndLogin(app);
       const other = await registerAndLogin(app);
 
-      const fits = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', first, 'one.png');
-      const over = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', second, 'two.png');
-      const otherAccount = await request(app).post('/images').set(...bearer(other.accessToken)).attach('image', second, 'theirs.png');
-      const list = await request(app).get('/images').set(...bearer(user.accessToken));
+      const fits = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', first, 'one.png');
+      const over = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', second, 'two.png');
+      const otherAccount = await request(app)
+        .post('/images')
+        .set(...bearer(other.accessToken))
+        .attach('image', second, 'theirs.png');
+      const list = await request(app)
+        .get('/images')
+        .set(...bearer(user.accessToken));
 
       expect(fits.status).toBe(201);
       expect(over.status).toBe(413);
-      expect(over.body.error).toMatchObject({ code: 'storage_quota_exceeded', details: { usedBytes: first.length, quotaBytes: quota, imageBytes: second.length } });
+      expect(over.body.error).toMatchObject({
+        code: 'storage_quota_exceeded',
+        details: { usedBytes: first.length, quotaBytes: quota, imageBytes: second.length },
+      });
       expect(otherAccount.status).toBe(201);
       expect(list.body).toMatchObject({ total: 1, usedBytes: first.length, quotaBytes: quota, maxPixels: 40_000_000 });
       expect(await filesIn(config.uploadDir)).toHaveLength(2);
@@ -271,7 +331,14 @@ describe('images', () => {
       const { app, config } = setup({ imageStripMetadata: false, imageQuotaBytesPerUser: 2 * size });
       const user = await registerAndLogin(app);
 
-      const results = await Promise.all(images.map((bytes, i) => request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, `${i}.png`)));
+      const results = await Promise.all(
+        images.map((bytes, i) =>
+          request(app)
+            .post('/images')
+            .set(...bearer(user.accessToken))
+            .attach('image', bytes, `${i}.png`),
+        ),
+      );
 
       expect(results.map((res) => res.status).sort()).toEqual([201, 201, 413, 413, 413]);
       const used = await backends.db.prisma.image.aggregate({ where: { ownerId: user.id }, _sum: { size: true } });
@@ -282,9 +349,14 @@ describe('images', () => {
     it('when the quota is 0, then there is no limit, and the listing says so', async () => {
       const { app } = setup({ imageQuotaBytesPerUser: 0 });
       const user = await registerAndLogin(app);
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png');
 
-      const list = await request(app).get('/images').set(...bearer(user.accessToken));
+      const list = await request(app)
+        .get('/images')
+        .set(...bearer(user.accessToken));
 
       expect(list.body).toMatchObject({ usedBytes: upload.body.size, quotaBytes: null });
     });
@@ -292,11 +364,21 @@ describe('images', () => {
     it('when an image is deleted, then its bytes no longer count', async () => {
       const { app } = setup();
       const user = await registerAndLogin(app);
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
-      const before = await request(app).get('/images').set(...bearer(user.accessToken));
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png');
+      const before = await request(app)
+        .get('/images')
+        .set(...bearer(user.accessToken));
 
-      await request(app).delete(`/images/${upload.body.id}`).set(...bearer(user.accessToken)).expect(204);
-      const after = await request(app).get('/images').set(...bearer(user.accessToken));
+      await request(app)
+        .delete(`/images/${upload.body.id}`)
+        .set(...bearer(user.accessToken))
+        .expect(204);
+      const after = await request(app)
+        .get('/images')
+        .set(...bearer(user.accessToken));
 
       expect(before.body).toMatchObject({ usedBytes: upload.body.size, quotaBytes: 1024 * 1024 * 1024 });
       expect(after.body.usedBytes).toBe(0);
@@ -318,7 +400,10 @@ describe('images', () => {
         if (proxy) await proxy.stop();
         else await own.db.close();
 
-        const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+        const res = await request(app)
+          .post('/images')
+          .set(...bearer(user.accessToken))
+          .attach('image', png(), 'a.png');
 
         expect(res.status).toBe(503);
         expect(await filesIn(config.uploadDir)).toHaveLength(1);
@@ -332,7 +417,10 @@ describe('images', () => {
     it('when an image’s bytes have gone missing, then its signed URL answers 404, not 500', async () => {
       const { app, config } = setup();
       const user = await registerAndLogin(app);
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png');
       for (const file of await filesIn(config.uploadDir)) await rm(path.join(config.uploadDir, file));
 
       const res = await request(app).get(upload.body.url);
@@ -344,8 +432,14 @@ describe('images', () => {
     it('when the sweep runs, then old bytes without a row and old rows without bytes go, and nothing young is touched', async () => {
       const { app, config } = setup();
       const user = await registerAndLogin(app);
-      const kept = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'kept.png');
-      const broken = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'broken.png');
+      const kept = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'kept.png');
+      const broken = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'broken.png');
       const brokenRow = await backends.db.prisma.image.findUniqueOrThrow({ where: { id: broken.body.id } });
       await rm(path.join(config.uploadDir, brokenRow.storageKey));
       const stray = randomBytes(18).toString('base64url');
@@ -376,12 +470,26 @@ describe('images', () => {
       const user = await registerAndLogin(app);
       const other = await registerAndLogin(app);
       for (const name of ['one.png', 'two.png', 'three.png']) {
-        await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), name).expect(201);
+        await request(app)
+          .post('/images')
+          .set(...bearer(user.accessToken))
+          .attach('image', png(), name)
+          .expect(201);
         clock.advance(1_000);
       }
-      await request(app).post('/images').set(...bearer(other.accessToken)).attach('image', png(), 'theirs.png').expect(201);
-      const page1 = await request(app).get('/images').query({ pageSize: 2 }).set(...bearer(user.accessToken));
-      const page2 = await request(app).get('/images').query({ pageSize: 2, page: 2 }).set(...bearer(user.accessToken));
+      await request(app)
+        .post('/images')
+        .set(...bearer(other.accessToken))
+        .attach('image', png(), 'theirs.png')
+        .expect(201);
+      const page1 = await request(app)
+        .get('/images')
+        .query({ pageSize: 2 })
+        .set(...bearer(user.accessToken));
+      const page2 = await request(app)
+        .get('/images')
+        .query({ pageSize: 2, page: 2 })
+        .set(...bearer(user.accessToken));
       expect(page1.body.total).toBe(3);
       const names = [...page1.body.images, ...page2.body.images].map((image: { name: string }) => image.name);
       expect(names).toEqual(['three.png', 'two.png', 'one.png']);
@@ -391,46 +499,113 @@ describe('images', () => {
       const { app } = setup();
       const owner = await registerAndLogin(app);
       const stranger = await registerAndLogin(app);
-      const upload = await request(app).post('/images').set(...bearer(owner.accessToken)).attach('image', png(), 'mine.png');
-      const read = await request(app).get(`/images/${upload.body.id}`).set(...bearer(stranger.accessToken));
-      const remove = await request(app).delete(`/images/${upload.body.id}`).set(...bearer(stranger.accessToken));
-      const missing = await request(app).get('/images/00000000-0000-4000-8000-000000000000').set(...bearer(stranger.accessToken));
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(owner.accessToken))
+        .attach('image', png(), 'mine.png');
+      const read = await request(app)
+        .get(`/images/${upload.body.id}`)
+        .set(...bearer(stranger.accessToken));
+      const remove = await request(app)
+        .delete(`/images/${upload.body.id}`)
+        .set(...bearer(stranger.accessToken));
+      const missing = await request(app)
+        .get('/images/00000000-0000-4000-8000-000000000000')
+        .set(...bearer(stranger.accessToken));
       expect(read.status).toBe(404);
       expect(remove.status).toBe(404);
       expect(read.body.error.message).toBe(missing.body.error.message);
-      expect((await request(app).get(`/images/${upload.body.id}`).set(...bearer(owner.accessToken))).status).toBe(200);
+      expect(
+        (
+          await request(app)
+            .get(`/images/${upload.body.id}`)
+            .set(...bearer(owner.accessToken))
+        ).status,
+      ).toBe(200);
     });
 
     it('when an admin looks, then every image is visible, but only the owner deletes', async () => {
       const { app, deps } = setup();
       const owner = await registerAndLogin(app);
-      const upload = await request(app).post('/images').set(...bearer(owner.accessToken)).attach('image', png(), 'mine.png');
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(owner.accessToken))
+        .attach('image', png(), 'mine.png');
       const username = uniqueName('admin');
-      await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 1' });
+      await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 1' });
       const admin = await login(app, { username, password: 'admin password 1' });
-      expect((await request(app).get(`/images/${upload.body.id}`).set(...bearer(admin.accessToken))).status).toBe(200);
-      const all = await request(app).get('/images').query({ scope: 'all', pageSize: 100 }).set(...bearer(admin.accessToken));
+      expect(
+        (
+          await request(app)
+            .get(`/images/${upload.body.id}`)
+            .set(...bearer(admin.accessToken))
+        ).status,
+      ).toBe(200);
+      const all = await request(app)
+        .get('/images')
+        .query({ scope: 'all', pageSize: 100 })
+        .set(...bearer(admin.accessToken));
       expect((all.body.images as Array<{ id: string }>).map((image) => image.id)).toContain(upload.body.id);
-      expect((await request(app).delete(`/images/${upload.body.id}`).set(...bearer(admin.accessToken))).status).toBe(403);
-      expect((await request(app).get('/images').query({ scope: 'all' }).set(...bearer(owner.accessToken))).status).toBe(403);
+      expect(
+        (
+          await request(app)
+            .delete(`/images/${upload.body.id}`)
+            .set(...bearer(admin.accessToken))
+        ).status,
+      ).toBe(403);
+      expect(
+        (
+          await request(app)
+            .get('/images')
+            .query({ scope: 'all' })
+            .set(...bearer(owner.accessToken))
+        ).status,
+      ).toBe(403);
     });
 
     it('when the owner deletes an image, then its row and its file are gone', async () => {
       const { app, config } = setup();
       const user = await registerAndLogin(app);
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png');
       expect(await filesIn(config.uploadDir)).toHaveLength(1);
-      expect((await request(app).delete(`/images/${upload.body.id}`).set(...bearer(user.accessToken))).status).toBe(204);
+      expect(
+        (
+          await request(app)
+            .delete(`/images/${upload.body.id}`)
+            .set(...bearer(user.accessToken))
+        ).status,
+      ).toBe(204);
       expect(await filesIn(config.uploadDir)).toEqual([]);
-      expect((await request(app).get(`/images/${upload.body.id}`).set(...bearer(user.accessToken))).status).toBe(404);
+      expect(
+        (
+          await request(app)
+            .get(`/images/${upload.body.id}`)
+            .set(...bearer(user.accessToken))
+        ).status,
+      ).toBe(404);
     });
 
     it('when the account is deleted, then its images and their files go with it', async () => {
       const { app, config } = setup();
       const user = await registerAndLogin(app);
-      await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png').expect(201);
-      await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', gif(), 'b.gif').expect(201);
-      await request(app).delete('/me').set(...bearer(user.accessToken)).send({ password: user.password }).expect(204);
+      await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png')
+        .expect(201);
+      await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', gif(), 'b.gif')
+        .expect(201);
+      await request(app)
+        .delete('/me')
+        .set(...bearer(user.accessToken))
+        .send({ password: user.password })
+        .expect(204);
       expect(await filesIn(config.uploadDir)).toEqual([]);
       expect(await backends.db.prisma.image.count({ where: { ownerId: user.id } })).toBe(0);
     });
@@ -441,16 +616,29 @@ describe('images', () => {
       const { app } = setup();
       const user = await registerAndLogin(app);
       const bytes = png(5, 5);
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', bytes, 'pic.png');
-      const res = await request(app).get(upload.body.url).buffer(true).parse((response, done) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => done(null, Buffer.concat(chunks)));
-      });
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', bytes, 'pic.png');
+      const res = await request(app)
+        .get(upload.body.url)
+        .buffer(true)
+        .parse((response, done) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => done(null, Buffer.concat(chunks)));
+        });
       expect(res.status).toBe(200);
       // Re-encoded losslessly: other bytes, the same pixels.
       expect(sha256(res.body as Buffer)).toBe(upload.body.sha256);
-      expect(Buffer.compare(await sharp(res.body as Buffer).raw().toBuffer(), await sharp(bytes).raw().toBuffer())).toBe(0);
+      expect(
+        Buffer.compare(
+          await sharp(res.body as Buffer)
+            .raw()
+            .toBuffer(),
+          await sharp(bytes).raw().toBuffer(),
+        ),
+      ).toBe(0);
       expect(res.headers['content-type']).toBe('image/png');
       expect(res.headers['x-content-type-options']).toBe('nosniff');
       expect(res.headers['content-disposition']).toBe('inline; filename="pic.png"');
@@ -460,8 +648,14 @@ describe('images', () => {
     it('when the signature, the id or the expiry is tampered with, then 403 invalid_signature', async () => {
       const { app } = setup();
       const user = await registerAndLogin(app);
-      const first = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
-      const second = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'b.png');
+      const first = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png');
+      const second = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'b.png');
       const url = new URL(first.body.url as string, 'http://x');
       const sig = url.searchParams.get('sig') as string;
       const expires = Number(url.searchParams.get('expires'));
@@ -482,7 +676,10 @@ describe('images', () => {
     it('when the signed URL has expired, then 403', async () => {
       const { app, clock, config } = setup();
       const user = await registerAndLogin(app);
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'a.png');
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png');
       clock.advance((config.signedUrlTtlS + 1) * 1000);
       const res = await request(app).get(upload.body.url);
       expect(res.status).toBe(403);

@@ -1,8 +1,8 @@
 import request from 'supertest';
 import type { Express } from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { register, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
+import { buildApp, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 const MAX_FAILURES = 3;
 
@@ -31,13 +31,7 @@ function loginFrom(app: Express, username: string, password: string, cookie?: st
 }
 
 describe('failed logins per account (every address, every instance)', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   /** Two instances sharing Redis and one secret, with a small per-account limit (embedded: one instance, twice). */
   function twoInstances() {
@@ -98,7 +92,10 @@ describe('failed logins per account (every address, every instance)', () => {
   it('when the account is throttled, then an email login counts against the same account as the username', async () => {
     const [app] = twoInstances();
     const account = await register(app);
-    for (let i = 0; i < MAX_FAILURES; i++) await request(app).post('/login').send({ email: account.email, password: `wrong ${i}` });
+    for (let i = 0; i < MAX_FAILURES; i++)
+      await request(app)
+        .post('/login')
+        .send({ email: account.email, password: `wrong ${i}` });
     expect((await loginFrom(app, account.username.toUpperCase(), account.password)).status).toBe(429);
   });
 

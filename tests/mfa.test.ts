@@ -1,29 +1,27 @@
 import type { Express } from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { createAccounts } from '../src/features/accounts.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
-import { bearer, emailedCodeStepUp, login, readyToEnrol, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, freshStore, openBackends, testConfig, usingRedis } from './support/test-app.js';
+import { bearer, createAdmin, emailedCodeStepUp, login, readyToEnrol, uniqueName } from './support/accounts.js';
+import { buildApp, freshStore, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 type App = Express;
 
 describe('two-factor authentication', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   /** A user with TOTP turned on; the clock has moved past the step used to enable it. */
   async function enrolled(app: App, clock: ManualClock) {
     const user = await readyToEnrol(app);
-    const setup = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
+    const setup = await request(app)
+      .post('/mfa/totp/setup')
+      .set(...bearer(user.accessToken));
     expect(setup.status).toBe(200);
-    const enable = await request(app).post('/mfa/totp/enable').set(...bearer(user.accessToken)).send({ code: codeAt(setup.body.secret, clock.now()) });
+    const enable = await request(app)
+      .post('/mfa/totp/enable')
+      .set(...bearer(user.accessToken))
+      .send({ code: codeAt(setup.body.secret, clock.now()) });
     expect(enable.status).toBe(200);
     clock.advance(STEP_SECONDS * 1000);
     return { ...user, secret: setup.body.secret as string, recoveryCodes: enable.body.recoveryCodes as string[] };
@@ -39,7 +37,9 @@ describe('two-factor authentication', () => {
     const clock = new ManualClock();
     const { app } = buildApp(backends, { clock });
     const user = await readyToEnrol(app);
-    const setup = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
+    const setup = await request(app)
+      .post('/mfa/totp/setup')
+      .set(...bearer(user.accessToken));
     expect(setup.body.secret).toMatch(/^[A-Z2-7]{32}$/);
     expect(setup.body.otpauthUri).toMatch(/^otpauth:\/\/totp\/authkit:.+\?.*secret=/);
     expect(setup.body.qrCode).toMatch(/^data:image\/png;base64,/);
@@ -50,7 +50,13 @@ describe('two-factor authentication', () => {
       .send({ code: codeAt(setup.body.secret, clock.now() + 10 * STEP_SECONDS * 1000) });
     expect(wrong.status).toBe(401);
     expect(wrong.body.error.code).toBe('invalid_mfa_code');
-    expect((await request(app).get('/mfa').set(...bearer(user.accessToken))).body).toEqual({ enabled: false, recoveryCodesLeft: 0 });
+    expect(
+      (
+        await request(app)
+          .get('/mfa')
+          .set(...bearer(user.accessToken))
+      ).body,
+    ).toEqual({ enabled: false, recoveryCodesLeft: 0 });
   });
 
   it('when TOTP is on, then login asks for a code, and the code completes it with amr recording otp', async () => {
@@ -58,16 +64,30 @@ describe('two-factor authentication', () => {
     const { app } = buildApp(backends, { clock });
     const user = await enrolled(app, clock);
     expect(user.recoveryCodes).toHaveLength(10);
-    expect((await request(app).get('/mfa').set(...bearer(user.accessToken))).body).toEqual({ enabled: true, recoveryCodesLeft: 10 });
+    expect(
+      (
+        await request(app)
+          .get('/mfa')
+          .set(...bearer(user.accessToken))
+      ).body,
+    ).toEqual({ enabled: true, recoveryCodesLeft: 10 });
 
     const first = await passwordStep(app, user);
     expect(first.body).toEqual({ mfa_required: true, mfa_token: expect.any(String), expires_in: 300, methods: ['totp', 'recovery_code'] });
     expect(first.body.access_token).toBeUndefined();
-    const done = await request(app).post('/login/mfa').send({ mfa_token: first.body.mfa_token, code: codeAt(user.secret, clock.now()) });
+    const done = await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: first.body.mfa_token, code: codeAt(user.secret, clock.now()) });
     expect(done.status).toBe(200);
     const claims = JSON.parse(Buffer.from((done.body.access_token as string).split('.')[1] as string, 'base64url').toString()) as { amr: string[] };
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
-    expect((await request(app).get('/me').set(...bearer(done.body.access_token))).status).toBe(200);
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(done.body.access_token))
+      ).status,
+    ).toBe(200);
   });
 
   it('when a code is replayed, then it is refused, and the next step’s code works', async () => {
@@ -83,7 +103,9 @@ describe('two-factor authentication', () => {
     expect(replay.status).toBe(401);
     expect(replay.body.error.message).toMatch(/already used/);
     clock.advance(STEP_SECONDS * 1000);
-    const next = await request(app).post('/login/mfa').send({ mfa_token: secondLogin.body.mfa_token, code: codeAt(user.secret, clock.now()) });
+    const next = await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: secondLogin.body.mfa_token, code: codeAt(user.secret, clock.now()) });
     expect(next.status).toBe(200);
   });
 
@@ -96,7 +118,13 @@ describe('two-factor authentication', () => {
     expect((await request(app).post('/login/mfa').send({ mfa_token: first.body.mfa_token, code: recovery.toUpperCase() })).status).toBe(200);
     const second = await passwordStep(app, user);
     expect((await request(app).post('/login/mfa').send({ mfa_token: second.body.mfa_token, code: recovery })).status).toBe(401);
-    expect((await request(app).get('/mfa').set(...bearer(user.accessToken))).body.recoveryCodesLeft).toBe(9);
+    expect(
+      (
+        await request(app)
+          .get('/mfa')
+          .set(...bearer(user.accessToken))
+      ).body.recoveryCodesLeft,
+    ).toBe(9);
   });
 
   it('when the mfa_token is expired, reused, forged or an access token, then 401', async () => {
@@ -104,14 +132,25 @@ describe('two-factor authentication', () => {
     const { app } = buildApp(backends, { clock });
     const user = await enrolled(app, clock);
     const used = await passwordStep(app, user);
-    await request(app).post('/login/mfa').send({ mfa_token: used.body.mfa_token, code: codeAt(user.secret, clock.now()) }).expect(200);
+    await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: used.body.mfa_token, code: codeAt(user.secret, clock.now()) })
+      .expect(200);
     clock.advance(STEP_SECONDS * 1000);
-    const reused = await request(app).post('/login/mfa').send({ mfa_token: used.body.mfa_token, code: codeAt(user.secret, clock.now()) });
+    const reused = await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: used.body.mfa_token, code: codeAt(user.secret, clock.now()) });
     const expiring = await passwordStep(app, user);
     clock.advance(301_000);
-    const expired = await request(app).post('/login/mfa').send({ mfa_token: expiring.body.mfa_token, code: codeAt(user.secret, clock.now()) });
-    const asAccess = await request(app).post('/login/mfa').send({ mfa_token: user.accessToken, code: codeAt(user.secret, clock.now()) });
-    const mfaAsBearer = await request(app).get('/me').set(...bearer(expiring.body.mfa_token as string));
+    const expired = await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: expiring.body.mfa_token, code: codeAt(user.secret, clock.now()) });
+    const asAccess = await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: user.accessToken, code: codeAt(user.secret, clock.now()) });
+    const mfaAsBearer = await request(app)
+      .get('/me')
+      .set(...bearer(expiring.body.mfa_token as string));
     for (const res of [reused, expired, asAccess, mfaAsBearer]) {
       expect(res.status).toBe(401);
       expect(res.body.error.code).toBe('invalid_token');
@@ -126,7 +165,9 @@ describe('two-factor authentication', () => {
     const wrong = codeAt(user.secret, clock.now() + 10 * STEP_SECONDS * 1000);
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push((await request(app).post('/login/mfa').send({ mfa_token: challenge.body.mfa_token, code: wrong })).status);
-    const right = await request(app).post('/login/mfa').send({ mfa_token: challenge.body.mfa_token, code: codeAt(user.secret, clock.now()) });
+    const right = await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: challenge.body.mfa_token, code: codeAt(user.secret, clock.now()) });
     expect(statuses).toEqual([401, 401, 401, 401, 423]);
     expect(right.status).toBe(423);
     expect(right.body.error.code).toBe('mfa_locked');
@@ -136,7 +177,13 @@ describe('two-factor authentication', () => {
       // The in-process lock follows the injected clock (Redis keeps its own time).
       clock.advance(15 * 60 * 1000 + 1_000);
       const fresh = await passwordStep(app, user);
-      expect((await request(app).post('/login/mfa').send({ mfa_token: fresh.body.mfa_token, code: codeAt(user.secret, clock.now()) })).status).toBe(200);
+      expect(
+        (
+          await request(app)
+            .post('/login/mfa')
+            .send({ mfa_token: fresh.body.mfa_token, code: codeAt(user.secret, clock.now()) })
+        ).status,
+      ).toBe(200);
     }
   });
 
@@ -148,8 +195,13 @@ describe('two-factor authentication', () => {
     const user = await enrolled(a, clock);
     const challenge = await passwordStep(a, user);
     const wrong = codeAt(user.secret, clock.now() + 10 * STEP_SECONDS * 1000);
-    for (let i = 0; i < 5; i++) await request(i % 2 ? b : a).post('/login/mfa').send({ mfa_token: challenge.body.mfa_token, code: wrong });
-    const res = await request(b).post('/login/mfa').send({ mfa_token: challenge.body.mfa_token, code: codeAt(user.secret, clock.now()) });
+    for (let i = 0; i < 5; i++)
+      await request(i % 2 ? b : a)
+        .post('/login/mfa')
+        .send({ mfa_token: challenge.body.mfa_token, code: wrong });
+    const res = await request(b)
+      .post('/login/mfa')
+      .send({ mfa_token: challenge.body.mfa_token, code: codeAt(user.secret, clock.now()) });
     expect(res.status).toBe(423);
   });
 
@@ -157,11 +209,19 @@ describe('two-factor authentication', () => {
     const clock = new ManualClock();
     const { app } = buildApp(backends, { clock });
     const user = await enrolled(app, clock);
-    const wrongPassword = await request(app).post('/mfa/totp/disable').set(...bearer(user.accessToken)).send({ password: 'not it at all', code: codeAt(user.secret, clock.now()) });
-    const again = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
+    const wrongPassword = await request(app)
+      .post('/mfa/totp/disable')
+      .set(...bearer(user.accessToken))
+      .send({ password: 'not it at all', code: codeAt(user.secret, clock.now()) });
+    const again = await request(app)
+      .post('/mfa/totp/setup')
+      .set(...bearer(user.accessToken));
     expect(wrongPassword.status).toBe(401);
     expect(again.status).toBe(409);
-    const off = await request(app).post('/mfa/totp/disable').set(...bearer(user.accessToken)).send({ password: user.password, code: codeAt(user.secret, clock.now()) });
+    const off = await request(app)
+      .post('/mfa/totp/disable')
+      .set(...bearer(user.accessToken))
+      .send({ password: user.password, code: codeAt(user.secret, clock.now()) });
     expect(off.status).toBe(204);
     const res = await request(app).post('/login').send({ username: user.username, password: user.password });
     expect(res.body.access_token).toEqual(expect.any(String));
@@ -181,22 +241,40 @@ describe('two-factor authentication', () => {
     const { app, deps } = buildApp(backends, { clock, config: testConfig({ adminRequireMfa: true }) });
     const username = uniqueName('admin');
     const password = 'admin password 1';
-    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password });
+    await createAdmin(deps, { email: `${username}@example.com`, username, password });
     const plain = await login(app, { username, password });
-    const refused = await request(app).get('/admin/users').set(...bearer(plain.accessToken));
+    const refused = await request(app)
+      .get('/admin/users')
+      .set(...bearer(plain.accessToken));
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe('mfa_required');
 
     // The password alone cannot enrol a first second factor: the mailbox must be proven in the same session too.
-    const alone = await request(app).post('/mfa/totp/setup').set(...bearer(plain.accessToken));
+    const alone = await request(app)
+      .post('/mfa/totp/setup')
+      .set(...bearer(plain.accessToken));
     expect(alone.status).toBe(403);
     expect(alone.body.error.code).toBe('second_proof_required');
     const twoProofs = await emailedCodeStepUp(app, { email: `${username}@example.com` }, plain.accessToken);
-    const setup = await request(app).post('/mfa/totp/setup').set(...bearer(twoProofs));
-    await request(app).post('/mfa/totp/enable').set(...bearer(twoProofs)).send({ code: codeAt(setup.body.secret, clock.now()) }).expect(200);
+    const setup = await request(app)
+      .post('/mfa/totp/setup')
+      .set(...bearer(twoProofs));
+    await request(app)
+      .post('/mfa/totp/enable')
+      .set(...bearer(twoProofs))
+      .send({ code: codeAt(setup.body.secret, clock.now()) })
+      .expect(200);
     clock.advance(STEP_SECONDS * 1000);
     const challenge = await request(app).post('/login').send({ username, password });
-    const done = await request(app).post('/login/mfa').send({ mfa_token: challenge.body.mfa_token, code: codeAt(setup.body.secret, clock.now()) });
-    expect((await request(app).get('/admin/users').set(...bearer(done.body.access_token))).status).toBe(200);
+    const done = await request(app)
+      .post('/login/mfa')
+      .send({ mfa_token: challenge.body.mfa_token, code: codeAt(setup.body.secret, clock.now()) });
+    expect(
+      (
+        await request(app)
+          .get('/admin/users')
+          .set(...bearer(done.body.access_token))
+      ).status,
+    ).toBe(200);
   });
 });

@@ -1,8 +1,8 @@
 import type { Express } from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toOpenApiPath } from '../src/core/http/api-router.js';
-import { type Backends, buildApp, openBackends } from './support/test-app.js';
+import { buildApp, useBackends } from './support/test-app.js';
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
@@ -26,13 +26,7 @@ function mountedRoutes(app: Express): Array<{ method: string; path: string }> {
 }
 
 describe('OpenAPI document', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when the app is built, then every mounted route appears in /openapi.json', async () => {
     const { app } = buildApp(backends);
@@ -43,9 +37,7 @@ describe('OpenAPI document', () => {
     // `_all`: the 405 answers for known paths, built from this very document.
     const routes = mountedRoutes(app).filter((route) => !served.includes(route.path) && route.method !== '_all');
     expect(routes.length).toBeGreaterThan(1);
-    const missing = routes.filter(
-      (route) => !documented.some((doc) => doc.method === route.method && doc.path.endsWith(toOpenApiPath(route.path))),
-    );
+    const missing = routes.filter((route) => !documented.some((doc) => doc.method === route.method && doc.path.endsWith(toOpenApiPath(route.path))));
     expect(missing).toEqual([]);
   });
 

@@ -4,19 +4,19 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/app.js';
 import { appWorkers } from '../src/app.js';
 import { ManualClock } from '../src/core/clock.js';
 import { retryDelayMs } from '../src/core/work-queue.js';
 import { SECURITY_EVENT_TYPES } from '../src/features/audit/audit-log.js';
-import { createAccounts } from '../src/features/accounts.js';
+import type { createAccounts } from '../src/features/accounts.js';
 import { readOutbox } from '../src/features/email/transport.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
-import { bearer, emailedCodeStepUp, login, proveAddress, register, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, createAdmin, emailedCodeStepUp, login, proveAddress, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { SoftAuthenticator } from './support/authenticator.js';
 import { png } from './support/images.js';
-import { type Backends, buildApp, freshStore, openBackends, testConfig } from './support/test-app.js';
+import { buildApp, freshStore, testConfig, useBackends } from './support/test-app.js';
 
 const METRICS_TOKEN = 'metrics-token-for-the-tests-0123456789';
 
@@ -47,13 +47,7 @@ function valueOf(samples: Sample[], name: string, labels: Record<string, string>
 }
 
 describe('operating it', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   function setup(overrides: Partial<AppConfig> = {}) {
     const clock = new ManualClock();
@@ -65,7 +59,7 @@ describe('operating it', () => {
 
   async function admin(app: Express, deps: Parameters<typeof createAccounts>[0]) {
     const username = uniqueName('ops_admin');
-    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 123' });
+    await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 123' });
     return { username, ...(await login(app, { username, password: 'admin password 123' })) };
   }
 
@@ -76,23 +70,45 @@ describe('operating it', () => {
         refreshReuseIntervalS: 10,
         rateLimit: { ...limited.rateLimit, budgets: { ...limited.rateLimit.budgets, 'api-keys': { limit: 1, windowMs: 60_000, keyBy: 'principal' } } },
       });
-      const scrape = async () => parseExposition((await request(app).get('/metrics').set(...bearer(METRICS_TOKEN))).text);
+      const scrape = async () =>
+        parseExposition(
+          (
+            await request(app)
+              .get('/metrics')
+              .set(...bearer(METRICS_TOKEN))
+          ).text,
+        );
       const before = await scrape();
 
       const user = await registerAndLogin(app);
       await request(app).post('/login').send({ username: user.username, password: 'not the password' });
-      await request(app).post('/login').send({ username: uniqueName('ghost'), password: 'whatever it is' });
+      await request(app)
+        .post('/login')
+        .send({ username: uniqueName('ghost'), password: 'whatever it is' });
       const rotated = await request(app).post('/refresh').send({ refresh_token: user.refreshToken });
       await request(app).post('/refresh').send({ refresh_token: user.refreshToken });
       clock.advance((config.refreshReuseIntervalS + 1) * 1000);
       await request(app).post('/refresh').send({ refresh_token: user.refreshToken });
       const again = await login(app, user);
-      await request(app).get('/api-keys').set(...bearer(again.accessToken));
-      await request(app).get('/api-keys').set(...bearer(again.accessToken));
-      await request(app).get('/expensive').set(...bearer(again.accessToken));
-      await request(app).get('/expensive').set(...bearer(again.accessToken));
-      const uploaded = await request(app).post('/images').set(...bearer(again.accessToken)).attach('image', png(4, 4), 'tiny.png');
-      await request(app).get(`/images/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`).set(...bearer(again.accessToken));
+      await request(app)
+        .get('/api-keys')
+        .set(...bearer(again.accessToken));
+      await request(app)
+        .get('/api-keys')
+        .set(...bearer(again.accessToken));
+      await request(app)
+        .get('/expensive')
+        .set(...bearer(again.accessToken));
+      await request(app)
+        .get('/expensive')
+        .set(...bearer(again.accessToken));
+      const uploaded = await request(app)
+        .post('/images')
+        .set(...bearer(again.accessToken))
+        .attach('image', png(4, 4), 'tiny.png');
+      await request(app)
+        .get(`/images/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`)
+        .set(...bearer(again.accessToken));
       const after = await scrape();
       const moved = (name: string, labels: Record<string, string> = {}) => valueOf(after, name, labels) - valueOf(before, name, labels);
 
@@ -142,7 +158,13 @@ describe('operating it', () => {
 
       await request(failing).get('/db');
       await request(failing).get('/redis');
-      const samples = parseExposition((await request(app).get('/metrics').set(...bearer(METRICS_TOKEN))).text);
+      const samples = parseExposition(
+        (
+          await request(app)
+            .get('/metrics')
+            .set(...bearer(METRICS_TOKEN))
+        ).text,
+      );
 
       expect(valueOf(samples, 'authkit_store_failures_total', { store: 'postgres', kind: 'error' })).toBe(1);
       expect(valueOf(samples, 'authkit_store_failures_total', { store: 'redis', kind: 'timeout' })).toBe(1);
@@ -152,7 +174,9 @@ describe('operating it', () => {
       const { app } = setup();
 
       const none = await request(app).get('/metrics');
-      const wrong = await request(app).get('/metrics').set(...bearer('not-the-token'));
+      const wrong = await request(app)
+        .get('/metrics')
+        .set(...bearer('not-the-token'));
 
       expect(none.status).toBe(401);
       expect(wrong.status).toBe(401);
@@ -180,62 +204,128 @@ describe('operating it', () => {
       await request(app).post('/refresh').send({ refresh_token: second.refreshToken });
       clock.advance(11_000);
       await request(app).post('/refresh').send({ refresh_token: second.refreshToken });
-      await request(app).post('/logout').set(...bearer(user.accessToken));
+      await request(app)
+        .post('/logout')
+        .set(...bearer(user.accessToken));
       const signedInAgain = await login(app, user);
       // Keys, passkeys, two-factor with a recovery code: the address proven, and a second proof in the session.
       await proveAddress(app, user);
       const third = { ...signedInAgain, accessToken: await emailedCodeStepUp(app, user, signedInAgain.accessToken) };
-      const key = await request(app).post('/api-keys').set(...bearer(third.accessToken)).send({ name: 'audited' });
-      await request(app).delete(`/api-keys/${key.body.id}`).set(...bearer(third.accessToken));
+      const key = await request(app)
+        .post('/api-keys')
+        .set(...bearer(third.accessToken))
+        .send({ name: 'audited' });
+      await request(app)
+        .delete(`/api-keys/${key.body.id}`)
+        .set(...bearer(third.accessToken));
       const authenticator = new SoftAuthenticator({ origin: 'http://localhost:3000' });
-      const options = await request(app).post('/passkeys/register/options').set(...bearer(third.accessToken));
-      const passkey = await request(app).post('/passkeys/register').set(...bearer(third.accessToken)).send({ response: authenticator.create(options.body) });
-      await request(app).delete(`/passkeys/${passkey.body.id}`).set(...bearer(third.accessToken));
-      const setupMfa = await request(app).post('/mfa/totp/setup').set(...bearer(third.accessToken));
-      const enabled = await request(app).post('/mfa/totp/enable').set(...bearer(third.accessToken)).send({ code: codeAt(setupMfa.body.secret as string, clock.now()) });
+      const options = await request(app)
+        .post('/passkeys/register/options')
+        .set(...bearer(third.accessToken));
+      const passkey = await request(app)
+        .post('/passkeys/register')
+        .set(...bearer(third.accessToken))
+        .send({ response: authenticator.create(options.body) });
+      await request(app)
+        .delete(`/passkeys/${passkey.body.id}`)
+        .set(...bearer(third.accessToken));
+      const setupMfa = await request(app)
+        .post('/mfa/totp/setup')
+        .set(...bearer(third.accessToken));
+      const enabled = await request(app)
+        .post('/mfa/totp/enable')
+        .set(...bearer(third.accessToken))
+        .send({ code: codeAt(setupMfa.body.secret as string, clock.now()) });
       const first = await request(app).post('/login').send({ username: user.username, password: user.password });
       await request(app).post('/login/mfa').send({ mfa_token: first.body.mfa_token, code: enabled.body.recoveryCodes[0] });
       clock.advance(STEP_SECONDS * 1000);
-      await request(app).post('/mfa/totp/disable').set(...bearer(third.accessToken)).send({ password: user.password, code: codeAt(setupMfa.body.secret as string, clock.now()) });
+      await request(app)
+        .post('/mfa/totp/disable')
+        .set(...bearer(third.accessToken))
+        .send({ password: user.password, code: codeAt(setupMfa.body.secret as string, clock.now()) });
       // Password and email, through the outbox.
-      await request(app).patch('/me').set(...bearer(third.accessToken)).send({ password: 'a second passphrase', currentPassword: user.password });
+      await request(app)
+        .patch('/me')
+        .set(...bearer(third.accessToken))
+        .send({ password: 'a second passphrase', currentPassword: user.password });
       await request(app).post('/password/forgot').send({ email: user.email });
       const resetLink = async () => {
         const mail = (await readOutbox(deps.config.email.outboxDir)).find((entry) => entry.to === user.email && entry.text.includes('#reset-password='));
         return /#reset-password=([\w-]+)/.exec(mail?.text ?? '')?.[1];
       };
       await expect.poll(resetLink).toBeDefined();
-      await request(app).post('/password/reset').send({ token: await resetLink(), password: 'a third passphrase' });
+      await request(app)
+        .post('/password/reset')
+        .send({ token: await resetLink(), password: 'a third passphrase' });
       const fourth = await login(app, { username: user.username, password: 'a third passphrase' });
       const newEmail = `${uniqueName('moved')}@example.com`;
-      await request(app).patch('/me').set(...bearer(fourth.accessToken)).send({ email: newEmail, currentPassword: 'a third passphrase' });
-      const verifyLink = async () => /#verify-email=([\w-]+)/.exec((await readOutbox(deps.config.email.outboxDir)).find((entry) => entry.to === newEmail)?.text ?? '')?.[1];
+      await request(app)
+        .patch('/me')
+        .set(...bearer(fourth.accessToken))
+        .send({ email: newEmail, currentPassword: 'a third passphrase' });
+      const verifyLink = async () =>
+        /#verify-email=([\w-]+)/.exec((await readOutbox(deps.config.email.outboxDir)).find((entry) => entry.to === newEmail)?.text ?? '')?.[1];
       await expect.poll(verifyLink).toBeDefined();
-      await request(app).post('/email/verify').send({ token: await verifyLink() });
+      await request(app)
+        .post('/email/verify')
+        .send({ token: await verifyLink() });
       // What administrators do.
-      await request(app).patch(`/admin/users/${user.id}/roles`).set(...bearer(adminToken)).send({ roles: ['user', 'admin'] });
-      await request(app).patch(`/admin/users/${user.id}/roles`).set(...bearer(adminToken)).send({ roles: ['user'] });
-      await request(app).post(`/admin/users/${user.id}/disable`).set(...bearer(adminToken));
-      await request(app).post(`/admin/users/${user.id}/enable`).set(...bearer(adminToken));
-      await request(app).delete(`/admin/rate-limits/${encodeURIComponent(`user:${user.id}`)}`).set(...bearer(adminToken));
+      await request(app)
+        .patch(`/admin/users/${user.id}/roles`)
+        .set(...bearer(adminToken))
+        .send({ roles: ['user', 'admin'] });
+      await request(app)
+        .patch(`/admin/users/${user.id}/roles`)
+        .set(...bearer(adminToken))
+        .send({ roles: ['user'] });
+      await request(app)
+        .post(`/admin/users/${user.id}/disable`)
+        .set(...bearer(adminToken));
+      await request(app)
+        .post(`/admin/users/${user.id}/enable`)
+        .set(...bearer(adminToken));
+      await request(app)
+        .delete(`/admin/rate-limits/${encodeURIComponent(`user:${user.id}`)}`)
+        .set(...bearer(adminToken));
       clock.advance(1_000); // past the instant the disabling voided every token
       const fifth = await login(app, { username: user.username, password: 'a third passphrase' });
-      await request(app).post('/logout/all').set(...bearer(fifth.accessToken));
+      await request(app)
+        .post('/logout/all')
+        .set(...bearer(fifth.accessToken));
       const doomed = await registerAndLogin(app);
-      await request(app).delete('/me').set(...bearer(doomed.accessToken)).send({ password: doomed.password });
+      await request(app)
+        .delete('/me')
+        .set(...bearer(doomed.accessToken))
+        .send({ password: doomed.password });
       await events.settled();
 
-      const audit = await request(app).get('/admin/audit').query({ pageSize: 100, userId: user.id }).set(...bearer(adminToken));
-      const doomedAudit = await request(app).get('/admin/audit').query({ userId: doomed.id, type: 'account.deleted' }).set(...bearer(adminToken));
-      const resetAudit = await request(app).get('/admin/audit').query({ type: 'rate_limit.reset', pageSize: 100 }).set(...bearer(adminToken));
-      const seen = new Set([...(audit.body.events as Array<{ type: string }>), ...doomedAudit.body.events, ...resetAudit.body.events].map((event: { type: string }) => event.type));
+      const audit = await request(app)
+        .get('/admin/audit')
+        .query({ pageSize: 100, userId: user.id })
+        .set(...bearer(adminToken));
+      const doomedAudit = await request(app)
+        .get('/admin/audit')
+        .query({ userId: doomed.id, type: 'account.deleted' })
+        .set(...bearer(adminToken));
+      const resetAudit = await request(app)
+        .get('/admin/audit')
+        .query({ type: 'rate_limit.reset', pageSize: 100 })
+        .set(...bearer(adminToken));
+      const seen = new Set(
+        [...(audit.body.events as Array<{ type: string }>), ...doomedAudit.body.events, ...resetAudit.body.events].map((event: { type: string }) => event.type),
+      );
       clock.advance(1_000);
       const sixth = await login(app, { username: user.username, password: 'a third passphrase' });
-      const own = await request(app).get('/me/security-events').query({ pageSize: 5 }).set(...bearer(sixth.accessToken));
+      const own = await request(app)
+        .get('/me/security-events')
+        .query({ pageSize: 5 })
+        .set(...bearer(sixth.accessToken));
 
       expect(audit.status).toBe(200);
       expect(SECURITY_EVENT_TYPES.filter((type) => !seen.has(type))).toEqual([]);
-      const failed = (audit.body.events as Array<{ type: string; ip: string; userAgent: string; requestId: string; details: unknown }>).find((event) => event.type === 'session.sign_in_failed');
+      const failed = (audit.body.events as Array<{ type: string; ip: string; userAgent: string; requestId: string; details: unknown }>).find(
+        (event) => event.type === 'session.sign_in_failed',
+      );
       expect(failed).toMatchObject({ userAgent: 'AuditTest/1.0', requestId: 'audit-test-request', details: { method: 'password', reason: 'wrong_password' } });
       expect(failed?.ip).toMatch(/127\.0\.0\.1/);
       expect(JSON.stringify(audit.body)).not.toMatch(/passphrase|not the password|whsec_|ak_[A-Za-z0-9]{12}_/);
@@ -252,13 +342,26 @@ describe('operating it', () => {
       const user = await registerAndLogin(app);
       const middle = new Date(clock.now() + 1).toISOString();
       clock.advance(1_000);
-      await request(app).post('/logout').set(...bearer(user.accessToken));
+      await request(app)
+        .post('/logout')
+        .set(...bearer(user.accessToken));
       await appWorkers(app).events.settled();
 
-      const since = await request(app).get('/admin/audit').query({ userId: user.id, from: middle }).set(...bearer(adminToken));
-      const registered = await request(app).get('/admin/audit').query({ userId: user.id, type: 'user.registered' }).set(...bearer(adminToken));
-      const badType = await request(app).get('/admin/audit').query({ type: 'no.such.event' }).set(...bearer(adminToken));
-      const asUser = await request(app).get('/admin/audit').set(...bearer((await login(app, user)).accessToken));
+      const since = await request(app)
+        .get('/admin/audit')
+        .query({ userId: user.id, from: middle })
+        .set(...bearer(adminToken));
+      const registered = await request(app)
+        .get('/admin/audit')
+        .query({ userId: user.id, type: 'user.registered' })
+        .set(...bearer(adminToken));
+      const badType = await request(app)
+        .get('/admin/audit')
+        .query({ type: 'no.such.event' })
+        .set(...bearer(adminToken));
+      const asUser = await request(app)
+        .get('/admin/audit')
+        .set(...bearer((await login(app, user)).accessToken));
 
       expect((since.body.events as Array<{ type: string }>).map((event) => event.type)).toEqual(['session.signed_out']);
       expect((registered.body.events as Array<{ type: string }>).map((event) => event.type)).toEqual(['user.registered']);
@@ -270,7 +373,7 @@ describe('operating it', () => {
       const { app, deps } = setup();
       const metrics = deps.metrics;
       if (!metrics) throw new Error('the test app has metrics');
-      await backends.db.prisma.$executeRawUnsafe('ALTER TABLE audit_events ADD CONSTRAINT audit_test_refuses CHECK (type <> \'user.registered\') NOT VALID');
+      await backends.db.prisma.$executeRawUnsafe("ALTER TABLE audit_events ADD CONSTRAINT audit_test_refuses CHECK (type <> 'user.registered') NOT VALID");
       try {
         const account = await register(app);
         await appWorkers(app).events.settled();
@@ -322,7 +425,10 @@ describe('operating it', () => {
       try {
         const { accessToken: adminToken } = await admin(app, deps);
         const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-        const created = await request(app).post('/admin/webhooks').set(...bearer(adminToken)).send({ url, eventTypes: ['user.registered'] });
+        const created = await request(app)
+          .post('/admin/webhooks')
+          .set(...bearer(adminToken))
+          .send({ url, eventTypes: ['user.registered'] });
         secret = created.body.secret as string;
 
         const account = await register(app);
@@ -331,8 +437,12 @@ describe('operating it', () => {
         await appWorkers(app).webhooks.settled();
         clock.advance(retryDelayMs(1));
         await appWorkers(app).webhooks.deliverDue();
-        const deliveries = await request(app).get(`/admin/webhooks/${created.body.id}/deliveries`).set(...bearer(adminToken));
-        const list = await request(app).get('/admin/webhooks').set(...bearer(adminToken));
+        const deliveries = await request(app)
+          .get(`/admin/webhooks/${created.body.id}/deliveries`)
+          .set(...bearer(adminToken));
+        const list = await request(app)
+          .get('/admin/webhooks')
+          .set(...bearer(adminToken));
 
         expect(created.status).toBe(201);
         expect(secret).toMatch(/^whsec_/);
@@ -340,7 +450,9 @@ describe('operating it', () => {
         expect(received.every((delivery) => delivery.verified)).toBe(true);
         expect(received[1]?.id).toBe(received[0]?.id);
         expect(JSON.parse(received[1]?.body ?? '{}')).toMatchObject({ type: 'user.registered', data: { targetId: account.id } });
-        expect(deliveries.body.deliveries).toEqual([expect.objectContaining({ attempts: 2, lastStatus: 204, lastError: null, deliveredAt: expect.any(String) })]);
+        expect(deliveries.body.deliveries).toEqual([
+          expect.objectContaining({ attempts: 2, lastStatus: 204, lastError: null, deliveredAt: expect.any(String) }),
+        ]);
         expect(JSON.stringify(list.body)).not.toContain('whsec_');
       } finally {
         receiver.close();
@@ -364,9 +476,18 @@ describe('operating it', () => {
       const { accessToken: adminToken } = await admin(app, deps);
       const before = await backends.db.prisma.webhookEndpoint.count();
 
-      const badUrl = await request(app).post('/admin/webhooks').set(...bearer(adminToken)).send({ url: 'ftp://example.com', eventTypes: ['user.registered'] });
-      const badType = await request(app).post('/admin/webhooks').set(...bearer(adminToken)).send({ url: 'https://example.com/hook', eventTypes: ['nope'] });
-      const none = await request(app).post('/admin/webhooks').set(...bearer(adminToken)).send({ url: 'https://example.com/hook', eventTypes: [] });
+      const badUrl = await request(app)
+        .post('/admin/webhooks')
+        .set(...bearer(adminToken))
+        .send({ url: 'ftp://example.com', eventTypes: ['user.registered'] });
+      const badType = await request(app)
+        .post('/admin/webhooks')
+        .set(...bearer(adminToken))
+        .send({ url: 'https://example.com/hook', eventTypes: ['nope'] });
+      const none = await request(app)
+        .post('/admin/webhooks')
+        .set(...bearer(adminToken))
+        .send({ url: 'https://example.com/hook', eventTypes: [] });
 
       expect([badUrl.status, badType.status, none.status]).toEqual([400, 400, 400]);
       expect(await backends.db.prisma.webhookEndpoint.count()).toBe(before);

@@ -1,14 +1,14 @@
 import { Writable } from 'node:stream';
 import type { Express } from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/logger.js';
 import { CHALLENGE_TTL_MS } from '../src/features/passkeys/challenges.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
 import { bearer, type LoggedIn, readyToEnrol } from './support/accounts.js';
 import { type AuthenticatorOptions, type ResponseOverrides, SoftAuthenticator } from './support/authenticator.js';
-import { type Backends, buildApp, openBackends, testConfig, usingRedis } from './support/test-app.js';
+import { buildApp, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 const ORIGIN = 'http://localhost:3000';
 
@@ -17,13 +17,7 @@ function claimsOf(accessToken: string): { amr: string[]; sub: string } {
 }
 
 describe('passkeys', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   function setup() {
     const clock = new ManualClock();
@@ -43,9 +37,14 @@ describe('passkeys', () => {
   }
 
   async function addPasskey(app: Express, user: LoggedIn, authenticator: SoftAuthenticator, overrides: ResponseOverrides = {}) {
-    const options = await request(app).post('/passkeys/register/options').set(...bearer(user.accessToken));
+    const options = await request(app)
+      .post('/passkeys/register/options')
+      .set(...bearer(user.accessToken));
     expect(options.status, JSON.stringify(options.body)).toBe(200);
-    return request(app).post('/passkeys/register').set(...bearer(user.accessToken)).send({ response: authenticator.create(options.body, overrides), name: 'My key' });
+    return request(app)
+      .post('/passkeys/register')
+      .set(...bearer(user.accessToken))
+      .send({ response: authenticator.create(options.body, overrides), name: 'My key' });
   }
 
   async function withPasskey(app: Express, options: Partial<AuthenticatorOptions> = {}) {
@@ -59,7 +58,9 @@ describe('passkeys', () => {
   async function signIn(app: Express, authenticator: SoftAuthenticator, overrides: ResponseOverrides = {}) {
     const options = await request(app).post('/login/passkey/options');
     expect(options.status).toBe(200);
-    return request(app).post('/login/passkey').send({ response: authenticator.get(options.body, overrides) });
+    return request(app)
+      .post('/login/passkey')
+      .send({ response: authenticator.get(options.body, overrides) });
   }
 
   async function passkeysOf(userId: string) {
@@ -71,7 +72,9 @@ describe('passkeys', () => {
       const { app } = setup();
       const { user, authenticator, passkeyId } = await withPasskey(app);
 
-      const list = await request(app).get('/passkeys').set(...bearer(user.accessToken));
+      const list = await request(app)
+        .get('/passkeys')
+        .set(...bearer(user.accessToken));
       const res = await signIn(app, authenticator);
 
       expect(list.body.passkeys).toEqual([
@@ -113,10 +116,19 @@ describe('passkeys', () => {
       const { user, authenticator } = await withPasskey(app);
       clock.advance((config.reauthMaxAgeS + 1) * 1000);
 
-      const refused = await request(app).post('/passkeys/register/options').set(...bearer(user.accessToken));
-      const options = await request(app).post('/reauthenticate/passkey/options').set(...bearer(user.accessToken));
-      const step = await request(app).post('/reauthenticate/passkey').set(...bearer(user.accessToken)).send({ response: authenticator.get(options.body) });
-      const allowed = await request(app).post('/passkeys/register/options').set(...bearer(step.body.access_token as string));
+      const refused = await request(app)
+        .post('/passkeys/register/options')
+        .set(...bearer(user.accessToken));
+      const options = await request(app)
+        .post('/reauthenticate/passkey/options')
+        .set(...bearer(user.accessToken));
+      const step = await request(app)
+        .post('/reauthenticate/passkey')
+        .set(...bearer(user.accessToken))
+        .send({ response: authenticator.get(options.body) });
+      const allowed = await request(app)
+        .post('/passkeys/register/options')
+        .set(...bearer(step.body.access_token as string));
 
       expect(refused.status).toBe(401);
       expect(refused.body.error.code).toBe('reauthentication_required');
@@ -131,7 +143,9 @@ describe('passkeys', () => {
       const { authenticator } = await withPasskey(first);
 
       const options = await request(first).post('/login/passkey/options');
-      const res = await request(second).post('/login/passkey').send({ response: authenticator.get(options.body) });
+      const res = await request(second)
+        .post('/login/passkey')
+        .send({ response: authenticator.get(options.body) });
 
       expect(res.status).toBe(200);
     });
@@ -140,8 +154,13 @@ describe('passkeys', () => {
   describe('as the second factor', () => {
     async function withTwoFactor(app: Express, clock: ManualClock) {
       const { user, authenticator } = await withPasskey(app);
-      const enrolment = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
-      await request(app).post('/mfa/totp/enable').set(...bearer(user.accessToken)).send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
+      const enrolment = await request(app)
+        .post('/mfa/totp/setup')
+        .set(...bearer(user.accessToken));
+      await request(app)
+        .post('/mfa/totp/enable')
+        .set(...bearer(user.accessToken))
+        .send({ code: codeAt(enrolment.body.secret as string, clock.now()) });
       clock.advance(STEP_SECONDS * 1000);
       const login = await request(app).post('/login').send({ username: user.username, password: user.password });
       expect(login.body.mfa_required).toBe(true);
@@ -153,8 +172,12 @@ describe('passkeys', () => {
       const { user, authenticator, enrolment, mfaToken, methods } = await withTwoFactor(app, clock);
 
       const options = await request(app).post('/login/mfa/passkey/options').send({ mfa_token: mfaToken });
-      const res = await request(app).post('/login/mfa/passkey').send({ mfa_token: mfaToken, response: authenticator.get(options.body) });
-      const again = await request(app).post('/login/mfa').send({ mfa_token: mfaToken, code: codeAt(enrolment.body.secret as string, clock.now()) });
+      const res = await request(app)
+        .post('/login/mfa/passkey')
+        .send({ mfa_token: mfaToken, response: authenticator.get(options.body) });
+      const again = await request(app)
+        .post('/login/mfa')
+        .send({ mfa_token: mfaToken, code: codeAt(enrolment.body.secret as string, clock.now()) });
 
       expect(methods).toEqual(['totp', 'recovery_code', 'passkey']);
       expect(options.body.allowCredentials).toHaveLength(1);
@@ -171,7 +194,9 @@ describe('passkeys', () => {
       const other = await withPasskey(app);
 
       const options = await request(app).post('/login/mfa/passkey/options').send({ mfa_token: mfaToken });
-      const res = await request(app).post('/login/mfa/passkey').send({ mfa_token: mfaToken, response: other.authenticator.get(options.body, {}, other.authenticator.credentials[0]) });
+      const res = await request(app)
+        .post('/login/mfa/passkey')
+        .send({ mfa_token: mfaToken, response: other.authenticator.get(options.body, {}, other.authenticator.credentials[0]) });
 
       expect(res.status).toBe(401);
       expect(res.body.error).toMatchObject({ code: 'invalid_passkey', details: { reason: 'wrong_user' } });
@@ -193,8 +218,13 @@ describe('passkeys', () => {
       const { app } = setup();
       const { user, authenticator, passkeyId } = await withPasskey(app);
 
-      const renamed = await request(app).patch(`/passkeys/${passkeyId}`).set(...bearer(user.accessToken)).send({ name: 'Laptop' });
-      const deleted = await request(app).delete(`/passkeys/${passkeyId}`).set(...bearer(user.accessToken));
+      const renamed = await request(app)
+        .patch(`/passkeys/${passkeyId}`)
+        .set(...bearer(user.accessToken))
+        .send({ name: 'Laptop' });
+      const deleted = await request(app)
+        .delete(`/passkeys/${passkeyId}`)
+        .set(...bearer(user.accessToken));
       const res = await signIn(app, authenticator);
 
       expect(renamed.status).toBe(200);
@@ -210,8 +240,13 @@ describe('passkeys', () => {
       const victim = await withPasskey(app);
       const attacker = await readyToEnrol(app);
 
-      const rename = await request(app).patch(`/passkeys/${victim.passkeyId}`).set(...bearer(attacker.accessToken)).send({ name: 'mine' });
-      const remove = await request(app).delete(`/passkeys/${victim.passkeyId}`).set(...bearer(attacker.accessToken));
+      const rename = await request(app)
+        .patch(`/passkeys/${victim.passkeyId}`)
+        .set(...bearer(attacker.accessToken))
+        .send({ name: 'mine' });
+      const remove = await request(app)
+        .delete(`/passkeys/${victim.passkeyId}`)
+        .set(...bearer(attacker.accessToken));
 
       expect(rename.status).toBe(404);
       expect(remove.status).toBe(404);
@@ -223,7 +258,9 @@ describe('passkeys', () => {
       const { user, passkeyId } = await withPasskey(app);
       clock.advance((config.reauthMaxAgeS + 1) * 1000);
 
-      const res = await request(app).delete(`/passkeys/${passkeyId}`).set(...bearer(user.accessToken));
+      const res = await request(app)
+        .delete(`/passkeys/${passkeyId}`)
+        .set(...bearer(user.accessToken));
 
       expect(res.status).toBe(401);
       expect(res.body.error.code).toBe('reauthentication_required');
@@ -233,9 +270,14 @@ describe('passkeys', () => {
     it('when an authenticator registers the same credential twice, then the second is refused', async () => {
       const { app } = setup();
       const { user, authenticator } = await withPasskey(app);
-      const options = await request(app).post('/passkeys/register/options').set(...bearer(user.accessToken));
+      const options = await request(app)
+        .post('/passkeys/register/options')
+        .set(...bearer(user.accessToken));
 
-      const res = await request(app).post('/passkeys/register').set(...bearer(user.accessToken)).send({ response: authenticator.create(options.body, {}, authenticator.credentials[0]) });
+      const res = await request(app)
+        .post('/passkeys/register')
+        .set(...bearer(user.accessToken))
+        .send({ response: authenticator.create(options.body, {}, authenticator.credentials[0]) });
 
       expect(options.body.excludeCredentials).toHaveLength(1);
       expect(res.status).toBe(409);
@@ -246,11 +288,16 @@ describe('passkeys', () => {
     it('when the response names a credential id other than the one its authenticator data holds, then it is refused', async () => {
       const { app } = setup();
       const { user, authenticator } = await withPasskey(app);
-      const options = await request(app).post('/passkeys/register/options').set(...bearer(user.accessToken));
+      const options = await request(app)
+        .post('/passkeys/register/options')
+        .set(...bearer(user.accessToken));
       const response = authenticator.create(options.body);
       response.id = response.rawId = authenticator.credentials[0]?.id.toString('base64url') ?? '';
 
-      const res = await request(app).post('/passkeys/register').set(...bearer(user.accessToken)).send({ response });
+      const res = await request(app)
+        .post('/passkeys/register')
+        .set(...bearer(user.accessToken))
+        .send({ response });
 
       expect(res.status).toBe(400);
       expect(res.body.error.details.reason).toBe('malformed');
@@ -309,16 +356,20 @@ describe('passkeys', () => {
       const options = await request(app).post('/login/passkey/options');
       clock.advance(CHALLENGE_TTL_MS + 1);
 
-      const res = await request(app).post('/login/passkey').send({ response: authenticator.get(options.body) });
+      const res = await request(app)
+        .post('/login/passkey')
+        .send({ response: authenticator.get(options.body) });
 
       expect(res.status).toBe(401);
       expect(res.body.error.details.reason).toBe('challenge');
     });
 
-    it("when a user answers a registration challenge issued to another user, then it is refused", async () => {
+    it('when a user answers a registration challenge issued to another user, then it is refused', async () => {
       const { app } = setup();
       const [victim, attacker] = [await readyToEnrol(app), await readyToEnrol(app)];
-      const victimOptions = await request(app).post('/passkeys/register/options').set(...bearer(victim.accessToken));
+      const victimOptions = await request(app)
+        .post('/passkeys/register/options')
+        .set(...bearer(victim.accessToken));
 
       const res = await request(app)
         .post('/passkeys/register')
@@ -338,7 +389,13 @@ describe('passkeys', () => {
       const res = await request(app)
         .post('/passkeys/register')
         .set(...bearer(user.accessToken))
-        .send({ response: new SoftAuthenticator({ origin: ORIGIN }).create({ challenge: signInOptions.body.challenge as string, rp: { id: 'localhost' }, user: { id: 'AAAA' } }) });
+        .send({
+          response: new SoftAuthenticator({ origin: ORIGIN }).create({
+            challenge: signInOptions.body.challenge as string,
+            rp: { id: 'localhost' },
+            user: { id: 'AAAA' },
+          }),
+        });
 
       expect(res.status).toBe(400);
       expect(res.body.error.details.reason).toBe('challenge');
@@ -362,11 +419,16 @@ describe('passkeys', () => {
     it('when the attestation object is not CBOR, then the registration is refused as malformed', async () => {
       const { app } = setup();
       const user = await readyToEnrol(app);
-      const options = await request(app).post('/passkeys/register/options').set(...bearer(user.accessToken));
+      const options = await request(app)
+        .post('/passkeys/register/options')
+        .set(...bearer(user.accessToken));
       const response = new SoftAuthenticator({ origin: ORIGIN }).create(options.body);
       response.response.attestationObject = Buffer.from('not cbor at all').toString('base64url');
 
-      const res = await request(app).post('/passkeys/register').set(...bearer(user.accessToken)).send({ response });
+      const res = await request(app)
+        .post('/passkeys/register')
+        .set(...bearer(user.accessToken))
+        .send({ response });
 
       expect(res.status).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'passkey_rejected', details: { reason: 'malformed' } });
@@ -427,9 +489,14 @@ describe('passkeys', () => {
     it('when an API key tries to list passkeys, then it is refused', async () => {
       const { app } = setup();
       const user = await readyToEnrol(app);
-      const key = await request(app).post('/api-keys').set(...bearer(user.accessToken)).send({ name: 'k' });
+      const key = await request(app)
+        .post('/api-keys')
+        .set(...bearer(user.accessToken))
+        .send({ name: 'k' });
 
-      const res = await request(app).get('/passkeys').set('X-API-Key', key.body.key as string);
+      const res = await request(app)
+        .get('/passkeys')
+        .set('X-API-Key', key.body.key as string);
 
       expect(res.status).toBe(403);
       expect(res.body.error.code).toBe('forbidden');

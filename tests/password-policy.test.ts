@@ -3,12 +3,29 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { BreachedPasswordSettings } from '../src/core/config.js';
 import { bearer, login, register, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+import { buildApp, testConfig, useBackends } from './support/test-app.js';
 
-const WORDS = ['orbit', 'tulip', 'canyon', 'mosaic', 'pepper', 'glacier', 'walnut', 'ember', 'falcon', 'quartz', 'lantern', 'meadow', 'violet', 'harbor', 'thimble', 'cobalt'];
+const WORDS = [
+  'orbit',
+  'tulip',
+  'canyon',
+  'mosaic',
+  'pepper',
+  'glacier',
+  'walnut',
+  'ember',
+  'falcon',
+  'quartz',
+  'lantern',
+  'meadow',
+  'violet',
+  'harbor',
+  'thimble',
+  'cobalt',
+];
 
 /** Five words drawn at random, as a person following the README's advice would choose. */
 function passphrase(): string {
@@ -36,24 +53,24 @@ async function rangeServer(breached: Record<string, number>, options: { stallMs?
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, paths, close: () => new Promise((resolve) => server.close(resolve).closeAllConnections()) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    paths,
+    close: () => new Promise((resolve) => server.close(resolve).closeAllConnections()),
+  };
 }
 
 describe('password policy', () => {
-  let backends: Backends;
+  const backends = useBackends();
   const cleanups: Array<() => Promise<unknown>> = [];
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
-  afterAll(async () => {
-    await backends.close();
-  });
 
   const registering = (app: Parameters<typeof request>[0], password: string, username = uniqueName('pw')) =>
-    request(app).post('/register').send({ username, email: `${username}@example.com`, password });
+    request(app)
+      .post('/register')
+      .send({ username, email: `${username}@example.com`, password });
 
   it.each([
     ['password123', 'common'],
@@ -100,7 +117,10 @@ describe('password policy', () => {
   it('when a signed-in user changes to a weak password, then 400 and the old password still works', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
-    const res = await request(app).patch('/me').set(...bearer(account.accessToken)).send({ currentPassword: account.password, password: 'password123' });
+    const res = await request(app)
+      .patch('/me')
+      .set(...bearer(account.accessToken))
+      .send({ currentPassword: account.password, password: 'password123' });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('weak_password');
     expect((await request(app).post('/login').send({ username: account.username, password: account.password })).status).toBe(200);

@@ -1,13 +1,13 @@
 import { Writable } from 'node:stream';
 import bcrypt from 'bcryptjs';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/core/config.js';
 import { createLogger } from '../src/core/logger.js';
 import { PasswordHashPool } from '../src/core/password-hash-pool.js';
 import { PasswordHasher } from '../src/features/auth/passwords.js';
 import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, testConfig, testPasswordPool } from './support/test-app.js';
+import { buildApp, testConfig, testPasswordPool, useBackends } from './support/test-app.js';
 
 describe('password hashing', () => {
   it('when nothing is configured, then bcrypt cost 12 is used, and below 10 is refused outside tests', async () => {
@@ -43,7 +43,11 @@ describe('password hashing', () => {
       const queued = pool.hash('second', 4);
       const refused = pool.hash('third', 4);
 
-      await expect(refused).rejects.toMatchObject({ code: 'service_unavailable', status: 503, headers: { 'Retry-After': expect.stringMatching(/^[1-9]\d*$/) } });
+      await expect(refused).rejects.toMatchObject({
+        code: 'service_unavailable',
+        status: 503,
+        headers: { 'Retry-After': expect.stringMatching(/^[1-9]\d*$/) },
+      });
       expect(pool.stats()).toMatchObject({ busy: 1, queued: 1, rejected: 1 });
       await expect(Promise.all([running, queued])).resolves.toHaveLength(2);
     } finally {
@@ -112,13 +116,7 @@ function capturedLogs(level: string) {
 }
 
 describe('logs', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when a request ends, then one line says who asked for what and how it went, without the query string', async () => {
     const { lines, logger } = capturedLogs('info');
@@ -126,7 +124,10 @@ describe('logs', () => {
     const account = await registerAndLogin(app);
     lines.length = 0;
 
-    await request(app).get('/images?page=1&pageSize=7').set(...bearer(account.accessToken)).set('X-Request-Id', 'req-42');
+    await request(app)
+      .get('/images?page=1&pageSize=7')
+      .set(...bearer(account.accessToken))
+      .set('X-Request-Id', 'req-42');
 
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
@@ -161,15 +162,26 @@ describe('logs', () => {
     const { app } = buildApp(backends, { config: testConfig(), logger });
     const username = uniqueName();
     const password = 'Sup3r-Secret-Passphrase';
-    await request(app).post('/register').send({ username, email: `${username}@example.com`, password });
+    await request(app)
+      .post('/register')
+      .send({ username, email: `${username}@example.com`, password });
     const login = await request(app).post('/login').set('Cookie', 'session=cookie-secret').send({ username, password });
     const refresh = await request(app).post('/refresh').send({ refresh_token: login.body.refresh_token });
-    await request(app).get('/me').set(...bearer(refresh.body.access_token));
+    await request(app)
+      .get('/me')
+      .set(...bearer(refresh.body.access_token));
     await request(app).post('/login').send({ username, password: 'Wrong-Passphrase-Attempt' });
 
     const log = lines.join('');
     expect(lines.length).toBeGreaterThanOrEqual(5);
-    for (const secret of [password, 'Wrong-Passphrase-Attempt', login.body.access_token, login.body.refresh_token, refresh.body.access_token, 'cookie-secret']) {
+    for (const secret of [
+      password,
+      'Wrong-Passphrase-Attempt',
+      login.body.access_token,
+      login.body.refresh_token,
+      refresh.body.access_token,
+      'cookie-secret',
+    ]) {
       expect(log).not.toContain(secret);
     }
   });

@@ -1,27 +1,19 @@
 import { createHmac } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { deriveKey } from '../src/core/derived-keys.js';
 import { SecretBox } from '../src/core/secret-box.js';
-import { createAccounts } from '../src/features/accounts.js';
+import type { createAccounts } from '../src/features/accounts.js';
 import { keyBox } from '../src/features/keys/key-ring.js';
 import { KEY_PURPOSES, PURPOSE_KEY_ACTIVATION_DELAY_MS, PurposeKeys, VersionedBox, VersionedHmac } from '../src/features/keys/purpose-keys.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
-import { bearer, login, readyToEnrol, uniqueName } from './support/accounts.js';
+import { bearer, createAdmin, login, readyToEnrol, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
-import { type Backends, buildApp, openBackends, withOwnBackends } from './support/test-app.js';
+import { buildApp, openBackends, withOwnBackends } from './support/test-app.js';
 
 describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
-
   /** An app over its own backends and key set, on a clock the test moves. */
   async function setup() {
     const own = await openBackends();
@@ -33,8 +25,13 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
 
   async function enrolled(app: Express, clock: ManualClock) {
     const user = await readyToEnrol(app);
-    const setupRes = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
-    const enable = await request(app).post('/mfa/totp/enable').set(...bearer(user.accessToken)).send({ code: codeAt(setupRes.body.secret, clock.now()) });
+    const setupRes = await request(app)
+      .post('/mfa/totp/setup')
+      .set(...bearer(user.accessToken));
+    const enable = await request(app)
+      .post('/mfa/totp/enable')
+      .set(...bearer(user.accessToken))
+      .send({ code: codeAt(setupRes.body.secret, clock.now()) });
     expect(enable.status).toBe(200);
     clock.advance(STEP_SECONDS * 1000);
     return { ...user, secret: setupRes.body.secret as string, recoveryCodes: enable.body.recoveryCodes as string[] };
@@ -42,15 +39,19 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
 
   async function rotateAll(app: Express, deps: Parameters<typeof createAccounts>[0], clock: ManualClock) {
     const username = uniqueName('keyadmin');
-    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 123' });
+    await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 123' });
     const { accessToken } = await login(app, { username, password: 'admin password 123' });
     for (const purpose of KEY_PURPOSES) {
-      const res = await request(app).post(`/admin/purpose-keys/${purpose}/rotate`).set(...bearer(accessToken));
+      const res = await request(app)
+        .post(`/admin/purpose-keys/${purpose}/rotate`)
+        .set(...bearer(accessToken));
       expect(res.status, purpose).toBe(201);
       expect(res.body, purpose).toMatchObject({ purpose, generation: 2, state: 'next' });
     }
     clock.advance(PURPOSE_KEY_ACTIVATION_DELAY_MS);
-    const list = await request(app).get('/admin/purpose-keys').set(...bearer(accessToken));
+    const list = await request(app)
+      .get('/admin/purpose-keys')
+      .set(...bearer(accessToken));
     expect((list.body.keys as Array<{ generation: number; state: string }>).map((key) => `${key.generation}:${key.state}`)).toEqual(
       KEY_PURPOSES.flatMap(() => ['1:previous', '2:current']),
     );
@@ -63,13 +64,18 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
       const user = await enrolled(app, clock);
       const other = await enrolled(app, clock);
       const pending = await request(app).post('/login').send({ username: user.username, password: user.password });
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'before.png');
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'before.png');
       expect(upload.body.url).toMatch(/&k=1&/);
 
       await rotateAll(app, deps, clock);
 
       // A TOTP enrolment sealed under the old key still signs in (completing the mfa_token issued before, too).
-      const completed = await request(app).post('/login/mfa').send({ mfa_token: pending.body.mfa_token, code: codeAt(user.secret, clock.now()) });
+      const completed = await request(app)
+        .post('/login/mfa')
+        .send({ mfa_token: pending.body.mfa_token, code: codeAt(user.secret, clock.now()) });
       expect(completed.status).toBe(200);
       // A recovery code hashed under the old key still works, once.
       const second = await request(app).post('/login').send({ username: other.username, password: other.password });
@@ -79,7 +85,9 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
       expect(mfaHeader.kid).toBe('2');
       // The image link signed before the rotation still opens; a new one names the new key.
       expect((await request(app).get(upload.body.url as string)).status).toBe(200);
-      const relisted = await request(app).get(`/images/${upload.body.id}`).set(...bearer(completed.body.access_token));
+      const relisted = await request(app)
+        .get(`/images/${upload.body.id}`)
+        .set(...bearer(completed.body.access_token));
       expect(relisted.body.url).toMatch(/&k=2&/);
       expect((await request(app).get(relisted.body.url as string)).status).toBe(200);
 
@@ -100,7 +108,10 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
     try {
       const user = await readyToEnrol(app);
       await rotateAll(app, deps, clock);
-      const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(), 'x.png');
+      const upload = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'x.png');
       const url = upload.body.url as string;
       for (const forged of [url.replace('&k=2&', '&k=1&'), url.replace('&k=2&', '&k=99&'), url.replace('&k=2&', '&')]) {
         const res = await request(app).get(forged);

@@ -1,12 +1,11 @@
 import request from 'supertest';
 import { MemoryStore, type Options } from 'express-rate-limit';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { BudgetGroup, RateLimitSettings } from '../src/core/config.js';
-import { createAccounts } from '../src/features/accounts.js';
 import { SpentBudgets } from '../src/features/rate-limit/spent-budgets.js';
-import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, freshStore, openBackends, redisThroughProxy, testConfig, usingRedis } from './support/test-app.js';
+import { bearer, createAdmin, registerAndLogin, uniqueName } from './support/accounts.js';
+import { buildApp, freshStore, redisThroughProxy, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 const WINDOW_MS = 60_000;
 
@@ -30,13 +29,7 @@ function budgets(limits: Partial<Record<BudgetGroup, number>>, failOpen = false)
 const badLogin = { username: 'nobody_here', password: 'wrong password' };
 
 describe('rate limiting', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when limit + 1 requests arrive one after another, then exactly the last gets 429 with Retry-After and the error shape', async () => {
     const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 5 }) }) });
@@ -49,6 +42,7 @@ describe('rate limiting', () => {
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
     expect(last?.body.error).toEqual({
       code: 'rate_limited',
+      reason: 'rate_limited',
       message: expect.stringMatching(/Try again in \d+ seconds/),
       details: { budget: 'auth', limit: 5, windowSeconds: 60, retryAfterSeconds: expect.any(Number) },
       requestId: expect.any(String),
@@ -84,7 +78,13 @@ describe('rate limiting', () => {
     const config = testConfig({ rateLimit: budgets({ auth: 5 }) });
     const store = freshStore(backends);
     const instances = [buildApp(backends, { config, store }).app, buildApp(backends, { config, store }).app];
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => request(instances[i % 2] as (typeof instances)[number]).post('/login').send(badLogin)));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        request(instances[i % 2] as (typeof instances)[number])
+          .post('/login')
+          .send(badLogin),
+      ),
+    );
     expect(results.filter((res) => res.status !== 429)).toHaveLength(5);
   });
 
@@ -93,8 +93,19 @@ describe('rate limiting', () => {
     const alice = await registerAndLogin(app);
     const bob = await registerAndLogin(app);
     const aliceStatuses = [];
-    for (let i = 0; i < 4; i++) aliceStatuses.push((await request(app).get('/me').set(...bearer(alice.accessToken))).status);
-    const bobStatus = (await request(app).get('/me').set(...bearer(bob.accessToken))).status;
+    for (let i = 0; i < 4; i++)
+      aliceStatuses.push(
+        (
+          await request(app)
+            .get('/me')
+            .set(...bearer(alice.accessToken))
+        ).status,
+      );
+    const bobStatus = (
+      await request(app)
+        .get('/me')
+        .set(...bearer(bob.accessToken))
+    ).status;
     const aliceRefresh = await request(app).post('/refresh').send({ refresh_token: alice.refreshToken });
     expect(aliceStatuses).toEqual([200, 200, 200, 429]);
     expect(bobStatus).toBe(200);
@@ -120,12 +131,26 @@ describe('rate limiting', () => {
     const forged = `${account.accessToken.slice(0, account.accessToken.lastIndexOf('.'))}.AAAA`;
 
     const guesses = [
-      (await request(app).get('/protected').set(...bearer(forged))).status,
-      (await request(app).get('/protected').set('X-API-Key', `ak_${'a'.repeat(12)}_${'b'.repeat(43)}`)).status,
+      (
+        await request(app)
+          .get('/protected')
+          .set(...bearer(forged))
+      ).status,
+      (
+        await request(app)
+          .get('/protected')
+          .set('X-API-Key', `ak_${'a'.repeat(12)}_${'b'.repeat(43)}`)
+      ).status,
       (await request(app).get('/protected').set('Authorization', 'Bearer not-a-jwt')).status,
-      (await request(app).get('/protected').set(...bearer(forged))).status,
+      (
+        await request(app)
+          .get('/protected')
+          .set(...bearer(forged))
+      ).status,
     ];
-    const genuine = await request(app).get('/protected').set(...bearer(account.accessToken));
+    const genuine = await request(app)
+      .get('/protected')
+      .set(...bearer(account.accessToken));
 
     expect(guesses).toEqual([401, 401, 401, 429]);
     expect(genuine.status).toBe(200);
@@ -139,7 +164,14 @@ describe('rate limiting', () => {
     clock.advance((config.accessTokenTtlS + config.jwtClockToleranceS + 1) * 1000);
 
     const statuses = [];
-    for (let i = 0; i < 4; i++) statuses.push((await request(app).get('/protected').set(...bearer(account.accessToken))).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push(
+        (
+          await request(app)
+            .get('/protected')
+            .set(...bearer(account.accessToken))
+        ).status,
+      );
 
     expect(statuses).toEqual([401, 401, 401, 401]);
   });
@@ -168,17 +200,21 @@ describe('rate limiting', () => {
     const config = testConfig({ rateLimit: budgets({ auth: 2, account: 100 }), trustProxy: ['loopback'] });
     const { app, deps } = buildApp(backends, { config, store: freshStore(backends) });
     const username = uniqueName('admin');
-    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 1' });
+    await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 1' });
     const adminLogin = await request(app).post('/login').set('X-Forwarded-For', '192.0.2.200').send({ username, password: 'admin password 1' });
     const from = () => request(app).post('/login').set('X-Forwarded-For', '192.0.2.9').send(badLogin);
     await from();
     await from();
     expect((await from()).status).toBe(429);
 
-    const reset = await request(app).delete(`/admin/rate-limits/${encodeURIComponent('ip:192.0.2.9')}`).set(...bearer(adminLogin.body.access_token));
+    const reset = await request(app)
+      .delete(`/admin/rate-limits/${encodeURIComponent('ip:192.0.2.9')}`)
+      .set(...bearer(adminLogin.body.access_token));
     expect(reset.status).toBe(204);
     expect((await from()).status).toBe(401);
-    const malformed = await request(app).delete('/admin/rate-limits/everyone').set(...bearer(adminLogin.body.access_token));
+    const malformed = await request(app)
+      .delete('/admin/rate-limits/everyone')
+      .set(...bearer(adminLogin.body.access_token));
     expect(malformed.status).toBe(400);
   });
 
@@ -217,7 +253,9 @@ describe('rate limiting', () => {
         connection.proxy.blackhole();
 
         const started = Date.now();
-        const res = await request(app).get('/protected').set(...bearer(account.accessToken));
+        const res = await request(app)
+          .get('/protected')
+          .set(...bearer(account.accessToken));
         const elapsed = Date.now() - started;
 
         expect(res.status).toBe(503);
@@ -266,10 +304,16 @@ describe('rate limiting', () => {
   it.runIf(usingRedis)('when the service has written to Redis, then every key it wrote has an expiry', async () => {
     const { app } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: budgets({ auth: 100 }) }) });
     const account = await registerAndLogin(app);
-    await request(app).get('/expensive').set(...bearer(account.accessToken));
-    await request(app).post('/logout').set(...bearer(account.accessToken));
+    await request(app)
+      .get('/expensive')
+      .set(...bearer(account.accessToken));
+    await request(app)
+      .post('/logout')
+      .set(...bearer(account.accessToken));
     const other = await registerAndLogin(app);
-    await request(app).post('/logout/all').set(...bearer(other.accessToken));
+    await request(app)
+      .post('/logout/all')
+      .set(...bearer(other.accessToken));
 
     const redis = backends.redis;
     if (!redis) throw new Error('unreachable: guarded by runIf');
@@ -327,13 +371,7 @@ describe('a spent budget remembered in this process', () => {
 });
 
 describe.runIf(usingRedis)('refusals on real Redis', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   it('when a user has spent their budget, then refusals need no Redis at all (429, not 503, with Redis cut)', async () => {
     const { proxy, redis, close } = await redisThroughProxy();
@@ -342,10 +380,19 @@ describe.runIf(usingRedis)('refusals on real Redis', () => {
       const { app } = buildApp(backends, { store: freshStore(backends, redis), config: testConfig({ rateLimit: settings }) });
       const account = await registerAndLogin(app);
       const statuses = [];
-      for (let i = 0; i < 3; i++) statuses.push((await request(app).get('/protected').set(...bearer(account.accessToken))).status);
+      for (let i = 0; i < 3; i++)
+        statuses.push(
+          (
+            await request(app)
+              .get('/protected')
+              .set(...bearer(account.accessToken))
+          ).status,
+        );
 
       await proxy.stop();
-      const refused = await request(app).get('/protected').set(...bearer(account.accessToken));
+      const refused = await request(app)
+        .get('/protected')
+        .set(...bearer(account.accessToken));
       const other = await registrationStatus(app);
 
       expect(statuses).toEqual([200, 200, 429]);
@@ -364,14 +411,23 @@ describe.runIf(usingRedis)('refusals on real Redis', () => {
     const settings = { ...budgets({ account: 2, auth: 100 }), rememberRefusalMs: 60_000 };
     const { app, deps } = buildApp(backends, { store: freshStore(backends), config: testConfig({ rateLimit: settings }) });
     const username = uniqueName('admin');
-    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 1' });
+    await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 1' });
     const admin = await request(app).post('/login').send({ username, password: 'admin password 1' });
     const user = await registerAndLogin(app);
-    for (let i = 0; i < 3; i++) await request(app).get('/protected').set(...bearer(user.accessToken));
-    const before = await request(app).get('/protected').set(...bearer(user.accessToken));
+    for (let i = 0; i < 3; i++)
+      await request(app)
+        .get('/protected')
+        .set(...bearer(user.accessToken));
+    const before = await request(app)
+      .get('/protected')
+      .set(...bearer(user.accessToken));
 
-    const reset = await request(app).delete(`/admin/rate-limits/${encodeURIComponent(`user:${user.id}`)}`).set(...bearer(admin.body.access_token));
-    const after = await request(app).get('/protected').set(...bearer(user.accessToken));
+    const reset = await request(app)
+      .delete(`/admin/rate-limits/${encodeURIComponent(`user:${user.id}`)}`)
+      .set(...bearer(admin.body.access_token));
+    const after = await request(app)
+      .get('/protected')
+      .set(...bearer(user.accessToken));
 
     expect(before.status).toBe(429);
     expect(reset.status).toBe(204);
@@ -382,5 +438,9 @@ describe.runIf(usingRedis)('refusals on real Redis', () => {
 /** With the store cut, a new client cannot even register: its status tells what the limiter does without Redis. */
 async function registrationStatus(app: Parameters<typeof request>[0]): Promise<number> {
   const username = uniqueName();
-  return (await request(app).post('/register').send({ username, email: `${username}@example.com`, password: 'a long password 1' })).status;
+  return (
+    await request(app)
+      .post('/register')
+      .send({ username, email: `${username}@example.com`, password: 'a long password 1' })
+  ).status;
 }

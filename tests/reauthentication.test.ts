@@ -1,18 +1,12 @@
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
 import { bearer, readyToEnrol } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, testConfig } from './support/test-app.js';
+import { buildApp, testConfig, useBackends } from './support/test-app.js';
 
 describe('re-authentication for sensitive changes', () => {
-  let backends: Backends;
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
-  afterAll(async () => {
-    await backends.close();
-  });
+  const backends = useBackends();
 
   function setup() {
     const clock = new ManualClock();
@@ -23,9 +17,29 @@ describe('re-authentication for sensitive changes', () => {
   }
 
   it.each([
-    ['create an API key', (token: string, app: Parameters<typeof request>[0]) => request(app).post('/api-keys').set(...bearer(token)).send({ name: 'stolen' })],
-    ['start two-factor enrolment', (token: string, app: Parameters<typeof request>[0]) => request(app).post('/mfa/totp/setup').set(...bearer(token))],
-    ['confirm two-factor enrolment', (token: string, app: Parameters<typeof request>[0]) => request(app).post('/mfa/totp/enable').set(...bearer(token)).send({ code: '123456' })],
+    [
+      'create an API key',
+      (token: string, app: Parameters<typeof request>[0]) =>
+        request(app)
+          .post('/api-keys')
+          .set(...bearer(token))
+          .send({ name: 'stolen' }),
+    ],
+    [
+      'start two-factor enrolment',
+      (token: string, app: Parameters<typeof request>[0]) =>
+        request(app)
+          .post('/mfa/totp/setup')
+          .set(...bearer(token)),
+    ],
+    [
+      'confirm two-factor enrolment',
+      (token: string, app: Parameters<typeof request>[0]) =>
+        request(app)
+          .post('/mfa/totp/enable')
+          .set(...bearer(token))
+          .send({ code: '123456' }),
+    ],
   ])('when the sign-in is older than REAUTH_MAX_AGE_S, then a token alone cannot %s', async (_case, call) => {
     const { app, later } = setup();
     const user = await readyToEnrol(app);
@@ -44,9 +58,18 @@ describe('re-authentication for sensitive changes', () => {
     const user = await readyToEnrol(app);
     later();
 
-    const wrong = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: 'not the password' });
-    const step = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: user.password });
-    const key = await request(app).post('/api-keys').set(...bearer(step.body.access_token)).send({ name: 'backup' });
+    const wrong = await request(app)
+      .post('/reauthenticate')
+      .set(...bearer(user.accessToken))
+      .send({ password: 'not the password' });
+    const step = await request(app)
+      .post('/reauthenticate')
+      .set(...bearer(user.accessToken))
+      .send({ password: user.password });
+    const key = await request(app)
+      .post('/api-keys')
+      .set(...bearer(step.body.access_token))
+      .send({ name: 'backup' });
     const refresh = await request(app).post('/refresh').send({ refresh_token: user.refreshToken });
 
     expect(wrong.status).toBe(401);
@@ -63,7 +86,10 @@ describe('re-authentication for sensitive changes', () => {
     later();
     const refreshed = await request(app).post('/refresh').send({ refresh_token: user.refreshToken });
 
-    const res = await request(app).post('/api-keys').set(...bearer(refreshed.body.access_token)).send({ name: 'x' });
+    const res = await request(app)
+      .post('/api-keys')
+      .set(...bearer(refreshed.body.access_token))
+      .send({ name: 'x' });
 
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('reauthentication_required');
@@ -72,12 +98,20 @@ describe('re-authentication for sensitive changes', () => {
   it('when two-factor is on, then re-authenticating needs a code as well as the password', async () => {
     const { app, clock, later } = setup();
     const user = await readyToEnrol(app);
-    const enrolment = await request(app).post('/mfa/totp/setup').set(...bearer(user.accessToken));
-    await request(app).post('/mfa/totp/enable').set(...bearer(user.accessToken)).send({ code: codeAt(enrolment.body.secret, clock.now()) });
+    const enrolment = await request(app)
+      .post('/mfa/totp/setup')
+      .set(...bearer(user.accessToken));
+    await request(app)
+      .post('/mfa/totp/enable')
+      .set(...bearer(user.accessToken))
+      .send({ code: codeAt(enrolment.body.secret, clock.now()) });
     clock.advance(STEP_SECONDS * 1000);
     later();
 
-    const passwordOnly = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: user.password });
+    const passwordOnly = await request(app)
+      .post('/reauthenticate')
+      .set(...bearer(user.accessToken))
+      .send({ password: user.password });
     const withCode = await request(app)
       .post('/reauthenticate')
       .set(...bearer(user.accessToken))
@@ -92,8 +126,14 @@ describe('re-authentication for sensitive changes', () => {
     const { app } = setup();
     const user = await readyToEnrol(app);
 
-    const extra = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: user.password, admin: true });
-    const wrongType = await request(app).post('/reauthenticate').set(...bearer(user.accessToken)).send({ password: 42 });
+    const extra = await request(app)
+      .post('/reauthenticate')
+      .set(...bearer(user.accessToken))
+      .send({ password: user.password, admin: true });
+    const wrongType = await request(app)
+      .post('/reauthenticate')
+      .set(...bearer(user.accessToken))
+      .send({ password: 42 });
     const anonymous = await request(app).post('/reauthenticate').send({ password: user.password });
 
     expect([extra.status, wrongType.status, anonymous.status]).toEqual([400, 400, 401]);

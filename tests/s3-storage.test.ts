@@ -12,18 +12,17 @@ import { type S3Settings, S3ImageStorage, s3ClientOptions } from '../src/feature
 import { bearer, registerAndLogin } from './support/accounts.js';
 import { EXIF_TAG, exifTags, photoWithLocation, png, pngDeclaring } from './support/images.js';
 import { createApp } from '../src/app.js';
-import { type Backends, buildApp, openBackends, silentLogger, testConfig } from './support/test-app.js';
+import { buildApp, silentLogger, testConfig, useBackends } from './support/test-app.js';
 
 /** A real S3-compatible server (s3rver) on a free port, with files under a temporary directory. */
 describe('images in S3-compatible storage', () => {
-  let backends: Backends;
+  const backends = useBackends();
   let server: S3rver;
   let dir: string;
   let settings: S3Settings;
   let client: S3Client;
 
   beforeAll(async () => {
-    backends = await openBackends();
     dir = await mkdtemp(path.join(os.tmpdir(), 'authkit-s3-'));
     server = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
     const { port } = await server.run();
@@ -34,7 +33,6 @@ describe('images in S3-compatible storage', () => {
   afterAll(async () => {
     client?.destroy();
     await server?.close();
-    await backends?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -56,9 +54,16 @@ describe('images in S3-compatible storage', () => {
     const user = await registerAndLogin(one);
 
     const image = png(6, 5);
-    const upload = await request(one).post('/images').set(...bearer(user.accessToken)).attach('image', image, 'sky.png');
-    const list = await request(two).get('/images').set(...bearer(user.accessToken));
-    const bytes = await request(two).get(list.body.images[0].url as string).buffer(true);
+    const upload = await request(one)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', image, 'sky.png');
+    const list = await request(two)
+      .get('/images')
+      .set(...bearer(user.accessToken));
+    const bytes = await request(two)
+      .get(list.body.images[0].url as string)
+      .buffer(true);
     const row = await backends.db.prisma.image.findUniqueOrThrow({ where: { id: upload.body.id } });
 
     expect(upload.status).toBe(201);
@@ -68,7 +73,9 @@ describe('images in S3-compatible storage', () => {
     expect(sha256(bytes.body as Buffer)).toBe(upload.body.sha256);
     expect(await storage().has(row.storageKey)).toBe(true);
 
-    const removed = await request(two).delete(`/images/${upload.body.id}`).set(...bearer(user.accessToken));
+    const removed = await request(two)
+      .delete(`/images/${upload.body.id}`)
+      .set(...bearer(user.accessToken));
     expect(removed.status).toBe(204);
     expect(await storage().has(row.storageKey)).toBe(false);
   });
@@ -78,7 +85,10 @@ describe('images in S3-compatible storage', () => {
     const app = createApp({ ...deps, imageStorage: storage({ presignedDownloads: true }) });
     const user = await registerAndLogin(app);
     const image = png(3, 3);
-    const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', image, 'dot.png');
+    const upload = await request(app)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', image, 'dot.png');
 
     const link = await request(app).get(upload.body.url as string);
     const location = String(link.headers.location);
@@ -96,7 +106,10 @@ describe('images in S3-compatible storage', () => {
     const user = await registerAndLogin(app);
 
     // Declared as text/html: what the bucket serves must come from the bytes, never from the client's word.
-    const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', await photoWithLocation(), { filename: 'holiday.jpg', contentType: 'text/html' });
+    const upload = await request(app)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', await photoWithLocation(), { filename: 'holiday.jpg', contentType: 'text/html' });
     const row = await backends.db.prisma.image.findUniqueOrThrow({ where: { id: upload.body.id } });
     const head = await client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: `images/${row.storageKey}` }));
     const direct = await fetch(String((await request(app).get(upload.body.url as string)).headers.location));
@@ -116,11 +129,21 @@ describe('images in S3-compatible storage', () => {
     const { deps } = buildApp(backends, { config: testConfig({ imageStripMetadata: false, imageQuotaBytesPerUser: image.length }) });
     const app = createApp({ ...deps, imageStorage: storage() });
     const user = await registerAndLogin(app);
-    await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', image, 'fits.png').expect(201);
+    await request(app)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', image, 'fits.png')
+      .expect(201);
     const before = await objectCount();
 
-    const bomb = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', pngDeclaring(50_000, 50_000), 'bomb.png');
-    const over = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(4, 4), 'over.png');
+    const bomb = await request(app)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', pngDeclaring(50_000, 50_000), 'bomb.png');
+    const over = await request(app)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', png(4, 4), 'over.png');
 
     expect(bomb.status).toBe(422);
     expect(bomb.body.error.code).toBe('image_too_large_dimensions');
@@ -135,7 +158,10 @@ describe('images in S3-compatible storage', () => {
     const store = storage();
     const app = createApp({ ...deps, imageStorage: store });
     const user = await registerAndLogin(app);
-    const upload = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(2, 2), 'gone.png');
+    const upload = await request(app)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', png(2, 2), 'gone.png');
     const row = await backends.db.prisma.image.findUniqueOrThrow({ where: { id: upload.body.id } });
     await store.remove(row.storageKey);
     const stray = 'strayStrayStrayStrayStray0';
@@ -155,12 +181,19 @@ describe('images in S3-compatible storage', () => {
     const { deps } = buildApp(backends, { config: testConfig() });
     const unreachable = new S3ImageStorage(
       { ...settings, endpoint: 'http://127.0.0.1:9' },
-      new S3Client({ ...s3ClientOptions({ ...settings, endpoint: 'http://127.0.0.1:9' }), credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1 }),
+      new S3Client({
+        ...s3ClientOptions({ ...settings, endpoint: 'http://127.0.0.1:9' }),
+        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+        maxAttempts: 1,
+      }),
     );
     const app = createApp({ ...deps, imageStorage: unreachable, logger: silentLogger });
     const user = await registerAndLogin(app);
 
-    const res = await request(app).post('/images').set(...bearer(user.accessToken)).attach('image', png(2, 2), 'lost.png');
+    const res = await request(app)
+      .post('/images')
+      .set(...bearer(user.accessToken))
+      .attach('image', png(2, 2), 'lost.png');
 
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe('service_unavailable');

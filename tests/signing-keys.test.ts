@@ -6,13 +6,13 @@ import type { Express } from 'express';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { boundPort, closeGracefully, listen } from '../src/core/http/server.js';
-import { createAccounts } from '../src/features/accounts.js';
+import type { createAccounts } from '../src/features/accounts.js';
 import { ACTIVATION_DELAY_MS, KeyRingError } from '../src/features/keys/key-ring.js';
-import { bearer, login, registerAndLogin, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, openBackends, openTestKeyRing, testConfig, withOwnBackends } from './support/test-app.js';
+import { bearer, createAdmin, login, registerAndLogin, uniqueName } from './support/accounts.js';
+import { buildApp, openTestKeyRing, testConfig, useBackends, withOwnBackends } from './support/test-app.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -39,16 +39,10 @@ function kidOf(token: string): string {
 }
 
 describe('signing keys', () => {
-  let backends: Backends;
+  const backends = useBackends();
   const servers: Server[] = [];
-  beforeAll(async () => {
-    backends = await openBackends();
-  });
   afterEach(async () => {
     for (const server of servers.splice(0)) await closeGracefully(server, 1_000);
-  });
-  afterAll(async () => {
-    await backends.close();
   });
 
   async function serve(app: Express): Promise<string> {
@@ -60,7 +54,7 @@ describe('signing keys', () => {
   async function adminToken(app: Express, deps: Parameters<typeof createAccounts>[0]): Promise<string> {
     const username = uniqueName('keyadmin');
     const password = 'admin password 123';
-    await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password });
+    await createAdmin(deps, { email: `${username}@example.com`, username, password });
     return (await login(app, { username, password })).accessToken;
   }
 
@@ -96,7 +90,9 @@ describe('signing keys', () => {
     const { app, deps } = buildApp(backends, { config: testConfig({ accessTokenAlgorithm: 'HS256' }) });
     expect((await request(app).get('/.well-known/jwks.json')).body).toEqual({ keys: [] });
     expect((await request(app).get('/.well-known/openid-configuration')).body.id_token_signing_alg_values_supported).toEqual(['HS256']);
-    const rotate = await request(app).post('/admin/signing-keys/rotate').set(...bearer(await adminToken(app, deps)));
+    const rotate = await request(app)
+      .post('/admin/signing-keys/rotate')
+      .set(...bearer(await adminToken(app, deps)));
     expect(rotate.status).toBe(409);
   });
 
@@ -111,14 +107,21 @@ describe('signing keys', () => {
       const jwksUrl = new URL(`${await serve(a.app)}/.well-known/jwks.json`);
       let jwks = createRemoteJWKSet(jwksUrl);
       const outside = (token: string) => jwtVerify(token, jwks, { issuer: config.jwtIssuer, audience: config.jwtAudience, currentDate: new Date(clock.now()) });
-      const protectedOn = async (app: Express, token: string) => (await request(app).get('/protected').set(...bearer(token))).status;
+      const protectedOn = async (app: Express, token: string) =>
+        (
+          await request(app)
+            .get('/protected')
+            .set(...bearer(token))
+        ).status;
 
       const before = await registerAndLogin(a.app);
       const oldKid = kidOf(before.accessToken);
       const oldPrivateKey: KeyObject = ringA.signing().key;
       await expect(outside(before.accessToken)).resolves.toBeDefined();
 
-      const rotated = await request(a.app).post('/admin/signing-keys/rotate').set(...bearer(await adminToken(a.app, a.deps)));
+      const rotated = await request(a.app)
+        .post('/admin/signing-keys/rotate')
+        .set(...bearer(await adminToken(a.app, a.deps)));
       expect(rotated.status).toBe(201);
       expect(rotated.body).toMatchObject({ state: 'next', generation: 2, activatesAt: new Date(clock.now() + ACTIVATION_DELAY_MS).toISOString() });
       const newKid = rotated.body.kid as string;
@@ -153,7 +156,9 @@ describe('signing keys', () => {
       const nowS = Math.floor(clock.now() / 1000);
       const retiredKeyToken = jwt.sign({ ...claims, iat: nowS, exp: nowS + 60 }, oldPrivateKey, { algorithm: 'ES256', keyid: oldKid });
       for (const app of [a.app, b.app]) {
-        const res = await request(app).get('/protected').set(...bearer(retiredKeyToken));
+        const res = await request(app)
+          .get('/protected')
+          .set(...bearer(retiredKeyToken));
         expect(res.status).toBe(401);
         expect(res.body.error.code).toBe('invalid_token');
       }
@@ -203,21 +208,38 @@ describe('signing keys', () => {
   it('when a non-admin lists or rotates keys, then 403; an admin sees the lifecycle but no key material', async () => {
     const { app, deps } = buildApp(backends);
     const user = await registerAndLogin(app);
-    expect((await request(app).get('/admin/signing-keys').set(...bearer(user.accessToken))).status).toBe(403);
-    expect((await request(app).post('/admin/signing-keys/rotate').set(...bearer(user.accessToken))).status).toBe(403);
-    const list = await request(app).get('/admin/signing-keys').set(...bearer(await adminToken(app, deps)));
+    expect(
+      (
+        await request(app)
+          .get('/admin/signing-keys')
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await request(app)
+          .post('/admin/signing-keys/rotate')
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(403);
+    const list = await request(app)
+      .get('/admin/signing-keys')
+      .set(...bearer(await adminToken(app, deps)));
     expect(list.status).toBe(200);
     expect(list.body.keys[0]).toMatchObject({ generation: 1, algorithm: 'ES256', state: 'signing', retiresAt: null });
     expect(JSON.stringify(list.body)).not.toMatch(/"d"|PRIVATE|sealed/);
   });
 
-  it.runIf(process.env.PYJWT_REQUIRED === '1' || pyjwtAvailable())('when PyJWT verifies a fresh access token through our JWKS, then it accepts it at once', async () => {
-    const { app } = buildApp(backends);
-    const base = await serve(app);
-    const account = await registerAndLogin(app);
-    // No wait: a fractional iat made PyJWT call a token "not yet valid" during its first second.
-    // (Asynchronously: the script fetches the JWKS from this very process.)
-    const { stdout } = await promisify(execFile)(PYTHON, ['-c', PYJWT_VERIFY, base, account.accessToken], { encoding: 'utf8', timeout: 15_000 });
-    expect(stdout.trim()).toBe(`verified ${account.id}`);
-  });
+  it.runIf(process.env.PYJWT_REQUIRED === '1' || pyjwtAvailable())(
+    'when PyJWT verifies a fresh access token through our JWKS, then it accepts it at once',
+    async () => {
+      const { app } = buildApp(backends);
+      const base = await serve(app);
+      const account = await registerAndLogin(app);
+      // No wait: a fractional iat made PyJWT call a token "not yet valid" during its first second.
+      // (Asynchronously: the script fetches the JWKS from this very process.)
+      const { stdout } = await promisify(execFile)(PYTHON, ['-c', PYJWT_VERIFY, base, account.accessToken], { encoding: 'utf8', timeout: 15_000 });
+      expect(stdout.trim()).toBe(`verified ${account.id}`);
+    },
+  );
 });

@@ -5,19 +5,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/app.js';
 import { appWorkers } from '../src/app.js';
 import { ManualClock } from '../src/core/clock.js';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 import { Metrics } from '../src/core/metrics.js';
-import { createAccounts } from '../src/features/accounts.js';
+import type { createAccounts } from '../src/features/accounts.js';
 import { VersionedBox } from '../src/features/keys/purpose-keys.js';
 import { DestinationPolicy, DestinationRefused, forbiddenRange, type HostResolver } from '../src/features/webhooks/destination-policy.js';
 import { pinnedLookup } from '../src/features/webhooks/pinned-post.js';
 import { Webhooks } from '../src/features/webhooks/webhooks.js';
-import { bearer, login, register, uniqueName } from './support/accounts.js';
-import { type Backends, buildApp, freshStore, openBackends, silentLogger, testConfig } from './support/test-app.js';
+import { bearer, createAdmin, login, register, uniqueName } from './support/accounts.js';
+import { buildApp, freshStore, silentLogger, testConfig, useBackends } from './support/test-app.js';
 
 /** An HTTP receiver that answers 204 and counts every TCP connection made to it. */
 async function receiver(host = '127.0.0.1', port = 0) {
@@ -60,32 +60,86 @@ function scriptedResolver(...answers: string[][]): HostResolver & { calls: numbe
 }
 
 const LOOPBACK_SPELLINGS = ['127.0.0.1', '127.1', '2130706433', '0x7f.1', '017700000001', '[::1]', '[::ffff:127.0.0.1]', 'localhost', '0.0.0.0'];
-const INTERNAL_HOSTS = ['169.254.169.254', '10.0.0.1', '192.168.1.1', '172.16.0.1', '100.64.0.1', '[fc00::1]', '[fe80::1]', '[::ffff:10.0.0.1]', '224.0.0.1', '255.255.255.255', '[::]', '[ff02::1]', '[64:ff9b::a9fe:a9fe]'];
+const INTERNAL_HOSTS = [
+  '169.254.169.254',
+  '10.0.0.1',
+  '192.168.1.1',
+  '172.16.0.1',
+  '100.64.0.1',
+  '[fc00::1]',
+  '[fe80::1]',
+  '[::ffff:10.0.0.1]',
+  '224.0.0.1',
+  '255.255.255.255',
+  '[::]',
+  '[ff02::1]',
+  '[64:ff9b::a9fe:a9fe]',
+];
 
 describe('webhook destinations', () => {
   describe('the address policy', () => {
     it('when an address is loopback, private, link-local, unique-local, mapped, unspecified, multicast or reserved, then it is named; a public one is not', () => {
       const named = Object.fromEntries(
-        ['127.0.0.1', '10.1.2.3', '172.31.255.255', '192.168.0.1', '100.127.0.1', '169.254.169.254', '0.1.2.3', '224.0.0.251', '255.255.255.255', '192.0.2.1', '240.0.0.1',
-          '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:8.8.8.8', 'ff02::1', '2001:db8::1', '64:ff9b::7f00:1', '2002:a00:1::1', '::127.0.0.1']
-          .map((address) => [address, forbiddenRange(address)]),
+        [
+          '127.0.0.1',
+          '10.1.2.3',
+          '172.31.255.255',
+          '192.168.0.1',
+          '100.127.0.1',
+          '169.254.169.254',
+          '0.1.2.3',
+          '224.0.0.251',
+          '255.255.255.255',
+          '192.0.2.1',
+          '240.0.0.1',
+          '::1',
+          '::',
+          'fd00::1',
+          'fe80::1',
+          '::ffff:127.0.0.1',
+          '::ffff:8.8.8.8',
+          'ff02::1',
+          '2001:db8::1',
+          '64:ff9b::7f00:1',
+          '2002:a00:1::1',
+          '::127.0.0.1',
+        ].map((address) => [address, forbiddenRange(address)]),
       );
 
       expect(named).toEqual({
-        '127.0.0.1': 'loopback', '10.1.2.3': 'private', '172.31.255.255': 'private', '192.168.0.1': 'private',
-        '100.127.0.1': 'shared (carrier-grade NAT)', '169.254.169.254': 'link-local', '0.1.2.3': 'unspecified',
-        '224.0.0.251': 'multicast', '255.255.255.255': 'broadcast', '192.0.2.1': 'documentation', '240.0.0.1': 'reserved',
-        '::1': 'loopback', '::': 'unspecified', 'fd00::1': 'unique-local', 'fe80::1': 'link-local',
-        '::ffff:127.0.0.1': 'IPv4-mapped loopback', '::ffff:8.8.8.8': 'IPv4-mapped', 'ff02::1': 'multicast',
-        '2001:db8::1': 'documentation', '64:ff9b::7f00:1': 'NAT64 of loopback', '2002:a00:1::1': '6to4 of private', '::127.0.0.1': 'IPv4-compatible',
+        '127.0.0.1': 'loopback',
+        '10.1.2.3': 'private',
+        '172.31.255.255': 'private',
+        '192.168.0.1': 'private',
+        '100.127.0.1': 'shared (carrier-grade NAT)',
+        '169.254.169.254': 'link-local',
+        '0.1.2.3': 'unspecified',
+        '224.0.0.251': 'multicast',
+        '255.255.255.255': 'broadcast',
+        '192.0.2.1': 'documentation',
+        '240.0.0.1': 'reserved',
+        '::1': 'loopback',
+        '::': 'unspecified',
+        'fd00::1': 'unique-local',
+        'fe80::1': 'link-local',
+        '::ffff:127.0.0.1': 'IPv4-mapped loopback',
+        '::ffff:8.8.8.8': 'IPv4-mapped',
+        'ff02::1': 'multicast',
+        '2001:db8::1': 'documentation',
+        '64:ff9b::7f00:1': 'NAT64 of loopback',
+        '2002:a00:1::1': '6to4 of private',
+        '::127.0.0.1': 'IPv4-compatible',
       });
-      for (const address of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '64:ff9b::808:808']) expect(forbiddenRange(address), address).toBeUndefined();
+      for (const address of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '64:ff9b::808:808'])
+        expect(forbiddenRange(address), address).toBeUndefined();
     });
 
     it('when any one of the addresses a name resolves to is internal, then the name is refused', async () => {
       const policy = new DestinationPolicy([], scriptedResolver(['93.184.216.34', '127.0.0.1']));
 
-      await expect(policy.check('https://hooks.example.com/')).rejects.toThrow(new DestinationRefused('its host name resolves to a forbidden address (loopback)'));
+      await expect(policy.check('https://hooks.example.com/')).rejects.toThrow(
+        new DestinationRefused('its host name resolves to a forbidden address (loopback)'),
+      );
     });
 
     it('when a name does not resolve, or resolves to nothing, then it is refused', async () => {
@@ -125,20 +179,21 @@ describe('webhook destinations', () => {
     it('when WEBHOOK_INTERNAL_ALLOWLIST has a malformed entry, then the configuration is refused; good entries load', () => {
       const load = (value: string) => loadConfig({ NODE_ENV: 'test', WEBHOOK_INTERNAL_ALLOWLIST: value });
 
-      expect(load(' 127.0.0.1/32, 10.0.0.0/8 ,fd00::/8,::1,hooks.internal ').webhookInternalAllowlist).toEqual(['127.0.0.1/32', '10.0.0.0/8', 'fd00::/8', '::1', 'hooks.internal']);
+      expect(load(' 127.0.0.1/32, 10.0.0.0/8 ,fd00::/8,::1,hooks.internal ').webhookInternalAllowlist).toEqual([
+        '127.0.0.1/32',
+        '10.0.0.0/8',
+        'fd00::/8',
+        '::1',
+        'hooks.internal',
+      ]);
       expect(loadConfig({ NODE_ENV: 'test' }).webhookInternalAllowlist).toEqual([]);
-      for (const bad of ['10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', 'hooks.internal/24', 'not a host', 'http://hooks.internal']) expect(() => load(bad), bad).toThrow(ConfigError);
+      for (const bad of ['10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', 'hooks.internal/24', 'not a host', 'http://hooks.internal'])
+        expect(() => load(bad), bad).toThrow(ConfigError);
     });
   });
 
   describe('over HTTP', () => {
-    let backends: Backends;
-    beforeAll(async () => {
-      backends = await openBackends();
-    });
-    afterAll(async () => {
-      await backends.close();
-    });
+    const backends = useBackends();
 
     function setup(overrides: Partial<AppConfig> = {}) {
       return buildApp(backends, { config: testConfig(overrides), clock: new ManualClock(), store: freshStore(backends) });
@@ -146,7 +201,7 @@ describe('webhook destinations', () => {
 
     async function adminToken(app: Express, deps: Parameters<typeof createAccounts>[0]): Promise<string> {
       const username = uniqueName('hook_admin');
-      await createAccounts(deps).admin.ensureAdmin({ email: `${username}@example.com`, username, password: 'admin password 123' });
+      await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 123' });
       return (await login(app, { username, password: 'admin password 123' })).accessToken;
     }
 
@@ -156,11 +211,22 @@ describe('webhook destinations', () => {
       const before = await backends.db.prisma.webhookEndpoint.count();
 
       const answers = [];
-      for (const host of LOOPBACK_SPELLINGS) answers.push(await request(app).post('/admin/webhooks').set(...bearer(token)).send({ url: `https://${host}:8443/hook`, eventTypes: ['user.registered'] }));
+      for (const host of LOOPBACK_SPELLINGS)
+        answers.push(
+          await request(app)
+            .post('/admin/webhooks')
+            .set(...bearer(token))
+            .send({ url: `https://${host}:8443/hook`, eventTypes: ['user.registered'] }),
+        );
 
       for (const [index, res] of answers.entries()) {
         expect([LOOPBACK_SPELLINGS[index], res.status, res.body.error?.code]).toEqual([LOOPBACK_SPELLINGS[index], 422, 'webhook_destination_forbidden']);
-        expect(res.body.error).toEqual({ code: 'webhook_destination_forbidden', message: expect.stringMatching(/forbidden address \((IPv4-mapped )?(loopback|unspecified)\)/), requestId: expect.any(String) });
+        expect(res.body.error).toEqual({
+          code: 'webhook_destination_forbidden',
+          reason: 'webhook_destination_forbidden',
+          message: expect.stringMatching(/forbidden address \((IPv4-mapped )?(loopback|unspecified)\)/),
+          requestId: expect.any(String),
+        });
       }
       expect(await backends.db.prisma.webhookEndpoint.count()).toBe(before);
     });
@@ -172,7 +238,10 @@ describe('webhook destinations', () => {
 
       const statuses = [];
       for (const host of INTERNAL_HOSTS) {
-        const res = await request(app).post('/admin/webhooks').set(...bearer(token)).send({ url: `http://${host}/hook`, eventTypes: ['user.registered'] });
+        const res = await request(app)
+          .post('/admin/webhooks')
+          .set(...bearer(token))
+          .send({ url: `http://${host}/hook`, eventTypes: ['user.registered'] });
         statuses.push([host, res.status, res.body.error?.code]);
       }
 
@@ -186,11 +255,16 @@ describe('webhook destinations', () => {
         const { app, deps } = setup({ webhookInternalAllowlist: ['127.0.0.1/32'] });
         const token = await adminToken(app, deps);
 
-        const created = await request(app).post('/admin/webhooks').set(...bearer(token)).send({ url: `http://127.0.0.1:${local.port}/hook`, eventTypes: ['user.registered'] });
+        const created = await request(app)
+          .post('/admin/webhooks')
+          .set(...bearer(token))
+          .send({ url: `http://127.0.0.1:${local.port}/hook`, eventTypes: ['user.registered'] });
         const account = await register(app);
         await appWorkers(app).events.settled();
         await appWorkers(app).webhooks.settled();
-        const deliveries = await request(app).get(`/admin/webhooks/${created.body.id}/deliveries`).set(...bearer(token));
+        const deliveries = await request(app)
+          .get(`/admin/webhooks/${created.body.id}/deliveries`)
+          .set(...bearer(token));
 
         expect(created.status).toBe(201);
         expect(local.requests).toHaveLength(1);
@@ -207,19 +281,29 @@ describe('webhook destinations', () => {
       try {
         const allowed = setup({ webhookInternalAllowlist: ['127.0.0.1/32'] });
         const token = await adminToken(allowed.app, allowed.deps);
-        const created = await request(allowed.app).post('/admin/webhooks').set(...bearer(token)).send({ url: `http://127.0.0.1:${local.port}/hook`, eventTypes: ['user.registered'] });
+        const created = await request(allowed.app)
+          .post('/admin/webhooks')
+          .set(...bearer(token))
+          .send({ url: `http://127.0.0.1:${local.port}/hook`, eventTypes: ['user.registered'] });
         // The operator removes the allowlist: another instance over the same database, without it.
         const { app } = setup();
 
         await register(app);
         await appWorkers(app).events.settled();
         await appWorkers(app).webhooks.settled();
-        const deliveries = await request(app).get(`/admin/webhooks/${created.body.id}/deliveries`).set(...bearer(token));
+        const deliveries = await request(app)
+          .get(`/admin/webhooks/${created.body.id}/deliveries`)
+          .set(...bearer(token));
 
         expect(created.status).toBe(201);
         expect(local.connections()).toBe(0);
         expect(deliveries.body.deliveries).toEqual([
-          expect.objectContaining({ attempts: 1, lastStatus: null, lastError: 'destination not allowed: it is a forbidden address (loopback)', deliveredAt: null }),
+          expect.objectContaining({
+            attempts: 1,
+            lastStatus: null,
+            lastError: 'destination not allowed: it is a forbidden address (loopback)',
+            deliveredAt: null,
+          }),
         ]);
       } finally {
         local.close();
@@ -233,8 +317,15 @@ describe('webhook destinations', () => {
         // Registration and the delivery's own check see 127.0.0.1; any later question would get 127.0.0.2.
         const resolve = scriptedResolver(['127.0.0.1'], ['127.0.0.1'], ['127.0.0.2']);
         const clock = new ManualClock();
-        const webhooks = new Webhooks(backends.db.prisma, new VersionedBox(backends.purposeKeys, 'webhook-signing'), clock, new Metrics(), silentLogger, false,
-          new DestinationPolicy(['127.0.0.1/32'], resolve));
+        const webhooks = new Webhooks(
+          backends.db.prisma,
+          new VersionedBox(backends.purposeKeys, 'webhook-signing'),
+          clock,
+          new Metrics(),
+          silentLogger,
+          false,
+          new DestinationPolicy(['127.0.0.1/32'], resolve),
+        );
         const endpoint = await webhooks.create(randomUUID(), { url: `http://rebind.test:${checked.port}/hook`, eventTypes: ['password.reset'] });
 
         await webhooks.enqueue({ id: randomUUID(), type: 'password.reset', targetId: null, actorId: null, details: {}, createdAt: new Date(clock.now()) });

@@ -3,29 +3,45 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { ExpiringMap } from './expiring-map.js';
 import type { Logger } from './logger.js';
-import type { SharedStore } from './shared-store.js';
+import { byStore, cleanupTtlMs, type RedisSharedStore, type SharedStore } from './shared-store.js';
 
 export interface CacheResult<T> {
   value: T;
   hit: boolean;
 }
 
-interface CacheBackend {
+/**
+ * The cache's store capability. Contract: tests/contracts/cache-store.contract.test.ts.
+ * A value is valid until its deadline by the injected clock on either store; Redis's expiry only cleans up.
+ */
+export interface CacheStore {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
-  /** Claims the right to compute `key` for `ttlMs`; false when another holder has it. */
+  /**
+   * Claims the right to compute `key` for `ttlMs`; undefined when another holder has it. The claim is a lease among
+   * running processes, so on Redis it lapses by Redis's clock: nobody may hold it forever after a crash.
+   */
   claim(key: string, ttlMs: number): Promise<{ release(): Promise<void> } | undefined>;
 }
 
-class RedisCacheBackend implements CacheBackend {
-  constructor(private readonly store: Extract<SharedStore, { kind: 'redis' }>) {}
+class RedisCacheStore implements CacheStore {
+  constructor(
+    private readonly store: RedisSharedStore,
+    private readonly clock: Clock,
+  ) {}
 
   async get(key: string) {
-    return (await this.store.redis.get(`${this.store.prefix}cache:${key}`)) ?? undefined;
+    const stored = await this.store.redis.get(`${this.store.prefix}cache:${key}`);
+    if (stored === null) return undefined;
+    // `<deadline>:<value>`
+    const separator = stored.indexOf(':');
+    return Number(stored.slice(0, separator)) > this.clock.now() ? stored.slice(separator + 1) : undefined;
   }
 
   async set(key: string, value: string, ttlMs: number) {
-    await this.store.redis.set(`${this.store.prefix}cache:${key}`, value, 'PX', ttlMs);
+    const now = this.clock.now();
+    const deadline = now + ttlMs;
+    await this.store.redis.set(`${this.store.prefix}cache:${key}`, `${deadline}:${value}`, 'PX', cleanupTtlMs(deadline, now));
   }
 
   async claim(key: string, ttlMs: number) {
@@ -42,11 +58,13 @@ class RedisCacheBackend implements CacheBackend {
   }
 }
 
-class InProcessCacheBackend implements CacheBackend {
+class InProcessCacheStore implements CacheStore {
   private readonly entries: ExpiringMap<string>;
+  private readonly claims: ExpiringMap<symbol>;
 
   constructor(clock: Clock) {
     this.entries = new ExpiringMap(clock);
+    this.claims = new ExpiringMap(clock);
   }
 
   get(key: string) {
@@ -58,10 +76,23 @@ class InProcessCacheBackend implements CacheBackend {
     return Promise.resolve();
   }
 
-  claim() {
-    // One process: the in-flight map in Cache already makes concurrent misses share one computation.
-    return Promise.resolve({ release: () => Promise.resolve() });
+  claim(key: string, ttlMs: number) {
+    // In one process the in-flight map in Cache already makes concurrent misses share one computation; the claim is
+    // exclusive all the same, so both stores keep one contract.
+    if (this.claims.get(key) !== undefined) return Promise.resolve(undefined);
+    const owner = Symbol(key);
+    this.claims.set(key, owner, ttlMs);
+    return Promise.resolve({
+      release: () => {
+        if (this.claims.get(key) === owner) this.claims.delete(key);
+        return Promise.resolve();
+      },
+    });
   }
+}
+
+export function createCacheStore(store: SharedStore, clock: Clock): CacheStore {
+  return byStore<CacheStore>(store, { redis: (redis) => new RedisCacheStore(redis, clock), inProcess: () => new InProcessCacheStore(clock) });
 }
 
 export interface CacheOptions {
@@ -71,7 +102,7 @@ export interface CacheOptions {
 }
 
 export class Cache {
-  private readonly backend: CacheBackend;
+  private readonly backend: CacheStore;
   private readonly inFlight = new Map<string, Promise<CacheResult<unknown>>>();
 
   constructor(
@@ -80,7 +111,7 @@ export class Cache {
     private readonly logger: Logger,
     private readonly options: CacheOptions = {},
   ) {
-    this.backend = store.kind === 'redis' ? new RedisCacheBackend(store) : new InProcessCacheBackend(clock);
+    this.backend = createCacheStore(store, clock);
   }
 
   /**
@@ -101,7 +132,7 @@ export class Cache {
     if (cached !== undefined) return { value: JSON.parse(cached) as T, hit: true };
 
     const waitMs = this.options.waitForOtherMs ?? 5_000;
-    let claim: Awaited<ReturnType<CacheBackend['claim']>>;
+    let claim: Awaited<ReturnType<CacheStore['claim']>>;
     let storeDown = false;
     try {
       claim = await this.backend.claim(key, waitMs);
@@ -111,9 +142,11 @@ export class Cache {
     }
     if (claim === undefined && !storeDown) {
       // Another instance is computing it: wait for its result rather than doing the same work.
-      const deadline = Date.now() + waitMs;
-      while (Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 50));
+      // Counted in polls, not read from a clock: this waits on another process in real time, whatever the
+      // injected clock says.
+      const pollMs = Math.max(1, this.options.pollMs ?? 50);
+      for (let waitedMs = 0; waitedMs < waitMs; waitedMs += pollMs) {
+        await new Promise((resolve) => setTimeout(resolve, pollMs));
         const value = await this.safely(() => this.backend.get(key));
         if (value !== undefined) return { value: JSON.parse(value) as T, hit: true };
       }

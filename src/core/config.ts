@@ -1,4 +1,4 @@
-// Reads and validates every setting from the environment, failing fast with all problems at once.
+// Every setting, named once (environment variable, bounds, default, doc), and the typed config loaded from them.
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -7,9 +7,9 @@ import { z } from 'zod';
 const MIN_SECRET_BYTES = 32;
 const MIN_BCRYPT_COST = 10;
 
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+// --- Formats ------------------------------------------------------------------------------------------------------
+
+const booleanFlag = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 const optionalString = z
   .string()
@@ -26,6 +26,15 @@ const commaList = z
       .map((item) => item.trim())
       .filter((item) => item !== ''),
   );
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** A per-group budget: 0 or unset means "the default budget" (RATE_LIMIT_MAX), so one variable tunes every group. */
+const groupBudget = integer(0, 0, 1_000_000).optional();
+
+const minutesAsMs = (fallback: number, min: number, max: number) => integer(fallback, min, max).transform((minutes) => minutes * 60_000);
+
+const withoutTrailingSlash = (value: string) => value.replace(/\/+$/, '');
 
 /** `false`, a hop count, or a comma list of addresses/subnets, as Express's `trust proxy` accepts. */
 const trustProxy = z
@@ -59,94 +68,245 @@ export function isWebhookAllowlistEntry(entry: string): boolean {
   return prefix === undefined && /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(entry);
 }
 
-const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+// --- Settings -----------------------------------------------------------------------------------------------------
+// Each section maps a property of the typed config (its key) to the variable it is read from. `.env.example` and
+// README.md's settings table list the same variables (tests/config.test.ts checks).
 
-const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: integer(3000, 0, 65535),
-  HOST: z.string().default('0.0.0.0'),
-  DATA_DIR: z.string().default('./.data'),
-  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
-  REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
-  REDIS_KEY_PREFIX: z.string().default('authkit:'),
-  REDIS_COMMAND_TIMEOUT_MS: integer(1_000, 50, 60_000),
-  MIGRATE_ON_START: booleanFlag.optional(),
-  DATABASE_TIMEOUT_MS: integer(1_000, 100, 600_000),
-  JWT_SECRET: optionalString,
-  JWT_ALGORITHM: z.enum(['ES256', 'HS256']).default('ES256'),
-  KEY_ENCRYPTION_KEY: optionalString,
-  SIGNING_KEY_ROTATION_DAYS: integer(30, 0, 3_650),
-  PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  JWT_ISSUER: z.string().min(1).default('authkit'),
-  WEBAUTHN_RP_ID: optionalString,
-  WEBAUTHN_RP_NAME: optionalString.pipe(z.string().max(64).optional()),
-  PRODUCT_NAME: z.string().trim().min(1).max(64).default('authkit'),
-  SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
-  MAIL_FROM: z.string().trim().min(3).max(254).default('authkit <no-reply@localhost>'),
-  REQUIRE_EMAIL_VERIFICATION: booleanFlag.default(false),
-  EMAIL_PER_ADDRESS_MAX: integer(3, 1, 1_000),
-  EMAIL_PER_ADDRESS_WINDOW_MINUTES: integer(15, 1, 1_440),
-  WEBAUTHN_ORIGINS: commaList,
-  JWT_AUDIENCE: z.string().min(1).default('authkit-api'),
-  JWT_CLOCK_TOLERANCE_S: integer(5, 0, 60),
-  ACCESS_TOKEN_TTL_S: integer(900, 30, 86_400),
-  SESSION_TTL_S: integer(7 * 86_400, 300, 365 * 86_400),
-  REFRESH_REUSE_INTERVAL_S: integer(10, 0, 300),
-  REAUTH_MAX_AGE_S: integer(300, 30, 86_400),
-  BCRYPT_COST: integer(12, 4, 15),
-  PASSWORD_HASH_THREADS: integer(0, 0, 64),
-  PASSWORD_HASH_QUEUE_MAX: integer(0, 0, 100_000),
-  ADMIN_EMAIL: optionalString.pipe(z.email().optional()),
-  ADMIN_PASSWORD: optionalString,
-  ADMIN_USERNAME: z.string().default('admin'),
-  ADMIN_REQUIRE_MFA: booleanFlag.default(false),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
-  CORS_ORIGINS: commaList,
-  TRUST_PROXY: trustProxy,
-  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'a size such as 100kb').default('100kb'),
-  SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 120_000),
-  RATE_LIMIT_MAX: integer(5, 1, 1_000_000),
-  RATE_LIMIT_WINDOW_MS: integer(60_000, 1_000, 86_400_000),
-  RATE_LIMIT_AUTH_MAX: integer(0, 0, 1_000_000).optional(),
-  RATE_LIMIT_REFRESH_MAX: integer(0, 0, 1_000_000).optional(),
-  RATE_LIMIT_CREDENTIALS_MAX: integer(0, 0, 1_000_000).optional(),
-  RATE_LIMIT_ACCOUNT_MAX: integer(0, 0, 1_000_000).optional(),
-  RATE_LIMIT_IMAGES_MAX: integer(0, 0, 1_000_000).optional(),
-  RATE_LIMIT_API_KEYS_MAX: integer(0, 0, 1_000_000).optional(),
-  RATE_LIMIT_EMAIL_MAX: integer(0, 0, 1_000_000).optional(),
-  SIGNED_URL_RATE_LIMIT_MAX: integer(300, 1, 1_000_000),
-  RATE_LIMIT_FAIL_OPEN: booleanFlag.default(false),
-  PASSWORD_MIN_LENGTH: integer(8, 8, 64),
-  PASSWORD_MIN_SCORE: integer(3, 0, 4),
-  BREACHED_PASSWORD_CHECK: z.enum(['off', 'fail-open', 'fail-closed']).default('off'),
-  BREACHED_PASSWORD_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.pwnedpasswords.com'),
-  BREACHED_PASSWORD_TIMEOUT_MS: integer(1_500, 100, 30_000),
-  LOGIN_FAILURES_MAX: integer(10, 1, 1_000),
-  LOGIN_LOCKOUT_MINUTES: integer(15, 1, 1_440),
-  CACHE_TTL_S: integer(60, 1, 86_400),
-  UPLOAD_DIR: optionalString,
-  STORAGE: z.enum(['local', 's3']).default('local'),
-  S3_BUCKET: optionalString,
-  S3_REGION: z.string().trim().min(1).default('us-east-1'),
-  S3_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-  S3_FORCE_PATH_STYLE: booleanFlag.default(false),
-  S3_PRESIGNED_DOWNLOADS: booleanFlag.default(false),
-  MAX_UPLOAD_BYTES: integer(5 * 1024 * 1024, 1_024, 100 * 1024 * 1024),
+/** One environment variable: its name, its format with bounds and default, and what it is for. */
+export interface Setting<S extends z.ZodType = z.ZodType> {
+  env: string;
+  schema: S;
+  doc: string;
+}
+
+const setting = <S extends z.ZodType>(env: string, schema: S, doc: string): Setting<S> => ({ env, schema, doc });
+
+/** The process: where it listens, where it keeps files, what it logs, how it stops. */
+const server = {
+  env: setting('NODE_ENV', z.enum(['development', 'production', 'test']).default('development'), 'production refuses missing or weak secrets'),
+  port: setting('PORT', integer(3000, 0, 65535), 'Port to listen on'),
+  host: setting('HOST', z.string().default('0.0.0.0'), 'Interface to listen on'),
+  dataDir: setting('DATA_DIR', z.string().default('./.data'), 'Embedded database, generated development secrets, outbox, uploads'),
+  publicUrl: setting(
+    'PUBLIC_URL',
+    optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()).transform((url) => url && withoutTrailingSlash(url)),
+    'Where clients reach this service: the base of emailed links and of jwks_uri; else the request origin',
+  ),
+  logLevel: setting('LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'pino log level'),
+  logFormat: setting('LOG_FORMAT', z.enum(['json', 'pretty']).optional(), 'json or pretty; unset: pretty in development, json otherwise'),
+  corsOrigins: setting('CORS_ORIGINS', commaList, 'Browser origins allowed cross-origin'),
+  trustProxy: setting('TRUST_PROXY', trustProxy, 'false, a hop count, or proxy addresses/subnets (true is refused)'),
+  bodyLimit: setting(
+    'BODY_LIMIT',
+    z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'a size such as 100kb')
+      .default('100kb'),
+    'Largest JSON body',
+  ),
+  shutdownTimeoutMs: setting('SHUTDOWN_TIMEOUT_MS', integer(10_000, 0, 120_000), 'Grace for in-flight requests on SIGTERM/SIGINT'),
+  metrics: {
+    port: setting('METRICS_PORT', integer(9464, 0, 65535), 'Port of GET /metrics apart from the public one; 0: none'),
+    host: setting('METRICS_HOST', z.string().default('127.0.0.1'), 'Interface of the metrics port'),
+    token: setting('METRICS_TOKEN', optionalString, 'Also serve GET /metrics on the public port to this bearer token'),
+  },
+  cacheTtlS: setting('CACHE_TTL_S', integer(60, 1, 86_400), 'How long /expensive results are cached'),
+  expensiveDelayMs: setting('EXPENSIVE_DELAY_MS', integer(1_000, 0, 60_000), 'How long the stand-in for an expensive computation takes'),
+};
+
+/** PostgreSQL and Redis; unset, the embedded database and in-process stores. */
+const stores = {
+  databaseUrl: setting('DATABASE_URL', optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()), 'PostgreSQL URL; unset: embedded PGlite'),
+  migrateOnStart: setting('MIGRATE_ON_START', booleanFlag.optional(), 'Apply pending migrations at start; unset: only when embedded'),
+  databaseTimeoutMs: setting('DATABASE_TIMEOUT_MS', integer(1_000, 100, 600_000), 'Longest a connection may take to open, and a statement to run, before 503'),
+  redisUrl: setting('REDIS_URL', optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()), 'Redis URL; unset: in-process stores'),
+  redisKeyPrefix: setting('REDIS_KEY_PREFIX', z.string().default('authkit:'), 'Prefix of every Redis key written'),
+  redisCommandTimeoutMs: setting(
+    'REDIS_COMMAND_TIMEOUT_MS',
+    integer(1_000, 50, 60_000),
+    'Longest a Redis command may take (a refused connection fails at once)',
+  ),
+};
+
+/** Access and refresh tokens: how they are signed, by whom for whom, and how long they live. */
+const tokens = {
+  jwtSecret: setting('JWT_SECRET', optionalString, 'HS256 signing secret and root of derived keys; generated outside production'),
+  accessTokenAlgorithm: setting('JWT_ALGORITHM', z.enum(['ES256', 'HS256']).default('ES256'), 'ES256: key-ring pairs published as a JWKS; HS256: JWT_SECRET'),
+  keyEncryptionKey: setting('KEY_ENCRYPTION_KEY', optionalString, 'Seals stored keys (signing keys, purpose keys); generated outside production'),
+  signingKeyRotationDays: setting('SIGNING_KEY_ROTATION_DAYS', integer(30, 0, 3_650), 'Days between automatic signing-key rotations; 0: on demand only'),
+  jwtIssuer: setting('JWT_ISSUER', z.string().min(1).default('authkit'), 'iss of access tokens'),
+  jwtAudience: setting('JWT_AUDIENCE', z.string().min(1).default('authkit-api'), 'aud of access tokens'),
+  jwtClockToleranceS: setting('JWT_CLOCK_TOLERANCE_S', integer(5, 0, 60), 'Seconds of clock skew accepted on exp'),
+  accessTokenTtlS: setting('ACCESS_TOKEN_TTL_S', integer(900, 30, 86_400), 'Access-token lifetime'),
+  sessionTtlS: setting('SESSION_TTL_S', integer(7 * 86_400, 300, 365 * 86_400), 'Absolute lifetime of a login, however often it refreshes'),
+  refreshReuseIntervalS: setting('REFRESH_REUSE_INTERVAL_S', integer(10, 0, 300), 'How long a rotated refresh token may be replayed before it counts as theft'),
+  reauthMaxAgeS: setting('REAUTH_MAX_AGE_S', integer(300, 30, 86_400), 'How recent a sign-in must be to enrol two-factor or create an API key'),
+};
+
+/** Passwords: hashing, what a new one must be, and how many wrong ones an account takes. */
+const passwords = {
+  bcryptCost: setting('BCRYPT_COST', integer(12, 4, 15), 'bcrypt cost; at least 10 outside tests'),
+  passwordHashPool: {
+    threads: setting('PASSWORD_HASH_THREADS', integer(0, 0, 64), 'Worker threads that run bcrypt; 0: one per core'),
+    queueMax: setting('PASSWORD_HASH_QUEUE_MAX', integer(0, 0, 100_000), 'Hashes that may wait for a thread before 503; 0: eight per thread'),
+  },
+  passwordPolicy: {
+    minLength: setting('PASSWORD_MIN_LENGTH', integer(8, 8, 64), 'Shortest new password, in characters'),
+    minScore: setting('PASSWORD_MIN_SCORE', integer(3, 0, 4), 'The least zxcvbn score (0 to 4) accepted'),
+    breached: {
+      mode: setting(
+        'BREACHED_PASSWORD_CHECK',
+        z.enum(['off', 'fail-open', 'fail-closed']).default('off'),
+        'off, or ask the range API and on a failure let the password through (fail-open) or refuse it (fail-closed)',
+      ),
+      url: setting(
+        'BREACHED_PASSWORD_API_URL',
+        z
+          .url({ protocol: /^https?$/ })
+          .default('https://api.pwnedpasswords.com')
+          .transform(withoutTrailingSlash),
+        'The Pwned Passwords range API base (<url>/range/<first 5 hex of the SHA-1>)',
+      ),
+      timeoutMs: setting('BREACHED_PASSWORD_TIMEOUT_MS', integer(1_500, 100, 30_000), 'Longest the range API may take'),
+    },
+  },
+  loginLockout: {
+    maxFailures: setting('LOGIN_FAILURES_MAX', integer(10, 1, 1_000), 'Wrong passwords per account before it answers 429 to browsers it has not seen'),
+    lockMs: setting('LOGIN_LOCKOUT_MINUTES', minutesAsMs(15, 1, 1_440), 'How long that lasts'),
+  },
+};
+
+/** Administrators. */
+const admin = {
+  bootstrapAdmin: {
+    email: setting('ADMIN_EMAIL', optionalString.pipe(z.email().optional()), 'Administrator created at startup (with ADMIN_PASSWORD)'),
+    password: setting('ADMIN_PASSWORD', optionalString, 'Its password (with ADMIN_EMAIL)'),
+    username: setting('ADMIN_USERNAME', z.string().default('admin'), 'Its username'),
+  },
+  adminRequireMfa: setting('ADMIN_REQUIRE_MFA', booleanFlag.default(false), 'Admin routes need an access token earned with a second factor'),
+};
+
+/** Mail: how it goes out and what it says about us. */
+const mail = {
+  email: {
+    smtpUrl: setting(
+      'SMTP_URL',
+      optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+      'SMTP(S) server; unset: messages are written to the outbox directory',
+    ),
+    from: setting('MAIL_FROM', z.string().trim().min(3).max(254).default('authkit <no-reply@localhost>'), 'The sender of every message'),
+    productName: setting(
+      'PRODUCT_NAME',
+      z.string().trim().min(1).max(64).default('authkit'),
+      'The product name in every message (and the passkey RP name by default)',
+    ),
+    requireVerification: setting('REQUIRE_EMAIL_VERIFICATION', booleanFlag.default(false), 'Logins (of every kind) are refused until the address is confirmed'),
+    perAddress: {
+      max: setting('EMAIL_PER_ADDRESS_MAX', integer(3, 1, 1_000), 'Messages one address may be sent per window; more are dropped silently'),
+      windowMs: setting('EMAIL_PER_ADDRESS_WINDOW_MINUTES', minutesAsMs(15, 1, 1_440), 'That window'),
+    },
+  },
+};
+
+/** Passkeys: who they belong to, and the pages allowed to use them. */
+const passkeys = {
+  webauthn: {
+    rpId: setting('WEBAUTHN_RP_ID', optionalString, 'The domain passkeys are bound to; unset: the first origin host'),
+    rpName: setting(
+      'WEBAUTHN_RP_NAME',
+      optionalString.pipe(z.string().max(64).optional()),
+      'The name authenticators show beside a passkey; unset: PRODUCT_NAME',
+    ),
+    origins: setting('WEBAUTHN_ORIGINS', commaList, 'Exact origins a ceremony may come from; unset: PUBLIC_URL, else http://localhost:PORT'),
+  },
+};
+
+/** Rate limits: a budget per group of routes, in one window. */
+const rateLimits = {
+  rateLimit: {
+    max: setting('RATE_LIMIT_MAX', integer(5, 1, 1_000_000), 'The default budget of every group'),
+    windowMs: setting('RATE_LIMIT_WINDOW_MS', integer(60_000, 1_000, 86_400_000), 'The window every budget counts in'),
+    groups: {
+      auth: setting('RATE_LIMIT_AUTH_MAX', groupBudget, 'Sign-in, registration and recovery, per IP'),
+      refresh: setting('RATE_LIMIT_REFRESH_MAX', groupBudget, 'POST /refresh, per IP'),
+      credentials: setting('RATE_LIMIT_CREDENTIALS_MAX', groupBudget, 'Forged or unknown bearer tokens and API keys, per IP'),
+      account: setting('RATE_LIMIT_ACCOUNT_MAX', groupBudget, 'Account routes, per principal'),
+      images: setting('RATE_LIMIT_IMAGES_MAX', groupBudget, 'Image routes, per principal'),
+      apiKeys: setting('RATE_LIMIT_API_KEYS_MAX', groupBudget, 'Settings routes (API keys, passkeys, two-factor), per principal'),
+      email: setting('RATE_LIMIT_EMAIL_MAX', groupBudget, 'Routes that mail an address someone typed, per IP'),
+    },
+    signedUrls: setting('SIGNED_URL_RATE_LIMIT_MAX', integer(300, 1, 1_000_000), 'Signed image URLs, per IP'),
+    failOpen: setting('RATE_LIMIT_FAIL_OPEN', booleanFlag.default(false), 'Let requests through (true) or answer 503 (false) while the store is down'),
+  },
+};
+
+/** Images: where they are stored and how large they may be. */
+const images = {
+  uploadDir: setting('UPLOAD_DIR', optionalString, 'Where image bytes are stored on disk; unset: DATA_DIR/uploads'),
+  s3: {
+    storage: setting('STORAGE', z.enum(['local', 's3']).default('local'), 'local (the upload directory) or s3 (a bucket)'),
+    bucket: setting('S3_BUCKET', optionalString, 'The bucket (required with STORAGE=s3)'),
+    region: setting('S3_REGION', z.string().trim().min(1).default('us-east-1'), 'Its region'),
+    endpoint: setting('S3_ENDPOINT', optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()), 'Another S3-compatible store'),
+    forcePathStyle: setting('S3_FORCE_PATH_STYLE', booleanFlag.default(false), 'Path-style addressing (host/bucket/key)'),
+    presignedDownloads: setting('S3_PRESIGNED_DOWNLOADS', booleanFlag.default(false), 'Content links redirect to a presigned URL instead of streaming'),
+  },
+  maxUploadBytes: setting('MAX_UPLOAD_BYTES', integer(5 * 1024 * 1024, 1_024, 100 * 1024 * 1024), 'Largest image accepted'),
   // 40 megapixels: a full-size photo from any phone and most cameras, at most 160 MB once decoded (4 bytes a pixel); at
   // most sharp's own ceiling (16383 × 16383).
-  IMAGE_MAX_PIXELS: integer(40_000_000, 1, 268_402_689),
-  IMAGE_STRIP_METADATA: booleanFlag.default(true),
-  IMAGE_QUOTA_BYTES_PER_USER: integer(1024 * 1024 * 1024, 0),
-  SIGNED_URL_TTL_S: integer(300, 10, 86_400),
-  EXPENSIVE_DELAY_MS: integer(1_000, 0, 60_000),
-  METRICS_PORT: integer(9464, 0, 65535),
-  METRICS_HOST: z.string().default('127.0.0.1'),
-  METRICS_TOKEN: optionalString,
-  AUDIT_RETENTION_DAYS: integer(90, 1, 3_650),
-  WEBHOOK_INTERNAL_ALLOWLIST: commaList.pipe(z.array(z.string().refine(isWebhookAllowlistEntry, 'each entry must be an address, a CIDR or a host name'))),
-});
+  imageMaxPixels: setting(
+    'IMAGE_MAX_PIXELS',
+    integer(40_000_000, 1, 268_402_689),
+    'Most pixels an image may declare (every frame counted), refused before decoding',
+  ),
+  imageStripMetadata: setting(
+    'IMAGE_STRIP_METADATA',
+    booleanFlag.default(true),
+    'Re-encode uploads without EXIF, GPS, XMP, IPTC, ICC or comments (Orientation kept)',
+  ),
+  imageQuotaBytesPerUser: setting('IMAGE_QUOTA_BYTES_PER_USER', integer(1024 * 1024 * 1024, 0), 'What one account images may take together; 0: no limit'),
+  signedUrlTtlS: setting('SIGNED_URL_TTL_S', integer(300, 10, 86_400), 'Lifetime of signed image URLs'),
+};
+
+/** The audit log and webhooks. */
+const audit = {
+  auditRetentionDays: setting('AUDIT_RETENTION_DAYS', integer(90, 1, 3_650), 'Days the audit log keeps an event'),
+  webhookInternalAllowlist: setting(
+    'WEBHOOK_INTERNAL_ALLOWLIST',
+    commaList.pipe(z.array(z.string().refine(isWebhookAllowlistEntry, 'each entry must be an address, a CIDR or a host name'))),
+    'Addresses, CIDRs and host names webhooks may reach although they are internal',
+  ),
+};
+
+const settings = { ...server, ...stores, ...tokens, ...passwords, ...admin, ...mail, ...passkeys, ...rateLimits, ...images, ...audit };
+
+type SettingTree = { [key: string]: Setting | SettingTree };
+
+/** What a tree of settings parses to: the same shape, each setting replaced by its value. */
+type Values<T> = { -readonly [K in keyof T]: T[K] extends Setting<infer S> ? z.output<S> : Values<T[K]> };
+
+function isSetting(node: Setting | SettingTree): node is Setting {
+  return node.schema instanceof z.ZodType;
+}
+
+function leaves(tree: SettingTree): Setting[] {
+  return Object.values(tree).flatMap((node) => (isSetting(node) ? [node] : leaves(node)));
+}
+
+/** Every setting, in the order declared: for the documentation checks. */
+export const SETTINGS: readonly Setting[] = leaves(settings);
+
+/** One object schema keyed by variable name, so every problem is reported as `NAME: message`. */
+const envSchema = z.object(Object.fromEntries(SETTINGS.map((entry) => [entry.env, entry.schema])));
+
+function shape<T extends SettingTree>(tree: T, byEnv: Record<string, unknown>): Values<T> {
+  return Object.fromEntries(Object.entries(tree).map(([key, node]) => [key, isSetting(node) ? byEnv[node.env] : shape(node, byEnv)])) as Values<T>;
+}
+
+// --- The typed config -----------------------------------------------------------------------------------------------
+// The settings' own shape, except where a value depends on another setting: those are resolved below.
+
+type Declared = Values<typeof settings>;
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
 export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls' | 'email';
@@ -166,36 +326,16 @@ export interface RateLimitSettings {
   rememberRefusalMs?: number;
 }
 
-export interface BreachedPasswordSettings {
-  /** off; or ask the range API, and on a failure or timeout let the password through (fail-open) or refuse (fail-closed). */
-  mode: 'off' | 'fail-open' | 'fail-closed';
-  /** The Pwned Passwords range API's base (`<url>/range/<first 5 hex of the SHA-1>`). */
-  url: string;
-  timeoutMs: number;
-}
-
-export interface PasswordPolicySettings {
-  minLength: number;
-  /** The least zxcvbn score (0 to 4) accepted. */
-  minScore: number;
-  breached: BreachedPasswordSettings;
-}
+export type PasswordPolicySettings = Declared['passwordPolicy'];
+export type BreachedPasswordSettings = PasswordPolicySettings['breached'];
 
 /** How mail goes out, and what it says about us. */
-export interface EmailSettings {
-  /** SMTP(S) server; unset: messages are written to `outboxDir` instead of sent. */
-  smtpUrl?: string;
-  from: string;
+export type EmailSettings = Declared['email'] & {
+  /** Where messages are written without SMTP_URL (DATA_DIR/outbox). */
   outboxDir: string;
-  /** The product name in every message. */
-  productName: string;
   /** Where links in messages point (PUBLIC_URL, else http://localhost:PORT). */
   baseUrl: string;
-  /** Logins (of every kind) are refused until the address is confirmed. */
-  requireVerification: boolean;
-  /** Messages one address may be sent per window, whatever sends them; more are dropped silently (see EmailService.send). */
-  perAddress: { max: number; windowMs: number };
-}
+};
 
 /** Who passkeys belong to, and the pages allowed to use them. */
 export interface WebAuthnSettings {
@@ -207,83 +347,22 @@ export interface WebAuthnSettings {
   origins: string[];
 }
 
-export type Env = z.input<typeof envSchema>;
-
-export interface Config {
-  env: 'development' | 'production' | 'test';
-  port: number;
-  host: string;
-  dataDir: string;
-  databaseUrl?: string;
-  redisUrl?: string;
-  redisKeyPrefix: string;
-  /** Longest a Redis command may take before it fails (a refused connection fails at once regardless). */
-  redisCommandTimeoutMs: number;
+/** The values that depend on other settings (or are absent unless set together). */
+interface Resolved {
   migrateOnStart: boolean;
-  /** Longest a database connection may take to open, and a statement to run, before the request gets 503. */
-  databaseTimeoutMs: number;
-  /** Absent only before `resolveSecrets` fills it in outside production. */
-  jwtSecret?: string;
-  /** ES256: key pairs from the key ring, published as a JWKS. HS256: JWT_SECRET, shared with every verifier. */
-  accessTokenAlgorithm: 'ES256' | 'HS256';
-  /** Seals the stored keys (signing keys' private halves, purpose keys); like jwtSecret, generated outside production. */
-  keyEncryptionKey?: string;
-  /** Days between automatic signing-key rotations; 0 rotates only on demand. */
-  signingKeyRotationDays: number;
-  /** Where clients reach this service (the base of jwks_uri in the discovery document); else the request's origin. */
-  publicUrl?: string;
-  jwtIssuer: string;
+  logFormat: 'json' | 'pretty';
+  uploadDir: string;
+  passwordHashPool: { threads: number; queueMax: number };
+  /** Created (or promoted) at startup when both ADMIN_EMAIL and ADMIN_PASSWORD are set. */
+  bootstrapAdmin?: { email: string; password: string; username: string };
   webauthn: WebAuthnSettings;
   email: EmailSettings;
-  jwtAudience: string;
-  jwtClockToleranceS: number;
-  accessTokenTtlS: number;
-  /** Absolute lifetime of a login, however often it refreshes. */
-  sessionTtlS: number;
-  /** How long a rotated refresh token may be replayed (another tab refreshing at once) before it counts as theft. */
-  refreshReuseIntervalS: number;
-  /** How recent a sign-in must be to enrol two-factor or create an API key (else POST /reauthenticate). */
-  reauthMaxAgeS: number;
-  bcryptCost: number;
-  /** The worker threads that run bcrypt, and how many hashes may wait for one before logins get 503. */
-  passwordHashPool: { threads: number; queueMax: number };
-  /** Created (or promoted) at startup when both are set. */
-  bootstrapAdmin?: { email: string; password: string; username: string };
-  /** Admin routes need an access token earned with a second factor. */
-  adminRequireMfa: boolean;
-  logLevel: string;
-  logFormat: 'json' | 'pretty';
-  corsOrigins: string[];
-  trustProxy: boolean | number | string[];
-  bodyLimit: string;
-  shutdownTimeoutMs: number;
   rateLimit: RateLimitSettings;
-  /** What a new password must be: length, zxcvbn score, and (optionally) absence from Pwned Passwords. */
-  passwordPolicy: PasswordPolicySettings;
-  /** Failed logins per account (every address, every instance) before it answers 429 to browsers it has not seen. */
-  loginLockout: { maxFailures: number; lockMs: number };
-  cacheTtlS: number;
-  /** Where image bytes are stored on local disk (STORAGE=local). */
-  uploadDir: string;
   /** STORAGE=s3: the bucket images go to instead of the disk. */
   s3?: { bucket: string; region: string; endpoint?: string; forcePathStyle: boolean; presignedDownloads: boolean };
-  maxUploadBytes: number;
-  /** The most pixels an image may declare (every frame of an animation counted); more is refused before decoding. */
-  imageMaxPixels: number;
-  /** Re-encode uploads without EXIF, GPS, XMP, IPTC, ICC profiles or comments (the EXIF Orientation is kept). */
-  imageStripMetadata: boolean;
-  /** The bytes one account's images may take together; 0: no limit. */
-  imageQuotaBytesPerUser: number;
-  signedUrlTtlS: number;
-  /** How long the stand-in for an expensive computation takes. */
-  expensiveDelayMs: number;
-  /** GET /metrics: on a port of its own (0: none), and on the public port when a token is set. */
-  metrics: { port: number; host: string; token?: string };
-  /** Days the audit log keeps an event. */
-  auditRetentionDays: number;
-  /** Addresses, CIDRs and host names webhooks may reach although they are loopback, private, link-local or the like. */
-  webhookInternalAllowlist: string[];
 }
+
+export type Config = Omit<Declared, keyof Resolved> & Resolved;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -295,33 +374,31 @@ export class ConfigError extends Error {
 /** Placeholder values from .env.example and the like, which production must never run with. */
 const KNOWN_WEAK_SECRETS = [/^change[-_ ]?me/i, /^secret$/i, /^(.)\1+$/];
 
-/** Why a JWT secret is unacceptable, or undefined when it is fine. */
-export function weakSecretReason(secret: string | undefined): string | undefined {
+/** Why a secret is unacceptable, or undefined when it is fine. */
+function weakSecretReason(secret: string | undefined): string | undefined {
   if (secret === undefined) return 'is required in production';
   if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes`;
   if (KNOWN_WEAK_SECRETS.some((pattern) => pattern.test(secret))) return 'is a placeholder, not a secret';
   return undefined;
 }
 
-function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSettings {
-  const windowMs = values.RATE_LIMIT_WINDOW_MS;
-  // 0 or unset means "the default budget", so one variable tunes every group.
-  const budget = (max: number | undefined, keyBy: 'ip' | 'principal') => ({ limit: max || values.RATE_LIMIT_MAX, windowMs, keyBy });
+function rateLimitSettings({ max, windowMs, groups, signedUrls, failOpen }: Declared['rateLimit']): RateLimitSettings {
+  const budget = (groupMax: number | undefined, keyBy: 'ip' | 'principal') => ({ limit: groupMax || max, windowMs, keyBy });
   return {
     budgets: {
-      auth: budget(values.RATE_LIMIT_AUTH_MAX, 'ip'),
+      auth: budget(groups.auth, 'ip'),
       // Its own budget: failed logins from a shared address (an office NAT, a proxy) must not sign its users out.
-      refresh: budget(values.RATE_LIMIT_REFRESH_MAX, 'ip'),
+      refresh: budget(groups.refresh, 'ip'),
       // Forged or unknown Bearer tokens and API keys (not expired ones): guessing credentials costs budget.
-      credentials: budget(values.RATE_LIMIT_CREDENTIALS_MAX, 'ip'),
-      account: budget(values.RATE_LIMIT_ACCOUNT_MAX, 'principal'),
-      images: budget(values.RATE_LIMIT_IMAGES_MAX, 'principal'),
-      'api-keys': budget(values.RATE_LIMIT_API_KEYS_MAX, 'principal'),
-      'signed-urls': { limit: values.SIGNED_URL_RATE_LIMIT_MAX, windowMs, keyBy: 'ip' },
+      credentials: budget(groups.credentials, 'ip'),
+      account: budget(groups.account, 'principal'),
+      images: budget(groups.images, 'principal'),
+      'api-keys': budget(groups.apiKeys, 'principal'),
+      'signed-urls': { limit: signedUrls, windowMs, keyBy: 'ip' },
       // The routes that send mail to an address someone typed (forgot password, sign-in code, resend).
-      email: budget(values.RATE_LIMIT_EMAIL_MAX, 'ip'),
+      email: budget(groups.email, 'ip'),
     },
-    failOpen: values.RATE_LIMIT_FAIL_OPEN,
+    failOpen,
   };
 }
 
@@ -330,11 +407,11 @@ function rateLimitSettings(values: z.output<typeof envSchema>): RateLimitSetting
  * must be HTTPS (or loopback HTTP) on the RP ID or a subdomain of it: browsers refuse anything else, so it is a
  * configuration error here rather than a ceremony that can never succeed.
  */
-function webAuthnSettings(values: z.output<typeof envSchema>, problems: string[]): WebAuthnSettings {
-  const publicOrigin = values.PUBLIC_URL ? new URL(values.PUBLIC_URL).origin : undefined;
-  const origins = values.WEBAUTHN_ORIGINS.length > 0 ? values.WEBAUTHN_ORIGINS : [publicOrigin ?? `http://localhost:${values.PORT}`];
+function webAuthnSettings(values: Declared, problems: string[]): WebAuthnSettings {
+  const publicOrigin = values.publicUrl ? new URL(values.publicUrl).origin : undefined;
+  const origins = values.webauthn.origins.length > 0 ? values.webauthn.origins : [publicOrigin ?? `http://localhost:${values.port}`];
   const first = origins[0] ?? '';
-  const rpId = (values.WEBAUTHN_RP_ID ?? (URL.canParse(first) ? new URL(first).hostname : 'localhost')).toLowerCase();
+  const rpId = (values.webauthn.rpId ?? (URL.canParse(first) ? new URL(first).hostname : 'localhost')).toLowerCase();
   for (const origin of origins) {
     let url: URL;
     try {
@@ -345,118 +422,68 @@ function webAuthnSettings(values: z.output<typeof envSchema>, problems: string[]
     }
     if (url.origin !== origin) problems.push(`WEBAUTHN_ORIGINS: ${origin} must be an origin only (${url.origin})`);
     const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) problems.push(`WEBAUTHN_ORIGINS: ${origin} must use https (http only on localhost)`);
-    if (url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`)) problems.push(`WEBAUTHN_ORIGINS: ${origin} is not on the RP ID ${rpId} or a subdomain of it`);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
+      problems.push(`WEBAUTHN_ORIGINS: ${origin} must use https (http only on localhost)`);
+    if (url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`))
+      problems.push(`WEBAUTHN_ORIGINS: ${origin} is not on the RP ID ${rpId} or a subdomain of it`);
   }
-  return { rpId, rpName: values.WEBAUTHN_RP_NAME ?? values.PRODUCT_NAME, origins };
+  return { rpId, rpName: values.webauthn.rpName ?? values.email.productName, origins };
 }
 
-function passwordHashPoolSettings(values: z.output<typeof envSchema>): Config['passwordHashPool'] {
-  // 0 or unset: one thread per core, and eight waiting hashes per thread (about two seconds at cost 12).
-  const threads = values.PASSWORD_HASH_THREADS || availableParallelism();
-  return { threads, queueMax: values.PASSWORD_HASH_QUEUE_MAX || threads * 8 };
-}
-
-/** Validates the environment; throws one ConfigError naming every bad variable. */
-export function loadConfig(env: Record<string, string | undefined>): Config {
-  const parsed = envSchema.safeParse(env);
-  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-
-  const secret = env.JWT_SECRET?.trim() || undefined;
+/** Rules that span several settings, or depend on NODE_ENV. */
+function crossChecks(env: Record<string, string | undefined>, values: Declared | undefined): string[] {
+  const problems: string[] = [];
   const production = env.NODE_ENV === 'production';
   // Outside production a missing secret is generated later; a weak one given explicitly is refused everywhere.
-  const secretProblem = secret === undefined && !production ? undefined : weakSecretReason(secret);
-  if (secretProblem) problems.push(`JWT_SECRET: ${secretProblem}`);
-  const keyEncryptionKey = env.KEY_ENCRYPTION_KEY?.trim() || undefined;
-  const keyProblem = keyEncryptionKey === undefined && !production ? undefined : weakSecretReason(keyEncryptionKey);
-  if (keyProblem) problems.push(`KEY_ENCRYPTION_KEY: ${keyProblem}`);
-  if (parsed.success && parsed.data.NODE_ENV !== 'test' && parsed.data.BCRYPT_COST < MIN_BCRYPT_COST) {
-    problems.push(`BCRYPT_COST: must be at least ${MIN_BCRYPT_COST} outside tests`);
+  for (const name of ['JWT_SECRET', 'KEY_ENCRYPTION_KEY'] as const) {
+    const secret = env[name]?.trim() || undefined;
+    const reason = secret === undefined && !production ? undefined : weakSecretReason(secret);
+    if (reason) problems.push(`${name}: ${reason}`);
   }
   const metricsToken = env.METRICS_TOKEN?.trim() || undefined;
   if (metricsToken !== undefined && production) {
     const reason = weakSecretReason(metricsToken);
     if (reason) problems.push(`METRICS_TOKEN: ${reason}`);
   }
+  if (values === undefined) return problems;
+  if (values.env !== 'test' && values.bcryptCost < MIN_BCRYPT_COST) problems.push(`BCRYPT_COST: must be at least ${MIN_BCRYPT_COST} outside tests`);
   // Links in messages and the discovery document's jwks_uri come from it; without it they would come from whatever
   // Host header a request carried.
-  if (production && parsed.success && parsed.data.PUBLIC_URL === undefined) problems.push('PUBLIC_URL: required in production (the https:// address clients reach this service at)');
-  if (parsed.success && parsed.data.STORAGE === 's3' && parsed.data.S3_BUCKET === undefined) problems.push('S3_BUCKET: required with STORAGE=s3');
-  if (parsed.success && (parsed.data.ADMIN_EMAIL === undefined) !== (parsed.data.ADMIN_PASSWORD === undefined)) {
+  if (production && values.publicUrl === undefined) problems.push('PUBLIC_URL: required in production (the https:// address clients reach this service at)');
+  if (values.s3.storage === 's3' && values.s3.bucket === undefined) problems.push('S3_BUCKET: required with STORAGE=s3');
+  if ((values.bootstrapAdmin.email === undefined) !== (values.bootstrapAdmin.password === undefined))
     problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
-  }
+  return problems;
+}
 
-  const webauthn = parsed.success ? webAuthnSettings(parsed.data, problems) : undefined;
-  if (!parsed.success || !webauthn || problems.length > 0) throw new ConfigError(problems);
-  const values = parsed.data;
+/** Validates the environment; throws one ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const values = parsed.success ? shape(settings, parsed.data) : undefined;
+  problems.push(...crossChecks(env, values));
+  const webauthn = values ? webAuthnSettings(values, problems) : undefined;
+  if (!values || !webauthn || problems.length > 0) throw new ConfigError(problems);
 
+  const { bootstrapAdmin, s3, passwordHashPool, email } = values;
+  // 0 or unset: one thread per core, and eight waiting hashes per thread (about two seconds at cost 12).
+  const threads = passwordHashPool.threads || availableParallelism();
   return {
-    env: values.NODE_ENV,
-    port: values.PORT,
-    host: values.HOST,
-    dataDir: values.DATA_DIR,
-    databaseUrl: values.DATABASE_URL,
-    redisUrl: values.REDIS_URL,
-    redisKeyPrefix: values.REDIS_KEY_PREFIX,
-    redisCommandTimeoutMs: values.REDIS_COMMAND_TIMEOUT_MS,
-    migrateOnStart: values.MIGRATE_ON_START ?? values.DATABASE_URL === undefined,
-    databaseTimeoutMs: values.DATABASE_TIMEOUT_MS,
-    jwtSecret: values.JWT_SECRET,
-    accessTokenAlgorithm: values.JWT_ALGORITHM,
-    keyEncryptionKey: values.KEY_ENCRYPTION_KEY,
-    signingKeyRotationDays: values.SIGNING_KEY_ROTATION_DAYS,
-    publicUrl: values.PUBLIC_URL?.replace(/\/+$/, ''),
-    jwtIssuer: values.JWT_ISSUER,
-    webauthn,
-    email: {
-      smtpUrl: values.SMTP_URL,
-      from: values.MAIL_FROM,
-      outboxDir: path.join(values.DATA_DIR, 'outbox'),
-      productName: values.PRODUCT_NAME,
-      baseUrl: values.PUBLIC_URL?.replace(/\/+$/, '') ?? `http://localhost:${values.PORT}`,
-      requireVerification: values.REQUIRE_EMAIL_VERIFICATION,
-      perAddress: { max: values.EMAIL_PER_ADDRESS_MAX, windowMs: values.EMAIL_PER_ADDRESS_WINDOW_MINUTES * 60_000 },
-    },
-    jwtAudience: values.JWT_AUDIENCE,
-    jwtClockToleranceS: values.JWT_CLOCK_TOLERANCE_S,
-    accessTokenTtlS: values.ACCESS_TOKEN_TTL_S,
-    sessionTtlS: values.SESSION_TTL_S,
-    refreshReuseIntervalS: values.REFRESH_REUSE_INTERVAL_S,
-    reauthMaxAgeS: values.REAUTH_MAX_AGE_S,
-    bcryptCost: values.BCRYPT_COST,
-    passwordHashPool: passwordHashPoolSettings(values),
-    adminRequireMfa: values.ADMIN_REQUIRE_MFA,
+    ...values,
+    migrateOnStart: values.migrateOnStart ?? values.databaseUrl === undefined,
+    logFormat: values.logFormat ?? (values.env === 'development' ? 'pretty' : 'json'),
+    uploadDir: values.uploadDir ?? path.join(values.dataDir, 'uploads'),
+    passwordHashPool: { threads, queueMax: passwordHashPool.queueMax || threads * 8 },
     bootstrapAdmin:
-      values.ADMIN_EMAIL && values.ADMIN_PASSWORD
-        ? { email: values.ADMIN_EMAIL.toLowerCase(), password: values.ADMIN_PASSWORD, username: values.ADMIN_USERNAME }
+      bootstrapAdmin.email && bootstrapAdmin.password
+        ? { email: bootstrapAdmin.email.toLowerCase(), password: bootstrapAdmin.password, username: bootstrapAdmin.username }
         : undefined,
-    logLevel: values.LOG_LEVEL,
-    logFormat: values.LOG_FORMAT ?? (values.NODE_ENV === 'development' ? 'pretty' : 'json'),
-    corsOrigins: values.CORS_ORIGINS,
-    trustProxy: values.TRUST_PROXY,
-    bodyLimit: values.BODY_LIMIT,
-    shutdownTimeoutMs: values.SHUTDOWN_TIMEOUT_MS,
-    rateLimit: rateLimitSettings(values),
-    passwordPolicy: {
-      minLength: values.PASSWORD_MIN_LENGTH,
-      minScore: values.PASSWORD_MIN_SCORE,
-      breached: { mode: values.BREACHED_PASSWORD_CHECK, url: values.BREACHED_PASSWORD_API_URL.replace(/\/+$/, ''), timeoutMs: values.BREACHED_PASSWORD_TIMEOUT_MS },
-    },
-    loginLockout: { maxFailures: values.LOGIN_FAILURES_MAX, lockMs: values.LOGIN_LOCKOUT_MINUTES * 60_000 },
-    cacheTtlS: values.CACHE_TTL_S,
-    uploadDir: values.UPLOAD_DIR ?? path.join(values.DATA_DIR, 'uploads'),
+    webauthn,
+    email: { ...email, outboxDir: path.join(values.dataDir, 'outbox'), baseUrl: values.publicUrl ?? `http://localhost:${values.port}` },
+    rateLimit: rateLimitSettings(values.rateLimit),
     s3:
-      values.STORAGE === 's3' && values.S3_BUCKET
-        ? { bucket: values.S3_BUCKET, region: values.S3_REGION, endpoint: values.S3_ENDPOINT, forcePathStyle: values.S3_FORCE_PATH_STYLE, presignedDownloads: values.S3_PRESIGNED_DOWNLOADS }
+      s3.storage === 's3' && s3.bucket
+        ? { bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, presignedDownloads: s3.presignedDownloads }
         : undefined,
-    maxUploadBytes: values.MAX_UPLOAD_BYTES,
-    imageMaxPixels: values.IMAGE_MAX_PIXELS,
-    imageStripMetadata: values.IMAGE_STRIP_METADATA,
-    imageQuotaBytesPerUser: values.IMAGE_QUOTA_BYTES_PER_USER,
-    signedUrlTtlS: values.SIGNED_URL_TTL_S,
-    expensiveDelayMs: values.EXPENSIVE_DELAY_MS,
-    metrics: { port: values.METRICS_PORT, host: values.METRICS_HOST, token: values.METRICS_TOKEN },
-    auditRetentionDays: values.AUDIT_RETENTION_DAYS,
-    webhookInternalAllowlist: values.WEBHOOK_INTERNAL_ALLOWLIST,
   };
 }

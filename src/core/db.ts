@@ -40,9 +40,14 @@ const UNAVAILABLE_MESSAGES = [
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   for (let current = err, depth = 0; typeof current === 'object' && current !== null && depth < 4; depth++) {
-    const { code, message, meta } = current as { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } } };
+    const { code, message, meta } = current as {
+      code?: unknown;
+      message?: unknown;
+      meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } };
+    };
     const adapterCause = meta?.driverAdapterError?.cause;
-    if (typeof code === 'string' && (PRISMA_UNAVAILABLE.has(code) || POSTGRES_UNAVAILABLE.has(code) || /^E(CONNREFUSED|CONNRESET|TIMEDOUT|PIPE)$/.test(code))) return true;
+    if (typeof code === 'string' && (PRISMA_UNAVAILABLE.has(code) || POSTGRES_UNAVAILABLE.has(code) || /^E(CONNREFUSED|CONNRESET|TIMEDOUT|PIPE)$/.test(code)))
+      return true;
     if (typeof adapterCause?.kind === 'string' && ADAPTER_UNAVAILABLE.has(adapterCause.kind)) return true;
     if (typeof adapterCause?.originalCode === 'string' && POSTGRES_UNAVAILABLE.has(adapterCause.originalCode)) return true;
     if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;

@@ -5,28 +5,28 @@ import multer from 'multer';
 import { ZodError } from 'zod';
 import { isDatabaseUnavailable } from './db.js';
 import type { Metrics } from './metrics.js';
-import { AppError, type ErrorCode, errorBody } from './errors.js';
+import { AppError, type ErrorReason, errorBody } from './errors.js';
 import type { Logger } from './logger.js';
 
 const PRISMA_UNIQUE_VIOLATION = 'P2002';
 const PRISMA_RECORD_NOT_FOUND = 'P2025';
 
 const BODY_PARSER_ERRORS: Record<string, () => AppError> = {
-  'entity.parse.failed': () => new AppError('invalid_json', 'The request body is not valid JSON.'),
-  'entity.too.large': () => new AppError('payload_too_large', 'The request body is too large.'),
-  'encoding.unsupported': () => new AppError('unsupported_media_type', 'The request body encoding is not supported.'),
-  'charset.unsupported': () => new AppError('unsupported_media_type', 'The request body charset is not supported.'),
-  'request.aborted': () => new AppError('validation_failed', 'The request body was not received in full.'),
-  'request.size.invalid': () => new AppError('validation_failed', 'The request body does not match its Content-Length.'),
+  'entity.parse.failed': () => new AppError('invalid_json'),
+  'entity.too.large': () => new AppError('payload_too_large'),
+  'encoding.unsupported': () => new AppError('body_encoding_unsupported'),
+  'charset.unsupported': () => new AppError('body_charset_unsupported'),
+  'request.aborted': () => new AppError('body_incomplete'),
+  'request.size.invalid': () => new AppError('body_length_mismatch'),
 };
 
 const MULTER_ERRORS: Partial<Record<multer.ErrorCode, () => AppError>> = {
-  LIMIT_FILE_SIZE: () => new AppError('payload_too_large', 'The file is too large.'),
-  LIMIT_PART_COUNT: () => new AppError('payload_too_large', 'The form has too many parts.'),
-  LIMIT_FIELD_VALUE: () => new AppError('payload_too_large', 'A form field is too large.'),
+  LIMIT_FILE_SIZE: () => new AppError('file_too_large'),
+  LIMIT_PART_COUNT: () => new AppError('too_many_form_parts'),
+  LIMIT_FIELD_VALUE: () => new AppError('form_field_too_large'),
 };
 
-const STATUS_CODES: Partial<Record<number, ErrorCode>> = {
+const STATUS_REASONS: Partial<Record<number, ErrorReason>> = {
   404: 'not_found',
   405: 'method_not_allowed',
   413: 'payload_too_large',
@@ -41,8 +41,8 @@ function clientErrorFromStatus(err: unknown): AppError | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const status = 'status' in err ? err.status : 'statusCode' in err ? err.statusCode : undefined;
   if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
-  const code = STATUS_CODES[status] ?? 'validation_failed';
-  return new AppError(code, code === 'validation_failed' ? 'The request is malformed.' : 'The request cannot be served as sent.');
+  const reason = STATUS_REASONS[status];
+  return reason ? new AppError(reason, 'The request cannot be served as sent.') : new AppError('request_malformed');
 }
 
 function hasCode(err: unknown): err is { code: unknown } {
@@ -53,13 +53,13 @@ function hasCode(err: unknown): err is { code: unknown } {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof ZodError) {
-    return new AppError('validation_failed', 'The request is not valid.', {
+    return new AppError('validation_failed', {
       details: err.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
     });
   }
   if (err instanceof multer.MulterError) {
     const mapped = MULTER_ERRORS[err.code];
-    return mapped ? mapped() : new AppError('validation_failed', 'The upload form is not valid.', { details: [{ path: err.field ?? '', message: err.message }] });
+    return mapped ? mapped() : new AppError('upload_form_invalid', { details: [{ path: err.field ?? '', message: err.message }] });
   }
   if (typeof err === 'object' && err !== null && 'type' in err && typeof err.type === 'string') {
     const mapped = BODY_PARSER_ERRORS[err.type];
@@ -68,15 +68,15 @@ export function toAppError(err: unknown): AppError {
   const clientError = clientErrorFromStatus(err);
   if (clientError) return clientError;
   if (isDatabaseUnavailable(err)) {
-    return new AppError('service_unavailable', 'The database is unavailable; try again shortly.', { cause: err, headers: { 'Retry-After': '2' } });
+    return new AppError('database_unavailable', { cause: err, headers: { 'Retry-After': '2' } });
   }
   if (hasCode(err) && err.code === PRISMA_UNIQUE_VIOLATION) {
-    return new AppError('conflict', 'The resource already exists.');
+    return new AppError('conflict');
   }
   if (hasCode(err) && err.code === PRISMA_RECORD_NOT_FOUND) {
-    return new AppError('not_found', 'The resource does not exist.');
+    return new AppError('not_found');
   }
-  return new AppError('internal_error', 'Something went wrong on our side.', { cause: err });
+  return new AppError('internal_error', { cause: err });
 }
 
 /**
@@ -108,7 +108,7 @@ export function methodNotAllowedRouter(registry: OpenAPIRegistry, tags?: string[
 
 export function notFoundHandler(): RequestHandler {
   return (req, _res, next) => {
-    next(new AppError('not_found', `No route for ${req.method} ${req.path}.`));
+    next(new AppError('route_not_found', `No route for ${req.method} ${req.path}.`));
   };
 }
 
@@ -124,7 +124,10 @@ function count(metrics: Metrics, error: AppError): void {
     const cause = error.cause;
     const code = hasCode(cause) ? String(cause.code) : '';
     const text = cause instanceof Error ? `${cause.message} ${code}` : code;
-    metrics.storeFailures.inc({ store: isDatabaseUnavailable(cause) ? 'postgres' : 'redis', kind: /time(d)? ?out|timeout|57014/i.test(text) ? 'timeout' : 'error' });
+    metrics.storeFailures.inc({
+      store: isDatabaseUnavailable(cause) ? 'postgres' : 'redis',
+      kind: /time(d)? ?out|timeout|57014/i.test(text) ? 'timeout' : 'error',
+    });
   }
 }
 

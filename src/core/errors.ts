@@ -1,6 +1,10 @@
-// The one error type a client ever sees, and the stable codes it carries.
+// The one error type a client ever sees: each fine reason with its family code, status, default message and details.
+import { z } from 'zod';
 
-/** Every code a client can receive, with the HTTP status it travels with. */
+/**
+ * Every family code a client can receive (the `code` of an error body, unchanged since the first release), with the
+ * HTTP status it travels with.
+ */
 export const ERROR_STATUS = {
   invalid_json: 400,
   invalid_forwarded_for: 400,
@@ -37,34 +41,261 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-export interface AppErrorOptions {
-  details?: unknown;
+const FieldIssues = z.array(z.object({ path: z.string(), message: z.string() }));
+const RetryAfter = z.object({ retryAfterSeconds: z.number().int() });
+/** Why a passkey response was refused: `challenge`, `origin`, `rp_id`, `malformed`, `signature`, `unknown_credential`, … */
+const PasskeyRefusal = z.object({ reason: z.string() });
+/** Which rule the password broke (`reason` repeats the fine reason's suffix), plus what the strength check found. */
+const PasswordRefusal = z.looseObject({ path: z.literal('password'), reason: z.string() });
+
+interface ReasonSpec {
+  /** The family: what `code` says, for clients written before reasons existed. */
+  code: ErrorCode;
+  /** Said when the throw site gives no message of its own. */
+  message: string;
+  /** The shape of `details`, where the reason carries any. */
+  details?: z.ZodType;
+}
+
+/**
+ * Every reason a client can receive, grouped by family. Each family code is also a reason (the generic one, for a
+ * refusal with nothing finer to say); a finer reason lets a client act without reading the message.
+ */
+export const ERROR_REASONS = {
+  invalid_json: { code: 'invalid_json', message: 'The request body is not valid JSON.' },
+  invalid_forwarded_for: { code: 'invalid_forwarded_for', message: 'X-Forwarded-For must list IP addresses.' },
+
+  validation_failed: { code: 'validation_failed', message: 'The request is not valid.', details: FieldIssues },
+  request_malformed: { code: 'validation_failed', message: 'The request is malformed.' },
+  body_incomplete: { code: 'validation_failed', message: 'The request body was not received in full.' },
+  body_length_mismatch: { code: 'validation_failed', message: 'The request body does not match its Content-Length.' },
+  upload_form_invalid: { code: 'validation_failed', message: 'The multipart/form-data body is malformed.', details: FieldIssues },
+  upload_field_invalid: { code: 'validation_failed', message: 'Send one image in a multipart field named "image".', details: FieldIssues },
+  upload_missing: { code: 'validation_failed', message: 'Send the image in a multipart field named "image".' },
+  image_damaged: { code: 'validation_failed', message: 'The image is truncated or damaged.' },
+  expires_at_in_past: { code: 'validation_failed', message: 'expiresAt must be in the future.', details: FieldIssues },
+  unknown_role: { code: 'validation_failed', message: 'Unknown role.', details: FieldIssues },
+  webhook_https_required: { code: 'validation_failed', message: 'A webhook endpoint must use https.', details: FieldIssues },
+
+  weak_password: { code: 'weak_password', message: 'The password is too weak.', details: PasswordRefusal },
+  password_too_short: { code: 'weak_password', message: 'The password is too short.', details: PasswordRefusal },
+  password_personal: { code: 'weak_password', message: 'The password must not be your username or email.', details: PasswordRefusal },
+  password_common: { code: 'weak_password', message: 'This password is in lists of common and leaked passwords; choose another.', details: PasswordRefusal },
+  password_guessable: {
+    code: 'weak_password',
+    message: 'This password is too easy to guess. A few unrelated words make a strong one.',
+    details: PasswordRefusal,
+  },
+  password_breached: { code: 'weak_password', message: 'This password has appeared in data breaches; choose another.', details: PasswordRefusal },
+
+  passkey_rejected: { code: 'passkey_rejected', message: 'The new passkey was not accepted.', details: PasskeyRefusal },
+
+  unauthorized: { code: 'unauthorized', message: 'Authentication is required.' },
+
+  invalid_credentials: { code: 'invalid_credentials', message: 'The username, email or password is not correct.' },
+  wrong_password: { code: 'invalid_credentials', message: 'The password is not correct.' },
+  invalid_email_code: { code: 'invalid_credentials', message: 'The email or code is not correct, or the code has expired.' },
+
+  invalid_token: { code: 'invalid_token', message: 'The token is not valid.' },
+  bearer_header_malformed: { code: 'invalid_token', message: 'Send the access token as "Authorization: Bearer <token>".' },
+  access_token_invalid: { code: 'invalid_token', message: 'The access token is not valid.' },
+  access_token_expired: { code: 'invalid_token', message: 'The access token has expired.' },
+  access_token_revoked: { code: 'invalid_token', message: 'The access token has been revoked.' },
+  refresh_token_invalid: { code: 'invalid_token', message: 'The refresh token is not valid.' },
+  refresh_token_reused: { code: 'invalid_token', message: 'The refresh token was already used; the session has been ended for safety.' },
+  session_expired: { code: 'invalid_token', message: 'The session has expired; log in again.' },
+  session_revoked: { code: 'invalid_token', message: 'The session has been ended; log in again.' },
+  account_unavailable: { code: 'invalid_token', message: 'The account behind this token no longer exists.' },
+  mfa_token_invalid: { code: 'invalid_token', message: 'The mfa_token is not valid.' },
+  mfa_token_expired: { code: 'invalid_token', message: 'The mfa_token has expired; log in again.' },
+  mfa_token_used: { code: 'invalid_token', message: 'This mfa_token was already used; log in again.' },
+  link_invalid: { code: 'invalid_token', message: 'This link is not valid: it may have expired, been used already, or been replaced by a newer one.' },
+  api_key_invalid: { code: 'invalid_token', message: 'The API key is not valid.' },
+
+  invalid_mfa_code: { code: 'invalid_mfa_code', message: 'The code is not correct.' },
+  mfa_code_reused: { code: 'invalid_mfa_code', message: 'That code was already used; wait for the next one.' },
+  mfa_code_required: { code: 'invalid_mfa_code', message: 'Two-factor is on: send a current code (or a recovery code) with the password.' },
+  step_up_code_invalid: { code: 'invalid_mfa_code', message: 'The code is not correct, or it has expired: ask for a new one.' },
+
+  invalid_passkey: { code: 'invalid_passkey', message: 'The passkey was not accepted.', details: PasskeyRefusal },
+
+  reauthentication_required: {
+    code: 'reauthentication_required',
+    message: 'Confirm your password (POST /reauthenticate) first: this needs a recent sign-in.',
+    details: z.object({ maxAgeSeconds: z.number().int() }),
+  },
+
+  forbidden: { code: 'forbidden', message: 'This is not allowed.' },
+  api_key_not_allowed: { code: 'forbidden', message: 'API keys cannot do this; use a Bearer access token from /login.' },
+  api_key_scope_missing: { code: 'forbidden', message: 'This API key lacks the scope this needs.' },
+  role_required: { code: 'forbidden', message: 'This needs a role you do not hold.' },
+  admin_only: { code: 'forbidden', message: 'Only administrators can list every image.' },
+  not_owner: { code: 'forbidden', message: 'Only the owner can delete an image.' },
+
+  mfa_required: { code: 'mfa_required', message: 'Administration needs two-factor authentication: turn it on and log in with a code or a passkey.' },
+
+  email_not_verified: {
+    code: 'email_not_verified',
+    message: 'Confirm your email address first with the link we sent (POST /email/verify/resend sends another).',
+  },
+  email_not_verified_for_enrolment: {
+    code: 'email_not_verified',
+    message:
+      'Confirm your email address first (the link we sent, or POST /email/verify/resend): until it is confirmed, nothing that outlives a session can be added to the account.',
+  },
+  email_not_verified_for_code: { code: 'email_not_verified', message: 'Confirm your email address first: a code can only go to a proven address.' },
+
+  second_proof_required: {
+    code: 'second_proof_required',
+    message: "Adding the account's first second factor needs a second proof in this session.",
+    details: z.object({ proven: z.array(z.string()), accepted: z.array(z.enum(['password', 'email_code'])) }),
+  },
+
+  invalid_signature: { code: 'invalid_signature', message: 'The signature is not valid.' },
+  image_link_invalid: { code: 'invalid_signature', message: 'This image link is not valid.' },
+  image_link_expired: { code: 'invalid_signature', message: 'This image link has expired.' },
+
+  not_found: { code: 'not_found', message: 'The resource does not exist.' },
+  route_not_found: { code: 'not_found', message: 'No route for this method and path.' },
+  user_not_found: { code: 'not_found', message: 'No such user.' },
+  image_not_found: { code: 'not_found', message: 'No such image.' },
+  api_key_not_found: { code: 'not_found', message: 'No such API key.' },
+  passkey_not_found: { code: 'not_found', message: 'No such passkey.' },
+  session_not_found: { code: 'not_found', message: 'No such active session.' },
+  webhook_endpoint_not_found: { code: 'not_found', message: 'No such webhook endpoint.' },
+  outbox_message_not_found: { code: 'not_found', message: 'No such message in the outbox.' },
+
+  method_not_allowed: { code: 'method_not_allowed', message: 'This method is not allowed on this path; the Allow header lists those that are.' },
+
+  already_registered: { code: 'already_registered', message: 'That username or email is already registered.' },
+  username_taken: { code: 'already_registered', message: 'That username is already taken.', details: FieldIssues },
+  email_taken: { code: 'already_registered', message: 'That email address was registered by another account meanwhile.' },
+
+  conflict: { code: 'conflict', message: 'The resource already exists.' },
+  cannot_disable_self: { code: 'conflict', message: 'Administrators cannot disable themselves.' },
+  last_admin: { code: 'conflict', message: 'That would leave no administrator.', details: z.object({ reason: z.literal('last_admin') }) },
+  too_many_passkeys: { code: 'conflict', message: 'An account holds its maximum number of passkeys; delete one first.' },
+  passkey_already_registered: { code: 'conflict', message: 'This passkey is already registered.' },
+  no_passkey_registered: { code: 'conflict', message: 'This account has no passkey.' },
+  mfa_already_enabled: { code: 'conflict', message: 'Two-factor authentication is already on; turn it off first.' },
+  mfa_setup_not_started: { code: 'conflict', message: 'Start with POST /mfa/totp/setup.' },
+  mfa_not_enabled: { code: 'conflict', message: 'Two-factor authentication is not on.' },
+  no_key_ring: {
+    code: 'conflict',
+    message: 'Access tokens are signed with JWT_SECRET (JWT_ALGORITHM=HS256): there is no key ring to rotate; change JWT_SECRET instead.',
+  },
+
+  payload_too_large: { code: 'payload_too_large', message: 'The request body is too large.' },
+  file_too_large: { code: 'payload_too_large', message: 'The file is too large.' },
+  too_many_form_parts: { code: 'payload_too_large', message: 'The form has too many parts.' },
+  form_field_too_large: { code: 'payload_too_large', message: 'A form field is too large.' },
+
+  storage_quota_exceeded: {
+    code: 'storage_quota_exceeded',
+    message: 'This image does not fit in your storage quota; delete some images first.',
+    details: z.object({ usedBytes: z.number().int(), quotaBytes: z.number().int(), imageBytes: z.number().int() }),
+  },
+
+  unsupported_media_type: { code: 'unsupported_media_type', message: 'The request cannot be served as sent.' },
+  body_encoding_unsupported: { code: 'unsupported_media_type', message: 'The request body encoding is not supported.' },
+  body_charset_unsupported: { code: 'unsupported_media_type', message: 'The request body charset is not supported.' },
+  json_body_required: { code: 'unsupported_media_type', message: 'Send the request body as application/json.' },
+  multipart_required: { code: 'unsupported_media_type', message: 'Send the image as multipart/form-data in a field named "image".' },
+  image_type_unsupported: { code: 'unsupported_media_type', message: 'Only PNG, JPEG, GIF and WebP images are accepted.' },
+
+  image_too_large_dimensions: {
+    code: 'image_too_large_dimensions',
+    message: 'The image declares more pixels than IMAGE_MAX_PIXELS allows.',
+    details: z.object({ pixels: z.number().int(), maxPixels: z.number().int() }),
+  },
+  webhook_destination_forbidden: { code: 'webhook_destination_forbidden', message: 'Webhooks may not reach this URL.' },
+  headers_too_large: { code: 'headers_too_large', message: 'The request headers are too large.' },
+  mfa_locked: { code: 'mfa_locked', message: 'Too many wrong codes. Two-factor sign-in is locked for a while.', details: RetryAfter },
+  rate_limited: {
+    code: 'rate_limited',
+    message: 'Too many requests. Try again later.',
+    details: z.object({ budget: z.string(), limit: z.number().int(), windowSeconds: z.number(), retryAfterSeconds: z.number().int() }),
+  },
+  login_throttled: { code: 'login_throttled', message: 'Too many failed sign-ins for this account. Try again later.', details: RetryAfter },
+
+  internal_error: { code: 'internal_error', message: 'Something went wrong on our side.' },
+
+  service_unavailable: { code: 'service_unavailable', message: 'The service is unavailable; try again shortly.' },
+  database_unavailable: { code: 'service_unavailable', message: 'The database is unavailable; try again shortly.' },
+  revocation_unavailable: { code: 'service_unavailable', message: 'Token revocation cannot be checked right now; try again shortly.' },
+  lockout_unavailable: { code: 'service_unavailable', message: 'Failed attempts cannot be counted right now; try again shortly.' },
+  challenges_unavailable: { code: 'service_unavailable', message: 'Passkey ceremonies cannot be started or finished right now; try again shortly.' },
+  breach_check_unavailable: {
+    code: 'service_unavailable',
+    message: 'Passwords cannot be checked against known breaches right now; try again shortly.',
+  },
+  image_storage_unavailable: { code: 'service_unavailable', message: 'Image storage is unavailable; try again shortly.' },
+  rate_limiter_unavailable: { code: 'service_unavailable', message: 'Rate limiting is unavailable; try again shortly.' },
+  not_ready: {
+    code: 'service_unavailable',
+    message: 'Not ready: a dependency is unreachable.',
+    details: z.object({ checks: z.record(z.string(), z.unknown()) }),
+  },
+  shutting_down: { code: 'service_unavailable', message: 'The server is shutting down.' },
+  password_checks_busy: { code: 'service_unavailable', message: 'Too many passwords are being checked right now; try again shortly.' },
+} as const satisfies Record<string, ReasonSpec>;
+
+export type ErrorReason = keyof typeof ERROR_REASONS;
+
+type Spec<R extends ErrorReason> = (typeof ERROR_REASONS)[R];
+
+/** What `details` holds for a reason: the map's shape where it declares one. */
+export type ErrorDetails<R extends ErrorReason> = Spec<R> extends { details: infer S extends z.ZodType } ? z.input<S> : unknown;
+
+export interface AppErrorOptions<R extends ErrorReason = ErrorReason> {
+  details?: ErrorDetails<R>;
   headers?: Record<string, string>;
   cause?: unknown;
 }
 
-export class AppError extends Error {
+class ReasonedError extends Error {
+  /** The family, as clients written before reasons read it. */
+  readonly code: ErrorCode;
   readonly status: number;
   readonly details?: unknown;
   readonly headers: Record<string, string>;
 
   constructor(
-    readonly code: ErrorCode,
-    message: string,
-    options: AppErrorOptions = {},
+    readonly reason: ErrorReason,
+    messageOrOptions?: string | AppErrorOptions,
+    maybeOptions?: AppErrorOptions,
   ) {
+    const spec: ReasonSpec = ERROR_REASONS[reason];
+    const message = typeof messageOrOptions === 'string' ? messageOrOptions : spec.message;
+    const options = (typeof messageOrOptions === 'object' ? messageOrOptions : maybeOptions) ?? {};
     // A client error is an answer, not a fault: nobody reads its stack, and capturing one is a measurable share of
     // a refusal's cost (a flood of 401s or 429s is exactly when that matters). Server errors keep theirs.
     const stackTraceLimit = Error.stackTraceLimit;
-    if (ERROR_STATUS[code] < 500) Error.stackTraceLimit = 0;
+    if (ERROR_STATUS[spec.code] < 500) Error.stackTraceLimit = 0;
     super(message, { cause: options.cause });
     Error.stackTraceLimit = stackTraceLimit;
     this.name = 'AppError';
-    this.status = ERROR_STATUS[code];
+    this.code = spec.code;
+    this.status = ERROR_STATUS[spec.code];
     this.details = options.details;
     this.headers = options.headers ?? {};
   }
 }
+
+/** An error a client is answered with: its reason picks the family, the status and the default message. */
+export type AppError = ReasonedError;
+
+/**
+ * `new AppError(reason, options?)` or `new AppError(reason, message, options?)`. The construct signatures check
+ * `details` against the reason's shape (a class constructor cannot take type parameters). `message` replaces the
+ * default only where the answer carries something of this request (a number of seconds, a scope's name); anything a
+ * client acts on belongs in the reason or in `details`.
+ */
+export const AppError: {
+  new <R extends ErrorReason>(reason: R, options?: AppErrorOptions<R>): AppError;
+  new <R extends ErrorReason>(reason: R, message: string | undefined, options?: AppErrorOptions<R>): AppError;
+  readonly prototype: AppError;
+} = ReasonedError;
 
 /**
  * Runs `fn` with stack capture off. For code whose failures are expected answers on a hot path (a forged token),
@@ -82,12 +313,12 @@ export function withoutStackTraces<T>(fn: () => T): T {
 
 /** The JSON body of every error response. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; details?: unknown; requestId: string };
+  error: { code: ErrorCode; reason: ErrorReason; message: string; details?: unknown; requestId: string };
 }
 
 /** The body an error is answered with. */
 export function errorBody(error: AppError, requestId: string): ErrorBody {
-  const body: ErrorBody = { error: { code: error.code, message: error.message, requestId } };
+  const body: ErrorBody = { error: { code: error.code, reason: error.reason, message: error.message, requestId } };
   if (error.details !== undefined) body.error.details = error.details;
   return body;
 }

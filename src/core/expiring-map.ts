@@ -20,6 +20,11 @@ export class ExpiringMap<V> {
     return entry.value;
   }
 
+  /** The entry's deadline, or undefined when it is absent or expired. */
+  expiresAt(key: string): number | undefined {
+    return this.get(key) === undefined ? undefined : this.entries.get(key)?.expiresAt;
+  }
+
   /** Milliseconds until the entry expires; 0 when it is absent or expired. */
   remainingMs(key: string): number {
     const entry = this.entries.get(key);
@@ -27,8 +32,13 @@ export class ExpiringMap<V> {
   }
 
   set(key: string, value: V, ttlMs: number): void {
+    this.setUntil(key, value, this.clock.now() + ttlMs);
+  }
+
+  /** Stores `value` valid until the deadline `expiresAt` (the injected clock's milliseconds). */
+  setUntil(key: string, value: V, expiresAt: number): void {
     const now = this.clock.now();
-    this.entries.set(key, { value, expiresAt: now + ttlMs });
+    this.entries.set(key, { value, expiresAt });
     if (++this.writesSinceSweep >= SWEEP_EVERY_WRITES) {
       this.writesSinceSweep = 0;
       for (const [entryKey, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(entryKey);

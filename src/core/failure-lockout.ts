@@ -1,9 +1,9 @@
-// Counts failures per subject (a user's second factor, an account's password, a trusted device) and locks the
-// subject after too many, on every instance.
+// Counts failures per subject (a user's second factor, an account's password, a trusted device, a mail address) and
+// locks the subject after too many, on every instance. Contract: tests/contracts/failure-lockout.contract.test.ts.
 import type { Clock } from './clock.js';
 import { AppError } from './errors.js';
 import { ExpiringMap } from './expiring-map.js';
-import type { SharedStore } from './shared-store.js';
+import { byStore, CLEANUP_SLACK_MS, countWithDeadlineLua, type RedisSharedStore, type SharedStore } from './shared-store.js';
 
 export interface LockoutRule {
   /** Names the counter in the shared store (`<prefix><name>:failures:<subject>`). */
@@ -30,36 +30,48 @@ export interface FailureLockout {
   clear(subject: string): Promise<void>;
 }
 
+// ARGV: the service's time, the lock time, the limit, the cleanup slack. Validity is the deadline kept with the count.
+const LOAD = countWithDeadlineLua(4);
+
+const LOCKED_FOR = `${LOAD}
+local n, deadline = load()
+if n >= tonumber(ARGV[3]) then return deadline - now end
+return 0`;
+
 // Failures count within a window that starts at the first; the failure that reaches the limit restarts it as the lock.
-const RECORD_FAILURE = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('PTTL', KEYS[1])}`;
+const RECORD_FAILURE = `${LOAD}
+local lockMs, max = tonumber(ARGV[2]), tonumber(ARGV[3])
+local n, deadline = load()
+n = n + 1
+if n == 1 or n == max then deadline = now + lockMs end
+save(n, deadline)
+if n >= max then return deadline - now end
+return 0`;
 
 // The same count as RECORD_FAILURE, taken before the attempt is evaluated; a count past the limit is not kept.
-const RESERVE = `
-local n = redis.call('INCR', KEYS[1])
-local max = tonumber(ARGV[2])
-if n > max then
-  redis.call('DECR', KEYS[1])
-  return {0, redis.call('PTTL', KEYS[1])}
-end
-if n == 1 or n == max then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+const RESERVE = `${LOAD}
+local lockMs, max = tonumber(ARGV[2]), tonumber(ARGV[3])
+local n, deadline = load()
+if n >= max then return {0, deadline - now} end
+n = n + 1
+if n == 1 or n == max then deadline = now + lockMs end
+save(n, deadline)
 return {1, 0}`;
 
-const REFUND = `
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then redis.call('DECR', KEYS[1]) end
+const REFUND = `${LOAD}
+local n, deadline = load()
+if n > 0 then save(n - 1, deadline) end
 return 1`;
 
 /** Without the store nobody can tell how many attempts were made: the caller decides whether to refuse or go on. */
 function unavailable(cause: unknown): AppError {
-  return new AppError('service_unavailable', 'Failed attempts cannot be counted right now; try again shortly.', { cause, headers: { 'Retry-After': '1' } });
+  return new AppError('lockout_unavailable', { cause, headers: { 'Retry-After': '1' } });
 }
 
 class RedisFailureLockout implements FailureLockout {
   constructor(
-    private readonly store: Extract<SharedStore, { kind: 'redis' }>,
+    private readonly store: RedisSharedStore,
+    private readonly clock: Clock,
     readonly rule: LockoutRule,
   ) {}
 
@@ -67,38 +79,30 @@ class RedisFailureLockout implements FailureLockout {
     return `${this.store.prefix}${this.rule.name}:failures:${subject}`;
   }
 
-  async lockedForMs(subject: string) {
-    const key = this.key(subject);
-    const replies = await this.store.redis.pipeline().get(key).pttl(key).exec().catch((err: unknown) => {
+  /** Runs one of the scripts with the service's time and the rule, mapping an unreachable store to 503. */
+  private async run<T>(script: string, subject: string): Promise<T> {
+    try {
+      return (await this.store.redis.eval(script, 1, this.key(subject), this.clock.now(), this.rule.lockMs, this.rule.maxFailures, CLEANUP_SLACK_MS)) as T;
+    } catch (err) {
       throw unavailable(err);
-    });
-    const [[countError, count], [ttlError, ttl]] = replies as [[Error | null, string | null], [Error | null, number]];
-    if (countError || ttlError) throw unavailable(countError ?? ttlError);
-    return Number(count ?? 0) >= this.rule.maxFailures ? Math.max(ttl, 0) : 0;
+    }
+  }
+
+  async lockedForMs(subject: string) {
+    return Math.max(0, await this.run<number>(LOCKED_FOR, subject));
   }
 
   async recordFailure(subject: string) {
-    try {
-      const [count, ttl] = (await this.store.redis.eval(RECORD_FAILURE, 1, this.key(subject), this.rule.lockMs, this.rule.maxFailures)) as [number, number];
-      return count >= this.rule.maxFailures ? ttl : 0;
-    } catch (err) {
-      throw unavailable(err);
-    }
+    return Math.max(0, await this.run<number>(RECORD_FAILURE, subject));
   }
 
   async reserve(subject: string) {
-    try {
-      const [allowed, ttl] = (await this.store.redis.eval(RESERVE, 1, this.key(subject), this.rule.lockMs, this.rule.maxFailures)) as [number, number];
-      return { allowed: allowed === 1, lockedMs: allowed === 1 ? 0 : Math.max(ttl, 1) };
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const [allowed, lockedMs] = await this.run<[number, number]>(RESERVE, subject);
+    return { allowed: allowed === 1, lockedMs: allowed === 1 ? 0 : Math.max(lockedMs, 1) };
   }
 
   async refund(subject: string) {
-    await this.store.redis.eval(REFUND, 1, this.key(subject)).catch((err: unknown) => {
-      throw unavailable(err);
-    });
+    await this.run(REFUND, subject);
   }
 
   async clear(subject: string) {
@@ -108,39 +112,51 @@ class RedisFailureLockout implements FailureLockout {
   }
 }
 
-/** The same rule as the Redis script. */
+/** The same rule as the Redis scripts, over a map whose entries lapse at their deadline by the same clock. */
 class InProcessFailureLockout implements FailureLockout {
   private readonly failures: ExpiringMap<number>;
 
   constructor(
-    clock: Clock,
+    private readonly clock: Clock,
     readonly rule: LockoutRule,
   ) {
     this.failures = new ExpiringMap(clock);
   }
 
+  /** The subject's live count and its deadline (a zero count when it has lapsed). */
+  private load(subject: string): { count: number; deadline: number } {
+    return { count: this.failures.get(subject) ?? 0, deadline: this.failures.expiresAt(subject) ?? 0 };
+  }
+
+  /** Adds one to the count; the first and the one reaching the limit restart the window. */
+  private count(subject: string, count: number, deadline: number): number {
+    const next = count + 1;
+    const until = next === 1 || next === this.rule.maxFailures ? this.clock.now() + this.rule.lockMs : deadline;
+    this.failures.setUntil(subject, next, until);
+    return until;
+  }
+
   lockedForMs(subject: string) {
-    return Promise.resolve((this.failures.get(subject) ?? 0) >= this.rule.maxFailures ? this.failures.remainingMs(subject) : 0);
+    const { count, deadline } = this.load(subject);
+    return Promise.resolve(count >= this.rule.maxFailures ? Math.max(0, deadline - this.clock.now()) : 0);
   }
 
   recordFailure(subject: string) {
-    const count = (this.failures.get(subject) ?? 0) + 1;
-    const restart = count === 1 || count === this.rule.maxFailures;
-    this.failures.set(subject, count, restart ? this.rule.lockMs : this.failures.remainingMs(subject));
-    return Promise.resolve(count >= this.rule.maxFailures ? this.failures.remainingMs(subject) : 0);
+    const { count, deadline } = this.load(subject);
+    const until = this.count(subject, count, deadline);
+    return Promise.resolve(count + 1 >= this.rule.maxFailures ? Math.max(0, until - this.clock.now()) : 0);
   }
 
   reserve(subject: string) {
-    const count = this.failures.get(subject) ?? 0;
-    if (count >= this.rule.maxFailures) return Promise.resolve({ allowed: false, lockedMs: Math.max(this.failures.remainingMs(subject), 1) });
-    const restart = count === 0 || count + 1 === this.rule.maxFailures;
-    this.failures.set(subject, count + 1, restart ? this.rule.lockMs : this.failures.remainingMs(subject));
+    const { count, deadline } = this.load(subject);
+    if (count >= this.rule.maxFailures) return Promise.resolve({ allowed: false, lockedMs: Math.max(deadline - this.clock.now(), 1) });
+    this.count(subject, count, deadline);
     return Promise.resolve({ allowed: true, lockedMs: 0 });
   }
 
   refund(subject: string) {
-    const count = this.failures.get(subject) ?? 0;
-    if (count > 0) this.failures.set(subject, count - 1, this.failures.remainingMs(subject));
+    const { count, deadline } = this.load(subject);
+    if (count > 0) this.failures.setUntil(subject, count - 1, deadline);
     return Promise.resolve();
   }
 
@@ -151,5 +167,8 @@ class InProcessFailureLockout implements FailureLockout {
 }
 
 export function createFailureLockout(store: SharedStore, clock: Clock, rule: LockoutRule): FailureLockout {
-  return store.kind === 'redis' ? new RedisFailureLockout(store, rule) : new InProcessFailureLockout(clock, rule);
+  return byStore<FailureLockout>(store, {
+    redis: (redis) => new RedisFailureLockout(redis, clock, rule),
+    inProcess: () => new InProcessFailureLockout(clock, rule),
+  });
 }

@@ -24,7 +24,12 @@ const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpRequests = new Counter({ name: 'authkit_http_requests_total', help: 'Requests answered, by method, route template and status', labelNames: ['method', 'route', 'status'] as const, registers: [this.registry] });
+  readonly httpRequests = new Counter({
+    name: 'authkit_http_requests_total',
+    help: 'Requests answered, by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'authkit_http_request_duration_seconds',
     help: 'Time to answer, by method, route template and status',
@@ -32,30 +37,68 @@ export class Metrics {
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
-  readonly rateLimited = new Counter({ name: 'authkit_rate_limited_total', help: 'Requests refused with 429, by budget', labelNames: ['budget'] as const, registers: [this.registry] });
-  readonly logins = new Counter({ name: 'authkit_logins_total', help: 'Sign-in attempts (any method), by outcome', labelNames: ['method', 'outcome'] as const, registers: [this.registry] });
-  readonly refreshes = new Counter({ name: 'authkit_refreshes_total', help: 'Refresh-token exchanges, by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly hashQueueDepth = new Gauge({ name: 'authkit_password_hash_queue_depth', help: 'Password hashes waiting for a thread', registers: [this.registry] });
-  readonly hashWait = new Histogram({ name: 'authkit_password_hash_wait_seconds', help: 'Time a password hash waited for a thread', buckets: DURATION_BUCKETS, registers: [this.registry] });
+  readonly rateLimited = new Counter({
+    name: 'authkit_rate_limited_total',
+    help: 'Requests refused with 429, by budget',
+    labelNames: ['budget'] as const,
+    registers: [this.registry],
+  });
+  readonly logins = new Counter({
+    name: 'authkit_logins_total',
+    help: 'Sign-in attempts (any method), by outcome',
+    labelNames: ['method', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly refreshes = new Counter({
+    name: 'authkit_refreshes_total',
+    help: 'Refresh-token exchanges, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly hashWait = new Histogram({
+    name: 'authkit_password_hash_wait_seconds',
+    help: 'Time a password hash waited for a thread',
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
   readonly storeFailures = new Counter({
     name: 'authkit_store_failures_total',
     help: 'PostgreSQL and Redis failures that reached a request (answered 503), by store and kind',
     labelNames: ['store', 'kind'] as const,
     registers: [this.registry],
   });
-  readonly cache = new Counter({ name: 'authkit_cache_requests_total', help: 'Cache lookups, by result', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly cache = new Counter({
+    name: 'authkit_cache_requests_total',
+    help: 'Cache lookups, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly uploads = new Counter({ name: 'authkit_uploads_total', help: 'Images stored', registers: [this.registry] });
   readonly uploadBytes = new Counter({ name: 'authkit_upload_bytes_total', help: 'Bytes of images stored', registers: [this.registry] });
-  readonly auditWriteFailures = new Counter({ name: 'authkit_audit_write_failures_total', help: 'Security events that could not be written to the audit log', registers: [this.registry] });
-  readonly webhookDeliveries = new Counter({ name: 'authkit_webhook_deliveries_total', help: 'Webhook delivery attempts, by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly mailDeliveries = new Counter({ name: 'authkit_mail_deliveries_total', help: 'Mail delivery attempts, by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly auditWriteFailures = new Counter({
+    name: 'authkit_audit_write_failures_total',
+    help: 'Security events that could not be written to the audit log',
+    registers: [this.registry],
+  });
+  readonly webhookDeliveries = new Counter({
+    name: 'authkit_webhook_deliveries_total',
+    help: 'Webhook delivery attempts, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly mailDeliveries = new Counter({
+    name: 'authkit_mail_deliveries_total',
+    help: 'Mail delivery attempts, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
 
   /** The process's own metrics (CPU, memory, event-loop lag, handles): once per process, by main. */
   collectProcessMetrics(): void {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Follows the pool's queue (read at scrape time) and its waits. */
+  /** Follows the pool's queue (read at scrape time) and its waits; watching again follows the newer pool. */
   watchPasswordPool(pool: PasswordHashPool): void {
     pool.onWait = (seconds) => this.hashWait.observe(seconds);
     this.registry.removeSingleMetric('authkit_password_hash_queue_depth');
@@ -109,12 +152,22 @@ export function metricsHandler(metrics: Metrics, token?: string): RequestHandler
   const expected = token === undefined ? undefined : createHash('sha256').update(token).digest();
   return async (req, res) => {
     if (expected) {
-      const given = createHash('sha256').update(/^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '').digest();
+      const given = createHash('sha256')
+        .update(/^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '')
+        .digest();
       if (!timingSafeEqual(given, expected)) {
-        res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').json({ error: { code: 'unauthorized', message: 'GET /metrics needs the METRICS_TOKEN as a Bearer token.', requestId: req.id } });
+        res
+          .status(401)
+          .set('WWW-Authenticate', 'Bearer realm="metrics"')
+          .json({
+            error: { code: 'unauthorized', reason: 'unauthorized', message: 'GET /metrics needs the METRICS_TOKEN as a Bearer token.', requestId: req.id },
+          });
         return;
       }
     }
-    res.set('Content-Type', metrics.registry.contentType).set('Cache-Control', 'no-store').end(await metrics.registry.metrics());
+    res
+      .set('Content-Type', metrics.registry.contentType)
+      .set('Cache-Control', 'no-store')
+      .end(await metrics.registry.metrics());
   };
 }

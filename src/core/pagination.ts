@@ -19,7 +19,5 @@ export function pageWindow(query: PageQuery): { skip: number; take: number } {
 
 /** `{ <items>: [...], page, pageSize, total }`, documented as the schema `id`. */
 export function pageEnvelope(items: string, item: z.ZodType, id: string) {
-  return z
-    .object({ [items]: z.array(item), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() })
-    .meta({ id });
+  return z.object({ [items]: z.array(item), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() }).meta({ id });
 }

@@ -119,7 +119,7 @@ export class PasswordHashPool {
   }
 
   private run(task: HashTask): Promise<TaskResult> {
-    if (this.closing) return Promise.reject(new AppError('service_unavailable', 'The server is shutting down.', { headers: { 'Retry-After': '1' } }));
+    if (this.closing) return Promise.reject(new AppError('shutting_down', { headers: { 'Retry-After': '1' } }));
     const idle = this.slots.find((slot) => !slot.current) ?? this.spawn();
     if (!idle && this.queue.length >= this.options.queueMax) {
       this.rejected++;
@@ -135,7 +135,7 @@ export class PasswordHashPool {
   private busyError(): AppError {
     const waitMs = ((this.queue.length + this.options.threads) * this.averageTaskMs) / this.options.threads;
     const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-    return new AppError('service_unavailable', `Too many passwords are being checked right now; try again in ${seconds} seconds.`, {
+    return new AppError('password_checks_busy', `Too many passwords are being checked right now; try again in ${seconds} seconds.`, {
       headers: { 'Retry-After': String(seconds) },
     });
   }

@@ -1,4 +1,5 @@
-// Authenticated encryption (AES-256-GCM) of small secrets at rest: TOTP secrets, signing keys' private halves.
+// Authenticated encryption (AES-256-GCM) of small secrets at rest under one key: signing keys' private halves, and
+// (through VersionedBox, one key per purpose and generation) TOTP secrets, webhook secrets and queued mail.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /** Seals under one 256-bit key; `open` throws on anything not sealed by the same key, unaltered. */

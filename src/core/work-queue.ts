@@ -33,7 +33,13 @@ export function failedAttempt(attempts: number, maxAttempts: number, nowMs: numb
  * Leases up to BATCH due rows of `table` (not done, not given up on, due, unleased) and counts the attempt.
  * `done` names the column set when a row succeeds; `columns` the ones to return (as `"column" AS "field"`).
  */
-export async function claimDue<T>(prisma: Prisma, table: 'outbound_emails' | 'webhook_deliveries', done: 'sent_at' | 'delivered_at', columns: string, nowMs: number): Promise<T[]> {
+export async function claimDue<T>(
+  prisma: Prisma,
+  table: 'outbound_emails' | 'webhook_deliveries',
+  done: 'sent_at' | 'delivered_at',
+  columns: string,
+  nowMs: number,
+): Promise<T[]> {
   const now = new Date(nowMs);
   const leaseUntil = new Date(nowMs + LEASE_MS);
   return prisma.$queryRaw<T[]>(Sql.sql`

@@ -41,7 +41,8 @@ import { enrolmentGuards } from './auth/enrolment-guards.js';
  */
 export function localDerivationSecret(config: { accessTokenAlgorithm: 'ES256' | 'HS256'; jwtSecret: string; keyEncryptionKey?: string }): string {
   if (config.accessTokenAlgorithm !== 'HS256') return config.jwtSecret;
-  if (!config.keyEncryptionKey) throw new Error('HS256 needs KEY_ENCRYPTION_KEY: the keys of this service must not derive from the JWT_SECRET every verifier holds');
+  if (!config.keyEncryptionKey)
+    throw new Error('HS256 needs KEY_ENCRYPTION_KEY: the keys of this service must not derive from the JWT_SECRET every verifier holds');
   return config.keyEncryptionKey;
 }
 
@@ -62,7 +63,10 @@ export interface AccountDeps {
 }
 
 /** `failedCredentials`: the budget that forged or unknown tokens and keys spend (none: they are not counted). */
-export function createAccounts({ config, db, store, clock, logger, passwordPool, signingKeys, purposeKeys, mail, metrics = new Metrics() }: AccountDeps, budgets: { failedCredentials?: Budget } = {}) {
+export function createAccounts(
+  { config, db, store, clock, logger, passwordPool, signingKeys, purposeKeys, mail, metrics = new Metrics() }: AccountDeps,
+  budgets: { failedCredentials?: Budget } = {},
+) {
   const tokens = new AccessTokens(
     {
       keys: signingKeys,
@@ -78,7 +82,15 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
   const ownSecret = localDerivationSecret(config);
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger));
   const events = new AuditLog(db.prisma, clock, metrics, logger);
-  const webhooks = new Webhooks(db.prisma, new VersionedBox(purposeKeys, 'webhook-signing'), clock, metrics, logger, config.env === 'production', new DestinationPolicy(config.webhookInternalAllowlist));
+  const webhooks = new Webhooks(
+    db.prisma,
+    new VersionedBox(purposeKeys, 'webhook-signing'),
+    clock,
+    metrics,
+    logger,
+    config.env === 'production',
+    new DestinationPolicy(config.webhookInternalAllowlist),
+  );
   events.onEvent(webhooks.enqueue);
   const signIns = new SignInRecorder(events, metrics);
   const sessions = new Sessions(db.prisma, clock, tokens, revocations, config, deriveKey(ownSecret, 'authkit refresh successors v1'), events, metrics);
@@ -145,7 +157,7 @@ export function createAccounts({ config, db, store, clock, logger, passwordPool,
     }),
     users: new UserService(db.prisma, passwords, proof, sessions, clock),
     enrolment: enrolmentGuards(db.prisma),
-    admin: new AdminService(db.prisma, sessions, revocations, passwords, clock),
+    admin: new AdminService(db.prisma, sessions, revocations, clock),
     apiKeys,
     authn: authenticators({ tokens, revocations, apiKeys, failedCredentials: budgets.failedCredentials }),
   };

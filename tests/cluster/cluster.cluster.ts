@@ -77,7 +77,11 @@ describe.runIf(BASE_DATABASE_URL && REDIS_URL)('several instances behind nginx',
     const headers: Record<string, string> = {};
     if (options.token) headers.Authorization = `Bearer ${options.token}`;
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(`${cluster.url}${route}`, { method, headers, body: options.form ?? (options.body === undefined ? undefined : JSON.stringify(options.body)) });
+    const res = await fetch(`${cluster.url}${route}`, {
+      method,
+      headers,
+      body: options.form ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+    });
     const text = await res.text();
     let body: Record<string, unknown>;
     try {
@@ -158,10 +162,14 @@ describe.runIf(BASE_DATABASE_URL && REDIS_URL)('several instances behind nginx',
   });
 
   it('when the rate-limit script runs through nginx, then it reports that the limit held', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'scripts/rate-limit-test.ts'), '--url', cluster.url, '--requests', '10'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'scripts/rate-limit-test.ts'), '--url', cluster.url, '--requests', '10'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -38,11 +38,20 @@ describe('the browser page', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'authkit-e2e-'));
     // The defaults a newcomer gets, with budgets roomy enough for one scripted visit.
-    const config = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100' }), jwtSecret: 'e2e-secret-that-is-at-least-32-bytes-long' };
+    const config = {
+      ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100' }),
+      jwtSecret: 'e2e-secret-that-is-at-least-32-bytes-long',
+    };
     db = await openDatabase({ dataDir, migrate: true });
     passwordPool = new PasswordHashPool({ threads: 1, queueMax: 100 });
     const { signingKeys, purposeKeys } = await openKeys(
-      { algorithm: 'ES256', jwtSecret: config.jwtSecret, keyEncryptionKey: 'e2e-key-encryption-key-at-least-32-bytes', accessTtlS: config.accessTokenTtlS, clockToleranceS: config.jwtClockToleranceS },
+      {
+        algorithm: 'ES256',
+        jwtSecret: config.jwtSecret,
+        keyEncryptionKey: 'e2e-key-encryption-key-at-least-32-bytes',
+        accessTtlS: config.accessTokenTtlS,
+        clockToleranceS: config.jwtClockToleranceS,
+      },
       db.prisma,
       systemClock,
     );
@@ -57,12 +66,23 @@ describe('the browser page', () => {
     // taken first, then the app that names it answers on it.
     passkeyServer = await listen(createApp({ ...deps, config, store: inProcessStore }), 0, '127.0.0.1');
     passkeyUrl = `http://localhost:${boundPort(passkeyServer)}`;
-    const passkeyConfig = { ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100', WEBAUTHN_ORIGINS: passkeyUrl }), jwtSecret: config.jwtSecret };
+    const passkeyConfig = {
+      ...loadConfig({ NODE_ENV: 'test', BCRYPT_COST: '4', DATA_DIR: dataDir, RATE_LIMIT_MAX: '100', WEBAUTHN_ORIGINS: passkeyUrl }),
+      jwtSecret: config.jwtSecret,
+    };
     passkeyServer.removeAllListeners('request');
     passkeyServer.on('request', createApp({ ...deps, config: passkeyConfig, store: inProcessStore }));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     await mkdir(SCREENSHOTS, { recursive: true });
   });
@@ -118,10 +138,14 @@ describe('the browser page', () => {
     await page.getByRole('button', { name: 'Upload' }).click();
     const thumb = page.locator('#gallery li').filter({ hasText: 'sunset.png' });
     await thumb.waitFor();
-    await expect.poll(() => thumb.locator('img').evaluate((img) => {
-      const image = img as unknown as { complete: boolean; naturalWidth: number };
-      return image.complete ? image.naturalWidth : 0;
-    })).toBe(40);
+    await expect
+      .poll(() =>
+        thumb.locator('img').evaluate((img) => {
+          const image = img as unknown as { complete: boolean; naturalWidth: number };
+          return image.complete ? image.naturalWidth : 0;
+        }),
+      )
+      .toBe(40);
     await expect.poll(() => thumb.locator('.size').textContent()).toContain('40×30');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-gallery.png'), fullPage: true });
 
@@ -179,10 +203,9 @@ describe('the browser page', () => {
     await expect.poll(() => page.locator('#new-key').textContent()).toMatch(/ak_[A-Za-z0-9]{12}_/);
     await expect.poll(() => page.locator('#keys li').count()).toBe(1);
     // The account's own security log: its creation and the sign-in that followed, newest first.
-    await expect.poll(() => page.locator('#security-events li').allTextContents()).toEqual([
-      expect.stringMatching(/^Signed in \(password\) · .* · .*127\.0\.0\.1/),
-      expect.stringMatching(/^Account created · /),
-    ]);
+    await expect
+      .poll(() => page.locator('#security-events li').allTextContents())
+      .toEqual([expect.stringMatching(/^Signed in \(password\) · .* · .*127\.0\.0\.1/), expect.stringMatching(/^Account created · /)]);
 
     await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
     await expect.poll(() => page.locator('#mfa-qr').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(100);
@@ -256,7 +279,14 @@ describe('the browser page', () => {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+      options: {
+        protocol: 'ctap2',
+        transport: 'internal',
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
     });
     const status = () => page.locator('#status').textContent();
     const signedIn = () => expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
@@ -319,7 +349,9 @@ describe('the browser page', () => {
     await expect.poll(status).toBe('The passkey request was cancelled or timed out. Nothing was changed.');
 
     // The one error the browser reports is the server's refusal above.
-    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('status of 403') && !text.includes('400') && !text.includes('401'))).toEqual([]);
+    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('status of 403') && !text.includes('400') && !text.includes('401'))).toEqual(
+      [],
+    );
   });
   it('when a person confirms their address, forgets their password, and signs in with an emailed code, then each works from the page', async () => {
     const { page, username } = await registerThroughPage();
@@ -327,7 +359,9 @@ describe('the browser page', () => {
     const status = () => page.locator('#status').textContent();
     /** The newest message to the person (the embedded default writes them to DATA_DIR/outbox), once it is there. */
     const newestMail = async (subject: RegExp) => {
-      await expect.poll(async () => (await readOutbox(path.join(dataDir, 'outbox'))).some((mail) => mail.to === email && subject.test(mail.subject)), { timeout: 10_000 }).toBe(true);
+      await expect
+        .poll(async () => (await readOutbox(path.join(dataDir, 'outbox'))).some((mail) => mail.to === email && subject.test(mail.subject)), { timeout: 10_000 })
+        .toBe(true);
       const mail = (await readOutbox(path.join(dataDir, 'outbox'))).find((entry) => entry.to === email && subject.test(entry.subject));
       return mail?.text ?? '';
     };
@@ -367,6 +401,8 @@ describe('the browser page', () => {
     await page.locator('#code-form').getByRole('button', { name: 'Sign in with the code' }).click();
     await expect.poll(() => page.locator('#whoami').textContent()).toBe(`Signed in as ${username}`);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'e2e-email.png'), fullPage: true });
-    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('status of 403') && !text.includes('400') && !text.includes('401'))).toEqual([]);
+    expect(consoleErrors.filter((text) => !text.includes('415') && !text.includes('status of 403') && !text.includes('400') && !text.includes('401'))).toEqual(
+      [],
+    );
   });
 });

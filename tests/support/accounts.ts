@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { expect } from 'vitest';
+import { type AdminBootstrap, ensureAdmin } from '../../src/features/admin/admin-service.js';
+import type { AccountDeps } from '../../src/features/accounts.js';
 import { readOutbox } from '../../src/features/email/transport.js';
 import { builtWith } from './test-app.js';
 
@@ -41,6 +43,11 @@ export async function registerAndLogin(app: Express, overrides: Partial<Omit<Tes
   return { ...account, ...(await login(app, account)) };
 }
 
+/** Creates an administrator straight in the database, as ADMIN_EMAIL at startup does (see ensureAdmin). */
+export function createAdmin(deps: Pick<AccountDeps, 'db' | 'passwordPool' | 'config' | 'clock'>, input: AdminBootstrap): ReturnType<typeof ensureAdmin> {
+  return ensureAdmin(deps.db.prisma, (password) => deps.passwordPool.hash(password, deps.config.bcryptCost), input, deps.clock);
+}
+
 export function bearer(token: string): [string, string] {
   return ['Authorization', `Bearer ${token}`];
 }
@@ -67,17 +74,27 @@ export async function proveAddress(app: Express, account: Pick<TestAccount, 'id'
 export async function emailedCodeStepUp(app: Express, account: Pick<TestAccount, 'email'>, accessToken: string): Promise<string> {
   const { config } = builtWith(app);
   const before = new Set((await readOutbox(config.email.outboxDir, 500)).map((mail) => mail.id));
-  const sent = await request(app).post('/reauthenticate/email-code/send').set(...bearer(accessToken));
+  const sent = await request(app)
+    .post('/reauthenticate/email-code/send')
+    .set(...bearer(accessToken));
   expect(sent.status, JSON.stringify(sent.body)).toBe(202);
   let code: string | undefined;
   await expect
-    .poll(async () => {
-      const mail = (await readOutbox(config.email.outboxDir, 500)).find((entry) => !before.has(entry.id) && entry.to === account.email && /confirmation code/.test(entry.subject));
-      code = mail ? /^\s+(\d{6})\s*$/m.exec(mail.text)?.[1] : undefined;
-      return code;
-    }, { timeout: 10_000 })
+    .poll(
+      async () => {
+        const mail = (await readOutbox(config.email.outboxDir, 500)).find(
+          (entry) => !before.has(entry.id) && entry.to === account.email && /confirmation code/.test(entry.subject),
+        );
+        code = mail ? /^\s+(\d{6})\s*$/m.exec(mail.text)?.[1] : undefined;
+        return code;
+      },
+      { timeout: 10_000 },
+    )
     .toBeDefined();
-  const res = await request(app).post('/reauthenticate/email-code').set(...bearer(accessToken)).send({ code });
+  const res = await request(app)
+    .post('/reauthenticate/email-code')
+    .set(...bearer(accessToken))
+    .send({ code });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body.access_token as string;
 }

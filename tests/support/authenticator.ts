@@ -82,14 +82,27 @@ export class SoftAuthenticator {
   }
 
   private clientData(type: string, challenge: string, overrides: ResponseOverrides): Buffer {
-    return Buffer.from(JSON.stringify({ type: overrides.type ?? type, challenge: overrides.challenge ?? challenge, origin: overrides.origin ?? this.options.origin, crossOrigin: false }));
+    return Buffer.from(
+      JSON.stringify({
+        type: overrides.type ?? type,
+        challenge: overrides.challenge ?? challenge,
+        origin: overrides.origin ?? this.options.origin,
+        crossOrigin: false,
+      }),
+    );
   }
 
   /** Answers navigator.credentials.create() options, keeping the new credential. */
   create(options: { challenge: string; rp: { id?: string }; user: { id: string } }, overrides: ResponseOverrides = {}, again?: Credential): RegistrationJSON {
     const rpId = overrides.rpId ?? options.rp.id ?? 'localhost';
     // `again`: register a credential this authenticator already holds (one that ignores excludeCredentials).
-    const credential: Credential = again ?? { id: randomBytes(16), ...generateKeyPairSync('ec', { namedCurve: 'P-256' }), userHandle: options.user.id, rpId, counter: 0 };
+    const credential: Credential = again ?? {
+      id: randomBytes(16),
+      ...generateKeyPairSync('ec', { namedCurve: 'P-256' }),
+      userHandle: options.user.id,
+      rpId,
+      counter: 0,
+    };
     const { publicKey } = credential;
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(credential.id.length);
@@ -97,20 +110,34 @@ export class SoftAuthenticator {
     counter.writeUInt32BE(overrides.counter ?? 0);
     const authData = Buffer.concat([sha256(rpId), Buffer.from([this.flags(FLAG_AT)]), counter, Buffer.alloc(16), idLength, credential.id, coseKey(publicKey)]);
     const attestationStatement = new Map<string, string>();
-    const attestationObject = isoCBOR.encode(new Map<string, string | Map<string, string> | Uint8Array>([['fmt', 'none'], ['attStmt', attestationStatement], ['authData', new Uint8Array(authData)]]));
+    const attestationObject = isoCBOR.encode(
+      new Map<string, string | Map<string, string> | Uint8Array>([
+        ['fmt', 'none'],
+        ['attStmt', attestationStatement],
+        ['authData', new Uint8Array(authData)],
+      ]),
+    );
     if (!again) this.credentials.push(credential);
     return {
       id: b64url(credential.id),
       rawId: b64url(credential.id),
       type: 'public-key',
-      response: { clientDataJSON: b64url(this.clientData('webauthn.create', options.challenge, overrides)), attestationObject: b64url(attestationObject), transports: ['usb'] },
+      response: {
+        clientDataJSON: b64url(this.clientData('webauthn.create', options.challenge, overrides)),
+        attestationObject: b64url(attestationObject),
+        transports: ['usb'],
+      },
       authenticatorAttachment: 'cross-platform',
       clientExtensionResults: {},
     };
   }
 
   /** Answers navigator.credentials.get() options with the first credential allowed (or the first held). */
-  get(options: { challenge: string; rpId?: string; allowCredentials?: { id: string }[] }, overrides: ResponseOverrides = {}, credential = this.pick(options)): AssertionJSON {
+  get(
+    options: { challenge: string; rpId?: string; allowCredentials?: { id: string }[] },
+    overrides: ResponseOverrides = {},
+    credential = this.pick(options),
+  ): AssertionJSON {
     const rpId = overrides.rpId ?? options.rpId ?? credential.rpId;
     if (this.options.keepsCounter !== false) credential.counter += 1;
     const counter = Buffer.alloc(4);
@@ -122,7 +149,12 @@ export class SoftAuthenticator {
       id: b64url(credential.id),
       rawId: b64url(credential.id),
       type: 'public-key',
-      response: { clientDataJSON: b64url(clientDataJSON), authenticatorData: b64url(authenticatorData), signature: b64url(signature), userHandle: credential.userHandle },
+      response: {
+        clientDataJSON: b64url(clientDataJSON),
+        authenticatorData: b64url(authenticatorData),
+        signature: b64url(signature),
+        userHandle: credential.userHandle,
+      },
       authenticatorAttachment: 'cross-platform',
       clientExtensionResults: {},
     };

@@ -55,7 +55,9 @@ export async function photoWithLocation(): Promise<Buffer> {
       IFD0: { Make: 'SpyPhone', Model: 'Model 7', Orientation: '6' },
       IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 2600/100', GPSLongitudeRef: 'W', GPSLongitude: '0/1 7/1 3900/100' },
     })
-    .withXmp('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>Jane Doe</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>')
+    .withXmp(
+      '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>Jane Doe</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>',
+    )
     .toBuffer();
 }
 
@@ -63,9 +65,15 @@ export async function photoWithLocation(): Promise<Buffer> {
 export async function animatedGif(frames = 4, size = 10): Promise<Buffer> {
   const colours = ['#f00', '#0f0', '#00f', '#ff0', '#0ff', '#f0f'];
   const pages = await Promise.all(
-    Array.from({ length: frames }, (_, i) => sharp({ create: { width: size, height: size, channels: 4, background: colours[i % colours.length] as string } }).png().toBuffer()),
+    Array.from({ length: frames }, (_, i) =>
+      sharp({ create: { width: size, height: size, channels: 4, background: colours[i % colours.length] as string } })
+        .png()
+        .toBuffer(),
+    ),
   );
-  return sharp(pages, { join: { animated: true } }).gif({ delay: 100, loop: 0 }).toBuffer();
+  return sharp(pages, { join: { animated: true } })
+    .gif({ delay: 100, loop: 0 })
+    .toBuffer();
 }
 
 /** The tag numbers in an EXIF block's first directory (IFD0): 0x010f Make, 0x0112 Orientation, 0x8825 the GPS directory. */

@@ -38,7 +38,10 @@ function bodiesOf(raw: string): { text: string; html: string } {
   const type = headers.get('content-type') ?? 'text/plain';
   const boundary = /boundary="?([^";]+)"?/i.exec(type)?.[1];
   if (type.startsWith('multipart/') && boundary) {
-    const parts = body.split(`--${boundary}`).slice(1, -1).map((part) => bodiesOf(part.replace(/^\r\n/, '')));
+    const parts = body
+      .split(`--${boundary}`)
+      .slice(1, -1)
+      .map((part) => bodiesOf(part.replace(/^\r\n/, '')));
     return { text: parts.map((part) => part.text).join(''), html: parts.map((part) => part.html).join('') };
   }
   const decoded = decodeBody(body.replace(/\r\n$/, ''), headers.get('content-transfer-encoding')?.toLowerCase());

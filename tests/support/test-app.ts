@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { type AppConfig, createApp } from '../../src/app.js';
 import { type Clock, ManualClock, systemClock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/core/config.js';
@@ -94,6 +94,28 @@ export async function openBackends(): Promise<Backends> {
   };
 }
 
+/**
+ * The preamble every integration file shares: backends of the enclosing file or `describe` block's own, opened before
+ * its first test and closed after its last. Returns a live view of them, usable as `Backends` inside hooks and tests
+ * (not while the file is being collected).
+ */
+export function useBackends(): Backends {
+  let current: Backends | undefined;
+  beforeAll(async () => {
+    current = await openBackends();
+  });
+  afterAll(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return new Proxy({} as Backends, {
+    get(_target, key) {
+      if (!current) throw new Error('useBackends(): the backends are open only inside hooks and tests');
+      return Reflect.get(current, key) as unknown;
+    },
+  });
+}
+
 /** Runs `use` over backends of its own (a database nobody else writes), closed afterwards whatever happens. */
 export async function withOwnBackends<T>(use: (backends: Backends) => Promise<T>): Promise<T> {
   const own = await openBackends();
@@ -161,10 +183,15 @@ export interface TestAppOptions {
 }
 
 let sharedPasswordPool: PasswordHashPool | undefined;
+/**
+ * Test files share a worker process (vitest.config.ts: isolate false), so its threads, once their password-strength
+ * dictionaries are loaded (seconds on a busy machine), stay warm for the next file instead of stopping after 30 s.
+ */
+const TEST_POOL_IDLE_MS = 10 * 60_000;
 
-/** One password-hash pool per test file: its threads start on first use and never keep the process alive when idle. */
+/** One password-hash pool per test worker: its threads start on first use and never keep the process alive when idle. */
 export function testPasswordPool(): PasswordHashPool {
-  sharedPasswordPool ??= new PasswordHashPool({ threads: 2, queueMax: 1_000 });
+  sharedPasswordPool ??= new PasswordHashPool({ threads: 2, queueMax: 1_000, idleTimeoutMs: TEST_POOL_IDLE_MS });
   return sharedPasswordPool;
 }
 
@@ -193,7 +220,13 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
   const logger = options.logger ?? silentLogger;
   const purposeKeys = options.purposeKeys ?? backends.purposeKeys;
   const mail = openMailQueue({ ...config.email, development: false }, { prisma: backends.db.prisma, purposeKeys, clock, logger });
-  const deps = { config, db: backends.db, store, clock, logger, passwordPool: options.passwordPool ?? testPasswordPool(),
+  const deps = {
+    config,
+    db: backends.db,
+    store,
+    clock,
+    logger,
+    passwordPool: options.passwordPool ?? testPasswordPool(),
     signingKeys,
     purposeKeys,
     mail,

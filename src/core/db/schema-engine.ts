@@ -83,7 +83,10 @@ export async function openSchemaEngine(adapterFactory: SqlMigrationAwareDriverAd
 /** Reads `prisma/migrations` in the shape both this engine and `prisma migrate deploy` use. */
 export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationList> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  const names = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  const names = entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
   const migrationDirectories = await Promise.all(
     names.map(async (name) => ({
       path: name,
@@ -106,9 +109,7 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationLis
  * Whether `prisma/migrations` holds a migration the database has not recorded as applied, with the same checksum,
  * in `_prisma_migrations`. Cheap (one query), so a start with nothing to do never loads the engine (tens of MB).
  */
-export async function hasPendingMigrations(
-  appliedRows: () => Promise<Array<{ migration_name: string; checksum: string }>>,
-): Promise<boolean> {
+export async function hasPendingMigrations(appliedRows: () => Promise<Array<{ migration_name: string; checksum: string }>>): Promise<boolean> {
   const local = await readMigrations();
   let applied;
   try {
@@ -138,10 +139,7 @@ export async function applyMigrations(adapterFactory: SqlMigrationAwareDriverAda
  * The SQL that would bring the migrations up to `schema.prisma` (or the schema text given); empty when they agree.
  * Needs an adapter with a shadow database (PGlite makes an in-memory one).
  */
-export async function diffSchemaFromMigrations(
-  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
-  schema?: string,
-): Promise<string> {
+export async function diffSchemaFromMigrations(adapterFactory: SqlMigrationAwareDriverAdapterFactory, schema?: string): Promise<string> {
   const engine = await openSchemaEngine(adapterFactory);
   try {
     const migrations = await readMigrations();

@@ -37,11 +37,7 @@ export interface RouteSpec<TBody extends AnySchema, TQuery extends ObjectSchema,
   /** Runs before validation: authentication, rate limits, uploads. */
   middleware?: RequestHandler[];
   deprecated?: boolean;
-  handler: (
-    input: { body: z.output<TBody>; query: z.output<TQuery>; params: z.output<TParams> },
-    req: Request,
-    res: Response,
-  ) => unknown;
+  handler: (input: { body: z.output<TBody>; query: z.output<TQuery>; params: z.output<TParams> }, req: Request, res: Response) => unknown;
 }
 
 const noInput = z.object({}).strict();
@@ -69,7 +65,9 @@ export interface DocumentedOperation {
  * too large (413) or not JSON (415), an upload too; a credential can be the wrong kind or lack a scope (403); a path
  * with an id can name nothing (404).
  */
-function completeResponses(spec: Pick<RouteSpec<AnySchema, ObjectSchema, ObjectSchema>, 'responses' | 'body' | 'upload' | 'security' | 'params'>): Record<number, ResponseSpec> {
+function completeResponses(
+  spec: Pick<RouteSpec<AnySchema, ObjectSchema, ObjectSchema>, 'responses' | 'body' | 'upload' | 'security' | 'params'>,
+): Record<number, ResponseSpec> {
   const shared: Record<number, ResponseSpec> = {
     400: { description: 'Invalid request: malformed JSON, or missing, extra or mistyped fields, path or query', schema: ErrorResponse },
     500: { description: 'A fault on our side (never an answer to anything a client sends); the body says nothing of its cause', schema: ErrorResponse },
@@ -81,10 +79,15 @@ function completeResponses(spec: Pick<RouteSpec<AnySchema, ObjectSchema, ObjectS
   };
   if (spec.body || spec.upload) {
     shared[413] = { description: 'The body is larger than allowed', schema: ErrorResponse };
-    shared[415] = { description: spec.upload ? 'Not multipart/form-data, or not an accepted image' : 'The body is not application/json', schema: ErrorResponse };
+    shared[415] = {
+      description: spec.upload ? 'Not multipart/form-data, or not an accepted image' : 'The body is not application/json',
+      schema: ErrorResponse,
+    };
   }
   if (spec.security && spec.security.length > 0) {
-    const forbidden = spec.security.includes('apiKey') ? 'The API key lacks the scope this route needs, or the role is missing' : 'Not for this credential: an API key on a route for signed-in users, or a missing role';
+    const forbidden = spec.security.includes('apiKey')
+      ? 'The API key lacks the scope this route needs, or the role is missing'
+      : 'Not for this credential: an API key on a route for signed-in users, or a missing role';
     shared[403] = { description: forbidden, schema: ErrorResponse };
   }
   if (spec.params) shared[404] = { description: 'No such resource', schema: ErrorResponse };
@@ -114,7 +117,7 @@ export class ApiRouter {
     const paramsSchema = spec.params ?? z.object({}).loose();
     const handle: RequestHandler = async (req, res) => {
       if (bodySchema && hasBody(req) && !req.is('application/json')) {
-        throw new AppError('unsupported_media_type', 'Send the request body as application/json.');
+        throw new AppError('json_body_required');
       }
       const input = {
         body: bodySchema ? bodySchema.parse(req.body ?? {}) : undefined,

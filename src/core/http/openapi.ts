@@ -4,11 +4,17 @@ import path from 'node:path';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import express, { type Router } from 'express';
 import { z } from 'zod';
+import { ERROR_REASONS, ERROR_STATUS, type ErrorCode, type ErrorReason } from '../errors.js';
 
 export const ErrorResponse = z
   .object({
     error: z.object({
-      code: z.string().meta({ example: 'validation_failed' }),
+      code: z
+        .enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]])
+        .meta({ description: 'The family: the coarse code, stable since the first release', example: 'invalid_token' }),
+      reason: z
+        .enum(Object.keys(ERROR_REASONS) as [ErrorReason, ...ErrorReason[]])
+        .meta({ description: 'The fine reason, within the family; equal to `code` when there is nothing finer to say', example: 'refresh_token_reused' }),
       message: z.string(),
       details: z.unknown().optional(),
       requestId: z.string(),
@@ -33,7 +39,9 @@ export const RETRY_AFTER: HeaderSpec = { description: 'Seconds to wait before tr
 
 /** The headers an error status carries: a refusal by a budget says its state (IETF RateLimit draft 8), a 401 its challenge. */
 const ERROR_HEADERS: Record<number, Record<string, HeaderSpec>> = {
-  401: { 'WWW-Authenticate': { description: 'The Bearer challenge (RFC 6750), with error="invalid_token" when a token was refused', schema: { type: 'string' } } },
+  401: {
+    'WWW-Authenticate': { description: 'The Bearer challenge (RFC 6750), with error="invalid_token" when a token was refused', schema: { type: 'string' } },
+  },
   429: {
     'Retry-After': { ...RETRY_AFTER, required: true },
     RateLimit: { description: 'The budget left, e.g. "auth"; r=0; t=42 (absent on a login_throttled answer)', schema: { type: 'string' } },
@@ -45,7 +53,10 @@ const ERROR_HEADERS: Record<number, Record<string, HeaderSpec>> = {
 export function errorResponses(extra: Record<number, string> = {}) {
   const described = { ...COMMON_ERRORS, ...extra };
   return Object.fromEntries(
-    Object.entries(described).map(([status, description]) => [status, { description, schema: ErrorResponse, ...(ERROR_HEADERS[Number(status)] && { headers: ERROR_HEADERS[Number(status)] }) }]),
+    Object.entries(described).map(([status, description]) => [
+      status,
+      { description, schema: ErrorResponse, ...(ERROR_HEADERS[Number(status)] && { headers: ERROR_HEADERS[Number(status)] }) },
+    ]),
   );
 }
 

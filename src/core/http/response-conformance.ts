@@ -4,7 +4,13 @@
 import type { RequestHandler } from 'express';
 import type { DocumentedOperation } from './api-router.js';
 
-function problemWith(operation: DocumentedOperation, status: number, contentType: string, body: unknown, hasHeader: (name: string) => boolean): string | undefined {
+function problemWith(
+  operation: DocumentedOperation,
+  status: number,
+  contentType: string,
+  body: unknown,
+  hasHeader: (name: string) => boolean,
+): string | undefined {
   const declared = operation.responses[status];
   if (!declared) return `status ${status} is not documented (documented: ${Object.keys(operation.responses).join(', ')})`;
   const missing = Object.entries(declared.headers ?? {}).filter(([name, header]) => header.required && !hasHeader(name));
@@ -17,7 +23,9 @@ function problemWith(operation: DocumentedOperation, status: number, contentType
     return 'the body is not the JSON its Content-Type says';
   }
   const checked = declared.schema.safeParse(parsed);
-  return checked.success ? undefined : `the body does not match the documented schema: ${checked.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ')}`;
+  return checked.success
+    ? undefined
+    : `the body does not match the documented schema: ${checked.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ')}`;
 }
 
 /** Reports, through `onViolation`, every response of a documented route that the document does not describe. */

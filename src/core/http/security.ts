@@ -64,7 +64,7 @@ export function noStore(): RequestHandler {
 export function forwardedForCheck(): RequestHandler {
   return (req, _res, next) => {
     if (req.headers['x-forwarded-for'] !== undefined && isIP(req.ip ?? '') === 0) {
-      throw new AppError('invalid_forwarded_for', 'X-Forwarded-For must list IP addresses.');
+      throw new AppError('invalid_forwarded_for');
     }
     next();
   };

@@ -26,10 +26,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  const error =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? new AppError('headers_too_large', 'The request headers are too large.')
-      : new AppError('validation_failed', 'The request is malformed.');
+  const error = err.code === 'HPE_HEADER_OVERFLOW' ? new AppError('headers_too_large') : new AppError('request_malformed');
   const body = JSON.stringify(errorBody(error, randomUUID()));
   socket.end(
     `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +

@@ -37,6 +37,9 @@ export function vendorRouter(): Router {
 export function inlineScriptHashes(htmlFile: string): string[] {
   const html = readFileSync(htmlFile, 'utf8');
   return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map(
-    ([, body]) => `'sha256-${createHash('sha256').update(body ?? '', 'utf8').digest('base64')}'`,
+    ([, body]) =>
+      `'sha256-${createHash('sha256')
+        .update(body ?? '', 'utf8')
+        .digest('base64')}'`,
   );
 }

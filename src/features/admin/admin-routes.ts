@@ -49,7 +49,10 @@ export function adminOnly(deps: AdminGuardDeps): RequestHandler[] {
   return [deps.authn.user(deps.userLimit), requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
 }
 
-export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { admin: AdminService; rateLimiters: RateLimiters; events: SecurityEvents }): ApiRouter {
+export function adminRoutes(
+  registry: OpenAPIRegistry,
+  deps: AdminGuardDeps & { admin: AdminService; rateLimiters: RateLimiters; events: SecurityEvents },
+): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['admin'] });
   const middleware = adminOnly(deps);
   api.route({
@@ -81,8 +84,10 @@ export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     handler: async ({ params, body }, req, res) => {
       const { user, previous } = await deps.admin.setRoles(params.id, body.roles);
       const actorId = currentAuth(req).userId;
-      for (const role of user.roles.filter((role) => !previous.includes(role))) deps.events.record({ type: 'role.granted', actorId, targetId: user.id, details: { role } }, clientContext(req));
-      for (const role of previous.filter((role) => !user.roles.includes(role))) deps.events.record({ type: 'role.revoked', actorId, targetId: user.id, details: { role } }, clientContext(req));
+      for (const role of user.roles.filter((role) => !previous.includes(role)))
+        deps.events.record({ type: 'role.granted', actorId, targetId: user.id, details: { role } }, clientContext(req));
+      for (const role of previous.filter((role) => !user.roles.includes(role)))
+        deps.events.record({ type: 'role.revoked', actorId, targetId: user.id, details: { role } }, clientContext(req));
       res.json(user);
     },
   });
@@ -123,7 +128,8 @@ export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     method: 'delete',
     path: '/admin/rate-limits/:key',
     summary: "Reset a client's budgets in every group, on every instance",
-    description: 'The key is `ip:<address>` (IPv6 as its /56, e.g. `ip:2001:db8:1:100::/56`), `user:<id>` or `apikeys:<user id>` (every API key of one user), URL-encoded.',
+    description:
+      'The key is `ip:<address>` (IPv6 as its /56, e.g. `ip:2001:db8:1:100::/56`), `user:<id>` or `apikeys:<user id>` (every API key of one user), URL-encoded.',
     security: ['bearer'],
     params: RateLimitKeyParams,
     middleware,

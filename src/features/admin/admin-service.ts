@@ -4,7 +4,6 @@ import type { Prisma } from '../../core/db.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import { AppError } from '../../core/errors.js';
 import type { AuthContext } from '../auth/authenticate.js';
-import type { PasswordHasher } from '../auth/passwords.js';
 import type { RevocationStore } from '../auth/revocation-store.js';
 import type { Sessions } from '../sessions/session-service.js';
 import { type PublicUser, type UserWithRoles, toPublicUser } from '../users/user-schemas.js';
@@ -22,14 +21,11 @@ export class AdminService {
     private readonly prisma: Prisma,
     private readonly sessions: Sessions,
     private readonly revocations: RevocationStore,
-    private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
   ) {}
 
   async listUsers(query: PageQuery & { q?: string }) {
-    const where = query.q
-      ? { OR: [{ usernameKey: { contains: query.q.toLowerCase() } }, { email: { contains: query.q.toLowerCase() } }] }
-      : {};
+    const where = query.q ? { OR: [{ usernameKey: { contains: query.q.toLowerCase() } }, { email: { contains: query.q.toLowerCase() } }] } : {};
     const [total, users] = await this.prisma.$transaction([
       this.prisma.user.count({ where }),
       this.prisma.user.findMany({
@@ -49,12 +45,12 @@ export class AdminService {
     const known = await this.prisma.role.findMany({ where: { name: { in: wanted } }, select: { name: true } });
     const unknown = wanted.filter((role) => !known.some((row) => row.name === role));
     if (unknown.length > 0) {
-      throw new AppError('validation_failed', 'Unknown role.', { details: unknown.map((role) => ({ path: 'roles', message: `no role named ${role}` })) });
+      throw new AppError('unknown_role', { details: unknown.map((role) => ({ path: 'roles', message: `no role named ${role}` })) });
     }
     let previous: string[] = [];
     const user = await this.prisma.$transaction(async (tx) => {
       const existing = await tx.user.findUnique({ where: { id: userId }, include: { roles: true } });
-      if (!existing) throw new AppError('not_found', 'No such user.');
+      if (!existing) throw new AppError('user_not_found');
       previous = existing.roles.map((role) => role.roleName);
       const wasAdmin = existing.roles.some((role) => role.roleName === ADMIN_ROLE);
       if (wasAdmin && !wanted.includes(ADMIN_ROLE)) await requireAnotherAdmin(tx, userId);
@@ -69,25 +65,28 @@ export class AdminService {
 
   /** Disables an account: it cannot log in or refresh, and every token it holds stops working now. */
   async disable(actor: AuthContext, userId: string): Promise<AdminUserView> {
-    if (actor.userId === userId) throw new AppError('conflict', 'Administrators cannot disable themselves.');
+    if (actor.userId === userId) throw new AppError('cannot_disable_self');
     const user = await this.prisma.$transaction(async (tx) => {
       const existing = await tx.user.findUnique({ where: { id: userId }, include: { roles: true } });
-      if (!existing) throw new AppError('not_found', 'No such user.');
+      if (!existing) throw new AppError('user_not_found');
       if (existing.disabledAt === null && existing.roles.some((role) => role.roleName === ADMIN_ROLE)) await requireAnotherAdmin(tx, userId);
-      return tx.user.update({ where: { id: userId }, data: { disabledAt: existing.disabledAt ?? new Date(this.clock.now()) }, include: { roles: true } });
+      return tx.user.update({
+        where: { id: userId },
+        data: { disabledAt: existing.disabledAt ?? new Date(this.clock.now()), updatedAt: new Date(this.clock.now()) },
+        include: { roles: true },
+      });
     });
     await this.sessions.revokeEverything(userId, 'account_disabled');
     return toAdminView(user);
   }
 
   async enable(userId: string): Promise<AdminUserView> {
-    const user = await this.prisma.user.update({ where: { id: userId }, data: { disabledAt: null }, include: { roles: true } });
+    const user = await this.prisma.user.update({
+      where: { id: userId },
+      data: { disabledAt: null, updatedAt: new Date(this.clock.now()) },
+      include: { roles: true },
+    });
     return toAdminView(user);
-  }
-
-  /** Creates or promotes an administrator; see `ensureAdmin`. */
-  ensureAdmin(input: AdminBootstrap): Promise<{ created: boolean; user: AdminUserView }> {
-    return ensureAdmin(this.prisma, (password) => this.passwords.hash(password), input);
   }
 }
 
@@ -102,7 +101,7 @@ const LAST_ADMIN_LOCK = 7_311_943;
 async function requireAnotherAdmin(tx: Parameters<Parameters<Prisma['$transaction']>[0]>[0], userId: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${LAST_ADMIN_LOCK}::bigint)`;
   const others = await tx.userRole.count({ where: { roleName: ADMIN_ROLE, userId: { not: userId }, user: { disabledAt: null } } });
-  if (others === 0) throw new AppError('conflict', 'That would leave no administrator.', { details: { reason: 'last_admin' } });
+  if (others === 0) throw new AppError('last_admin', { details: { reason: 'last_admin' } });
 }
 
 export interface AdminBootstrap {
@@ -121,18 +120,23 @@ export async function ensureAdmin(
   prisma: Prisma,
   hashPassword: (password: string) => Promise<string>,
   input: AdminBootstrap,
+  clock: Clock,
 ): Promise<{ created: boolean; user: AdminUserView }> {
   const email = input.email.toLowerCase();
   const existing = await prisma.user.findUnique({ where: { email }, include: { roles: true } });
   if (existing) return { created: false, user: toAdminView(existing) };
+  const passwordHash = await hashPassword(input.password);
+  const now = new Date(clock.now());
   const user = await prisma.user.create({
     data: {
       username: input.username,
       usernameKey: input.username.toLowerCase(),
       email,
-      passwordHash: await hashPassword(input.password),
+      passwordHash,
       // The operator chose this address in the server's own settings: it needs no link to confirm it.
-      emailVerifiedAt: new Date(),
+      emailVerifiedAt: now,
+      createdAt: now,
+      updatedAt: now,
       roles: { create: [{ roleName: 'user' }, { roleName: ADMIN_ROLE }] },
     },
     include: { roles: true },

@@ -28,7 +28,10 @@ const CreatedApiKey = ApiKey.extend({ key: z.string().meta({ description: 'The k
 const CreateBody = z
   .object({
     name: z.string().trim().min(1).max(64),
-    expiresAt: z.iso.datetime({ offset: true }).optional().transform((value) => (value === undefined ? undefined : new Date(value))),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .transform((value) => (value === undefined ? undefined : new Date(value))),
     scopes: z
       .array(z.enum(API_KEY_SCOPES))
       .min(1)
@@ -43,7 +46,15 @@ const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
 export function apiKeyRoutes(
   registry: OpenAPIRegistry,
-  deps: { apiKeys: ApiKeyService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler; enrolment: EnrolmentGuards },
+  deps: {
+    apiKeys: ApiKeyService;
+    email: EmailService;
+    events: SecurityEvents;
+    authn: Authenticators;
+    limit: Budget;
+    recentSignIn: RequestHandler;
+    enrolment: EnrolmentGuards;
+  },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });
   const middleware = [deps.authn.user(deps.limit)];
@@ -61,7 +72,10 @@ export function apiKeyRoutes(
     handler: async ({ body }, req, res) => {
       const { userId } = currentAuth(req);
       const created = await deps.apiKeys.create(userId, body);
-      deps.events.record({ type: 'api_key.created', actorId: userId, targetId: userId, details: { keyId: created.id, name: created.name } }, clientContext(req));
+      deps.events.record(
+        { type: 'api_key.created', actorId: userId, targetId: userId, details: { keyId: created.id, name: created.name } },
+        clientContext(req),
+      );
       deps.email.notify(userId, 'api-key-created', { keyName: created.name });
       res.status(201).json(created);
     },

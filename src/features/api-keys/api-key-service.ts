@@ -30,7 +30,15 @@ function digest(value: string): Buffer {
   return Buffer.from(hashToken(value), 'hex');
 }
 
-function toView(row: { id: string; name: string; prefix: string; scopes: string[]; createdAt: Date; lastUsedAt: Date | null; expiresAt: Date | null }): ApiKeyView {
+function toView(row: {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
+}): ApiKeyView {
   return {
     id: row.id,
     name: row.name,
@@ -42,8 +50,7 @@ function toView(row: { id: string; name: string; prefix: string; scopes: string[
   };
 }
 
-const invalidKey = () =>
-  new AppError('invalid_token', 'The API key is not valid.', { headers: { 'WWW-Authenticate': 'ApiKey realm="authkit", error="invalid_token"' } });
+const invalidKey = () => new AppError('api_key_invalid', { headers: { 'WWW-Authenticate': 'ApiKey realm="authkit", error="invalid_token"' } });
 
 export class ApiKeyService {
   constructor(
@@ -55,10 +62,14 @@ export class ApiKeyService {
   /** Creates a key and returns it in full: the only time it is ever shown. */
   async create(userId: string, input: { name: string; scopes?: ApiKeyScope[]; expiresAt?: Date }): Promise<ApiKeyView & { key: string }> {
     if (input.expiresAt && input.expiresAt.getTime() <= this.clock.now()) {
-      throw new AppError('validation_failed', 'expiresAt must be in the future.', { details: [{ path: 'expiresAt', message: 'in the past' }] });
+      throw new AppError('expires_at_in_past', { details: [{ path: 'expiresAt', message: 'in the past' }] });
     }
     // 12 characters of [A-Za-z0-9] for finding the key, 256 random bits for proving it.
-    const prefix = randomBytes(12).toString('base64url').replace(/[^A-Za-z0-9]/g, '').padEnd(12, '0').slice(0, 12);
+    const prefix = randomBytes(12)
+      .toString('base64url')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .padEnd(12, '0')
+      .slice(0, 12);
     const secret = randomBytes(32).toString('base64url');
     const key = `ak_${prefix}_${secret}`;
     const row = await this.prisma.apiKey.create({
@@ -82,14 +93,17 @@ export class ApiKeyService {
 
   async revoke(userId: string, id: string): Promise<void> {
     const result = await this.prisma.apiKey.updateMany({ where: { id, userId, revokedAt: null }, data: { revokedAt: new Date(this.clock.now()) } });
-    if (result.count === 0) throw new AppError('not_found', 'No such API key.');
+    if (result.count === 0) throw new AppError('api_key_not_found');
   }
 
   /** Turns a presented key into the caller's identity, or refuses it (unknown, revoked, expired, disabled owner). */
   async authenticate(presented: string): Promise<AuthContext & { scopes: string[] }> {
     const match = KEY_FORMAT.exec(presented);
     if (!match) throw invalidKey();
-    const row = await this.prisma.apiKey.findUnique({ where: { prefix: match[1] as string }, include: { user: { select: { disabledAt: true, username: true } } } });
+    const row = await this.prisma.apiKey.findUnique({
+      where: { prefix: match[1] as string },
+      include: { user: { select: { disabledAt: true, username: true } } },
+    });
     const expected = row ? Buffer.from(row.secretHash, 'hex') : digest('no key has this prefix');
     const matches = timingSafeEqual(digest(presented), expected);
     const now = this.clock.now();

@@ -109,7 +109,11 @@ function chainedEvent(row: EventRow): ChainedEvent {
 }
 
 /** What is wrong with the link from `previous` (undefined for the oldest event) to `event`, if anything. */
-function brokenLink(event: ChainedEvent, storedHash: string, previous: { seq: bigint; hash: string } | undefined): { reason: ChainBreak; message: string } | undefined {
+function brokenLink(
+  event: ChainedEvent,
+  storedHash: string,
+  previous: { seq: bigint; hash: string } | undefined,
+): { reason: ChainBreak; message: string } | undefined {
   if (previous === undefined) {
     if (event.seq < 1n) return { reason: 'out_of_order', message: `seq ${event.seq} is below 1: the event was written without the chaining trigger` };
     if (event.seq === 1n && event.prevHash !== GENESIS_HASH) return { reason: 'relinked', message: 'the first event does not start from the genesis hash' };
@@ -120,7 +124,8 @@ function brokenLink(event: ChainedEvent, storedHash: string, previous: { seq: bi
       const range = gap === 1n ? `event ${previous.seq + 1n} is` : `events ${previous.seq + 1n} to ${event.seq - 1n} are`;
       return { reason: 'missing', message: `${range} missing between seq ${previous.seq} and seq ${event.seq}` };
     }
-    if (event.prevHash !== previous.hash) return { reason: 'relinked', message: `its prevHash is not the hash of event ${previous.seq}: one of the two was replaced` };
+    if (event.prevHash !== previous.hash)
+      return { reason: 'relinked', message: `its prevHash is not the hash of event ${previous.seq}: one of the two was replaced` };
   }
   if (eventHash(event) !== storedHash) return { reason: 'altered', message: 'its fields do not give its hash: it was changed after it was written' };
   return undefined;

@@ -33,6 +33,32 @@ export const SECURITY_EVENT_TYPES = [
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 
+/** What each event is called where a person reads it (the browser page asks GET /audit/event-types). */
+export const SECURITY_EVENT_LABELS: Record<SecurityEventType, string> = {
+  'user.registered': 'Account created',
+  'session.signed_in': 'Signed in',
+  'session.sign_in_failed': 'Failed sign-in',
+  'session.signed_out': 'Signed out',
+  'session.signed_out_everywhere': 'Signed out everywhere',
+  'session.refresh_reuse_detected': 'A stolen session token was used; that session was ended',
+  'password.changed': 'Password changed',
+  'password.reset': 'Password reset by email',
+  'email.changed': 'Email address changed',
+  'mfa.enabled': 'Two-factor turned on',
+  'mfa.disabled': 'Two-factor turned off',
+  'mfa.recovery_code_used': 'Recovery code used',
+  'passkey.added': 'Passkey added',
+  'passkey.removed': 'Passkey deleted',
+  'api_key.created': 'API key created',
+  'api_key.revoked': 'API key revoked',
+  'role.granted': 'Role granted',
+  'role.revoked': 'Role removed',
+  'account.disabled': 'Account disabled',
+  'account.enabled': 'Account enabled',
+  'account.deleted': 'Account deleted',
+  'rate_limit.reset': 'Rate limit reset by an administrator',
+};
+
 export interface SecurityEvent {
   type: SecurityEventType;
   /** Who did it (the signed-in user or administrator); absent for an anonymous request. */
@@ -55,7 +81,14 @@ export interface SecurityEvents {
 }
 
 /** Told of each event once it is written (the webhooks' queue). */
-export type EventListener = (event: { id: string; type: SecurityEventType; targetId: string | null; actorId: string | null; details: unknown; createdAt: Date }) => Promise<void>;
+export type EventListener = (event: {
+  id: string;
+  type: SecurityEventType;
+  targetId: string | null;
+  actorId: string | null;
+  details: unknown;
+  createdAt: Date;
+}) => Promise<void>;
 
 const USER_AGENT_MAX = 256;
 

@@ -7,7 +7,7 @@ import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { adminOnly, type AdminGuardDeps } from '../admin/admin-routes.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
-import { type AuditLog, SECURITY_EVENT_TYPES } from './audit-log.js';
+import { type AuditLog, SECURITY_EVENT_LABELS, SECURITY_EVENT_TYPES } from './audit-log.js';
 
 const SecurityEventSchema = z
   .object({
@@ -23,6 +23,18 @@ const SecurityEventSchema = z
   })
   .meta({ id: 'SecurityEvent' });
 const EventPage = pageEnvelope('events', SecurityEventSchema, 'SecurityEventPage');
+
+const EventTypesSchema = z
+  .object({
+    types: z.array(
+      z.object({
+        type: z.enum(SECURITY_EVENT_TYPES),
+        label: z.string().meta({ description: 'What the event is called where a person reads it' }),
+      }),
+    ),
+  })
+  .meta({ id: 'SecurityEventTypes' });
+const EVENT_TYPES = { types: SECURITY_EVENT_TYPES.map((type) => ({ type, label: SECURITY_EVENT_LABELS[type] })) };
 
 const ChainVerdictSchema = z
   .discriminatedUnion('ok', [
@@ -68,6 +80,15 @@ export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
   const api = new ApiRouter(registry, { tags: ['audit'] });
   api.route({
     method: 'get',
+    path: '/audit/event-types',
+    summary: 'Every security event type with the label a person reads (public, the same for everyone)',
+    responses: { 200: { description: 'The event types, in a stable order', schema: EventTypesSchema } },
+    handler: (_input, _req, res) => {
+      res.json(EVENT_TYPES);
+    },
+  });
+  api.route({
+    method: 'get',
     path: '/me/security-events',
     summary: 'Your security events (sign-ins, failed sign-ins, changes to your account), newest first',
     security: ['bearer'],
@@ -107,7 +128,10 @@ export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
       'Reads the whole log (in batches). `ok: false` means an event was changed, removed or inserted outside the service (the database refuses that unless its triggers were disabled).',
     security: ['bearer'],
     middleware: adminOnly(deps),
-    responses: { 200: { description: 'The verdict (a broken chain is still a 200: the check itself succeeded)', schema: ChainVerdictSchema }, ...errorResponses() },
+    responses: {
+      200: { description: 'The verdict (a broken chain is still a 200: the check itself succeeded)', schema: ChainVerdictSchema },
+      ...errorResponses(),
+    },
     handler: async (_input, _req, res) => {
       res.json(await deps.events.verify());
     },

@@ -6,7 +6,17 @@ import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import type { ClientContext, Sessions } from '../sessions/session-service.js';
 import { PublicUser } from '../users/user-schemas.js';
-import { AccessTokenResponse, LoginBody, MfaChallenge, MfaLoginBody, ProtectedResponse, ReauthenticateBody, RefreshBody, RegisterBody, TokenResponse } from './auth-schemas.js';
+import {
+  AccessTokenResponse,
+  LoginBody,
+  MfaChallenge,
+  MfaLoginBody,
+  ProtectedResponse,
+  ReauthenticateBody,
+  RefreshBody,
+  RegisterBody,
+  TokenResponse,
+} from './auth-schemas.js';
 import type { AuthService } from './auth-service.js';
 import { DEVICE_COOKIE, type LoginThrottle, readCookie } from './login-throttle.js';
 import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from './authenticate.js';
@@ -32,11 +42,14 @@ export interface AuthRouteDeps {
 
 const errors = errorResponses();
 /** With REQUIRE_EMAIL_VERIFICATION, every way of signing in may answer this. */
-export const NOT_VERIFIED = { description: 'REQUIRE_EMAIL_VERIFICATION is on and the address is not confirmed yet (email_not_verified)', schema: ErrorResponse };
+export const NOT_VERIFIED = {
+  description: 'REQUIRE_EMAIL_VERIFICATION is on and the address is not confirmed yet (email_not_verified)',
+  schema: ErrorResponse,
+};
 
 export const REGISTER_NOTE =
   'The answer never says whether the address has an account: for a taken address it is the same 201 with the same body shape ' +
-  '(an id that names no account), and the address\'s owner is emailed instead. Usernames are public handles: a taken one answers 409.';
+  "(an id that names no account), and the address's owner is emailed instead. Usernames are public handles: a taken one answers 409.";
 
 export function clientContext(req: Request): ClientContext {
   return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE), requestId: req.id };
@@ -81,10 +94,16 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     body: LoginBody,
     middleware: [deps.publicLimit],
     responses: {
-      200: { description: 'A token pair and the user; or, with two-factor on, an mfa_token for POST /login/mfa', schema: z.union([TokenResponse, MfaChallenge]) },
+      200: {
+        description: 'A token pair and the user; or, with two-factor on, an mfa_token for POST /login/mfa',
+        schema: z.union([TokenResponse, MfaChallenge]),
+      },
       ...errors,
       403: NOT_VERIFIED,
-      429: { description: 'The per-address budget is spent (rate_limited), or the account had too many failed logins (login_throttled)', schema: ErrorResponse },
+      429: {
+        description: 'The per-address budget is spent (rate_limited), or the account had too many failed logins (login_throttled)',
+        schema: ErrorResponse,
+      },
     },
     handler: async ({ body }, req, res) => {
       const identifier = body.username ?? body.email ?? '';

@@ -17,7 +17,10 @@ export const LoginBody = z
   })
   .meta({ id: 'LoginRequest' });
 
-export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(2_048) }).strict().meta({ id: 'RefreshRequest' });
+export const RefreshBody = z
+  .object({ refresh_token: z.string().min(1).max(2_048) })
+  .strict()
+  .meta({ id: 'RefreshRequest' });
 
 export const TokenResponse = z
   .object({

@@ -111,9 +111,16 @@ export class AuthService {
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       const usernameTaken = (await this.prisma.user.count({ where: { usernameKey: input.username.toLowerCase() } })) > 0;
-      if (usernameTaken) throw new AppError('already_registered', 'That username is already taken.', { details: [{ path: 'username', message: 'taken' }] });
+      if (usernameTaken) throw new AppError('username_taken', { details: [{ path: 'username', message: 'taken' }] });
       this.mail.registrationAttempted(email);
-      return { id: randomUUID(), username: input.username, email, emailVerified: false, roles: [DEFAULT_ROLE], createdAt: new Date(this.clock.now()).toISOString() };
+      return {
+        id: randomUUID(),
+        username: input.username,
+        email,
+        emailVerified: false,
+        roles: [DEFAULT_ROLE],
+        createdAt: new Date(this.clock.now()).toISOString(),
+      };
     }
   }
 
@@ -128,7 +135,7 @@ export class AuthService {
       include: { roles: true },
     });
     if (!(await this.proof.signIn(user, identifier, input.password, client)) || !user) {
-      throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+      throw new AppError('invalid_credentials');
     }
     if (this.passwords.isWeakerThanConfigured(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
     return this.firstFactorPassed(user, ['pwd'], 'password', client);
@@ -140,7 +147,7 @@ export class AuthService {
    */
   async loginWithEmailCode(userId: string, client: ClientContext): Promise<LoginResult> {
     const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
-    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The email or code is not correct, or the code has expired.');
+    if (!user || user.disabledAt) throw new AppError('invalid_email_code');
     return this.firstFactorPassed(user, ['otp'], 'email_code', client);
   }
 
@@ -166,7 +173,7 @@ export class AuthService {
   private requireVerifiedEmail(user: { id: string; emailVerifiedAt: Date | null }, method: SignInMethod, client: ClientContext): void {
     if (this.requireEmailVerification && !user.emailVerifiedAt) {
       this.signIns.failed(method, 'email_not_verified', client, user.id);
-      throw new AppError('email_not_verified', 'Confirm your email address first with the link we sent (POST /email/verify/resend sends another).');
+      throw new AppError('email_not_verified');
     }
   }
 
@@ -179,7 +186,9 @@ export class AuthService {
     void this.passwords
       .hash(password)
       .then((passwordHash) => this.prisma.user.updateMany({ where: { id: userId, passwordHash: checkedHash }, data: { passwordHash } }))
-      .catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err), userId }, 'could not re-hash a password at the current cost'));
+      .catch((err: unknown) =>
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err), userId }, 'could not re-hash a password at the current cost'),
+      );
   }
 
   /**
@@ -197,7 +206,7 @@ export class AuthService {
     const user = await this.prisma.user.findUnique({ where: { id: verified.userId }, include: { roles: true } });
     if (!user || user.disabledAt) {
       this.signIns.failed('passkey', 'disabled', client, verified.userId);
-      throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+      throw new AppError('invalid_credentials');
     }
     this.requireVerifiedEmail(user, 'passkey', client);
     return this.startSession(user, verified.amr, 'passkey', client);
@@ -229,10 +238,10 @@ export class AuthService {
     const amr = [...new Set([...claims.amr, ...second, 'mfa'])];
     // Spent only on success, so a typo does not force the password step again, yet two racing uses cannot both win.
     if (!(await this.revocations.spendOnce(claims.jti, (claims.exp - claims.iat) * 1000 + 60_000))) {
-      throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');
+      throw new AppError('mfa_token_used');
     }
     const user = await this.prisma.user.findUnique({ where: { id: claims.sub }, include: { roles: true } });
-    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+    if (!user || user.disabledAt) throw new AppError('invalid_credentials');
     return this.startSession(user, amr, method, client);
   }
 
@@ -241,11 +250,11 @@ export class AuthService {
     try {
       claims = this.mfaTokens.verify(mfaToken);
     } catch (err) {
-      if (err instanceof InvalidTokenError) throw new AppError('invalid_token', err.message);
+      if (err instanceof InvalidTokenError) throw new AppError(err.reason === 'expired' ? 'mfa_token_expired' : 'mfa_token_invalid');
       throw err;
     }
     if (await this.revocations.isRevoked({ jti: claims.jti, sid: claims.jti, userId: claims.sub, issuedAtMs: claims.iat * 1000 })) {
-      throw new AppError('invalid_token', 'This mfa_token was already used; log in again.');
+      throw new AppError('mfa_token_used');
     }
     return claims;
   }
@@ -256,10 +265,10 @@ export class AuthService {
    */
   async reauthenticate(auth: AuthContext, input: { password: string; code?: string }, client: ClientContext): Promise<Omit<TokenPair, 'refresh_token'>> {
     const user = await this.prisma.user.findUnique({ where: { id: auth.userId } });
-    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The password is not correct.');
+    if (!user || user.disabledAt) throw new AppError('wrong_password');
     await this.proof.confirm(user, input.password, client);
     if (await this.mfa.isEnabled(user.id)) {
-      if (input.code === undefined) throw new AppError('invalid_mfa_code', 'Two-factor is on: send a current code (or a recovery code) with the password.');
+      if (input.code === undefined) throw new AppError('mfa_code_required');
       await this.mfa.verifySecondFactor(user.id, input.code);
       return this.sessions.reauthenticated(auth, ['pwd', 'otp', 'mfa']);
     }
@@ -270,7 +279,7 @@ export class AuthService {
   async reauthenticateWithPasskey(auth: AuthContext, response: AuthenticationResponseJSON): Promise<Omit<TokenPair, 'refresh_token'>> {
     const { amr } = await this.passkeys.verifyAssertion(response, { kind: 'reauthenticate', userId: auth.userId, sessionId: auth.sessionId });
     const user = await this.prisma.user.findUnique({ where: { id: auth.userId } });
-    if (!user || user.disabledAt) throw new AppError('invalid_credentials', 'The username, email or password is not correct.');
+    if (!user || user.disabledAt) throw new AppError('invalid_credentials');
     return this.sessions.reauthenticated(auth, amr);
   }
 

@@ -33,12 +33,18 @@ declare module 'express-serve-static-core' {
 const REALM = 'authkit';
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-function challenge(code: 'unauthorized' | 'invalid_token', message: string): AppError {
+/** A 401 with its Bearer challenge (RFC 6750); `message` replaces the reason's default. */
+function challenge(
+  reason: 'unauthorized' | 'bearer_header_malformed' | 'access_token_invalid' | 'access_token_expired' | 'access_token_revoked',
+  message?: string,
+): AppError {
+  const error = new AppError(reason, message);
   const header =
-    code === 'unauthorized'
+    reason === 'unauthorized'
       ? `Bearer realm="${REALM}"`
-      : `Bearer realm="${REALM}", error="invalid_token", error_description="${message.replace(/"/g, "'")}"`;
-  return new AppError(code, message, { headers: { 'WWW-Authenticate': header } });
+      : `Bearer realm="${REALM}", error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`;
+  error.headers['WWW-Authenticate'] = header;
+  return error;
 }
 
 export interface AuthenticateDeps {
@@ -65,12 +71,16 @@ type Verified = { auth: AuthContext } | { refusal: AppError; guess: boolean };
  */
 function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
   const match = BEARER.exec(header);
-  if (!match?.[1]) return { refusal: challenge('invalid_token', 'Send the access token as "Authorization: Bearer <token>".'), guess: true };
+  if (!match?.[1]) return { refusal: challenge('bearer_header_malformed'), guess: true };
   let claims;
   try {
     claims = deps.tokens.verify(match[1]);
   } catch (err) {
-    if (err instanceof InvalidTokenError) return { refusal: challenge('invalid_token', err.message), guess: err.reason !== 'expired' };
+    if (err instanceof InvalidTokenError) {
+      return err.reason === 'expired'
+        ? { refusal: challenge('access_token_expired'), guess: false }
+        : { refusal: challenge('access_token_invalid', err.message), guess: true };
+    }
     throw err;
   }
   const auth: AuthContext = {
@@ -90,7 +100,9 @@ function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
 /** Runs a rate-limit middleware and resolves with the error it passed on, if any. */
 function countAgainstBudget(limit: Budget, req: Request, res: Response): Promise<Error | undefined> {
   return new Promise((resolve) => {
-    void limit(req, res, (err?: unknown) => resolve(err === undefined || err instanceof Error ? err : new Error('the rate limiter passed on a non-error', { cause: err })));
+    void limit(req, res, (err?: unknown) =>
+      resolve(err === undefined || err instanceof Error ? err : new Error('the rate limiter passed on a non-error', { cause: err })),
+    );
   });
 }
 
@@ -129,12 +141,12 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
         revocation.catch(() => {});
         throw limited;
       }
-      if (await revocation) throw challenge('invalid_token', 'The access token has been revoked.');
+      if (await revocation) throw challenge('access_token_revoked');
       return;
     }
     const apiKey = req.get('x-api-key');
-    if (apiKey === undefined || apiKey === '') throw challenge('unauthorized', 'Authentication is required.');
-    if (scope === undefined) throw new AppError('forbidden', 'API keys cannot do this; use a Bearer access token from /login.');
+    if (apiKey === undefined || apiKey === '') throw challenge('unauthorized');
+    if (scope === undefined) throw new AppError('api_key_not_allowed');
     let auth;
     try {
       auth = await deps.apiKeys.authenticate(apiKey);
@@ -142,7 +154,7 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
       if (err instanceof AppError && err.status === 401) await refuseGuess(req, res, err);
       throw err;
     }
-    if (auth.scopes && !auth.scopes.includes(scope)) throw new AppError('forbidden', `This API key lacks the ${scope} scope.`);
+    if (auth.scopes && !auth.scopes.includes(scope)) throw new AppError('api_key_scope_missing', `This API key lacks the ${scope} scope.`);
     req.auth = auth;
     const limited = await countAgainstBudget(limit, req, res);
     if (limited !== undefined) throw limited;
@@ -165,12 +177,14 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
  * once per credential (the token or key it ends stops working), so they bound themselves. Forged credentials still
  * spend the address's budget of guesses.
  */
-export const UNMETERED: Budget = Object.assign<RequestHandler, Pick<Budget, 'rememberedRefusal'>>((_req, _res, next) => next(), { rememberedRefusal: () => undefined });
+export const UNMETERED: Budget = Object.assign<RequestHandler, Pick<Budget, 'rememberedRefusal'>>((_req, _res, next) => next(), {
+  rememberedRefusal: () => undefined,
+});
 export const UNMETERED_NOTE = 'Never refused by a rate limit: a person must always be able to end access.';
 
 /** The caller's identity; only valid behind `authenticate`. */
 export function currentAuth(req: Request): AuthContext {
-  if (!req.auth) throw new AppError('unauthorized', 'Authentication is required.');
+  if (!req.auth) throw new AppError('unauthorized');
   return req.auth;
 }
 
@@ -183,10 +197,14 @@ export function requireRecentAuthentication(maxAgeS: number, clock: { now(): num
   return (req, _res, next) => {
     const auth = currentAuth(req);
     if (clock.now() - auth.authTimeMs > maxAgeS * 1000) {
-      throw new AppError('reauthentication_required', `Confirm your password (POST /reauthenticate) first: this needs a sign-in within the last ${maxAgeS} seconds.`, {
-        headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_user_authentication", max_age=${maxAgeS}` },
-        details: { maxAgeSeconds: maxAgeS },
-      });
+      throw new AppError(
+        'reauthentication_required',
+        `Confirm your password (POST /reauthenticate) first: this needs a sign-in within the last ${maxAgeS} seconds.`,
+        {
+          headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_user_authentication", max_age=${maxAgeS}` },
+          details: { maxAgeSeconds: maxAgeS },
+        },
+      );
     }
     next();
   };
@@ -197,7 +215,7 @@ export function requireRole(...roles: string[]): RequestHandler {
   return (req, _res, next) => {
     const auth = currentAuth(req);
     if (!roles.some((role) => auth.roles.includes(role))) {
-      throw new AppError('forbidden', `This needs the ${roles.join(' or ')} role.`);
+      throw new AppError('role_required', `This needs the ${roles.join(' or ')} role.`);
     }
     next();
   };

@@ -29,7 +29,7 @@ export function enrolmentGuards(prisma: Prisma): EnrolmentGuards {
     verifiedEmail: async (req, _res, next) => {
       const user = await prisma.user.findUnique({ where: { id: currentAuth(req).userId }, select: { emailVerifiedAt: true } });
       if (!user?.emailVerifiedAt) {
-        throw new AppError('email_not_verified', 'Confirm your email address first (the link we sent, or POST /email/verify/resend): until it is confirmed, nothing that outlives a session can be added to the account.');
+        throw new AppError('email_not_verified_for_enrolment');
       }
       next();
     },
@@ -44,7 +44,9 @@ export function enrolmentGuards(prisma: Prisma): EnrolmentGuards {
         prisma.passkey.count({ where: { userId: auth.userId } }),
       ]);
       if ((factor?.enabledAt ?? null) === null && passkeys === 0) {
-        const next_ = auth.amr.includes('pwd') ? 'an emailed code (POST /reauthenticate/email-code/send, then POST /reauthenticate/email-code)' : 'your password (POST /reauthenticate)';
+        const next_ = auth.amr.includes('pwd')
+          ? 'an emailed code (POST /reauthenticate/email-code/send, then POST /reauthenticate/email-code)'
+          : 'your password (POST /reauthenticate)';
         throw new AppError('second_proof_required', `Adding the account's first second factor needs a second proof in this session: confirm ${next_}.`, {
           details: { proven: auth.amr, accepted: auth.amr.includes('pwd') ? ['email_code'] : ['password'] },
         });

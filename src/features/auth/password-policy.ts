@@ -14,8 +14,11 @@ export interface PasswordOwner {
   otherInputs?: string[];
 }
 
-function weak(message: string, details: Record<string, unknown>): AppError {
-  return new AppError('weak_password', message, { details: { path: 'password', ...details } });
+type WeakReason = 'too_short' | 'personal' | 'common' | 'guessable' | 'breached';
+
+/** `message` carries this password's numbers (the length, the breach count); the reason says which rule it broke. */
+function weak(message: string, details: { reason: WeakReason } & Record<string, unknown>): AppError {
+  return new AppError(`password_${details.reason}`, message, { details: { path: 'password', ...details } });
 }
 
 export class PasswordPolicy {
@@ -82,7 +85,7 @@ export class PasswordPolicy {
         this.logger.warn({ err: reason }, 'breached-password check failed; the password was accepted unchecked (BREACHED_PASSWORD_CHECK=fail-open)');
         return 0;
       }
-      throw new AppError('service_unavailable', 'Passwords cannot be checked against known breaches right now; try again shortly.', {
+      throw new AppError('breach_check_unavailable', {
         cause: err,
         headers: { 'Retry-After': '5' },
       });

@@ -46,7 +46,7 @@ export class PasswordProof {
    */
   async confirm(user: Account, password: string | undefined, client: ClientContext): Promise<void> {
     if (password === undefined || !(await this.signIn(user, user.id, password, client, 'password_confirmation'))) {
-      throw new AppError('invalid_credentials', 'The password is not correct.');
+      throw new AppError('wrong_password');
     }
   }
 }

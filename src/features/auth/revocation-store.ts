@@ -1,8 +1,9 @@
 // Which access tokens are void before they expire: by token id, by session, or by a per-user cutoff time.
+// Contract: tests/contracts/revocation.contract.test.ts.
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import { ExpiringMap } from '../../core/expiring-map.js';
-import type { SharedStore } from '../../core/shared-store.js';
+import { byStore, CLEANUP_SLACK_MS, cleanupTtlMs, type RedisSharedStore, type SharedStore } from '../../core/shared-store.js';
 
 export interface AccessTokenRef {
   jti: string;
@@ -12,7 +13,10 @@ export interface AccessTokenRef {
   issuedAtMs: number;
 }
 
-/** Every method's TTL is how long the entry must outlive the tokens it voids: an access token's lifetime. */
+/**
+ * Every method's TTL is how long the entry must outlive the tokens it voids: an access token's lifetime. An entry is
+ * valid until its deadline by the injected clock, on either store.
+ */
 export interface RevocationStore {
   /** Answers from one round trip to the store, however many checks it makes. */
   isRevoked(token: AccessTokenRef): Promise<boolean>;
@@ -32,31 +36,74 @@ const keys = {
 
 function unavailable(cause: unknown): AppError {
   // Without the store nobody can tell a revoked token from a live one, so refuse rather than guess.
-  return new AppError('service_unavailable', 'Token revocation cannot be checked right now; try again shortly.', {
+  return new AppError('revocation_unavailable', {
     cause,
     headers: { 'Retry-After': '1' },
   });
 }
 
-function isSet(value: string | null | undefined): value is string {
-  return value !== null && value !== undefined;
+/**
+ * A token or session entry holds its deadline; it voids tokens while the deadline is ahead of the clock. One written
+ * before deadlines were kept holds '1' and lapses by Redis's TTL alone: it voids while it exists.
+ */
+function liveDeadline(value: string | null | undefined, now: number): boolean {
+  return value !== null && value !== undefined && (value === '1' || Number(value) > now);
+}
+
+/**
+ * A user's entry holds `<cutoff>:<deadline>`: while the deadline is ahead, tokens issued before the cutoff are void.
+ * One written before deadlines were kept holds the cutoff alone and applies while it exists.
+ */
+function liveCutoff(value: string | null | undefined, now: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const [cutoff, deadline] = value.split(':').map(Number);
+  return deadline === undefined || deadline > now ? cutoff : undefined;
+}
+
+function deadlineAfter(now: number, ttlMs: number): number {
+  return now + Math.max(1, Math.ceil(ttlMs));
 }
 
 /**
  * Sets a cutoff only forward: two instances revoking at nearly the same moment (or with clocks a little apart) must
  * never move "void before T" back and revive tokens the later call voided. The entry lives at least `ttl` either way.
+ * ARGV: cutoff, deadline, now, cleanup slack.
  */
 const LATER_CUTOFF = `
-local current = tonumber(redis.call('GET', KEYS[1]))
-if current == nil or current < tonumber(ARGV[1]) then
-  return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local cutoff, deadline, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local current = redis.call('GET', KEYS[1])
+if current then
+  local sep = string.find(current, ':', 1, true)
+  local currentCutoff, currentDeadline
+  if sep then
+    currentCutoff, currentDeadline = tonumber(string.sub(current, 1, sep - 1)), tonumber(string.sub(current, sep + 1))
+  else
+    -- written before deadlines were kept: the cutoff alone, lapsing by Redis's TTL
+    currentCutoff, currentDeadline = tonumber(current), now + redis.call('PTTL', KEYS[1])
+  end
+  if currentDeadline > now then
+    cutoff = math.max(cutoff, currentCutoff)
+    deadline = math.max(deadline, currentDeadline)
+  end
 end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 'KEPT'
+redis.call('SET', KEYS[1], string.format('%d:%d', cutoff, deadline), 'PX', math.max(1, deadline - now) + tonumber(ARGV[4]))
+return 1
+`;
+
+/** Marks a token id spent unless a live entry (or one written before deadlines, '1') already does. ARGV: deadline, now, cleanup slack. */
+const SPEND_ONCE = `
+local current = tonumber(redis.call('GET', KEYS[1]))
+local deadline, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+if current and (current == 1 or current > now) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, deadline - now) + tonumber(ARGV[3]))
+return 1
 `;
 
 class RedisRevocationStore implements RevocationStore {
-  constructor(private readonly store: Extract<SharedStore, { kind: 'redis' }>) {}
+  constructor(
+    private readonly store: RedisSharedStore,
+    private readonly clock: Clock,
+  ) {}
 
   private key(suffix: string): string {
     return `${this.store.prefix}${suffix}`;
@@ -73,29 +120,37 @@ class RedisRevocationStore implements RevocationStore {
     }
     // A reply of the wrong shape must never read as "not revoked".
     if (values.length !== 3) throw unavailable(new Error(`MGET answered ${values.length} values for 3 keys`));
-    const [tokenRevoked, sessionRevoked, cutoff] = values;
-    return isSet(tokenRevoked) || isSet(sessionRevoked) || (isSet(cutoff) && token.issuedAtMs < Number(cutoff));
+    const [tokenRevoked, sessionRevoked, cutoffEntry] = values;
+    const now = this.clock.now();
+    const cutoff = liveCutoff(cutoffEntry, now);
+    return liveDeadline(tokenRevoked, now) || liveDeadline(sessionRevoked, now) || (cutoff !== undefined && token.issuedAtMs < cutoff);
   }
 
   async revokeToken(jti: string, ttlMs: number): Promise<void> {
-    await this.store.redis.set(this.key(keys.token(jti)), '1', 'PX', Math.max(1, Math.ceil(ttlMs)));
+    const now = this.clock.now();
+    const deadline = deadlineAfter(now, ttlMs);
+    await this.store.redis.set(this.key(keys.token(jti)), String(deadline), 'PX', cleanupTtlMs(deadline, now));
   }
 
   async revokeSessions(sessionIds: string[], ttlMs: number): Promise<void> {
     if (sessionIds.length === 0) return;
+    const now = this.clock.now();
+    const deadline = deadlineAfter(now, ttlMs);
     const pipeline = this.store.redis.pipeline();
-    for (const sid of sessionIds) pipeline.set(this.key(keys.session(sid)), '1', 'PX', Math.max(1, Math.ceil(ttlMs)));
+    for (const sid of sessionIds) pipeline.set(this.key(keys.session(sid)), String(deadline), 'PX', cleanupTtlMs(deadline, now));
     const results = await pipeline.exec();
     const failed = results?.find(([err]) => err !== null);
     if (failed) throw failed[0] as Error;
   }
 
   async revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
-    await this.store.redis.eval(LATER_CUTOFF, 1, this.key(keys.user(userId)), String(atMs), String(Math.max(1, Math.ceil(ttlMs))));
+    const now = this.clock.now();
+    await this.store.redis.eval(LATER_CUTOFF, 1, this.key(keys.user(userId)), Math.floor(atMs), deadlineAfter(now, ttlMs), now, CLEANUP_SLACK_MS);
   }
 
   async spendOnce(jti: string, ttlMs: number): Promise<boolean> {
-    return (await this.store.redis.set(this.key(keys.token(jti)), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK';
+    const now = this.clock.now();
+    return (await this.store.redis.eval(SPEND_ONCE, 1, this.key(keys.token(jti)), deadlineAfter(now, ttlMs), now, CLEANUP_SLACK_MS)) === 1;
   }
 }
 
@@ -103,7 +158,7 @@ class RedisRevocationStore implements RevocationStore {
 class InProcessRevocationStore implements RevocationStore {
   private readonly entries: ExpiringMap<number>;
 
-  constructor(clock: Clock) {
+  constructor(private readonly clock: Clock) {
     this.entries = new ExpiringMap(clock);
   }
 
@@ -127,7 +182,9 @@ class InProcessRevocationStore implements RevocationStore {
   }
 
   revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
-    this.entries.set(keys.user(userId), Math.max(atMs, this.entries.get(keys.user(userId)) ?? 0), ttlMs);
+    const key = keys.user(userId);
+    const deadline = Math.max(this.clock.now() + ttlMs, this.entries.expiresAt(key) ?? 0);
+    this.entries.setUntil(key, Math.max(atMs, this.entries.get(key) ?? 0), deadline);
     return Promise.resolve();
   }
 
@@ -139,5 +196,5 @@ class InProcessRevocationStore implements RevocationStore {
 }
 
 export function createRevocationStore(store: SharedStore, clock: Clock): RevocationStore {
-  return store.kind === 'redis' ? new RedisRevocationStore(store) : new InProcessRevocationStore(clock);
+  return byStore<RevocationStore>(store, { redis: (redis) => new RedisRevocationStore(redis, clock), inProcess: () => new InProcessRevocationStore(clock) });
 }

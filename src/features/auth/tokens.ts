@@ -246,7 +246,9 @@ export class MfaTokens {
         clockTimestamp: Math.floor(this.clock.now() / 1000),
       });
     } catch (err) {
-      throw new InvalidTokenError(err instanceof jwt.TokenExpiredError ? 'The mfa_token has expired; log in again.' : 'The mfa_token is not valid.');
+      throw err instanceof jwt.TokenExpiredError
+        ? new InvalidTokenError('The mfa_token has expired; log in again.', 'expired')
+        : new InvalidTokenError('The mfa_token is not valid.');
     }
     const claims = MfaClaims.safeParse(payload);
     if (!claims.success) throw new InvalidTokenError('The mfa_token is not valid.');

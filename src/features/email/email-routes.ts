@@ -61,7 +61,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     method: 'post',
     path: '/email/verify',
     summary: 'Confirm an address with the token from the emailed link (24 hours, single use)',
-    description: 'For an email change, the new address becomes the account\'s address now, and the old one is told.',
+    description: "For an email change, the new address becomes the account's address now, and the old one is told.",
     body: z.object({ token: LinkToken }).strict(),
     middleware: [deps.publicLimit],
     responses: {
@@ -71,14 +71,23 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     },
     handler: async ({ body }, req, res) => {
       const { user, previousEmail } = await deps.email.verifyEmail(body.token);
-      if (previousEmail !== undefined) deps.events.record({ type: 'email.changed', actorId: user.id, targetId: user.id, details: { from: previousEmail, to: user.email } }, clientContext(req));
+      if (previousEmail !== undefined)
+        deps.events.record(
+          { type: 'email.changed', actorId: user.id, targetId: user.id, details: { from: previousEmail, to: user.email } },
+          clientContext(req),
+        );
       res.json(user);
     },
   });
-  mailsAnAddress('/email/verify/resend', 'Send the confirmation link again to an address not yet confirmed', 'Sent if the address has an unconfirmed account', (email) => {
-    deps.email.resendVerification(email);
-    return 'If that address belongs to an account not yet confirmed, a new link is on its way.';
-  });
+  mailsAnAddress(
+    '/email/verify/resend',
+    'Send the confirmation link again to an address not yet confirmed',
+    'Sent if the address has an unconfirmed account',
+    (email) => {
+      deps.email.resendVerification(email);
+      return 'If that address belongs to an account not yet confirmed, a new link is on its way.';
+    },
+  );
   mailsAnAddress('/password/forgot', 'Email a password-reset link (30 minutes, single use)', 'Sent if the address has an account', (email) => {
     deps.email.forgotPassword(email);
     return 'If that address belongs to an account, a link to reset its password is on its way.';
@@ -100,16 +109,29 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       res.status(204).end();
     },
   });
-  mailsAnAddress('/login/email-code', 'Email a six-digit sign-in code (10 minutes, single use, five guesses)', 'Sent if the address has an account', (email) => {
-    deps.email.sendSignInCode(email);
-    return 'If that address belongs to an account, a sign-in code is on its way.';
-  });
+  mailsAnAddress(
+    '/login/email-code',
+    'Email a six-digit sign-in code (10 minutes, single use, five guesses)',
+    'Sent if the address has an account',
+    (email) => {
+      deps.email.sendSignInCode(email);
+      return 'If that address belongs to an account, a sign-in code is on its way.';
+    },
+  );
   api.route({
     method: 'post',
     path: '/login/email-code/verify',
     summary: 'Sign in with the emailed code: the same answer as POST /login (two-factor still applies)',
     description: 'amr is ["otp"]; with two-factor on, the answer is mfa_required and POST /login/mfa (or /login/mfa/passkey) follows.',
-    body: z.object({ email: Email, code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict(),
+    body: z
+      .object({
+        email: Email,
+        code: z
+          .string()
+          .trim()
+          .regex(/^\d{6}$/, 'six digits'),
+      })
+      .strict(),
     middleware: [deps.publicLimit],
     responses: { 200: { description: 'A token pair and the user, or the second step', schema: z.union([TokenResponse, MfaChallenge]) }, ...errors },
     handler: async ({ body }, req, res) => {
@@ -129,10 +151,10 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
   api.route({
     method: 'post',
     path: '/reauthenticate/email-code/send',
-    summary: 'Email a six-digit code to the account\'s proven address, to prove the mailbox again in this session',
+    summary: "Email a six-digit code to the account's proven address, to prove the mailbox again in this session",
     description:
       'The second proof that adding a first second factor needs after a password sign-in (403 second_proof_required says so). ' +
-      '403 email_not_verified while the address is not proven. Counts against the address\'s mail cap.',
+      "403 email_not_verified while the address is not proven. Counts against the address's mail cap.",
     security: ['bearer'],
     middleware: signedInOnly,
     responses: { 202: { description: 'Sent (unless the address has had its share of messages for now)', schema: Accepted }, ...errors, 403: NOT_PROVEN },
@@ -147,9 +169,20 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     summary: 'Prove the mailbox with the emailed code: a fresh access token for the same session, whose amr adds otp',
     description: 'After a password sign-in the token holds two proofs (amr pwd, otp, mfa). Five wrong codes end the code.',
     security: ['bearer'],
-    body: z.object({ code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict(),
+    body: z
+      .object({
+        code: z
+          .string()
+          .trim()
+          .regex(/^\d{6}$/, 'six digits'),
+      })
+      .strict(),
     middleware: signedInOnly,
-    responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...errors, 401: { description: 'Not authenticated, or a wrong or expired code (invalid_mfa_code)', schema: ErrorResponse } },
+    responses: {
+      200: { description: 'A fresh access token', schema: AccessTokenResponse },
+      ...errors,
+      401: { description: 'Not authenticated, or a wrong or expired code (invalid_mfa_code)', schema: ErrorResponse },
+    },
     handler: async ({ body }, req, res) => {
       const auth = currentAuth(req);
       await deps.email.verifyStepUpCode(auth.userId, body.code);
@@ -159,7 +192,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
   return api;
 }
 
-const NOT_PROVEN = { description: 'The account\'s address is not proven yet (email_not_verified)', schema: ErrorResponse };
+const NOT_PROVEN = { description: "The account's address is not proven yet (email_not_verified)", schema: ErrorResponse };
 
 const OutboxMessage = z.object({ id: z.string(), to: z.string(), subject: z.string(), text: z.string(), createdAt: z.string() }).meta({ id: 'OutboxMessage' });
 
@@ -184,7 +217,7 @@ export function devOutboxRoutes(registry: OpenAPIRegistry, outboxDir: string): A
     responses: { 200: { description: 'The message', schema: z.string(), contentType: 'text/html' }, ...errorResponses() },
     handler: async ({ params }, _req, res) => {
       const message = (await readOutbox(outboxDir, 500)).find((entry) => entry.id === params.id);
-      if (!message) throw new AppError('not_found', 'No such message in the outbox.');
+      if (!message) throw new AppError('outbox_message_not_found');
       // The message's own inline styles, nothing else: no script, no remote content.
       res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
       res.type('html').send(message.html);

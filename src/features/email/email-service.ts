@@ -81,14 +81,14 @@ export class EmailService {
       changed = await this.prisma.$transaction(async (tx) => {
         await lockAccount(tx, userId);
         const before = await tx.user.findUnique({ where: { id: userId } });
-        if (!before || before.disabledAt) throw new AppError('invalid_token', 'This link is not valid.');
+        if (!before || before.disabledAt) throw new AppError('link_invalid');
         const { email } = await this.tokens.consumeLink(token, 'verify_email', tx);
         const user = await tx.user.update({ where: { id: userId }, data: { email, emailVerifiedAt: now, updatedAt: now }, include: { roles: true } });
         if (before.email !== email) await this.tokens.revokeAll(userId, tx);
         return { before, user };
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError('already_registered', 'That email address was registered by another account meanwhile.');
+      if (isUniqueViolation(err)) throw new AppError('email_taken');
       throw err;
     }
     const { before, user } = changed;
@@ -124,8 +124,8 @@ export class EmailService {
    */
   async sendStepUpCode(userId: string): Promise<void> {
     const user = await this.prisma.user.findUnique({ where: { id: userId } });
-    if (!user || user.disabledAt) throw new AppError('invalid_token', 'The account behind this token no longer exists.');
-    if (!user.emailVerifiedAt) throw new AppError('email_not_verified', 'Confirm your email address first: a code can only go to a proven address.');
+    if (!user || user.disabledAt) throw new AppError('account_unavailable');
+    if (!user.emailVerifiedAt) throw new AppError('email_not_verified_for_code');
     await this.send(user, 'step-up-code', async () => {
       const code = await this.tokens.issueCode(user.id, user.email, 'step_up_code');
       return code === undefined ? undefined : { code };
@@ -136,7 +136,7 @@ export class EmailService {
   async verifyStepUpCode(userId: string, code: string): Promise<void> {
     const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { email: true } });
     const owner = user ? await this.tokens.consumeCode(user.email, code, 'step_up_code') : undefined;
-    if (owner !== userId) throw new AppError('invalid_mfa_code', 'The code is not correct, or it has expired: ask for a new one.');
+    if (owner !== userId) throw new AppError('step_up_code_invalid');
   }
 
   /** Sends a reset link if the address has an account; the same answer and timing either way (work after it). */
@@ -163,7 +163,7 @@ export class EmailService {
   async resetPassword(token: string, password: string, { removeCredentials = false }: { removeCredentials?: boolean } = {}): Promise<string> {
     const { userId } = await this.tokens.peekLink(token, 'reset_password');
     const user = await this.prisma.user.findUnique({ where: { id: userId } });
-    if (!user || user.disabledAt) throw new AppError('invalid_token', 'This link is not valid.');
+    if (!user || user.disabledAt) throw new AppError('link_invalid');
     const passwordHash = await this.passwords.hashNew(password, { username: user.username, email: user.email });
     await this.tokens.consumeLink(token, 'reset_password');
     const now = new Date(this.clock.now());
@@ -191,7 +191,7 @@ export class EmailService {
   /** The account a right sign-in code belongs to (which also proves its address); one answer for every failure. */
   async verifySignInCode(email: string, code: string): Promise<string> {
     const userId = await this.tokens.consumeCode(email, code);
-    if (!userId) throw new AppError('invalid_credentials', 'The email or code is not correct, or the code has expired.');
+    if (!userId) throw new AppError('invalid_email_code');
     await this.claimAddress(userId, { keepPassword: false });
     return userId;
   }
@@ -227,14 +227,23 @@ export class EmailService {
    */
   notifyNewSignIn(user: PublicUser, client: ClientContext): void {
     if (this.clock.now() - Date.parse(user.createdAt) < NEW_ACCOUNT_QUIET_MS) return;
-    this.notify(user.id, 'new-sign-in', { when: new Date(this.clock.now()).toUTCString(), device: describeDevice(client.userAgent), ip: describeIp(client.ip) });
+    this.notify(user.id, 'new-sign-in', {
+      when: new Date(this.clock.now()).toUTCString(),
+      device: describeDevice(client.userAgent),
+      ip: describeIp(client.ip),
+    });
   }
 
   /** A short notice to the account's owner; it never fails the request that caused it (failures are logged). */
-  notify(userId: string, template: Extract<TemplateName, 'password-changed' | 'mfa-disabled' | 'mfa-enabled' | 'api-key-created' | 'passkey-added' | 'new-sign-in'>, values: Record<string, string> = {}): void {
+  notify(
+    userId: string,
+    template: Extract<TemplateName, 'password-changed' | 'mfa-disabled' | 'mfa-enabled' | 'api-key-created' | 'passkey-added' | 'new-sign-in'>,
+    values: Record<string, string> = {},
+  ): void {
     this.inBackground(`send a ${template} notice`, async () => {
       const user = await this.prisma.user.findUnique({ where: { id: userId } });
-      if (user) await this.send(user, template, { when: new Date(this.clock.now()).toUTCString(), ...values }, { toConfirmedOwner: user.emailVerifiedAt !== null });
+      if (user)
+        await this.send(user, template, { when: new Date(this.clock.now()).toUTCString(), ...values }, { toConfirmedOwner: user.emailVerifiedAt !== null });
     });
   }
 

@@ -22,7 +22,7 @@ export const CODE_ATTEMPTS = 5;
 const LINK_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 function invalidLink(): AppError {
-  return new AppError('invalid_token', 'This link is not valid: it may have expired, been used already, or been replaced by a newer one.');
+  return new AppError('link_invalid');
 }
 
 function sameHash(a: string, b: string): boolean {
@@ -104,7 +104,10 @@ export class EmailTokens {
       await this.prisma.emailToken.updateMany({ where: { id: row.id }, data: { attempts: { increment: 1 } } });
       return undefined;
     }
-    const { count } = await this.prisma.emailToken.updateMany({ where: { id: row.id, usedAt: null, attempts: { lt: CODE_ATTEMPTS } }, data: { usedAt: new Date(this.clock.now()) } });
+    const { count } = await this.prisma.emailToken.updateMany({
+      where: { id: row.id, usedAt: null, attempts: { lt: CODE_ATTEMPTS } },
+      data: { usedAt: new Date(this.clock.now()) },
+    });
     return count === 1 ? row.userId : undefined;
   }
 

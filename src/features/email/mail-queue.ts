@@ -49,19 +49,17 @@ export class MailQueue {
     );
   }
 
-  get transportKind(): MailTransport['kind'] {
-    return this.transport.kind;
-  }
-
   /** Stores the message and starts a delivery pass in the background; resolves once the message is stored. */
   async enqueue(message: QueuedMessage): Promise<void> {
+    const now = new Date(this.clock.now());
     await this.prisma.outboundEmail.create({
       data: {
         recipient: message.to,
         subject: message.subject,
         template: message.template,
         bodySealed: this.box.seal(JSON.stringify({ text: message.text, html: message.html })),
-        nextAttemptAt: new Date(this.clock.now()),
+        nextAttemptAt: now,
+        createdAt: now,
       },
     });
     this.kick();
@@ -132,6 +130,6 @@ export function openMailQueue(
   deps: { prisma: Prisma; purposeKeys: PurposeKeys; clock: Clock; logger: Logger; metrics?: Metrics },
 ): MailQueue {
   const viewUrl = settings.development ? (id: string) => `${settings.baseUrl}/dev/outbox/${id}` : undefined;
-  const transport = createTransport(settings, deps.logger, viewUrl);
+  const transport = createTransport(settings, deps, viewUrl);
   return new MailQueue(deps.prisma, new VersionedBox(deps.purposeKeys, 'outbound-mail'), transport, deps.clock, deps.logger, deps.metrics);
 }

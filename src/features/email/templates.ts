@@ -55,7 +55,11 @@ export class MailTemplates {
       if (!subjectLine?.startsWith('Subject: ')) throw new Error(`${name}.txt must start with a Subject: line`);
       // The queue keeps subjects in clear (a week after sending, for support): no link, code or other value in one.
       if (/\{\{(?!product\}\})/.test(subjectLine)) throw new Error(`${name}.txt: a subject may name only {{product}}`);
-      this.templates.set(name, { subject: subjectLine.slice('Subject: '.length), text: body.join('\n').trim(), html: readFileSync(path.join(dir, `${name}.html`), 'utf8') });
+      this.templates.set(name, {
+        subject: subjectLine.slice('Subject: '.length),
+        text: body.join('\n').trim(),
+        html: readFileSync(path.join(dir, `${name}.html`), 'utf8'),
+      });
     }
   }
 

@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTransport as smtpTransport, type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 
 export interface OutgoingMessage {
@@ -14,7 +15,6 @@ export interface OutgoingMessage {
 }
 
 export interface MailTransport {
-  readonly kind: 'smtp' | 'outbox';
   /** Resolves once the message is accepted (by the SMTP server, or on disk); rejects otherwise. */
   send(message: OutgoingMessage): Promise<void>;
   close(): void;
@@ -24,7 +24,6 @@ export interface MailTransport {
 const SMTP_TIMEOUT_MS = 10_000;
 
 class SmtpTransport implements MailTransport {
-  readonly kind = 'smtp';
   private readonly transporter: Transporter;
 
   constructor(
@@ -59,10 +58,12 @@ export interface OutboxEntry extends OutgoingMessage {
 
 /** Writes each message as a JSON file, for a newcomer without a mail server (read back by GET /dev/outbox). */
 class OutboxTransport implements MailTransport {
-  readonly kind = 'outbox';
+  /** Orders the files of one instance when the clock stands still (a test's ManualClock): readOutbox sorts by name. */
+  private written = 0;
 
   constructor(
     private readonly dir: string,
+    private readonly clock: Clock,
     private readonly logger: Logger,
     /** Where the development server shows a message; the log names that page, never the message's own links. */
     private readonly viewUrl?: (id: string) => string,
@@ -70,9 +71,13 @@ class OutboxTransport implements MailTransport {
 
   async send(message: OutgoingMessage) {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const entry: OutboxEntry = { ...message, createdAt: new Date().toISOString() };
-    await writeFile(path.join(this.dir, `${entry.createdAt.replace(/[:.]/g, '-')}-${message.id}.json`), JSON.stringify(entry, null, 2), { mode: 0o600 });
-    if (this.viewUrl) this.logger.info({ messageId: message.id, subject: message.subject, view: this.viewUrl(message.id) }, 'mail written to the outbox (no SMTP_URL)');
+    const entry: OutboxEntry = { ...message, createdAt: new Date(this.clock.now()).toISOString() };
+    const sequence = String(this.written++).padStart(9, '0');
+    await writeFile(path.join(this.dir, `${entry.createdAt.replace(/[:.]/g, '-')}-${sequence}-${message.id}.json`), JSON.stringify(entry, null, 2), {
+      mode: 0o600,
+    });
+    if (this.viewUrl)
+      this.logger.info({ messageId: message.id, subject: message.subject, view: this.viewUrl(message.id) }, 'mail written to the outbox (no SMTP_URL)');
   }
 
   close() {}
@@ -91,6 +96,10 @@ export async function readOutbox(dir: string, limit = 50): Promise<OutboxEntry[]
   return Promise.all(newest.map(async (name) => JSON.parse(await readFile(path.join(dir, name), 'utf8')) as OutboxEntry));
 }
 
-export function createTransport(settings: { smtpUrl?: string; from: string; outboxDir: string }, logger: Logger, viewUrl?: (id: string) => string): MailTransport {
-  return settings.smtpUrl ? new SmtpTransport(settings.smtpUrl, settings.from) : new OutboxTransport(settings.outboxDir, logger, viewUrl);
+export function createTransport(
+  settings: { smtpUrl?: string; from: string; outboxDir: string },
+  deps: { clock: Clock; logger: Logger },
+  viewUrl?: (id: string) => string,
+): MailTransport {
+  return settings.smtpUrl ? new SmtpTransport(settings.smtpUrl, settings.from) : new OutboxTransport(settings.outboxDir, deps.clock, deps.logger, viewUrl);
 }

@@ -57,9 +57,11 @@ export function healthRoutes(registry: OpenAPIRegistry, deps: { db: Database; st
         deps.store.kind === 'memory' ? Promise.resolve('in-process' as const) : check(() => pingStore(deps.store)),
       ]);
       const checks = { database, redis };
-      const down = Object.entries(checks).filter(([, state]) => state === 'down').map(([name]) => name);
+      const down = Object.entries(checks)
+        .filter(([, state]) => state === 'down')
+        .map(([name]) => name);
       if (down.length > 0) {
-        throw new AppError('service_unavailable', `Not ready: ${down.join(' and ')} unreachable.`, { details: { checks } });
+        throw new AppError('not_ready', `Not ready: ${down.join(' and ')} unreachable.`, { details: { checks } });
       }
       res.json({ status: 'ready', checks });
     },

@@ -19,7 +19,7 @@ export class ImageProbe extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.length += chunk.length;
     if (this.length > this.maxBytes) {
-      done(new AppError('payload_too_large', 'The file is too large.'));
+      done(new AppError('file_too_large'));
       return;
     }
     if (this.headLength < HEAD_BYTES) {

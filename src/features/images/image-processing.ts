@@ -45,7 +45,7 @@ export interface ImageLayout {
   isPalette: boolean;
 }
 
-const undecodable = (cause: unknown) => new AppError('validation_failed', 'The image is truncated or damaged.', { cause });
+const undecodable = (cause: unknown) => new AppError('image_damaged', { cause });
 
 export class ImageProcessor {
   private readonly slots = new Slots(JOBS_AT_ONCE);
@@ -58,9 +58,11 @@ export class ImageProcessor {
   /** The header's account of the file at `file`; a header sharp cannot read, or of another format, is damaged. */
   async layout(file: string, type: ImageType): Promise<ImageLayout> {
     // The limit is checked by the caller from these numbers; metadata() itself decodes nothing, whatever they say.
-    const metadata = await this.slots.run(() => sharp(file, { limitInputPixels: false }).metadata()).catch((err: unknown) => {
-      throw undecodable(err);
-    });
+    const metadata = await this.slots
+      .run(() => sharp(file, { limitInputPixels: false }).metadata())
+      .catch((err: unknown) => {
+        throw undecodable(err);
+      });
     if (metadata.format !== FORMAT[type]) throw undecodable(new Error(`sharp reads ${metadata.format}, the signature says ${type}`));
     return { pixels: metadata.width * metadata.height * (metadata.pages ?? 1), orientation: metadata.orientation, isPalette: metadata.isPalette };
   }

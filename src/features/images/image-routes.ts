@@ -112,20 +112,20 @@ function singleUpload(images: ImageService, maxBytes: number): RequestHandler {
   }).single(UPLOAD_FIELD);
   return (req, res, next) => {
     if (!req.is('multipart/form-data')) {
-      next(new AppError('unsupported_media_type', `Send the image as multipart/form-data in a field named "${UPLOAD_FIELD}".`));
+      next(new AppError('multipart_required'));
       return;
     }
     parse(req, res, (err?: unknown) => {
-      // With memory storage only the body itself can fail here: busboy's errors (a bad part header, no boundary, a
-      // truncated or empty body) are the client's, never a 500.
+      // The file streams to storage, whose failures arrive as an UploadFailure or an AppError; anything else is the
+      // body itself: busboy's errors (a bad part header, no boundary, a truncated or empty body) are the client's, never a 500.
       if (err instanceof multer.MulterError && (err.code === 'LIMIT_UNEXPECTED_FILE' || err.code === 'LIMIT_FILE_COUNT')) {
         // A file under another name, or a second file: say which, and where the one image goes.
         const second = err.code === 'LIMIT_FILE_COUNT' || err.field === UPLOAD_FIELD;
         const message = second ? 'send one image per request' : `unexpected file field; the image goes in "${UPLOAD_FIELD}"`;
-        next(new AppError('validation_failed', `Send one image in a multipart field named "${UPLOAD_FIELD}".`, { details: [{ path: err.field ?? UPLOAD_FIELD, message }] }));
+        next(new AppError('upload_field_invalid', { details: [{ path: err.field ?? UPLOAD_FIELD, message }] }));
       } else if (err instanceof UploadFailure) next(err.reason);
       else if (err === undefined || err instanceof multer.MulterError || err instanceof AppError) next(err);
-      else next(new AppError('validation_failed', 'The multipart/form-data body is malformed.', { cause: err }));
+      else next(new AppError('upload_form_invalid', { cause: err }));
     });
   };
 }
@@ -152,7 +152,7 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
       // The form's parser has stored and recorded the image (streamToStorage); no file part means nothing was sent.
       const uploaded: UploadedFile | undefined = req.file;
       const image = uploaded?.image;
-      if (!image) throw new AppError('validation_failed', `Send the image in a multipart field named "${UPLOAD_FIELD}".`);
+      if (!image) throw new AppError('upload_missing');
       deps.metrics?.uploads.inc();
       deps.metrics?.uploadBytes.inc(image.size);
       res.status(201).json(image);
@@ -165,7 +165,11 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     security: ['bearer', 'apiKey'],
     query: ListQuery,
     middleware: read,
-    responses: { 200: { description: 'A page of images', schema: ImagePage }, 403: { description: 'scope=all without admin', schema: ErrorResponse }, ...errors },
+    responses: {
+      200: { description: 'A page of images', schema: ImagePage },
+      403: { description: 'scope=all without admin', schema: ErrorResponse },
+      ...errors,
+    },
     handler: async ({ query }, req, res) => {
       const auth = currentAuth(req);
       const [page, usage] = await Promise.all([deps.images.list(auth, query), deps.images.usage(auth.userId)]);
@@ -206,14 +210,17 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     middleware: [deps.signedUrlLimit],
     responses: {
       200: { description: 'The bytes', schema: z.string().meta({ format: 'binary' }), contentType: 'image/*' },
-      302: { description: 'With S3_PRESIGNED_DOWNLOADS: Location is a presigned URL to the object, valid as long as this link', headers: { Location: { description: 'The presigned URL', schema: { type: 'string' } } } },
+      302: {
+        description: 'With S3_PRESIGNED_DOWNLOADS: Location is a presigned URL to the object, valid as long as this link',
+        headers: { Location: { description: 'The presigned URL', schema: { type: 'string' } } },
+      },
       403: { description: 'Tampered or expired signature', schema: ErrorResponse },
       ...notFound,
     },
     handler: async ({ params, query }, _req, res) => {
       const check = deps.signer.check(params.id, query.expires, query.sig, query.k);
       if (check !== 'valid') {
-        throw new AppError('invalid_signature', check === 'expired' ? 'This image link has expired.' : 'This image link is not valid.');
+        throw new AppError(check === 'expired' ? 'image_link_expired' : 'image_link_invalid');
       }
       const content = await deps.images.content(params.id, deps.signer.secondsLeft(query.expires));
       if ('redirect' in content) {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ImageProbe } from './image-probe.js';
+import type { Clock } from '../../core/clock.js';
 import { isDatabaseUnavailable, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
@@ -62,7 +63,7 @@ export interface StorageUsage {
   quotaBytes: number | null;
 }
 
-const notFound = () => new AppError('not_found', 'No such image.');
+const notFound = () => new AppError('image_not_found');
 
 const tooManyPixels = (pixels: number, maxPixels: number) =>
   new AppError('image_too_large_dimensions', `The image declares more than ${maxPixels} pixels (IMAGE_MAX_PIXELS).`, { details: { pixels, maxPixels } });
@@ -74,6 +75,7 @@ export class ImageService {
     private readonly prisma: Prisma,
     private readonly storage: ImageStorage,
     private readonly signer: ImageUrlSigner,
+    private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly settings: ImageSettings,
   ) {
@@ -124,7 +126,8 @@ export class ImageService {
       const bytes = await this.processor.withoutMetadata(spooled, sent.type, layout, sent.type === 'image/webp' && isLosslessWebp(probe.parts().head));
       // What is stored is described from its own bytes: a re-encoding has its own size, hash and (in principle) header.
       const inspection = inspectImage(bytes);
-      if (!inspection.ok || inspection.image.type !== sent.type) throw new Error(`re-encoding a ${sent.type} gave ${inspection.ok ? inspection.image.type : inspection.reason}`);
+      if (!inspection.ok || inspection.image.type !== sent.type)
+        throw new Error(`re-encoding a ${sent.type} gave ${inspection.ok ? inspection.image.type : inspection.reason}`);
       return await this.store(ownerId, name, Readable.from([bytes]), {
         ...inspection.image,
         size: bytes.length,
@@ -140,9 +143,7 @@ export class ImageService {
   private judge(probe: ImageProbe): InspectedImage {
     const inspection = inspectImage(probe.parts());
     if (!inspection.ok) {
-      throw inspection.reason === 'unsupported'
-        ? new AppError('unsupported_media_type', 'Only PNG, JPEG, GIF and WebP images are accepted.')
-        : new AppError('validation_failed', 'The image is truncated or damaged.');
+      throw inspection.reason === 'unsupported' ? new AppError('image_type_unsupported') : new AppError('image_damaged');
     }
     const { width, height } = inspection.image;
     if (width * height > this.settings.maxPixels) throw tooManyPixels(width * height, this.settings.maxPixels);
@@ -157,7 +158,16 @@ export class ImageService {
     stored: { type: ImageType; width: number; height: number; size: number; sha256: string },
   ): Promise<ImageView> {
     const storageKey = await this.storage.put(source, { contentType: stored.type, filename: name });
-    const data = { ownerId, storageKey, originalName: name, mimeType: stored.type, size: stored.size, sha256: stored.sha256, width: stored.width, height: stored.height };
+    const data = {
+      ownerId,
+      storageKey,
+      originalName: name,
+      mimeType: stored.type,
+      size: stored.size,
+      sha256: stored.sha256,
+      width: stored.width,
+      height: stored.height,
+    };
     try {
       return this.view(await this.recordWithinQuota(data));
     } catch (err) {
@@ -175,16 +185,17 @@ export class ImageService {
    */
   private async recordWithinQuota(data: Omit<ImageRow, 'id' | 'createdAt'>): Promise<ImageRow> {
     const quota = this.settings.quotaBytesPerUser;
-    if (quota === 0) return this.prisma.image.create({ data });
+    const row = { ...data, createdAt: new Date(this.clock.now()) };
+    if (quota === 0) return this.prisma.image.create({ data: row });
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`image-quota:${data.ownerId}`}::text, 0))`;
       const used = (await tx.image.aggregate({ where: { ownerId: data.ownerId }, _sum: { size: true } }))._sum.size ?? 0;
       if (used + data.size > quota) {
-        throw new AppError('storage_quota_exceeded', 'This image does not fit in your storage quota; delete some images first.', {
+        throw new AppError('storage_quota_exceeded', {
           details: { usedBytes: used, quotaBytes: quota, imageBytes: data.size },
         });
       }
-      return tx.image.create({ data });
+      return tx.image.create({ data: row });
     });
   }
 
@@ -209,7 +220,7 @@ export class ImageService {
   }
 
   async list(auth: AuthContext, query: PageQuery & { scope: 'mine' | 'all' }) {
-    if (query.scope === 'all' && !auth.roles.includes(ADMIN_ROLE)) throw new AppError('forbidden', 'Only administrators can list every image.');
+    if (query.scope === 'all' && !auth.roles.includes(ADMIN_ROLE)) throw new AppError('admin_only');
     const where = query.scope === 'all' ? {} : { ownerId: auth.userId };
     const [total, rows] = await this.prisma.$transaction([
       this.prisma.image.count({ where }),
@@ -235,7 +246,7 @@ export class ImageService {
 
   async delete(auth: AuthContext, id: string): Promise<void> {
     const row = await this.visible(auth, id);
-    if (row.ownerId !== auth.userId) throw new AppError('forbidden', 'Only the owner can delete an image.');
+    if (row.ownerId !== auth.userId) throw new AppError('not_owner');
     // Row first: a missing file behind a row would be a broken image; an orphan file is removed by the sweep.
     await this.prisma.image.delete({ where: { id } });
     await this.storage.remove(row.storageKey);
@@ -258,7 +269,6 @@ export class ImageService {
     }
   }
 
-
   /** For account deletion: finds what to remove now, and returns the step that removes the bytes afterwards. */
   async prepareOwnerRemoval(ownerId: string): Promise<() => Promise<void>> {
     const rows = await this.prisma.image.findMany({ where: { ownerId }, select: { storageKey: true } });
@@ -274,9 +284,9 @@ export class ImageService {
  * the row) are never mistaken for orphans; safe to run on several instances at once. Returns what it removed.
  */
 export async function sweepImageOrphans(
-{ prisma, storage, logger }: { prisma: Prisma; storage: ImageStorage; logger: Logger },
-nowMs: number,
-graceMs: number,
+  { prisma, storage, logger }: { prisma: Prisma; storage: ImageStorage; logger: Logger },
+  nowMs: number,
+  graceMs: number,
 ): Promise<{ files: number; rows: number }> {
   const before = nowMs - graceMs;
   let files = 0;

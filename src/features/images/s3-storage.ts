@@ -1,14 +1,7 @@
 // Image bytes in an S3-compatible bucket (AWS S3, MinIO, Cloudflare R2 …), so every instance sees every image.
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
 import { AppError } from '../../core/errors.js';
@@ -31,7 +24,7 @@ const KEY = /^[A-Za-z0-9_-]{20,64}$/;
 /** The bucket did not answer (refused, reset, timed out): 503, as for PostgreSQL. An answer, even an error, is S3's. */
 function unreachable(err: unknown): AppError | undefined {
   if (err instanceof S3ServiceException) return undefined;
-  return new AppError('service_unavailable', 'Image storage is unavailable; try again shortly.', { cause: err, headers: { 'Retry-After': '2' } });
+  return new AppError('image_storage_unavailable', { cause: err, headers: { 'Retry-After': '2' } });
 }
 
 function missing(err: unknown): boolean {
@@ -131,7 +124,9 @@ export class S3ImageStorage implements ImageStorage {
   async *list(): AsyncIterable<{ key: string; modifiedAtMs: number }> {
     let token: string | undefined;
     do {
-      const page = await this.attempt((client) => client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: PREFIX, ContinuationToken: token })));
+      const page = await this.attempt((client) =>
+        client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: PREFIX, ContinuationToken: token })),
+      );
       for (const object of page.Contents ?? []) {
         const key = object.Key?.slice(PREFIX.length) ?? '';
         if (KEY.test(key)) yield { key, modifiedAtMs: object.LastModified?.getTime() ?? 0 };

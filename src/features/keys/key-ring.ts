@@ -242,7 +242,15 @@ export class KeyRing implements SigningKeys {
     await this.reload();
   }
 
-  private importRow(row: { id: string; generation: number; algorithm: string; publicJwk: unknown; privateKey: string; createdAt: Date; activatesAt: Date }): LoadedKey {
+  private importRow(row: {
+    id: string;
+    generation: number;
+    algorithm: string;
+    publicJwk: unknown;
+    privateKey: string;
+    createdAt: Date;
+    activatesAt: Date;
+  }): LoadedKey {
     if (row.algorithm !== 'ES256') throw new KeyRingError(`signing key ${row.id} has an unknown algorithm ${row.algorithm}`);
     let pem: string;
     try {

@@ -81,10 +81,17 @@ export class PurposeKeys {
       try {
         secret = this.box.open(row.secret);
       } catch {
-        throw new KeyRingError(`KEY_ENCRYPTION_KEY does not open the ${row.purpose} key (generation ${row.generation}): every instance must share the KEY_ENCRYPTION_KEY that sealed it`);
+        throw new KeyRingError(
+          `KEY_ENCRYPTION_KEY does not open the ${row.purpose} key (generation ${row.generation}): every instance must share the KEY_ENCRYPTION_KEY that sealed it`,
+        );
       }
       const list = keys.get(row.purpose as KeyPurpose) ?? [];
-      list.push({ generation: row.generation, key: Buffer.from(secret, 'base64url'), createdAtMs: row.createdAt.getTime(), activatesAtMs: row.activatesAt.getTime() });
+      list.push({
+        generation: row.generation,
+        key: Buffer.from(secret, 'base64url'),
+        createdAtMs: row.createdAt.getTime(),
+        activatesAtMs: row.activatesAt.getTime(),
+      });
       keys.set(row.purpose as KeyPurpose, list);
     }
     this.keys = keys;
@@ -140,7 +147,13 @@ export class PurposeKeys {
   private async add(purpose: KeyPurpose, generation: number, key: Buffer, activatesAtMs: number): Promise<void> {
     try {
       await this.prisma.purposeKey.create({
-        data: { purpose, generation, secret: this.box.seal(key.toString('base64url')), createdAt: new Date(this.clock.now()), activatesAt: new Date(activatesAtMs) },
+        data: {
+          purpose,
+          generation,
+          secret: this.box.seal(key.toString('base64url')),
+          createdAt: new Date(this.clock.now()),
+          activatesAt: new Date(activatesAtMs),
+        },
       });
     } catch (err) {
       // Another instance made the same generation at the same moment: theirs stands.

@@ -56,7 +56,7 @@ export interface SigningKeyRouteDeps extends AdminGuardDeps {
 
 function keyRing(keys: SigningKeys): KeyRing {
   if (keys instanceof KeyRing) return keys;
-  throw new AppError('conflict', 'Access tokens are signed with JWT_SECRET (JWT_ALGORITHM=HS256): there is no key ring to rotate; change JWT_SECRET instead.');
+  throw new AppError('no_key_ring');
 }
 
 export function signingKeyRoutes(registry: OpenAPIRegistry, deps: SigningKeyRouteDeps): ApiRouter {
@@ -129,7 +129,7 @@ export function signingKeyRoutes(registry: OpenAPIRegistry, deps: SigningKeyRout
   api.route({
     method: 'post',
     path: '/admin/purpose-keys/:purpose/rotate',
-    summary: "Add the next key of one purpose: new data uses it once every instance has it; what older keys protect stays readable",
+    summary: 'Add the next key of one purpose: new data uses it once every instance has it; what older keys protect stays readable',
     description: 'Also `npm run keys:rotate -- --purpose <purpose>`.',
     security: ['bearer'],
     params: PurposeParams,

@@ -23,7 +23,18 @@ const errors = errorResponses({
   423: 'Too many wrong codes: locked for 15 minutes',
 });
 
-export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; email: EmailService; events: SecurityEvents; authn: Authenticators; limit: Budget; recentSignIn: RequestHandler; enrolment: EnrolmentGuards }): ApiRouter {
+export function mfaRoutes(
+  registry: OpenAPIRegistry,
+  deps: {
+    mfa: MfaService;
+    email: EmailService;
+    events: SecurityEvents;
+    authn: Authenticators;
+    limit: Budget;
+    recentSignIn: RequestHandler;
+    enrolment: EnrolmentGuards;
+  },
+): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['two-factor'] });
   const middleware = [deps.authn.user(deps.limit)];
   // Enrolling an authenticator needs a recent sign-in: a stolen access token alone must not add the thief's.
@@ -47,7 +58,10 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; em
     security: ['bearer'],
     middleware: enrolment,
     responses: {
-      200: { description: 'Scan the QR code, then confirm with POST /mfa/totp/enable', schema: z.object({ secret: z.string(), otpauthUri: z.string(), qrCode: z.string() }).meta({ id: 'MfaSetup' }) },
+      200: {
+        description: 'Scan the QR code, then confirm with POST /mfa/totp/enable',
+        schema: z.object({ secret: z.string(), otpauthUri: z.string(), qrCode: z.string() }).meta({ id: 'MfaSetup' }),
+      },
       ...errors,
     },
     handler: async (_input, req, res) => {
@@ -59,7 +73,14 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; em
     path: '/mfa/totp/enable',
     summary: 'Turn two-factor on with a code from the app; returns 10 single-use recovery codes, once',
     security: ['bearer'],
-    body: z.object({ code: z.string().trim().regex(/^\d{6}$/, 'six digits') }).strict(),
+    body: z
+      .object({
+        code: z
+          .string()
+          .trim()
+          .regex(/^\d{6}$/, 'six digits'),
+      })
+      .strict(),
     middleware: enrolment,
     responses: { 200: { description: 'On', schema: z.object({ recoveryCodes: z.array(z.string()) }) }, ...errors },
     handler: async ({ body }, req, res) => {
@@ -93,7 +114,7 @@ export function mfaRoutes(registry: OpenAPIRegistry, deps: { mfa: MfaService; em
 export function requireSecondFactor(): RequestHandler {
   return (req, _res, next) => {
     if (!isMultiFactor(currentAuth(req).amr)) {
-      throw new AppError('mfa_required', 'Administration needs two-factor authentication: turn it on and log in with a code or a passkey.');
+      throw new AppError('mfa_required');
     }
     next();
   };

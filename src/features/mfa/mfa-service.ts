@@ -54,21 +54,18 @@ export class MfaService {
   }
 
   async status(userId: string): Promise<MfaStatus> {
-    const [enabled, recoveryCodesLeft] = await Promise.all([
-      this.isEnabled(userId),
-      this.prisma.mfaRecoveryCode.count({ where: { userId, usedAt: null } }),
-    ]);
+    const [enabled, recoveryCodesLeft] = await Promise.all([this.isEnabled(userId), this.prisma.mfaRecoveryCode.count({ where: { userId, usedAt: null } })]);
     return { enabled, recoveryCodesLeft: enabled ? recoveryCodesLeft : 0 };
   }
 
   /** Starts enrolment with a fresh secret; it takes effect only once `enable` sees a valid code from it. */
   async setup(userId: string): Promise<MfaSetup> {
     const user = await this.prisma.user.findUniqueOrThrow({ where: { id: userId }, include: { mfa: true } });
-    if (user.mfa?.enabledAt) throw new AppError('conflict', 'Two-factor authentication is already on; turn it off first.');
+    if (user.mfa?.enabledAt) throw new AppError('mfa_already_enabled');
     const secret = newTotpSecret();
     await this.prisma.mfaFactor.upsert({
       where: { userId },
-      create: { userId, secretEnc: this.box.seal(secret) },
+      create: { userId, secretEnc: this.box.seal(secret), createdAt: new Date(this.clock.now()) },
       update: { secretEnc: this.box.seal(secret), lastUsedStep: null },
     });
     const uri = otpauthUri(secret, this.issuer, user.email);
@@ -78,14 +75,16 @@ export class MfaService {
   /** Confirms enrolment with a code and returns the recovery codes, the only time they are shown. */
   async enable(userId: string, code: string): Promise<{ recoveryCodes: string[] }> {
     const factor = await this.prisma.mfaFactor.findUnique({ where: { userId } });
-    if (!factor) throw new AppError('conflict', 'Start with POST /mfa/totp/setup.');
-    if (factor.enabledAt) throw new AppError('conflict', 'Two-factor authentication is already on.');
+    if (!factor) throw new AppError('mfa_setup_not_started');
+    if (factor.enabledAt) throw new AppError('mfa_already_enabled');
     await this.checkTotp(userId, factor, code);
     const recoveryCodes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     await this.prisma.$transaction([
       this.prisma.mfaFactor.update({ where: { userId }, data: { enabledAt: new Date(this.clock.now()) } }),
       this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }),
-      this.prisma.mfaRecoveryCode.createMany({ data: recoveryCodes.map((recovery) => ({ userId, codeHash: this.recoveryHash.digest(recovery.toLowerCase()) })) }),
+      this.prisma.mfaRecoveryCode.createMany({
+        data: recoveryCodes.map((recovery) => ({ userId, codeHash: this.recoveryHash.digest(recovery.toLowerCase()) })),
+      }),
     ]);
     return { recoveryCodes };
   }
@@ -94,14 +93,11 @@ export class MfaService {
   async disable(userId: string, password: string, code: string): Promise<void> {
     const user = await this.prisma.user.findUniqueOrThrow({ where: { id: userId } });
     if (!(await this.passwords.verify(password, user.passwordHash))) {
-      throw new AppError('invalid_credentials', 'The password is not correct.');
+      throw new AppError('wrong_password');
     }
-    if (!(await this.isEnabled(userId))) throw new AppError('conflict', 'Two-factor authentication is not on.');
+    if (!(await this.isEnabled(userId))) throw new AppError('mfa_not_enabled');
     await this.verifySecondFactor(userId, code);
-    await this.prisma.$transaction([
-      this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }),
-      this.prisma.mfaFactor.delete({ where: { userId } }),
-    ]);
+    await this.prisma.$transaction([this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }), this.prisma.mfaFactor.delete({ where: { userId } })]);
   }
 
   /**
@@ -124,7 +120,7 @@ export class MfaService {
       return this.fail(userId);
     }
     const factor = await this.prisma.mfaFactor.findUnique({ where: { userId } });
-    if (!factor?.enabledAt) throw new AppError('conflict', 'Two-factor authentication is not on.');
+    if (!factor?.enabledAt) throw new AppError('mfa_not_enabled');
     await this.checkTotp(userId, factor, normalised);
     return 'totp';
   }
@@ -137,14 +133,14 @@ export class MfaService {
       where: { userId, OR: [{ lastUsedStep: null }, { lastUsedStep: { lt: BigInt(step) } }] },
       data: { lastUsedStep: BigInt(step) },
     });
-    if (accepted.count === 0) return this.fail(userId, 'That code was already used; wait for the next one.');
+    if (accepted.count === 0) return this.fail(userId, 'mfa_code_reused');
     await this.lockout.clear(userId);
   }
 
-  private async fail(userId: string, message = 'The code is not correct.'): Promise<never> {
+  private async fail(userId: string, reason: 'invalid_mfa_code' | 'mfa_code_reused' = 'invalid_mfa_code'): Promise<never> {
     const lockedMs = await this.lockout.recordFailure(userId);
     if (lockedMs > 0) throw this.locked(lockedMs);
-    throw new AppError('invalid_mfa_code', message);
+    throw new AppError(reason);
   }
 
   private locked(ms: number): AppError {

@@ -1,4 +1,4 @@
-// TOTP (RFC 6238) with otpauth: 30-second steps, one step of drift either way, secrets encrypted at rest.
+// TOTP (RFC 6238) with otpauth: 30-second steps, one step of drift either way; secrets are sealed at rest by the 'totp' purpose key.
 import { Secret, TOTP } from 'otpauth';
 
 export const STEP_SECONDS = 30;

@@ -1,9 +1,9 @@
 // WebAuthn challenges: single-use, short-lived, and kept in the shared store, so any instance can finish a ceremony
-// another one started.
+// another one started. Contract: tests/contracts/challenges.contract.test.ts.
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import { ExpiringMap } from '../../core/expiring-map.js';
-import type { SharedStore } from '../../core/shared-store.js';
+import { byStore, cleanupTtlMs, type RedisSharedStore, type SharedStore } from '../../core/shared-store.js';
 
 /** What a challenge was issued for; a response is accepted only for the same ceremony (and the same user). */
 export type Ceremony =
@@ -21,7 +21,7 @@ export interface ChallengeStore {
 }
 
 function unavailable(cause: unknown): AppError {
-  return new AppError('service_unavailable', 'Passkey ceremonies cannot be started or finished right now; try again shortly.', { cause, headers: { 'Retry-After': '1' } });
+  return new AppError('challenges_unavailable', { cause, headers: { 'Retry-After': '1' } });
 }
 
 /** Stored with its deadline, so expiry follows the service's clock on either store (Redis's TTL only cleans up). */
@@ -32,7 +32,7 @@ interface Issued {
 
 class RedisChallenges implements ChallengeStore {
   constructor(
-    private readonly store: Extract<SharedStore, { kind: 'redis' }>,
+    private readonly store: RedisSharedStore,
     private readonly clock: Clock,
   ) {}
 
@@ -41,8 +41,9 @@ class RedisChallenges implements ChallengeStore {
   }
 
   async put(challenge: string, ceremony: Ceremony) {
-    const issued: Issued = { ceremony, expiresAt: this.clock.now() + CHALLENGE_TTL_MS };
-    await this.store.redis.set(this.key(challenge), JSON.stringify(issued), 'PX', CHALLENGE_TTL_MS).catch((err: unknown) => {
+    const now = this.clock.now();
+    const issued: Issued = { ceremony, expiresAt: now + CHALLENGE_TTL_MS };
+    await this.store.redis.set(this.key(challenge), JSON.stringify(issued), 'PX', cleanupTtlMs(issued.expiresAt, now)).catch((err: unknown) => {
       throw unavailable(err);
     });
   }
@@ -78,5 +79,5 @@ class InProcessChallenges implements ChallengeStore {
 }
 
 export function createChallengeStore(store: SharedStore, clock: Clock): ChallengeStore {
-  return store.kind === 'redis' ? new RedisChallenges(store, clock) : new InProcessChallenges(clock);
+  return byStore<ChallengeStore>(store, { redis: (redis) => new RedisChallenges(redis, clock), inProcess: () => new InProcessChallenges(clock) });
 }

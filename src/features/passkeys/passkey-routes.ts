@@ -44,11 +44,21 @@ const AuthenticationCredential = credentialJson({
 }).meta({ id: 'PasskeyAssertion', description: 'What navigator.credentials.get() returned, as PublicKeyCredential.toJSON() gives it' });
 
 const CreationOptions = z
-  .looseObject({ challenge: z.string(), rp: z.looseObject({ id: z.string().optional(), name: z.string() }), user: z.looseObject({ id: z.string(), name: z.string() }) })
-  .meta({ id: 'PasskeyCreationOptions', description: 'PublicKeyCredentialCreationOptionsJSON: pass to navigator.credentials.create() (or @simplewebauthn/browser startRegistration)' });
+  .looseObject({
+    challenge: z.string(),
+    rp: z.looseObject({ id: z.string().optional(), name: z.string() }),
+    user: z.looseObject({ id: z.string(), name: z.string() }),
+  })
+  .meta({
+    id: 'PasskeyCreationOptions',
+    description: 'PublicKeyCredentialCreationOptionsJSON: pass to navigator.credentials.create() (or @simplewebauthn/browser startRegistration)',
+  });
 const RequestOptions = z
   .looseObject({ challenge: z.string(), rpId: z.string().optional(), allowCredentials: z.array(z.looseObject({ id: z.string() })).optional() })
-  .meta({ id: 'PasskeyRequestOptions', description: 'PublicKeyCredentialRequestOptionsJSON: pass to navigator.credentials.get() (or @simplewebauthn/browser startAuthentication)' });
+  .meta({
+    id: 'PasskeyRequestOptions',
+    description: 'PublicKeyCredentialRequestOptionsJSON: pass to navigator.credentials.get() (or @simplewebauthn/browser startAuthentication)',
+  });
 
 const PasskeyName = z.string().trim().min(1).max(64);
 const Passkey = z
@@ -65,10 +75,13 @@ const Passkey = z
 const PasskeyParams = z.object({ id: Base64Url.max(1_366) });
 const MfaToken = z.string().min(1).max(2_048);
 
-const CEREMONY_NOTE =
-  'Challenges are single-use and live 5 minutes in the shared store, so any instance can finish what another started. ';
+const CEREMONY_NOTE = 'Challenges are single-use and live 5 minutes in the shared store, so any instance can finish what another started. ';
 const publicErrors = errorResponses({ 401: 'The passkey was not accepted (invalid_passkey; details.reason says why)' });
-const userErrors = errorResponses({ 401: 'Not authenticated, a sign-in too old for this (reauthentication_required), or the passkey was not accepted', 403: 'API keys cannot manage passkeys; adding one needs a confirmed address (email_not_verified) and, for the first second factor, two proofs (second_proof_required)', 409: 'Too many passkeys, none to use, or this one is already registered' });
+const userErrors = errorResponses({
+  401: 'Not authenticated, a sign-in too old for this (reauthentication_required), or the passkey was not accepted',
+  403: 'API keys cannot manage passkeys; adding one needs a confirmed address (email_not_verified) and, for the first second factor, two proofs (second_proof_required)',
+  409: 'Too many passkeys, none to use, or this one is already registered',
+});
 
 export interface PasskeyRouteDeps {
   passkeys: PasskeyService;
@@ -110,7 +123,8 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     method: 'post',
     path: '/login/passkey',
     summary: 'Finish a passkey sign-in: the same answer as POST /login',
-    description: 'The access token\'s amr says what the passkey proved (RFC 8176): hwk (device-bound) or swk (synced), user, and mfa (user verified). Two-factor accounts need no further step.',
+    description:
+      "The access token's amr says what the passkey proved (RFC 8176): hwk (device-bound) or swk (synced), user, and mfa (user verified). Two-factor accounts need no further step.",
     body: z.object({ response: AuthenticationCredential }).strict(),
     middleware: [deps.publicLimit],
     responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors, 403: NOT_VERIFIED },
@@ -208,7 +222,10 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     handler: async ({ body }, req, res) => {
       const { userId } = currentAuth(req);
       const passkey = await deps.passkeys.register(userId, body.response, body.name);
-      deps.events.record({ type: 'passkey.added', actorId: userId, targetId: userId, details: { passkeyId: passkey.id, name: passkey.name } }, clientContext(req));
+      deps.events.record(
+        { type: 'passkey.added', actorId: userId, targetId: userId, details: { passkeyId: passkey.id, name: passkey.name } },
+        clientContext(req),
+      );
       deps.email.notify(userId, 'passkey-added', { passkeyName: passkey.name });
       res.status(201).json(passkey);
     },

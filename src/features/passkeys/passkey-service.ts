@@ -35,15 +35,7 @@ export interface PasskeyView {
 
 /** Why a response was refused, in the error's details. */
 export type RejectionReason =
-  | 'challenge'
-  | 'origin'
-  | 'rp_id'
-  | 'malformed'
-  | 'signature'
-  | 'unknown_credential'
-  | 'wrong_user'
-  | 'user_verification'
-  | 'counter';
+  'challenge' | 'origin' | 'rp_id' | 'malformed' | 'signature' | 'unknown_credential' | 'wrong_user' | 'user_verification' | 'counter';
 
 const REASON_MESSAGES: Record<RejectionReason, string> = {
   challenge: 'The challenge is unknown, expired, already used, or was issued for another ceremony; start again.',
@@ -124,7 +116,8 @@ export class PasskeyService {
   /** Options for `navigator.credentials.create()`; the user's passkeys are excluded, so one authenticator registers once. */
   async registrationOptions(user: { id: string; username: string }): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const existing = await this.prisma.passkey.findMany({ where: { userId: user.id }, select: { id: true, transports: true } });
-    if (existing.length >= MAX_PASSKEYS_PER_USER) throw new AppError('conflict', `An account holds at most ${MAX_PASSKEYS_PER_USER} passkeys; delete one first.`);
+    if (existing.length >= MAX_PASSKEYS_PER_USER)
+      throw new AppError('too_many_passkeys', `An account holds at most ${MAX_PASSKEYS_PER_USER} passkeys; delete one first.`);
     const options = await generateRegistrationOptions({
       rpName: this.settings.rpName,
       rpID: this.settings.rpId,
@@ -178,7 +171,7 @@ export class PasskeyService {
       });
       return toView(row);
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError('conflict', 'This passkey is already registered.');
+      if (isUniqueViolation(err)) throw new AppError('passkey_already_registered');
       throw err;
     }
   }
@@ -192,7 +185,7 @@ export class PasskeyService {
     let allowCredentials: { id: string; transports?: AuthenticatorTransport[] }[] | undefined;
     if (ceremony.kind !== 'sign-in') {
       const rows = await this.prisma.passkey.findMany({ where: { userId: ceremony.userId }, select: { id: true, transports: true } });
-      if (rows.length === 0) throw new AppError('conflict', 'This account has no passkey.');
+      if (rows.length === 0) throw new AppError('no_passkey_registered');
       allowCredentials = rows.map((row) => ({ id: row.id, transports: row.transports as AuthenticatorTransport[] }));
     }
     const options = await generateAuthenticationOptions({
@@ -246,7 +239,7 @@ export class PasskeyService {
 
   async rename(userId: string, id: string, name: string): Promise<PasskeyView> {
     const { count } = await this.prisma.passkey.updateMany({ where: { id, userId }, data: { name } });
-    if (count === 0) throw new AppError('not_found', 'No such passkey.');
+    if (count === 0) throw new AppError('passkey_not_found');
     return toView(await this.prisma.passkey.findUniqueOrThrow({ where: { id } }));
   }
 
@@ -256,7 +249,7 @@ export class PasskeyService {
    */
   async remove(userId: string, id: string): Promise<void> {
     const { count } = await this.prisma.passkey.deleteMany({ where: { id, userId } });
-    if (count === 0) throw new AppError('not_found', 'No such passkey.');
+    if (count === 0) throw new AppError('passkey_not_found');
   }
 
   /** Takes the challenge the client data names; it must exist, be unspent, and belong to `expected`. */
@@ -277,7 +270,7 @@ export class PasskeyService {
   private refuseClone(passkey: PasskeyRow, newCounter: number): never {
     this.logger.warn(
       { passkeyId: passkey.id, userId: passkey.userId, storedCount: Number(passkey.signCount), presentedCount: newCounter },
-      "refused a passkey whose signature counter went backwards: the authenticator may have been cloned",
+      'refused a passkey whose signature counter went backwards: the authenticator may have been cloned',
     );
     throw rejectedAssertion('counter');
   }

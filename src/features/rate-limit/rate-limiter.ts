@@ -1,13 +1,12 @@
-// Per-group request budgets on express-rate-limit, shared through Redis or kept in-process.
+// Per-group request budgets on express-rate-limit, counted in a BudgetStore shared through Redis or kept in-process.
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { RedisStore } from 'rate-limit-redis';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { SharedStore } from '../../core/shared-store.js';
 import { REMEMBER_REFUSAL_MS, SpentBudgets } from './spent-budgets.js';
-import { systemClock } from '../../core/clock.js';
-import { ExpiringMap } from '../../core/expiring-map.js';
+import { createBudgetStore } from './budget-store.js';
+import type { Clock } from '../../core/clock.js';
 import type { BudgetGroup, BudgetSettings, RateLimitSettings } from '../../core/config.js';
 
 export type { BudgetGroup, BudgetSettings, RateLimitSettings };
@@ -25,31 +24,6 @@ export function clientKey(req: Request, keyBy: BudgetSettings['keyBy']): string 
   return `ip:${ipKeyGenerator(req.ip ?? 'unknown', IPV6_SUBNET)}`;
 }
 
-/**
- * rate-limit-redis loads its Lua script once, at start. If Redis was unreachable then, the rejected load would
- * poison every later call; this reloads it on the first call after a failure, so the limiter heals by itself.
- */
-class SelfHealingRedisStore extends RedisStore {
-  private reloadScripts = false;
-
-  override async increment(key: string) {
-    if (this.reloadScripts) {
-      this.reloadScripts = false;
-      this.incrementScriptSha = this.loadIncrementScript();
-      this.getScriptSha = this.loadGetScript();
-      this.getScriptSha.catch(() => {
-        this.reloadScripts = true;
-      });
-    }
-    try {
-      return await super.increment(key);
-    } catch (err) {
-      this.reloadScripts = true;
-      throw err;
-    }
-  }
-}
-
 /** The middleware that counts a request against one group's budget. */
 export type Budget = RequestHandler & {
   /**
@@ -58,11 +32,6 @@ export type Budget = RequestHandler & {
    */
   rememberedRefusal(req: Request, res: Response): AppError | undefined;
 };
-
-interface RememberedRefusal {
-  headers: Array<[string, string]>;
-  error: AppError;
-}
 
 /** The headers express-rate-limit sets on a refusal, replayed with it. */
 const REFUSAL_HEADERS = ['RateLimit', 'RateLimit-Policy', 'Retry-After'];
@@ -77,23 +46,22 @@ export interface RateLimiters {
  * `validate` turns on express-rate-limit's own configuration checks (double counting, proxy set-up). They cost a
  * few allocations per request, so they run in development and tests, where a mistake would show, not in production.
  */
-export function createRateLimiters(settings: RateLimitSettings, shared: SharedStore, logger: Logger, options: { validate: boolean }): RateLimiters {
+export function createRateLimiters(
+  settings: RateLimitSettings,
+  shared: SharedStore,
+  logger: Logger,
+  options: { validate: boolean; /** Windows end at deadlines by this clock (express-rate-limit's own headers read the wall clock). */ clock: Clock },
+): RateLimiters {
   const resetters: Array<(key: string) => Promise<void>> = [];
   const middleware = new Map<BudgetGroup, Budget>();
   const rememberMs = settings.rememberRefusalMs ?? REMEMBER_REFUSAL_MS;
+  const { clock } = options;
 
   for (const [group, budget] of Object.entries(settings.budgets) as Array<[BudgetGroup, BudgetSettings]>) {
-    const store =
-      shared.kind === 'redis'
-        ? new SpentBudgets(
-            new SelfHealingRedisStore({
-              sendCommand: (command: string, ...args: string[]) => shared.redis.call(command, ...args) as never,
-              prefix: `${shared.prefix}rl:${group}:`,
-            }),
-            rememberMs,
-          )
-        : undefined;
-    const refusals = new ExpiringMap<RememberedRefusal>(systemClock);
+    const counts = createBudgetStore(shared, clock, `rl:${group}:`);
+    // Only a shared count costs a round trip worth saving; this process's own counts are answered at once anyway.
+    const spent = counts.localKeys ? undefined : new SpentBudgets(counts, rememberMs, clock);
+    const store = spent ?? counts;
     const limiter = rateLimit({
       windowMs: budget.windowMs,
       limit: budget.limit,
@@ -106,19 +74,17 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
       validate: options.validate,
       handler: (req, res, next) => {
         const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-        const resetMs = resetTime?.getTime() ?? Date.now() + budget.windowMs;
-        const retryAfterSeconds = Math.max(1, Math.ceil((resetMs - Date.now()) / 1000));
+        const resetMs = resetTime?.getTime() ?? clock.now() + budget.windowMs;
+        const retryAfterSeconds = Math.max(1, Math.ceil((resetMs - clock.now()) / 1000));
         const error = new AppError('rate_limited', `Too many requests. Try again in ${retryAfterSeconds} seconds.`, {
           details: { budget: group, limit: budget.limit, windowSeconds: budget.windowMs / 1000, retryAfterSeconds },
         });
-        if (store) {
-          // Within the moment a refusal is remembered its answer cannot change (the budget stays spent), so it is
-          // replayed as it is; at worst Retry-After says a second more than needed.
+        if (spent) {
           const headers = REFUSAL_HEADERS.flatMap((name): Array<[string, string]> => {
             const value = res.getHeader(name);
             return value === undefined ? [] : [[name, String(value)]];
           });
-          refusals.set(clientKey(req, budget.keyBy), { headers, error }, Math.min(rememberMs, resetMs - Date.now()));
+          spent.rememberAnswer(clientKey(req, budget.keyBy), { headers, error });
         }
         next(error);
       },
@@ -129,26 +95,25 @@ export function createRateLimiters(settings: RateLimitSettings, shared: SharedSt
           next(err);
           return;
         }
-        logger.error({ err, budget: group }, settings.failOpen ? 'rate-limit store failed: letting the request through' : 'rate-limit store failed: refusing the request');
+        logger.error(
+          { err, budget: group },
+          settings.failOpen ? 'rate-limit store failed: letting the request through' : 'rate-limit store failed: refusing the request',
+        );
         if (settings.failOpen) {
           next();
           return;
         }
-        next(new AppError('service_unavailable', 'Rate limiting is unavailable; try again shortly.', { headers: { 'Retry-After': '1' }, cause: err }));
+        next(new AppError('rate_limiter_unavailable', { headers: { 'Retry-After': '1' }, cause: err }));
       });
     };
     const rememberedRefusal = (req: Request, res: Response): AppError | undefined => {
-      const refusal = refusals.get(clientKey(req, budget.keyBy));
+      const refusal = spent?.rememberedAnswer(clientKey(req, budget.keyBy));
       if (!refusal) return undefined;
       for (const [name, value] of refusal.headers) res.setHeader(name, value);
       return refusal.error;
     };
     middleware.set(group, Object.assign(budgetHandler, { rememberedRefusal }));
-    // The Redis store's reset can be awaited; the in-process one is synchronous.
-    resetters.push(async (key) => {
-      refusals.delete(key);
-      await (store ? store.resetKey(key) : limiter.resetKey(key));
-    });
+    resetters.push((key) => store.resetKey(key));
   }
 
   return {

@@ -28,10 +28,7 @@ const SessionParams = z.object({ id: z.uuid() });
 
 const errors = errorResponses();
 
-export function sessionRoutes(
-  registry: OpenAPIRegistry,
-  deps: { sessions: Sessions; authn: Authenticators; userLimit: Budget },
-): ApiRouter {
+export function sessionRoutes(registry: OpenAPIRegistry, deps: { sessions: Sessions; authn: Authenticators; userLimit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['sessions'] });
   const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
@@ -57,7 +54,7 @@ export function sessionRoutes(
     responses: { 204: { description: 'Ended' }, 404: { description: 'No such active session of yours', schema: ErrorResponse }, ...errors },
     handler: async ({ params }, req, res) => {
       const ended = await deps.sessions.revoke({ id: params.id, userId: currentAuth(req).userId }, 'revoked_by_user');
-      if (ended === 0) throw new AppError('not_found', 'No such active session.');
+      if (ended === 0) throw new AppError('session_not_found');
       res.status(204).end();
     },
   });

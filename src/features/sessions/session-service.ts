@@ -55,10 +55,6 @@ export interface SessionView {
 const USER_AGENT_MAX = 256;
 const ENDED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
 
-function invalidRefreshToken(): AppError {
-  return new AppError('invalid_token', 'The refresh token is not valid.');
-}
-
 /**
  * Deletes sessions that ended (expired or revoked) more than a day ago, with their refresh tokens; until then a
  * revoked session's rotated tokens still identify a replay. Safe to run on every instance at once. Returns how many.
@@ -117,11 +113,13 @@ export class Sessions {
       where: { tokenHash: hashToken(refreshToken) },
       include: { session: { include: { user: { include: { roles: true } } } } },
     });
-    if (!record) return this.refused();
+    if (!record) return this.refused('refresh_token_invalid');
     const { session } = record;
     const nowMs = this.clock.now();
     const now = new Date(nowMs);
-    if (session.revokedAt || session.expiresAt.getTime() <= nowMs || session.user.disabledAt) return this.refused();
+    if (session.user.disabledAt) return this.refused('account_unavailable');
+    if (session.revokedAt) return this.refused('session_revoked');
+    if (session.expiresAt.getTime() <= nowMs) return this.refused('session_expired');
 
     const successor = this.successorOf(refreshToken);
     // Claiming the token and storing its successor commit together: a successor exists exactly when its token is rotated.
@@ -141,20 +139,27 @@ export class Sessions {
         await this.revoke({ id: session.id }, 'refresh_token_reuse');
         this.metrics.refreshes.inc({ outcome: 'theft_detected' });
         this.events.record({ type: 'session.refresh_reuse_detected', targetId: session.userId, details: { sessionId: session.id } }, client);
-        throw new AppError('invalid_token', 'The refresh token was already used; the session has been ended for safety.');
+        throw new AppError('refresh_token_reused');
       }
     }
     this.metrics.refreshes.inc({ outcome: claimed ? 'rotated' : 'grace_replay' });
     const user = toPublicUser(session.user);
     // A refresh proves nothing new: the access token says the user last signed in when the session began.
-    const subject = { userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr: session.amr, authTimeMs: session.createdAt.getTime() };
+    const subject = {
+      userId: user.id,
+      username: user.username,
+      sessionId: session.id,
+      roles: user.roles,
+      amr: session.amr,
+      authTimeMs: session.createdAt.getTime(),
+    };
     const pair = this.pair(subject, successor);
     return { ...pair, user };
   }
 
-  private refused(): never {
+  private refused(reason: 'refresh_token_invalid' | 'session_revoked' | 'session_expired' | 'account_unavailable'): never {
     this.metrics.refreshes.inc({ outcome: 'invalid' });
-    throw invalidRefreshToken();
+    throw new AppError(reason);
   }
 
   /** Active sessions of a user, newest first. */
@@ -204,7 +209,10 @@ export class Sessions {
    * A fresh access token for the same session after a step-up. Its `amr` is what the session proved before plus what
    * the step-up proved (`proved`): two different proofs within one session are two factors (`mfa`).
    */
-  reauthenticated(auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[] }, proved: string[]): Omit<TokenPair, 'refresh_token'> {
+  reauthenticated(
+    auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[] },
+    proved: string[],
+  ): Omit<TokenPair, 'refresh_token'> {
     const amr = combineProofs(auth.amr, proved);
     const { token } = this.tokens.sign({ ...auth, amr, authTimeMs: this.clock.now() });
     return { access_token: token, token_type: 'Bearer', expires_in: this.settings.accessTokenTtlS };

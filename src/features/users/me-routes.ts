@@ -36,7 +36,10 @@ const UpdatedUser = PublicUser.extend({
   pendingEmail: z.string().optional().meta({ description: 'The new address, when one was asked for: it replaces email once the link sent to it is opened' }),
 }).meta({ id: 'UpdatedUser' });
 
-export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; email: EmailService; events: SecurityEvents; authn: Authenticators; userLimit: Budget }): ApiRouter {
+export function meRoutes(
+  registry: OpenAPIRegistry,
+  deps: { users: UserService; email: EmailService; events: SecurityEvents; authn: Authenticators; userLimit: Budget },
+): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });
   const middleware = [deps.authn.user(deps.userLimit)];
   api.route({

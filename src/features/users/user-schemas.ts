@@ -30,7 +30,11 @@ export const Password = z
  * Any password offered to be checked (login, confirmation): no rules beyond bcrypt's 72 bytes, which are refused
  * here as at registration, since bcrypt would compare only their first 72 and a longer guess could pass.
  */
-export const PasswordAttempt = z.string().min(1).max(1_024).refine(...withinBcryptBytes);
+export const PasswordAttempt = z
+  .string()
+  .min(1)
+  .max(1_024)
+  .refine(...withinBcryptBytes);
 
 export const PublicUser = z
   .object({

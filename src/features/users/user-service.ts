@@ -42,14 +42,17 @@ export class UserService {
 
   async get(userId: string): Promise<PublicUser> {
     const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
-    if (!user || user.disabledAt) throw new AppError('invalid_token', 'The account behind this token no longer exists.');
+    if (!user || user.disabledAt) throw new AppError('account_unavailable');
     return toPublicUser(user);
   }
 
   /** The current password, checked under the account's failure budget (a stolen access token is no password oracle). */
   private async requirePassword(userId: string, password: string | undefined, client: ClientContext) {
-    const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { id: true, passwordHash: true, disabledAt: true, email: true, username: true } });
-    if (!user) throw new AppError('invalid_token', 'The account behind this token no longer exists.');
+    const user = await this.prisma.user.findUnique({
+      where: { id: userId },
+      select: { id: true, passwordHash: true, disabledAt: true, email: true, username: true },
+    });
+    if (!user) throw new AppError('account_unavailable');
     await this.proof.confirm(user, password, client);
     return user;
   }
@@ -59,7 +62,8 @@ export class UserService {
    * password ends every other session of the user.
    */
   async update(auth: AuthContext, changes: ProfileChanges, client: ClientContext): Promise<PublicUser> {
-    const confirmed = changes.verifyPassword || changes.password !== undefined ? await this.requirePassword(auth.userId, changes.currentPassword, client) : undefined;
+    const confirmed =
+      changes.verifyPassword || changes.password !== undefined ? await this.requirePassword(auth.userId, changes.currentPassword, client) : undefined;
     // Every personal input the policy knows: the new and current username, the address, and a new address asked for.
     const owner = {
       username: changes.username ?? confirmed?.username ?? auth.username,
@@ -80,7 +84,7 @@ export class UserService {
       if (passwordHash !== undefined) await this.sessions.revoke({ userId: auth.userId, excludeId: auth.sessionId }, 'password_changed');
       return toPublicUser(user);
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError('already_registered', 'That username or email is already registered.');
+      if (isUniqueViolation(err)) throw new AppError('already_registered');
       throw err;
     }
   }

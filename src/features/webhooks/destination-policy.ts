@@ -118,7 +118,10 @@ export class DestinationRefused extends Error {
 
 /** The host as DNS and the allowlist see it: lower case, no brackets, no trailing dot. */
 function bareHost(url: URL): string {
-  return url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+  return url.hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
 }
 
 /**
@@ -140,7 +143,12 @@ export class DestinationPolicy {
       const [address = '', prefix] = entry.split('/');
       const version = isIP(address);
       if (version === 0) this.allowedHosts.add(entry.replace(/\.$/, '').toLowerCase());
-      else (version === 4 ? this.allowedV4 : this.allowedV6).addSubnet(address, prefix === undefined ? (version === 4 ? 32 : 128) : Number(prefix), version === 4 ? 'ipv4' : 'ipv6');
+      else
+        (version === 4 ? this.allowedV4 : this.allowedV6).addSubnet(
+          address,
+          prefix === undefined ? (version === 4 ? 32 : 128) : Number(prefix),
+          version === 4 ? 'ipv4' : 'ipv6',
+        );
     }
   }
 
@@ -163,7 +171,8 @@ export class DestinationPolicy {
     if (!this.allowedHosts.has(host)) {
       for (const { address } of addresses) {
         const range = forbiddenRange(address);
-        if (range && !this.allowsAddress(address)) throw new DestinationRefused(`${literal ? 'it is' : 'its host name resolves to'} a forbidden address (${range})`);
+        if (range && !this.allowsAddress(address))
+          throw new DestinationRefused(`${literal ? 'it is' : 'its host name resolves to'} a forbidden address (${range})`);
       }
     }
     return { url, address: pinned.address, family: isIP(pinned.address) === 6 ? 6 : 4 };

@@ -8,9 +8,7 @@ import { currentAuth } from '../auth/authenticate.js';
 import { SECURITY_EVENT_TYPES } from '../audit/audit-log.js';
 import type { Webhooks } from './webhooks.js';
 
-const Endpoint = z
-  .object({ id: z.uuid(), url: z.string(), eventTypes: z.array(z.string()), createdAt: z.iso.datetime() })
-  .meta({ id: 'WebhookEndpoint' });
+const Endpoint = z.object({ id: z.uuid(), url: z.string(), eventTypes: z.array(z.string()), createdAt: z.iso.datetime() }).meta({ id: 'WebhookEndpoint' });
 const CreatedEndpoint = Endpoint.extend({
   secret: z.string().meta({ description: 'The signing secret (whsec_…, Standard Webhooks). Shown only in this response.' }),
 }).meta({ id: 'CreatedWebhookEndpoint' });

@@ -62,10 +62,18 @@ export class Webhooks {
   /** Registers an endpoint; the answer holds its signing secret, the only time it is shown. */
   async create(createdBy: string, input: { url: string; eventTypes: SecurityEventType[] }): Promise<EndpointView & { secret: string }> {
     const url = new URL(input.url);
-    if (this.requireHttps && url.protocol !== 'https:') throw new AppError('validation_failed', 'A webhook endpoint must use https.', { details: [{ path: 'url', message: 'must use https' }] });
+    if (this.requireHttps && url.protocol !== 'https:') throw new AppError('webhook_https_required', { details: [{ path: 'url', message: 'must use https' }] });
     await this.checkDestination(url);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    const row = await this.prisma.webhookEndpoint.create({ data: { url: url.toString(), eventTypes: [...new Set(input.eventTypes)], secretSealed: this.box.seal(secret), createdBy } });
+    const row = await this.prisma.webhookEndpoint.create({
+      data: {
+        url: url.toString(),
+        eventTypes: [...new Set(input.eventTypes)],
+        secretSealed: this.box.seal(secret),
+        createdBy,
+        createdAt: new Date(this.clock.now()),
+      },
+    });
     return { ...toView(row), secret };
   }
 
@@ -74,7 +82,10 @@ export class Webhooks {
       await this.destinations.check(url);
     } catch (err) {
       if (!(err instanceof DestinationRefused)) throw err;
-      throw new AppError('webhook_destination_forbidden', `Webhooks may not reach this URL: ${err.reason}. WEBHOOK_INTERNAL_ALLOWLIST lets an operator permit internal receivers.`);
+      throw new AppError(
+        'webhook_destination_forbidden',
+        `Webhooks may not reach this URL: ${err.reason}. WEBHOOK_INTERNAL_ALLOWLIST lets an operator permit internal receivers.`,
+      );
     }
   }
 
@@ -84,12 +95,12 @@ export class Webhooks {
 
   async remove(id: string): Promise<void> {
     const { count } = await this.prisma.webhookEndpoint.deleteMany({ where: { id } });
-    if (count === 0) throw new AppError('not_found', 'No such webhook endpoint.');
+    if (count === 0) throw new AppError('webhook_endpoint_not_found');
   }
 
   /** The endpoint's newest deliveries, with each one's attempts and last outcome. */
   async deliveries(endpointId: string, limit = 50) {
-    if (!(await this.prisma.webhookEndpoint.findUnique({ where: { id: endpointId }, select: { id: true } }))) throw new AppError('not_found', 'No such webhook endpoint.');
+    if (!(await this.prisma.webhookEndpoint.findUnique({ where: { id: endpointId }, select: { id: true } }))) throw new AppError('webhook_endpoint_not_found');
     const rows = await this.prisma.webhookDelivery.findMany({ where: { endpointId }, orderBy: { createdAt: 'desc' }, take: limit });
     return rows.map((row) => ({
       id: row.id,
@@ -114,13 +125,11 @@ export class Webhooks {
       data: { eventId: event.id, actorId: event.actorId, targetId: event.targetId, details: event.details },
     });
     const now = new Date(this.clock.now());
-    await this.prisma.webhookDelivery.createMany({ data: endpoints.map((endpoint) => ({ endpointId: endpoint.id, eventType: event.type, payload, nextAttemptAt: now, createdAt: now })) });
+    await this.prisma.webhookDelivery.createMany({
+      data: endpoints.map((endpoint) => ({ endpointId: endpoint.id, eventType: event.type, payload, nextAttemptAt: now, createdAt: now })),
+    });
     this.kicker.kick();
   };
-
-  kick(): void {
-    this.kicker.kick();
-  }
 
   settled(): Promise<void> {
     return this.kicker.settled();
@@ -153,7 +162,11 @@ export class Webhooks {
       // Checked again now (DNS and the allowlist may have changed since it was registered), and the connection goes to
       // the very address checked; a refusal never connects.
       const destination = await this.destinations.check(endpoint.url);
-      const headers = { 'Content-Type': 'application/json', 'User-Agent': 'authkit-webhooks', ...signatureHeaders(this.box.open(endpoint.secretSealed), delivery.id, timestampS, delivery.payload) };
+      const headers = {
+        'Content-Type': 'application/json',
+        'User-Agent': 'authkit-webhooks',
+        ...signatureHeaders(this.box.open(endpoint.secretSealed), delivery.id, timestampS, delivery.payload),
+      };
       status = await postPinned(destination, headers, delivery.payload, AbortSignal.timeout(TIMEOUT_MS));
       if (status < 200 || status >= 300) error = `answered ${status}`;
     } catch (err) {
@@ -162,7 +175,10 @@ export class Webhooks {
     const now = this.clock.now();
     if (error === null) {
       this.metrics.webhookDeliveries.inc({ outcome: 'delivered' });
-      await this.prisma.webhookDelivery.update({ where: { id: delivery.id }, data: { deliveredAt: new Date(now), lockedUntil: null, lastStatus: status, lastError: null } });
+      await this.prisma.webhookDelivery.update({
+        where: { id: delivery.id },
+        data: { deliveredAt: new Date(now), lockedUntil: null, lastStatus: status, lastError: null },
+      });
       return;
     }
     const { givingUp, data } = failedAttempt(delivery.attempts, MAX_ATTEMPTS, now, error);

@@ -1,0 +1,31 @@
+// The one error type for a refused request, and the sentence a person reads for any failure.
+
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {any} body the error body, `{ error: { code, message, details? } }`, or null when it was not JSON
+   * @param {string | null} retryAfter
+   */
+  constructor(status, body, retryAfter) {
+    super(body?.error?.message ?? `Request failed (${status})`);
+    this.status = status;
+    /** @type {string | undefined} */
+    this.code = body?.error?.code;
+    /** @type {any} */
+    this.details = body?.error?.details;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A sentence a person can act on, from whatever went wrong. */
+export function describe(/** @type {unknown} */ error) {
+  if (!(error instanceof ApiError)) return 'The server could not be reached. Check your connection and try again.';
+  if (error.status === 429) return `Too many requests. Try again in ${error.retryAfter ?? error.details?.retryAfterSeconds ?? 60} seconds.`;
+  if (error.status === 413) return 'That file is too large.';
+  if (error.status === 415) return 'Only PNG, JPEG, GIF and WebP images are accepted.';
+  if (Array.isArray(error.details) && error.details.length > 0) {
+    const details = /** @type {Array<{ path?: string, message: string }>} */ (error.details);
+    return `${error.message} ${details.map((detail) => `${detail.path || 'request'}: ${detail.message}`).join('; ')}`;
+  }
+  return error.message;
+}

@@ -1,0 +1,25 @@
+// The browser page's entry: wires every screen, then resumes this tab's session and follows an emailed link.
+import { refresh } from './api.js';
+import { announceSignedIn } from './state.js';
+import { wireLogin } from './screens/auth.js';
+import { followEmailLink, wireEmailLinks } from './screens/email-links.js';
+import { wireImages } from './screens/images.js';
+import { wireRegister } from './screens/register.js';
+import { wireSettings } from './screens/settings.js';
+import { wireShell } from './screens/shell.js';
+import { wireSignIn } from './screens/sign-in.js';
+import { passkeysSupported } from './webauthn.js';
+
+// The order here is the order screens hear of a sign-in: the frame first, the gallery (which is awaited) last.
+wireShell();
+wireSignIn();
+wireLogin();
+wireRegister();
+wireEmailLinks();
+wireSettings();
+wireImages();
+// A browser without WebAuthn is offered no passkey buttons at all.
+if (!passkeysSupported()) for (const element of document.querySelectorAll('.passkey-only')) /** @type {HTMLElement} */ (element).hidden = true;
+
+if (await refresh()) await announceSignedIn();
+await followEmailLink();

@@ -1,0 +1,67 @@
+// The signed-out screen's login form: password, the second factor, passkeys, and the way to the email forms.
+import { ApiError, send } from '../api.js';
+import { state } from '../state.js';
+import { $, $form, currentTarget, field, formValue, withBusy, withButton } from '../ui.js';
+import { describePasskeyError, passkeyApi } from '../webauthn.js';
+import { showEmailForm } from './email-links.js';
+import { afterFirstStep, welcome } from './sign-in.js';
+
+async function onLogin(/** @type {SubmitEvent} */ event) {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.currentTarget);
+  const data = new FormData(form);
+  await withBusy(form, async () => {
+    try {
+      await loginStep(data);
+    } catch (error) {
+      // The address is not confirmed yet: offer to send the link again, to the address typed if it is one.
+      if (error instanceof ApiError && error.code === 'email_not_verified') {
+        const typed = formValue(data, 'username');
+        showEmailForm('resend', typed.includes('@') ? typed : '');
+      }
+      throw error;
+    }
+  });
+}
+
+async function loginStep(/** @type {FormData} */ data) {
+  const result = state.mfaToken
+    ? await send('/login/mfa', { method: 'POST', body: { mfa_token: state.mfaToken, code: formValue(data, 'code').trim() }, auth: false })
+    : await send('/login', { method: 'POST', body: { username: data.get('username'), password: data.get('password') }, auth: false });
+  await afterFirstStep(result);
+}
+
+/** Runs a passkey ceremony behind a button: disabled meanwhile, and any refusal said in words. */
+function withPasskeyButton(/** @type {Event} */ event, /** @type {() => Promise<void>} */ work) {
+  return withButton(/** @type {HTMLButtonElement} */ (currentTarget(event)), work, describePasskeyError);
+}
+
+async function onPasskeyLogin(/** @type {Event} */ event) {
+  await withPasskeyButton(event, async () => {
+    const { startAuthentication } = await passkeyApi();
+    const options = await send('/login/passkey/options', { method: 'POST', auth: false });
+    const response = await startAuthentication({ optionsJSON: options });
+    await welcome(await send('/login/passkey', { method: 'POST', body: { response }, auth: false }));
+  });
+}
+
+async function onMfaPasskey(/** @type {Event} */ event) {
+  await withPasskeyButton(event, async () => {
+    const { startAuthentication } = await passkeyApi();
+    const options = await send('/login/mfa/passkey/options', { method: 'POST', body: { mfa_token: state.mfaToken }, auth: false });
+    const response = await startAuthentication({ optionsJSON: options });
+    await welcome(await send('/login/mfa/passkey', { method: 'POST', body: { mfa_token: state.mfaToken, response }, auth: false }));
+  });
+}
+
+export function wireLogin() {
+  const login = $form('#login-form');
+  login.addEventListener('submit', onLogin);
+  $('#passkey-login').addEventListener('click', (event) => void onPasskeyLogin(event));
+  $('#mfa-passkey').addEventListener('click', (event) => void onMfaPasskey(event));
+  $('#show-forgot').addEventListener('click', () => {
+    const typed = field(login, 'username').value;
+    showEmailForm('forgot', typed.includes('@') ? typed : '');
+  });
+  $('#show-code').addEventListener('click', () => showEmailForm('code'));
+}
