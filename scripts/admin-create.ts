@@ -3,7 +3,10 @@
 //        (or ADMIN_PASSWORD in the environment, which keeps it out of the shell history)
 import { parseArgs } from 'node:util';
 import dotenv from 'dotenv';
-import { ConfigError, loadConfig } from '../src/core/config.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type Config, ConfigError, loadConfig } from '../src/core/config.js';
+import { SETUP_TOKEN_FILE } from '../src/features/setup/setup-routes.js';
 import { systemClock } from '../src/core/clock.js';
 import { openDatabase } from '../src/core/db.js';
 import { DataDirInUseError } from '../src/core/db/data-dir-lock.js';
@@ -26,9 +29,43 @@ if (!email.success || !username.success || !password.success) {
   process.exit(2);
 }
 
+/**
+ * The embedded server holds its database: hand it the one-time token it wrote to the data directory and let it create
+ * the administrator (POST /setup/admin, answered only on this machine).
+ */
+async function throughRunningServer(config: Config, held: DataDirInUseError): Promise<never> {
+  const token = await readFile(path.join(config.dataDir, SETUP_TOKEN_FILE), 'utf8').catch(() => undefined);
+  if (!token) {
+    console.error(
+      `${held.message}\nThe server has an administrator already (or was started before this version): use the admin API, or stop the server and run this again.`,
+    );
+    process.exit(1);
+  }
+  const res = await fetch(`http://127.0.0.1:${config.port}/setup/admin`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: token.trim(), email: email.data, username: username.data, password: password.data }),
+  }).catch((err: unknown) => {
+    console.error(
+      `The server holding ${config.dataDir} did not answer on port ${config.port} (${err instanceof Error ? err.message : String(err)}): set PORT to its port.`,
+    );
+    process.exit(1);
+  });
+  const body = (await res.json().catch(() => ({}))) as { username?: string; email?: string; error?: { message?: string } };
+  if (res.status !== 201) {
+    console.error(`The running server refused: ${body.error?.message ?? `HTTP ${res.status}`}`);
+    process.exit(1);
+  }
+  console.log(`created administrator ${body.username} <${body.email}> (through the running server)`);
+  process.exit(0);
+}
+
 try {
   const config = loadConfig({ ...process.env, ADMIN_EMAIL: undefined, ADMIN_PASSWORD: undefined });
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: config.migrateOnStart }).catch((err: unknown) => {
+    if (err instanceof DataDirInUseError) return throughRunningServer(config, err);
+    throw err;
+  });
   const pool = new PasswordHashPool({ threads: 1, queueMax: 1 });
   const { created, user } = await ensureAdmin(
     db.prisma,

@@ -41,6 +41,7 @@ import { devOutboxRoutes, emailRoutes } from './features/email/email-routes.js';
 import { Metrics, metricsHandler } from './core/metrics.js';
 import { auditRoutes } from './features/audit/audit-routes.js';
 import { webhookRoutes } from './features/webhooks/webhook-routes.js';
+import { setupRoutes } from './features/setup/setup-routes.js';
 import type { Webhooks } from './features/webhooks/webhooks.js';
 import type { AuditLog } from './features/audit/audit-log.js';
 
@@ -68,6 +69,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The mail queue (main.ts works it on a timer too); one over config.email unless given. */
   mail?: MailQueue;
+  /** An embedded server with no administrator yet: the token `npm run admin:create` hands over (see setup-routes). */
+  setupToken?: { value: string; spend(): Promise<void> };
   /** Where image bytes go (main.ts passes openImageStorage(config): S3 with STORAGE=s3); local disk under UPLOAD_DIR unless given. */
   imageStorage?: ImageStorage;
 }
@@ -155,6 +158,10 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(emailRoutes(registry, { ...accounts, publicLimit, emailLimit: rateLimiters.limit('email'), userLimit: authenticated.userLimit }).router);
   // The outbox holds every reset link and code: readable from this machine only, never through a proxy.
+  if (deps.setupToken)
+    app.use(
+      setupRoutes(registry, { prisma: deps.db.prisma, passwords: accounts.passwords, clock: deps.clock, setupToken: deps.setupToken, publicLimit }).router,
+    );
   if (config.env === 'development') app.use('/dev', thisMachineOnly());
   if (config.env === 'development') app.use(devOutboxRoutes(registry, config.email.outboxDir).router);
   app.use(passkeyRoutes(registry, { ...accounts, ...authenticated, publicLimit, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);

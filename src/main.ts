@@ -7,7 +7,11 @@ import { pruneAuditEvents } from './features/audit/audit-log.js';
 import { pruneWebhookDeliveries } from './features/webhooks/webhooks.js';
 import { systemClock } from './core/clock.js';
 import { type Config, ConfigError, loadConfig } from './core/config.js';
-import { openDatabase } from './core/db.js';
+import { type Database, openDatabase } from './core/db.js';
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SETUP_TOKEN_FILE } from './features/setup/setup-routes.js';
 import { DataDirInUseError } from './core/db/data-dir-lock.js';
 import { inFlightHandlers } from './core/http/in-flight.js';
 import { boundPort, closeGracefully, listen } from './core/http/server.js';
@@ -119,7 +123,8 @@ async function start() {
       );
     }
   }
-  const app = createApp(deps);
+  const setupToken = await openSetupToken(db, config.dataDir);
+  const app = createApp({ ...deps, setupToken });
   const { webhooks, events } = appWorkers(app);
   const housekeeping = [
     every(
@@ -203,6 +208,23 @@ async function start() {
   };
   process.on('SIGTERM', (signal) => void stop(signal));
   process.on('SIGINT', (signal) => void stop(signal));
+}
+
+/**
+ * An embedded server with no administrator writes a one-time token to DATA_DIR/setup-token (mode 600), with which
+ * `npm run admin:create` asks the running server to create the first one (it cannot open the database the server
+ * holds). With a real database the command opens it itself, so no token is needed.
+ */
+async function openSetupToken(db: Database, dataDir: string): Promise<{ value: string; spend(): Promise<void> } | undefined> {
+  const file = path.join(dataDir, SETUP_TOKEN_FILE);
+  if (db.kind !== 'pglite' || (await db.prisma.userRole.count({ where: { roleName: ADMIN_ROLE } })) > 0) {
+    await rm(file, { force: true });
+    return undefined;
+  }
+  const value = randomBytes(32).toString('base64url');
+  await writeFile(file, value, { mode: 0o600 });
+  logger.info('no administrator yet: `npm run admin:create -- --email you@example.com --password …` creates one, also while this server runs');
+  return { value, spend: () => rm(file, { force: true }) };
 }
 
 /** A reason not to start that one sentence explains (no stack trace). */

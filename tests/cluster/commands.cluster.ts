@@ -110,4 +110,32 @@ describe.runIf(BASE_DATABASE_URL && REDIS_URL)('the operator’s commands', () =
     await expect.poll(() => answers(`http://127.0.0.1:${port}/health`), { timeout: 15_000 }).toBe(0);
     expect(output()).toMatch(/stopped/);
   });
+
+  it('when npm run admin:create runs while the embedded server holds its database, then the running server makes the administrator', async () => {
+    const port = await freePort();
+    const dataDir = path.join(scratch, 'data-admin');
+    const server = { PORT: String(port), METRICS_PORT: '0', DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', HOST: '127.0.0.1' };
+    const { child } = await npmUntil(['start'], server, /listening on/);
+    try {
+      const created = await npmUntil(
+        ['run', 'admin:create', '--', '--email', 'first@example.com', '--username', 'first_admin', '--password', 'the first admin passphrase'],
+        server,
+        /created administrator|refused|error/i,
+      );
+      await once(created.child, 'exit');
+      expect(created.child.exitCode, created.output()).toBe(0);
+      expect(created.output()).toMatch(/created administrator first_admin <first@example.com> \(through the running server\)/);
+      const signIn = await fetch(`http://127.0.0.1:${port}/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: 'first_admin', password: 'the first admin passphrase' }),
+      });
+      const { access_token: token } = (await signIn.json()) as { access_token: string };
+      expect((await fetch(`http://127.0.0.1:${port}/admin/users`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect(existsSync(path.join(dataDir, 'setup-token'))).toBe(false);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
 });

@@ -12,10 +12,10 @@ import { describeContract } from './stores.js';
 const WINDOW_MS = 60_000;
 
 describeContract('rate-limit budget store', (stores) => {
-  function budget(windowMs = WINDOW_MS) {
+  async function budget(windowMs = WINDOW_MS) {
     const clock = new ManualClock();
     const counts = createBudgetStore(stores.fresh(), clock, 'rl:contract:');
-    counts.init({ windowMs });
+    await counts.init({ windowMs });
     return { clock, counts, key: `ip:${randomUUID()}` };
   }
 
@@ -24,7 +24,7 @@ describeContract('rate-limit budget store', (stores) => {
   const clockWindows = stores.kind === 'Redis' ? it.skip : it;
 
   clockWindows('when a client makes requests, then each is counted and the window ends a window after the first', async () => {
-    const { clock, counts, key } = budget();
+    const { clock, counts, key } = await budget();
     const start = clock.now();
     await counts.increment(key);
     clock.advance(1_000);
@@ -36,7 +36,7 @@ describeContract('rate-limit budget store', (stores) => {
   });
 
   clockWindows('when the clock reaches the window deadline, then the count starts again from one with a new window', async () => {
-    const { clock, counts, key } = budget();
+    const { clock, counts, key } = await budget();
     await counts.increment(key);
     await counts.increment(key);
     clock.advance(WINDOW_MS - 1);
@@ -54,8 +54,8 @@ describeContract('rate-limit budget store', (stores) => {
     const clock = new ManualClock();
     const auth = createBudgetStore(store, clock, 'rl:contract-auth:');
     const account = createBudgetStore(store, clock, 'rl:contract-account:');
-    auth.init({ windowMs: WINDOW_MS });
-    account.init({ windowMs: WINDOW_MS });
+    await auth.init({ windowMs: WINDOW_MS });
+    await account.init({ windowMs: WINDOW_MS });
     const [one, two] = [`ip:${randomUUID()}`, `ip:${randomUUID()}`];
 
     await auth.increment(one);
@@ -67,7 +67,7 @@ describeContract('rate-limit budget store', (stores) => {
   });
 
   it('when 50 requests are counted at once, then the count is exactly 50', async () => {
-    const { counts, key } = budget();
+    const { counts, key } = await budget();
 
     const answers = await Promise.all(Array.from({ length: 50 }, () => counts.increment(key)));
 
@@ -76,7 +76,7 @@ describeContract('rate-limit budget store', (stores) => {
   });
 
   it('when a hit is taken back, then the count drops within the same window, never below zero', async () => {
-    const { clock, counts, key } = budget();
+    const { clock, counts, key } = await budget();
     const start = clock.now();
     await counts.increment(key);
     await counts.increment(key);
@@ -92,7 +92,7 @@ describeContract('rate-limit budget store', (stores) => {
   });
 
   it('when a key is reset, then its count starts again and other keys keep theirs', async () => {
-    const { counts, key } = budget();
+    const { counts, key } = await budget();
     const other = `ip:${randomUUID()}`;
     await counts.increment(key);
     await counts.increment(other);
@@ -106,7 +106,7 @@ describeContract('rate-limit budget store', (stores) => {
 
   describe('with the refusal memory over it', () => {
     async function remembering(limit: number) {
-      const { clock, counts, key } = budget();
+      const { clock, counts, key } = await budget();
       const spent = new SpentBudgets(counts, 1_000, clock);
       await spent.init({ limit, windowMs: WINDOW_MS } as Options);
       return { clock, counts, spent, key };
@@ -171,7 +171,7 @@ describeContract('rate-limit budget store', (stores) => {
     const down = stores.unreachable();
     if (!down) return skip('the in-process store is never unreachable');
     const counts = createBudgetStore(down, new ManualClock(), 'rl:contract:');
-    counts.init({ windowMs: WINDOW_MS });
+    await counts.init({ windowMs: WINDOW_MS });
 
     await expect(counts.increment('k')).rejects.toThrow();
     await expect(counts.get('k')).rejects.toThrow();

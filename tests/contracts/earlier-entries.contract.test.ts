@@ -45,7 +45,7 @@ describe.skipIf(!usingRedis)(
       const store = redisStore(redis, prefix);
       const lockout = createFailureLockout(store, clock, { name: 'earlier', maxFailures: 3, lockMs: MINUTE });
       const budget = createBudgetStore(store, clock, 'rl:earlier:');
-      budget.init({ windowMs: MINUTE });
+      await budget.init({ windowMs: MINUTE });
       await redis.set(`${prefix}earlier:failures:someone`, '2', 'PX', MINUTE);
       await redis.set(`${prefix}rl:earlier:ip:192.0.2.1`, '4', 'PX', MINUTE);
 

@@ -180,6 +180,8 @@ export interface TestAppOptions {
   passwordPool?: PasswordHashPool;
   signingKeys?: SigningKeys;
   purposeKeys?: PurposeKeys;
+  /** An embedded server's first-administrator token (see src/features/setup/setup-routes.ts). */
+  setupToken?: { value: string; spend(): Promise<void> };
 }
 
 let sharedPasswordPool: PasswordHashPool | undefined;
@@ -232,6 +234,7 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
     mail,
     metrics: new Metrics(),
     onResponseViolation: (message: string) => responseViolations.push(message),
+    setupToken: options.setupToken,
   };
   const app = createApp(deps);
   builtApps.set(app, { db: backends.db, config });

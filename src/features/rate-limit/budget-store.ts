@@ -13,7 +13,7 @@ import { byStore, type RedisSharedStore, type SharedStore } from '../../core/sha
 export interface BudgetStore extends Store {
   /** Every client's keys carry this prefix, so two budgets never count into each other. */
   readonly prefix: string;
-  init(options: Pick<Options, 'windowMs'>): void;
+  init(options: Pick<Options, 'windowMs'>): void | Promise<void>;
   get(key: string): Promise<ClientRateLimitInfo | undefined>;
   increment(key: string): Promise<IncrementResponse>;
   /** Takes one hit back within the current window; never below zero, and never into a window that has ended. */
@@ -37,6 +37,15 @@ class RedisBudgetStore extends RedisStore implements BudgetStore {
 
   constructor(store: RedisSharedStore, prefix: string) {
     super({ sendCommand: (command: string, ...args: string[]) => store.redis.call(command, ...args) as never, prefix: `${store.prefix}${prefix}` });
+  }
+
+  /** Loads the scripts; a load refused because Redis is down is retried on the next call, never left unhandled. */
+  override async init(options: Parameters<RedisStore['init']>[0]) {
+    try {
+      await super.init(options);
+    } catch {
+      this.reloadScripts = true;
+    }
   }
 
   /** A client with no count reads as absent (rate-limit-redis answers a count of NaN). */
