@@ -382,7 +382,11 @@ describe('the browser page', () => {
     await page.getByRole('button', { name: 'Forgot your password?' }).click();
     await page.locator('#email-form').getByLabel('Email').fill(email);
     await page.locator('#email-form').getByRole('button', { name: 'Send' }).click();
-    await expect.poll(status).toBe('If that address belongs to an account, a link to reset its password is on its way.');
+    await expect
+      .poll(status)
+      .toBe(
+        'If that address belongs to an account, a link to reset its password will arrive within a minute (an address gets at most 3 messages in 15 minutes).',
+      );
     await follow(await newestMail(/^Reset your/));
     await page.locator('#reset-form').getByLabel('New password').fill('tulip canyon ember quartz');
     await page.locator('#reset-form').getByRole('button', { name: 'Set the new password' }).click();

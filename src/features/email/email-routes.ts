@@ -85,12 +85,12 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     'Sent if the address has an unconfirmed account',
     (email) => {
       deps.email.resendVerification(email);
-      return 'If that address belongs to an account not yet confirmed, a new link is on its way.';
+      return `If that address belongs to an account not yet confirmed, a new link will arrive within a minute (${deps.email.capInWords}).`;
     },
   );
   mailsAnAddress('/password/forgot', 'Email a password-reset link (30 minutes, single use)', 'Sent if the address has an account', (email) => {
     deps.email.forgotPassword(email);
-    return 'If that address belongs to an account, a link to reset its password is on its way.';
+    return `If that address belongs to an account, a link to reset its password will arrive within a minute (${deps.email.capInWords}).`;
   });
   api.route({
     method: 'post',
@@ -115,7 +115,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     'Sent if the address has an account',
     (email) => {
       deps.email.sendSignInCode(email);
-      return 'If that address belongs to an account, a sign-in code is on its way.';
+      return `If a code can be sent, it will arrive within a minute (${deps.email.capInWords}).`;
     },
   );
   api.route({
@@ -160,7 +160,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     responses: { 202: { description: 'Sent (unless the address has had its share of messages for now)', schema: Accepted }, ...errors, 403: NOT_PROVEN },
     handler: async (_input, req, res) => {
       await deps.email.sendStepUpCode(currentAuth(req).userId);
-      res.status(202).json({ message: 'A code is on its way to your address, unless it has had three messages in the last 15 minutes.' });
+      res.status(202).json({ message: `A code will arrive within a minute, unless your address has had its share (${deps.email.capInWords}).` });
     },
   });
   api.route({

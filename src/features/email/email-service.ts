@@ -43,6 +43,12 @@ export class EmailService {
     return this.settings.requireVerification;
   }
 
+  /** The per-address cap in words, for answers that say a message may come ("at most 3 messages in 15 minutes"). */
+  get capInWords(): string {
+    const { max, windowMs } = this.settings.perAddress;
+    return `an address gets at most ${max} message${max === 1 ? '' : 's'} in ${Math.round(windowMs / 60_000)} minutes`;
+  }
+
   /** Sends a link that confirms `email` (the account's address, or the new one it is changing to). */
   async sendVerification(user: Recipient, email = user.email): Promise<void> {
     await this.send({ ...user, email }, 'verify-email', async () => {
