@@ -157,11 +157,11 @@ export function createApp(deps: AppDeps): Express {
     }).router,
   );
   app.use(emailRoutes(registry, { ...accounts, publicLimit, emailLimit: rateLimiters.limit('email'), userLimit: authenticated.userLimit }).router);
-  // The outbox holds every reset link and code: readable from this machine only, never through a proxy.
   if (deps.setupToken)
     app.use(
       setupRoutes(registry, { prisma: deps.db.prisma, passwords: accounts.passwords, clock: deps.clock, setupToken: deps.setupToken, publicLimit }).router,
     );
+  // The outbox holds every reset link and code: readable from this machine only, never through a proxy.
   if (config.env === 'development') app.use('/dev', thisMachineOnly());
   if (config.env === 'development') app.use(devOutboxRoutes(registry, config.email.outboxDir).router);
   app.use(passkeyRoutes(registry, { ...accounts, ...authenticated, publicLimit, limit: rateLimiters.limit('api-keys'), recentSignIn }).router);

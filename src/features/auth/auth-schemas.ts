@@ -2,6 +2,12 @@
 import { z } from 'zod';
 import { Email, Password, PasswordAttempt, PublicUser, Username } from '../users/user-schemas.js';
 
+/** A six-digit code: TOTP, and the emailed sign-in and step-up codes. */
+export const SixDigitCode = z
+  .string()
+  .trim()
+  .regex(/^\d{6}$/, 'six digits');
+
 export const RegisterBody = z.object({ username: Username, email: Email, password: Password }).strict().meta({ id: 'RegisterRequest' });
 
 export const LoginBody = z

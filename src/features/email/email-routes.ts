@@ -7,7 +7,7 @@ import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { clientContext, signedIn } from '../auth/auth-routes.js';
-import { AccessTokenResponse, MfaChallenge, TokenResponse } from '../auth/auth-schemas.js';
+import { AccessTokenResponse, MfaChallenge, SixDigitCode, TokenResponse } from '../auth/auth-schemas.js';
 import { type Authenticators, currentAuth } from '../auth/authenticate.js';
 import type { Budget } from '../rate-limit/rate-limiter.js';
 import type { Sessions } from '../sessions/session-service.js';
@@ -126,10 +126,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     body: z
       .object({
         email: Email,
-        code: z
-          .string()
-          .trim()
-          .regex(/^\d{6}$/, 'six digits'),
+        code: SixDigitCode,
       })
       .strict(),
     middleware: [deps.publicLimit],
@@ -171,10 +168,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     security: ['bearer'],
     body: z
       .object({
-        code: z
-          .string()
-          .trim()
-          .regex(/^\d{6}$/, 'six digits'),
+        code: SixDigitCode,
       })
       .strict(),
     middleware: signedInOnly,

@@ -1,5 +1,6 @@
 // HTTP routes to see, set up, turn on and turn off two-factor authentication (Bearer only, never an API key).
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { SixDigitCode } from '../auth/auth-schemas.js';
 import { type EnrolmentGuards, isMultiFactor } from '../auth/enrolment-guards.js';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
@@ -75,10 +76,7 @@ export function mfaRoutes(
     security: ['bearer'],
     body: z
       .object({
-        code: z
-          .string()
-          .trim()
-          .regex(/^\d{6}$/, 'six digits'),
+        code: SixDigitCode,
       })
       .strict(),
     middleware: enrolment,
