@@ -9,6 +9,45 @@ const wallClockReads = [
   { selector: "CallExpression[callee.name='Date']", message: 'Date() reads the wall clock; use new Date(clock.now()).' },
 ];
 
+/**
+ * The layers (see the README's layout): main → app → composition → features → kernel → core. An import may only run
+ * down: core knows no credential, the kernel knows no feature, and a feature never reaches into another one (what
+ * two features share belongs in the kernel, or arrives through composition.ts as a dependency).
+ */
+const upward = (layers, why) => layers.map((layer) => ({ regex: `(^|/)(${layer})(/|\\.js$)`, message: why }));
+const layering = [
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: upward(['kernel', 'features', 'composition', 'app', 'main'], 'core/ knows nothing above it.') }],
+    },
+  },
+  {
+    files: ['src/kernel/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: upward(['features', 'composition', 'app', 'main'], 'The kernel imports core/ only, never a feature: take what you need as a dependency.') },
+      ],
+    },
+  },
+  {
+    files: ['src/features/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            // From src/features/<name>/x.ts, '../<other>/…' is another feature; '../../kernel' and '../../core' are fine.
+            { regex: '^\\.\\./[^./]', message: 'Features never import each other: move the shared piece into the kernel, or take it as a dependency.' },
+            ...upward(['composition', 'app', 'main'], 'A feature is built by composition.ts; it does not import it.'),
+          ],
+        },
+      ],
+    },
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/', 'src/generated/', 'node_modules/', '.data/', 'public/vendor/', 'scripts/examples/'] },
   js.configs.recommended,
@@ -42,6 +81,7 @@ export default tseslint.config(
       ],
     },
   },
+  ...layering,
   {
     files: ['tests/**/*.ts'],
     rules: {

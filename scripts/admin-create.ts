@@ -6,13 +6,13 @@ import dotenv from 'dotenv';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Config, ConfigError, loadConfig } from '../src/core/config.js';
-import { SETUP_TOKEN_FILE } from '../src/features/setup/setup-routes.js';
+import { SETUP_TOKEN_FILE } from '../src/features/admin/setup-routes.js';
 import { systemClock } from '../src/core/clock.js';
 import { openDatabase } from '../src/core/db.js';
 import { DataDirInUseError } from '../src/core/db/data-dir-lock.js';
 import { PasswordHashPool } from '../src/core/password-hash-pool.js';
 import { ensureAdmin } from '../src/features/admin/admin-service.js';
-import { Email, Password, Username } from '../src/features/users/user-schemas.js';
+import { Email, Password, Username } from '../src/kernel/identity/user-schemas.js';
 
 dotenv.config({ quiet: true });
 

@@ -11,8 +11,8 @@ import { openDatabase } from '../src/core/db.js';
 import { DataDirInUseError } from '../src/core/db/data-dir-lock.js';
 import { createLogger } from '../src/core/logger.js';
 import { resolveSecrets } from '../src/core/secrets.js';
-import { KeyRing, KeyRingError } from '../src/features/keys/key-ring.js';
-import { KEY_PURPOSES, type KeyPurpose, openKeys } from '../src/features/keys/purpose-keys.js';
+import { KeyRing, KeyRingError } from '../src/kernel/keys/key-ring.js';
+import { KEY_PURPOSES, type KeyPurpose, openKeys } from '../src/kernel/keys/purpose-keys.js';
 
 dotenv.config({ quiet: true });
 

@@ -8,7 +8,7 @@ import { openDatabase } from '../src/core/db.js';
 import { createLogger } from '../src/core/logger.js';
 import { PasswordHashPool } from '../src/core/password-hash-pool.js';
 import { inProcessStore } from '../src/core/shared-store.js';
-import { openKeys } from '../src/features/keys/purpose-keys.js';
+import { openKeys } from '../src/kernel/keys/purpose-keys.js';
 
 // An embedded database in memory and throwaway secrets: building the app registers every route, nothing is served.
 const config = { ...loadConfig({ NODE_ENV: 'test' }), jwtSecret: 'openapi-export-secret-of-at-least-32-bytes' };

@@ -1,7 +1,8 @@
 // The process entry point: reads the environment, opens connections, listens, and shuts down on signals.
 import dotenv from 'dotenv';
 import express from 'express';
-import { appWorkers, createApp } from './app.js';
+import { createApp } from './app.js';
+import { compose } from './composition.js';
 import { Metrics, metricsHandler } from './core/metrics.js';
 import { pruneAuditEvents } from './features/audit/audit-log.js';
 import { pruneWebhookDeliveries } from './features/webhooks/webhooks.js';
@@ -11,7 +12,7 @@ import { type Database, openDatabase } from './core/db.js';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SETUP_TOKEN_FILE } from './features/setup/setup-routes.js';
+import { SETUP_TOKEN_FILE } from './features/admin/setup-routes.js';
 import { DataDirInUseError } from './core/db/data-dir-lock.js';
 import { inFlightHandlers } from './core/http/in-flight.js';
 import { boundPort, closeGracefully, listen } from './core/http/server.js';
@@ -19,15 +20,16 @@ import { createLogger } from './core/logger.js';
 import { PasswordHashPool } from './core/password-hash-pool.js';
 import { connectRedis, type Redis } from './core/redis.js';
 import { resolveSecrets } from './core/secrets.js';
-import { KEY_RING_REFRESH_MS, KeyRing, KeyRingError } from './features/keys/key-ring.js';
-import { openKeys } from './features/keys/purpose-keys.js';
-import { ADMIN_ROLE, ensureAdmin } from './features/admin/admin-service.js';
-import { pruneEndedSessions } from './features/sessions/session-service.js';
+import { KEY_RING_REFRESH_MS, KeyRing, KeyRingError } from './kernel/keys/key-ring.js';
+import { openKeys } from './kernel/keys/purpose-keys.js';
+import { ensureAdmin } from './features/admin/admin-service.js';
+import { ADMIN_ROLE } from './kernel/identity/roles.js';
+import { pruneEndedSessions } from './kernel/sessions/sessions.js';
 import { sweepImageOrphans } from './features/images/image-service.js';
 import { openImageStorage } from './features/images/image-storage.js';
 import { every } from './core/periodic.js';
 import { openMailQueue } from './features/email/mail-queue.js';
-import { pruneEmailTokens } from './features/email/email-tokens.js';
+import { pruneEmailTokens } from './kernel/challenges/email-tokens.js';
 import { inProcessStore, redisStore } from './core/shared-store.js';
 
 dotenv.config({ quiet: true });
@@ -124,8 +126,10 @@ async function start() {
     }
   }
   const setupToken = await openSetupToken(db, config.dataDir);
-  const app = createApp({ ...deps, setupToken });
-  const { webhooks, events } = appWorkers(app);
+  const appDeps = { ...deps, setupToken };
+  const graph = compose(appDeps);
+  const app = createApp(appDeps, graph);
+  const { webhooks, audit: events } = graph;
   const housekeeping = [
     every(
       'refresh and rotate keys',

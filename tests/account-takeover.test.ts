@@ -2,7 +2,7 @@
 // for the last administrator, refused logouts, forged client addresses, and the development outbox.
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { ADMIN_ROLE } from '../src/features/admin/admin-service.js';
+import { ADMIN_ROLE } from '../src/kernel/identity/roles.js';
 import { readOutbox } from '../src/features/email/transport.js';
 import { bearer, createAdmin, login, proveAddress, readyToEnrol, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { SoftAuthenticator } from './support/authenticator.js';

@@ -1,14 +1,14 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import type { createAccounts } from '../src/features/accounts.js';
+import type { AppDeps } from '../src/composition.js';
 import { bearer, createAdmin, login, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { buildApp, testConfig, useBackends } from './support/test-app.js';
 
 describe('administration', () => {
   const backends = useBackends();
 
-  async function adminSession(app: Parameters<typeof request>[0], deps: Parameters<typeof createAccounts>[0]) {
+  async function adminSession(app: Parameters<typeof request>[0], deps: AppDeps) {
     const username = uniqueName('admin');
     const password = 'admin password 123';
     await createAdmin(deps, { email: `${username}@example.com`, username, password });

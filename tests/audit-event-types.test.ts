@@ -1,7 +1,7 @@
 // The security event types and their labels, which the browser page reads instead of keeping its own list.
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SECURITY_EVENT_LABELS, SECURITY_EVENT_TYPES } from '../src/features/audit/audit-log.js';
+import { SECURITY_EVENT_LABELS, SECURITY_EVENT_TYPES } from '../src/kernel/events/security-events.js';
 import { type Backends, buildApp, openBackends } from './support/test-app.js';
 
 describe('GET /audit/event-types', () => {

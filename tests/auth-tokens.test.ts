@@ -3,9 +3,9 @@ import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { issuedAtMs } from '../src/features/auth/tokens.js';
+import { issuedAtMs } from '../src/kernel/tokens/tokens.js';
 import { bearer, jwtSegment, registerAndLogin } from './support/accounts.js';
-import { pruneEndedSessions } from '../src/features/sessions/session-service.js';
+import { pruneEndedSessions } from '../src/kernel/sessions/sessions.js';
 import { buildApp, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 describe('access and refresh tokens', () => {

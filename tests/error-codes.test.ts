@@ -2,7 +2,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { AppError, ERROR_REASONS, ERROR_STATUS, type ErrorReason, errorBody } from '../src/core/errors.js';
-import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
+import { codeAt, STEP_SECONDS } from '../src/kernel/verifiers/totp.js';
 import { bearer, createAdmin, login, readyToEnrol, registerAndLogin, uniqueName } from './support/accounts.js';
 import { buildApp, testConfig, useBackends, withOwnBackends } from './support/test-app.js';
 

@@ -2,7 +2,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
+import { codeAt, STEP_SECONDS } from '../src/kernel/verifiers/totp.js';
 import { bearer, createAdmin, emailedCodeStepUp, login, readyToEnrol, uniqueName } from './support/accounts.js';
 import { buildApp, freshStore, testConfig, useBackends, usingRedis } from './support/test-app.js';
 

@@ -6,17 +6,16 @@ import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/app.js';
-import { appWorkers } from '../src/app.js';
 import { ManualClock } from '../src/core/clock.js';
 import { retryDelayMs } from '../src/core/work-queue.js';
-import { SECURITY_EVENT_TYPES } from '../src/features/audit/audit-log.js';
-import type { createAccounts } from '../src/features/accounts.js';
+import { SECURITY_EVENT_TYPES } from '../src/kernel/events/security-events.js';
+import type { AppDeps } from '../src/composition.js';
 import { readOutbox } from '../src/features/email/transport.js';
-import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
+import { codeAt, STEP_SECONDS } from '../src/kernel/verifiers/totp.js';
 import { bearer, createAdmin, emailedCodeStepUp, login, proveAddress, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { SoftAuthenticator } from './support/authenticator.js';
 import { png } from './support/images.js';
-import { buildApp, freshStore, testConfig, useBackends } from './support/test-app.js';
+import { buildApp, freshStore, testConfig, useBackends, builtWith } from './support/test-app.js';
 
 const METRICS_TOKEN = 'metrics-token-for-the-tests-0123456789';
 
@@ -57,7 +56,7 @@ describe('operating it', () => {
     return { ...built, clock, config };
   }
 
-  async function admin(app: Express, deps: Parameters<typeof createAccounts>[0]) {
+  async function admin(app: Express, deps: AppDeps) {
     const username = uniqueName('ops_admin');
     await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 123' });
     return { username, ...(await login(app, { username, password: 'admin password 123' })) };
@@ -193,7 +192,7 @@ describe('operating it', () => {
   describe('the audit log', () => {
     it('when every kind of security event happens, then each is written once with its context, and readable by the user and the admin', async () => {
       const { app, deps, clock } = setup();
-      const events = appWorkers(app).events;
+      const events = builtWith(app).graph.audit;
       const { accessToken: adminToken } = await admin(app, deps);
       const user = await registerAndLogin(app);
       const agent = { 'User-Agent': 'AuditTest/1.0', 'X-Request-Id': 'audit-test-request' };
@@ -345,7 +344,7 @@ describe('operating it', () => {
       await request(app)
         .post('/logout')
         .set(...bearer(user.accessToken));
-      await appWorkers(app).events.settled();
+      await builtWith(app).graph.audit.settled();
 
       const since = await request(app)
         .get('/admin/audit')
@@ -376,7 +375,7 @@ describe('operating it', () => {
       await backends.db.prisma.$executeRawUnsafe("ALTER TABLE audit_events ADD CONSTRAINT audit_test_refuses CHECK (type <> 'user.registered') NOT VALID");
       try {
         const account = await register(app);
-        await appWorkers(app).events.settled();
+        await builtWith(app).graph.audit.settled();
         expect(account.id).toEqual(expect.any(String));
         expect((await metrics.auditWriteFailures.get()).values[0]?.value).toBe(1);
       } finally {
@@ -387,7 +386,7 @@ describe('operating it', () => {
     it('when someone updates an event, then the database refuses it: the log is append-only', async () => {
       const { app } = setup();
       const account = await register(app);
-      await appWorkers(app).events.settled();
+      await builtWith(app).graph.audit.settled();
 
       const update = backends.db.prisma.$executeRawUnsafe(`UPDATE audit_events SET type = 'tampered' WHERE target_id = '${account.id}'`);
 
@@ -432,11 +431,11 @@ describe('operating it', () => {
         secret = created.body.secret as string;
 
         const account = await register(app);
-        await appWorkers(app).events.settled();
+        await builtWith(app).graph.audit.settled();
         await expect.poll(() => received.length).toBe(1);
-        await appWorkers(app).webhooks.settled();
+        await builtWith(app).graph.webhooks.settled();
         clock.advance(retryDelayMs(1));
-        await appWorkers(app).webhooks.deliverDue();
+        await builtWith(app).graph.webhooks.deliverDue();
         const deliveries = await request(app)
           .get(`/admin/webhooks/${created.body.id}/deliveries`)
           .set(...bearer(adminToken));

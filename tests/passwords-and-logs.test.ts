@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/core/config.js';
 import { createLogger } from '../src/core/logger.js';
 import { PasswordHashPool } from '../src/core/password-hash-pool.js';
-import { PasswordHasher } from '../src/features/auth/passwords.js';
+import { PasswordHasher } from '../src/kernel/passwords/passwords.js';
 import { bearer, registerAndLogin, uniqueName } from './support/accounts.js';
 import { buildApp, testConfig, testPasswordPool, useBackends } from './support/test-app.js';
 

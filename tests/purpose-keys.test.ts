@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { deriveKey } from '../src/core/derived-keys.js';
 import { SecretBox } from '../src/core/secret-box.js';
-import type { createAccounts } from '../src/features/accounts.js';
-import { keyBox } from '../src/features/keys/key-ring.js';
-import { KEY_PURPOSES, PURPOSE_KEY_ACTIVATION_DELAY_MS, PurposeKeys, VersionedBox, VersionedHmac } from '../src/features/keys/purpose-keys.js';
-import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
+import type { AppDeps } from '../src/composition.js';
+import { keyBox } from '../src/kernel/keys/key-ring.js';
+import { KEY_PURPOSES, PURPOSE_KEY_ACTIVATION_DELAY_MS, PurposeKeys, VersionedBox, VersionedHmac } from '../src/kernel/keys/purpose-keys.js';
+import { codeAt, STEP_SECONDS } from '../src/kernel/verifiers/totp.js';
 import { bearer, createAdmin, login, readyToEnrol, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
 import { buildApp, openBackends, withOwnBackends } from './support/test-app.js';
@@ -37,7 +37,7 @@ describe('purpose keys (TOTP secrets, recovery codes, MFA tokens, image links)',
     return { ...user, secret: setupRes.body.secret as string, recoveryCodes: enable.body.recoveryCodes as string[] };
   }
 
-  async function rotateAll(app: Express, deps: Parameters<typeof createAccounts>[0], clock: ManualClock) {
+  async function rotateAll(app: Express, deps: AppDeps, clock: ManualClock) {
     const username = uniqueName('keyadmin');
     await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 123' });
     const { accessToken } = await login(app, { username, password: 'admin password 123' });

@@ -3,7 +3,7 @@ import { MemoryStore, type Options } from 'express-rate-limit';
 import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { BudgetGroup, RateLimitSettings } from '../src/core/config.js';
-import { SpentBudgets } from '../src/features/rate-limit/spent-budgets.js';
+import { SpentBudgets } from '../src/kernel/throttle/spent-budgets.js';
 import { bearer, createAdmin, registerAndLogin, uniqueName } from './support/accounts.js';
 import { buildApp, freshStore, redisThroughProxy, testConfig, useBackends, usingRedis } from './support/test-app.js';
 

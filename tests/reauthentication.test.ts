@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
-import { codeAt, STEP_SECONDS } from '../src/features/mfa/totp.js';
+import { codeAt, STEP_SECONDS } from '../src/kernel/verifiers/totp.js';
 import { bearer, readyToEnrol } from './support/accounts.js';
 import { buildApp, testConfig, useBackends } from './support/test-app.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { inProcessStore, type SharedStore } from '../src/core/shared-store.js';
-import { createRevocationStore } from '../src/features/auth/revocation-store.js';
+import { createRevocationStore } from '../src/kernel/revocation/revocation-store.js';
 import { type Backends, freshStore, openBackends, usingRedis } from './support/test-app.js';
 
 const MINUTE = 60_000;

@@ -9,8 +9,8 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { boundPort, closeGracefully, listen } from '../src/core/http/server.js';
-import type { createAccounts } from '../src/features/accounts.js';
-import { ACTIVATION_DELAY_MS, KeyRingError } from '../src/features/keys/key-ring.js';
+import type { AppDeps } from '../src/composition.js';
+import { ACTIVATION_DELAY_MS, KeyRingError } from '../src/kernel/keys/key-ring.js';
 import { bearer, createAdmin, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { buildApp, openTestKeyRing, testConfig, useBackends, withOwnBackends } from './support/test-app.js';
 
@@ -51,7 +51,7 @@ describe('signing keys', () => {
     return `http://127.0.0.1:${boundPort(server)}`;
   }
 
-  async function adminToken(app: Express, deps: Parameters<typeof createAccounts>[0]): Promise<string> {
+  async function adminToken(app: Express, deps: AppDeps): Promise<string> {
     const username = uniqueName('keyadmin');
     const password = 'admin password 123';
     await createAdmin(deps, { email: `${username}@example.com`, username, password });

@@ -7,17 +7,16 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/app.js';
-import { appWorkers } from '../src/app.js';
 import { ManualClock } from '../src/core/clock.js';
 import { ConfigError, loadConfig } from '../src/core/config.js';
 import { Metrics } from '../src/core/metrics.js';
-import type { createAccounts } from '../src/features/accounts.js';
-import { VersionedBox } from '../src/features/keys/purpose-keys.js';
+import type { AppDeps } from '../src/composition.js';
+import { VersionedBox } from '../src/kernel/keys/purpose-keys.js';
 import { DestinationPolicy, DestinationRefused, forbiddenRange, type HostResolver } from '../src/features/webhooks/destination-policy.js';
 import { pinnedLookup } from '../src/features/webhooks/pinned-post.js';
 import { Webhooks } from '../src/features/webhooks/webhooks.js';
 import { bearer, createAdmin, login, register, uniqueName } from './support/accounts.js';
-import { buildApp, freshStore, silentLogger, testConfig, useBackends } from './support/test-app.js';
+import { buildApp, freshStore, silentLogger, testConfig, useBackends, builtWith } from './support/test-app.js';
 
 /** An HTTP receiver that answers 204 and counts every TCP connection made to it. */
 async function receiver(host = '127.0.0.1', port = 0) {
@@ -199,7 +198,7 @@ describe('webhook destinations', () => {
       return buildApp(backends, { config: testConfig(overrides), clock: new ManualClock(), store: freshStore(backends) });
     }
 
-    async function adminToken(app: Express, deps: Parameters<typeof createAccounts>[0]): Promise<string> {
+    async function adminToken(app: Express, deps: AppDeps): Promise<string> {
       const username = uniqueName('hook_admin');
       await createAdmin(deps, { email: `${username}@example.com`, username, password: 'admin password 123' });
       return (await login(app, { username, password: 'admin password 123' })).accessToken;
@@ -260,8 +259,8 @@ describe('webhook destinations', () => {
           .set(...bearer(token))
           .send({ url: `http://127.0.0.1:${local.port}/hook`, eventTypes: ['user.registered'] });
         const account = await register(app);
-        await appWorkers(app).events.settled();
-        await appWorkers(app).webhooks.settled();
+        await builtWith(app).graph.audit.settled();
+        await builtWith(app).graph.webhooks.settled();
         const deliveries = await request(app)
           .get(`/admin/webhooks/${created.body.id}/deliveries`)
           .set(...bearer(token));
@@ -289,8 +288,8 @@ describe('webhook destinations', () => {
         const { app } = setup();
 
         await register(app);
-        await appWorkers(app).events.settled();
-        await appWorkers(app).webhooks.settled();
+        await builtWith(app).graph.audit.settled();
+        await builtWith(app).graph.webhooks.settled();
         const deliveries = await request(app)
           .get(`/admin/webhooks/${created.body.id}/deliveries`)
           .set(...bearer(token));
@@ -317,15 +316,15 @@ describe('webhook destinations', () => {
         // Registration and the delivery's own check see 127.0.0.1; any later question would get 127.0.0.2.
         const resolve = scriptedResolver(['127.0.0.1'], ['127.0.0.1'], ['127.0.0.2']);
         const clock = new ManualClock();
-        const webhooks = new Webhooks(
-          backends.db.prisma,
-          new VersionedBox(backends.purposeKeys, 'webhook-signing'),
+        const webhooks = new Webhooks({
+          prisma: backends.db.prisma,
+          box: new VersionedBox(backends.purposeKeys, 'webhook-signing'),
           clock,
-          new Metrics(),
-          silentLogger,
-          false,
-          new DestinationPolicy(['127.0.0.1/32'], resolve),
-        );
+          metrics: new Metrics(),
+          logger: silentLogger,
+          requireHttps: false,
+          destinations: new DestinationPolicy(['127.0.0.1/32'], resolve),
+        });
         const endpoint = await webhooks.create(randomUUID(), { url: `http://rebind.test:${checked.port}/hook`, eventTypes: ['password.reset'] });
 
         await webhooks.enqueue({ id: randomUUID(), type: 'password.reset', targetId: null, actorId: null, details: {}, createdAt: new Date(clock.now()) });

@@ -5,8 +5,8 @@ import type { Options } from 'express-rate-limit';
 import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { AppError } from '../../src/core/errors.js';
-import { createBudgetStore } from '../../src/features/rate-limit/budget-store.js';
-import { SpentBudgets } from '../../src/features/rate-limit/spent-budgets.js';
+import { createBudgetStore } from '../../src/kernel/throttle/budget-store.js';
+import { SpentBudgets } from '../../src/kernel/throttle/spent-budgets.js';
 import { describeContract } from './stores.js';
 
 const WINDOW_MS = 60_000;

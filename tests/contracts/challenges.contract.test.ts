@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { AppError } from '../../src/core/errors.js';
-import { CHALLENGE_TTL_MS, type Ceremony, createChallengeStore } from '../../src/features/passkeys/challenges.js';
+import { CHALLENGE_TTL_MS, type Ceremony, createChallengeStore } from '../../src/kernel/challenges/webauthn-challenges.js';
 import { describeContract } from './stores.js';
 
 describeContract('passkey challenges', (stores) => {

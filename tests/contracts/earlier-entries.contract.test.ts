@@ -5,8 +5,8 @@ import { ManualClock } from '../../src/core/clock.js';
 import { createFailureLockout } from '../../src/core/failure-lockout.js';
 import { connectRedis, type Redis } from '../../src/core/redis.js';
 import { redisStore } from '../../src/core/shared-store.js';
-import { createRevocationStore } from '../../src/features/auth/revocation-store.js';
-import { createBudgetStore } from '../../src/features/rate-limit/budget-store.js';
+import { createRevocationStore } from '../../src/kernel/revocation/revocation-store.js';
+import { createBudgetStore } from '../../src/kernel/throttle/budget-store.js';
 import { silentLogger, usingRedis } from '../support/test-app.js';
 
 const MINUTE = 60_000;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { AppError } from '../../src/core/errors.js';
-import { type AccessTokenRef, createRevocationStore } from '../../src/features/auth/revocation-store.js';
+import { type AccessTokenRef, createRevocationStore } from '../../src/kernel/revocation/revocation-store.js';
 import { describeContract } from './stores.js';
 
 const MINUTE = 60_000;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
-import { openKeys } from '../../src/features/keys/purpose-keys.js';
+import { openKeys } from '../../src/kernel/keys/purpose-keys.js';
 import { systemClock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/core/config.js';
 import { type Database, openDatabase } from '../../src/core/db.js';
@@ -15,7 +15,7 @@ import { PasswordHashPool } from '../../src/core/password-hash-pool.js';
 import { createLogger } from '../../src/core/logger.js';
 import { inProcessStore } from '../../src/core/shared-store.js';
 import { png, svg } from '../support/images.js';
-import { codeAt } from '../../src/features/mfa/totp.js';
+import { codeAt } from '../../src/kernel/verifiers/totp.js';
 import { readOutbox } from '../../src/features/email/transport.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -4,7 +4,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { expect } from 'vitest';
 import { type AdminBootstrap, ensureAdmin } from '../../src/features/admin/admin-service.js';
-import type { AccountDeps } from '../../src/features/accounts.js';
+import type { AppDeps } from '../../src/composition.js';
 import { readOutbox } from '../../src/features/email/transport.js';
 import { builtWith } from './test-app.js';
 
@@ -44,7 +44,7 @@ export async function registerAndLogin(app: Express, overrides: Partial<Omit<Tes
 }
 
 /** Creates an administrator straight in the database, as ADMIN_EMAIL at startup does (see ensureAdmin). */
-export function createAdmin(deps: Pick<AccountDeps, 'db' | 'passwordPool' | 'config' | 'clock'>, input: AdminBootstrap): ReturnType<typeof ensureAdmin> {
+export function createAdmin(deps: Pick<AppDeps, 'db' | 'passwordPool' | 'config' | 'clock'>, input: AdminBootstrap): ReturnType<typeof ensureAdmin> {
   return ensureAdmin(deps.db.prisma, (password) => deps.passwordPool.hash(password, deps.config.bcryptCost), input, deps.clock);
 }
 

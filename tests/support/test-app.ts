@@ -6,6 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { type AppConfig, createApp } from '../../src/app.js';
+import { compose, type Composition } from '../../src/composition.js';
 import { type Clock, ManualClock, systemClock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/core/config.js';
 import { type Database, openDatabase } from '../../src/core/db.js';
@@ -13,8 +14,8 @@ import { createLogger, type Logger } from '../../src/core/logger.js';
 import { PasswordHashPool } from '../../src/core/password-hash-pool.js';
 import { connectRedis, type Redis } from '../../src/core/redis.js';
 import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
-import { type KeyRing, keyBox, openSigningKeys, SharedSecretKey, type SigningKeys } from '../../src/features/keys/key-ring.js';
-import { PurposeKeys } from '../../src/features/keys/purpose-keys.js';
+import { type KeyRing, keyBox, openSigningKeys, SharedSecretKey, type SigningKeys } from '../../src/kernel/keys/key-ring.js';
+import { PurposeKeys } from '../../src/kernel/keys/purpose-keys.js';
 import { openMailQueue } from '../../src/features/email/mail-queue.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { databaseUrlFor } from './database-url.js';
@@ -204,10 +205,10 @@ export function takeResponseViolations(): string[] {
   return responseViolations.splice(0);
 }
 
-const builtApps = new WeakMap<object, { db: Database; config: AppConfig }>();
+const builtApps = new WeakMap<object, { db: Database; config: AppConfig; graph: Composition }>();
 
 /** The database and settings an app from `buildApp` was built with (for helpers that only hold the app). */
-export function builtWith(app: object): { db: Database; config: AppConfig } {
+export function builtWith(app: object): { db: Database; config: AppConfig; graph: Composition } {
   const built = builtApps.get(app);
   if (!built) throw new Error('not an app from buildApp');
   return built;
@@ -236,7 +237,8 @@ export function buildApp(backends: Backends, options: TestAppOptions = {}) {
     onResponseViolation: (message: string) => responseViolations.push(message),
     setupToken: options.setupToken,
   };
-  const app = createApp(deps);
-  builtApps.set(app, { db: backends.db, config });
+  const graph = compose(deps);
+  const app = createApp(deps, graph);
+  builtApps.set(app, { db: backends.db, config, graph });
   return { app, deps };
 }

@@ -1,17 +1,14 @@
 // HTTP routes for administrators: user search, roles, disabling and enabling accounts.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth, requireRole } from '../auth/authenticate.js';
-import { PublicUser } from '../users/user-schemas.js';
-import type { RateLimiters } from '../rate-limit/rate-limiter.js';
-import { ADMIN_ROLE, type AdminService } from './admin-service.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import type { SecurityEvents } from '../audit/audit-log.js';
-import { clientContext } from '../auth/auth-routes.js';
+import { currentAuth } from '../../kernel/authenticate/authenticate.js';
+import { adminOnly, type AdminGuardDeps } from '../../kernel/authenticate/guards.js';
+import { PublicUser } from '../../kernel/identity/user-schemas.js';
+import type { AdminService } from './admin-service.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
 
 const AdminUser = PublicUser.extend({ disabled: z.boolean() }).meta({ id: 'AdminUser' });
 const UserPage = pageEnvelope('users', AdminUser, 'UserPage');
@@ -37,22 +34,7 @@ const RolesBody = z
 const errors = errorResponses({ 403: 'Not an administrator' });
 const notFound = { 404: { description: 'No such user', schema: ErrorResponse } };
 
-export interface AdminGuardDeps {
-  authn: Authenticators;
-  userLimit: Budget;
-  /** Extra checks for every admin route (a second factor, with ADMIN_REQUIRE_MFA). */
-  adminGuards?: RequestHandler[];
-}
-
-/** What every admin route runs first: a signed-in user, within budget, with the admin role (and the extra guards). */
-export function adminOnly(deps: AdminGuardDeps): RequestHandler[] {
-  return [deps.authn.user(deps.userLimit), requireRole(ADMIN_ROLE), ...(deps.adminGuards ?? [])];
-}
-
-export function adminRoutes(
-  registry: OpenAPIRegistry,
-  deps: AdminGuardDeps & { admin: AdminService; rateLimiters: RateLimiters; events: SecurityEvents },
-): ApiRouter {
+export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { admin: AdminService }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['admin'] });
   const middleware = adminOnly(deps);
   api.route({
@@ -82,13 +64,7 @@ export function adminRoutes(
       ...errors,
     },
     handler: async ({ params, body }, req, res) => {
-      const { user, previous } = await deps.admin.setRoles(params.id, body.roles);
-      const actorId = currentAuth(req).userId;
-      for (const role of user.roles.filter((role) => !previous.includes(role)))
-        deps.events.record({ type: 'role.granted', actorId, targetId: user.id, details: { role } }, clientContext(req));
-      for (const role of previous.filter((role) => !user.roles.includes(role)))
-        deps.events.record({ type: 'role.revoked', actorId, targetId: user.id, details: { role } }, clientContext(req));
-      res.json(user);
+      res.json(await deps.admin.setRoles(currentAuth(req), params.id, body.roles, clientContext(req)));
     },
   });
   api.route({
@@ -105,9 +81,7 @@ export function adminRoutes(
       ...errors,
     },
     handler: async ({ params }, req, res) => {
-      const user = await deps.admin.disable(currentAuth(req), params.id);
-      deps.events.record({ type: 'account.disabled', actorId: currentAuth(req).userId, targetId: user.id }, clientContext(req));
-      res.json(user);
+      res.json(await deps.admin.disable(currentAuth(req), params.id, clientContext(req)));
     },
   });
   api.route({
@@ -119,9 +93,7 @@ export function adminRoutes(
     middleware,
     responses: { 200: { description: 'The user', schema: AdminUser }, ...notFound, ...errors },
     handler: async ({ params }, req, res) => {
-      const user = await deps.admin.enable(params.id);
-      deps.events.record({ type: 'account.enabled', actorId: currentAuth(req).userId, targetId: user.id }, clientContext(req));
-      res.json(user);
+      res.json(await deps.admin.enable(currentAuth(req), params.id, clientContext(req)));
     },
   });
   api.route({
@@ -135,8 +107,7 @@ export function adminRoutes(
     middleware,
     responses: { 204: { description: 'Reset' }, ...errors },
     handler: async ({ params }, req, res) => {
-      await deps.rateLimiters.reset(params.key);
-      deps.events.record({ type: 'rate_limit.reset', actorId: currentAuth(req).userId, details: { key: params.key } }, clientContext(req));
+      await deps.admin.resetRateLimit(currentAuth(req), params.key, clientContext(req));
       res.status(204).end();
     },
   });

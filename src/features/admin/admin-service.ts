@@ -3,12 +3,14 @@ import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import { AppError } from '../../core/errors.js';
-import type { AuthContext } from '../auth/authenticate.js';
-import type { RevocationStore } from '../auth/revocation-store.js';
-import type { Sessions } from '../sessions/session-service.js';
-import { type PublicUser, type UserWithRoles, toPublicUser } from '../users/user-schemas.js';
-
-export const ADMIN_ROLE = 'admin';
+import type { AuthContext } from '../../kernel/authenticate/authenticate.js';
+import type { RevocationStore } from '../../kernel/revocation/revocation-store.js';
+import type { Sessions } from '../../kernel/sessions/sessions.js';
+import { type PublicUser, type UserWithRoles, toPublicUser } from '../../kernel/identity/user-schemas.js';
+import { ADMIN_ROLE } from '../../kernel/identity/roles.js';
+import type { ClientContext } from '../../kernel/identity/client-context.js';
+import type { SecurityEvents } from '../../kernel/events/security-events.js';
+import type { RateLimiters } from '../../kernel/throttle/rate-limiter.js';
 
 export type AdminUserView = PublicUser & { disabled: boolean };
 
@@ -16,13 +18,34 @@ function toAdminView(user: UserWithRoles & { disabledAt: Date | null }): AdminUs
   return { ...toPublicUser(user), disabled: user.disabledAt !== null };
 }
 
+export interface AdminDeps {
+  prisma: Prisma;
+  sessions: Sessions;
+  revocations: RevocationStore;
+  clock: Clock;
+  events: SecurityEvents;
+  /** Resets a client's budgets on every instance. */
+  rateLimiters: Pick<RateLimiters, 'reset'>;
+}
+
 export class AdminService {
-  constructor(
-    private readonly prisma: Prisma,
-    private readonly sessions: Sessions,
-    private readonly revocations: RevocationStore,
-    private readonly clock: Clock,
-  ) {}
+  private readonly prisma: Prisma;
+  private readonly sessions: Sessions;
+  private readonly revocations: RevocationStore;
+  private readonly clock: Clock;
+  private readonly events: SecurityEvents;
+  private readonly rateLimiters: AdminDeps['rateLimiters'];
+
+  constructor(deps: AdminDeps) {
+    ({
+      prisma: this.prisma,
+      sessions: this.sessions,
+      revocations: this.revocations,
+      clock: this.clock,
+      events: this.events,
+      rateLimiters: this.rateLimiters,
+    } = deps);
+  }
 
   async listUsers(query: PageQuery & { q?: string }) {
     const where = query.q ? { OR: [{ usernameKey: { contains: query.q.toLowerCase() } }, { email: { contains: query.q.toLowerCase() } }] } : {};
@@ -38,9 +61,8 @@ export class AdminService {
     return { users: users.map(toAdminView), page: query.page, pageSize: query.pageSize, total };
   }
 
-  /** Replaces a user's roles. Their live access tokens are voided so the new roles apply at the next refresh. */
-  /** Replaces a user's roles; returns the user and the roles they had before. */
-  async setRoles(userId: string, roles: string[]): Promise<{ user: AdminUserView; previous: string[] }> {
+  /** Replaces a user's roles and records each one granted or removed. Their live access tokens are voided so the new roles apply at the next refresh. */
+  async setRoles(actor: AuthContext, userId: string, roles: string[], client: ClientContext): Promise<AdminUserView> {
     const wanted = [...new Set(roles)];
     const known = await this.prisma.role.findMany({ where: { name: { in: wanted } }, select: { name: true } });
     const unknown = wanted.filter((role) => !known.some((row) => row.name === role));
@@ -60,11 +82,16 @@ export class AdminService {
     });
     // +1: a token signed in this very millisecond may still carry the old roles.
     await this.revocations.revokeUserTokensBefore(userId, this.clock.now() + 1, this.sessions.revocationTtlMs);
-    return { user: toAdminView(user), previous };
+    const now = user.roles.map((role) => role.roleName);
+    for (const role of now.filter((role) => !previous.includes(role)))
+      this.events.record({ type: 'role.granted', actorId: actor.userId, targetId: userId, details: { role } }, client);
+    for (const role of previous.filter((role) => !now.includes(role)))
+      this.events.record({ type: 'role.revoked', actorId: actor.userId, targetId: userId, details: { role } }, client);
+    return toAdminView(user);
   }
 
   /** Disables an account: it cannot log in or refresh, and every token it holds stops working now. */
-  async disable(actor: AuthContext, userId: string): Promise<AdminUserView> {
+  async disable(actor: AuthContext, userId: string, client: ClientContext): Promise<AdminUserView> {
     if (actor.userId === userId) throw new AppError('cannot_disable_self');
     const user = await this.prisma.$transaction(async (tx) => {
       const existing = await tx.user.findUnique({ where: { id: userId }, include: { roles: true } });
@@ -77,16 +104,24 @@ export class AdminService {
       });
     });
     await this.sessions.revokeEverything(userId, 'account_disabled');
+    this.events.record({ type: 'account.disabled', actorId: actor.userId, targetId: userId }, client);
     return toAdminView(user);
   }
 
-  async enable(userId: string): Promise<AdminUserView> {
+  async enable(actor: AuthContext, userId: string, client: ClientContext): Promise<AdminUserView> {
     const user = await this.prisma.user.update({
       where: { id: userId },
       data: { disabledAt: null, updatedAt: new Date(this.clock.now()) },
       include: { roles: true },
     });
+    this.events.record({ type: 'account.enabled', actorId: actor.userId, targetId: userId }, client);
     return toAdminView(user);
+  }
+
+  /** Resets a client's budgets in every group, on every instance (`ip:…`, `user:…` or `apikeys:…`). */
+  async resetRateLimit(actor: AuthContext, key: string, client: ClientContext): Promise<void> {
+    await this.rateLimiters.reset(key);
+    this.events.record({ type: 'rate_limit.reset', actorId: actor.userId, details: { key } }, client);
   }
 }
 

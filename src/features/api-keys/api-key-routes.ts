@@ -1,16 +1,14 @@
 // HTTP routes to create, list and revoke API keys; only a Bearer-authenticated user may manage them.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { EnrolmentGuards } from '../auth/enrolment-guards.js';
+import type { EnrolmentGuards } from '../../kernel/authenticate/enrolment-guards.js';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../auth/authenticate.js';
-import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from './api-key-service.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import type { EmailService } from '../email/email-service.js';
-import type { SecurityEvents } from '../audit/audit-log.js';
-import { clientContext } from '../auth/auth-routes.js';
+import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../../kernel/authenticate/authenticate.js';
+import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from '../../kernel/verifiers/api-key-service.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
 
 const ApiKey = z
   .object({
@@ -48,8 +46,6 @@ export function apiKeyRoutes(
   registry: OpenAPIRegistry,
   deps: {
     apiKeys: ApiKeyService;
-    email: EmailService;
-    events: SecurityEvents;
     authn: Authenticators;
     limit: Budget;
     recentSignIn: RequestHandler;
@@ -70,14 +66,7 @@ export function apiKeyRoutes(
     middleware: [...middleware, deps.recentSignIn, deps.enrolment.verifiedEmail],
     responses: { 201: { description: 'The key', schema: CreatedApiKey }, ...errors },
     handler: async ({ body }, req, res) => {
-      const { userId } = currentAuth(req);
-      const created = await deps.apiKeys.create(userId, body);
-      deps.events.record(
-        { type: 'api_key.created', actorId: userId, targetId: userId, details: { keyId: created.id, name: created.name } },
-        clientContext(req),
-      );
-      deps.email.notify(userId, 'api-key-created', { keyName: created.name });
-      res.status(201).json(created);
+      res.status(201).json(await deps.apiKeys.create(currentAuth(req).userId, body, clientContext(req)));
     },
   });
   api.route({
@@ -101,9 +90,7 @@ export function apiKeyRoutes(
     middleware: [deps.authn.user(UNMETERED)],
     responses: { 204: { description: 'Revoked' }, 404: { description: 'No such key of yours', schema: ErrorResponse }, ...errors },
     handler: async ({ params }, req, res) => {
-      const { userId } = currentAuth(req);
-      await deps.apiKeys.revoke(userId, params.id);
-      deps.events.record({ type: 'api_key.revoked', actorId: userId, targetId: userId, details: { keyId: params.id } }, clientContext(req));
+      await deps.apiKeys.revoke(currentAuth(req).userId, params.id, clientContext(req));
       res.status(204).end();
     },
   });

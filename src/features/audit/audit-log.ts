@@ -3,92 +3,10 @@
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import type { Logger } from '../../core/logger.js';
-import type { LoginOutcome, Metrics } from '../../core/metrics.js';
+import type { Metrics } from '../../core/metrics.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import { type ChainVerdict, verifyAuditChain } from './audit-chain.js';
-
-export const SECURITY_EVENT_TYPES = [
-  'user.registered',
-  'session.signed_in',
-  'session.sign_in_failed',
-  'session.signed_out',
-  'session.signed_out_everywhere',
-  'session.refresh_reuse_detected',
-  'password.changed',
-  'password.reset',
-  'email.changed',
-  'mfa.enabled',
-  'mfa.disabled',
-  'mfa.recovery_code_used',
-  'passkey.added',
-  'passkey.removed',
-  'api_key.created',
-  'api_key.revoked',
-  'role.granted',
-  'role.revoked',
-  'account.disabled',
-  'account.enabled',
-  'account.deleted',
-  'rate_limit.reset',
-] as const;
-export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
-
-/** What each event is called where a person reads it (the browser page asks GET /audit/event-types). */
-export const SECURITY_EVENT_LABELS: Record<SecurityEventType, string> = {
-  'user.registered': 'Account created',
-  'session.signed_in': 'Signed in',
-  'session.sign_in_failed': 'Failed sign-in',
-  'session.signed_out': 'Signed out',
-  'session.signed_out_everywhere': 'Signed out everywhere',
-  'session.refresh_reuse_detected': 'A stolen session token was used; that session was ended',
-  'password.changed': 'Password changed',
-  'password.reset': 'Password reset by email',
-  'email.changed': 'Email address changed',
-  'mfa.enabled': 'Two-factor turned on',
-  'mfa.disabled': 'Two-factor turned off',
-  'mfa.recovery_code_used': 'Recovery code used',
-  'passkey.added': 'Passkey added',
-  'passkey.removed': 'Passkey deleted',
-  'api_key.created': 'API key created',
-  'api_key.revoked': 'API key revoked',
-  'role.granted': 'Role granted',
-  'role.revoked': 'Role removed',
-  'account.disabled': 'Account disabled',
-  'account.enabled': 'Account enabled',
-  'account.deleted': 'Account deleted',
-  'rate_limit.reset': 'Rate limit reset by an administrator',
-};
-
-export interface SecurityEvent {
-  type: SecurityEventType;
-  /** Who did it (the signed-in user or administrator); absent for an anonymous request. */
-  actorId?: string | null;
-  /** Whose account it concerns. */
-  targetId?: string | null;
-  /** A few facts (method, reason, a name); never a secret. */
-  details?: Record<string, string | number | boolean | null>;
-}
-
-/** Where a request came from, as the log keeps it. */
-export interface EventContext {
-  ip?: string;
-  userAgent?: string;
-  requestId?: string;
-}
-
-export interface SecurityEvents {
-  record(event: SecurityEvent, context: EventContext): void;
-}
-
-/** Told of each event once it is written (the webhooks' queue). */
-export type EventListener = (event: {
-  id: string;
-  type: SecurityEventType;
-  targetId: string | null;
-  actorId: string | null;
-  details: unknown;
-  createdAt: Date;
-}) => Promise<void>;
+import type { EventContext, SecurityEvent, SecurityEventType, WrittenEventListener } from '../../kernel/events/security-events.js';
 
 const USER_AGENT_MAX = 256;
 
@@ -100,9 +18,10 @@ export interface AuditQuery extends PageQuery {
   to?: Date;
 }
 
-export class AuditLog implements SecurityEvents {
+/** The audit log: every security event the bus carries, written in order and chained (see audit-chain.ts). */
+export class AuditLog {
   private readonly pending = new Set<Promise<void>>();
-  private readonly listeners: EventListener[] = [];
+  private readonly listeners: WrittenEventListener[] = [];
 
   constructor(
     private readonly prisma: Prisma,
@@ -111,7 +30,7 @@ export class AuditLog implements SecurityEvents {
     private readonly logger: Logger,
   ) {}
 
-  onEvent(listener: EventListener): void {
+  onEvent(listener: WrittenEventListener): void {
     this.listeners.push(listener);
   }
 
@@ -142,7 +61,7 @@ export class AuditLog implements SecurityEvents {
         createdAt: new Date(this.clock.now()),
       },
     });
-    for (const listener of this.listeners) await listener(row as Parameters<EventListener>[0]);
+    for (const listener of this.listeners) await listener(row as Parameters<WrittenEventListener>[0]);
   }
 
   /** Walks the hash chain and names its first broken link (see audit-chain.ts). */
@@ -184,35 +103,4 @@ export async function pruneAuditEvents(prisma: Prisma, clock: Clock, days: numbe
   const before = new Date(clock.now() - days * 24 * 60 * 60_000);
   const [row] = await prisma.$queryRaw<Array<{ pruned: bigint | number | string }>>`SELECT audit_prune(${before}::timestamptz) AS pruned`;
   return Number(row?.pruned ?? 0);
-}
-
-/** `password_confirmation`: a signed-in user typing their password again (step-up, account changes). */
-export type SignInMethod = 'password' | 'password_confirmation' | 'passkey' | 'email_code' | 'totp' | 'recovery_code' | 'passkey_second_factor';
-
-/** Every sign-in attempt, counted by method and outcome, and written to the audit log when it succeeds or fails. */
-export class SignInRecorder {
-  constructor(
-    private readonly events: SecurityEvents,
-    private readonly metrics: Metrics,
-  ) {}
-
-  succeeded(userId: string, method: SignInMethod, context: EventContext): void {
-    this.metrics.logins.inc({ method, outcome: 'success' });
-    this.events.record({ type: 'session.signed_in', actorId: userId, targetId: userId, details: { method } }, context);
-  }
-
-  /** `userId` when the attempt named an existing account. */
-  failed(method: SignInMethod, reason: Exclude<LoginOutcome, 'success' | 'mfa_required'>, context: EventContext, userId?: string): void {
-    this.metrics.logins.inc({ method, outcome: reason });
-    this.events.record({ type: 'session.sign_in_failed', targetId: userId ?? null, details: { method, reason } }, context);
-  }
-
-  /** The first step passed; the second is asked for (counted, not logged: nobody is signed in yet). */
-  secondFactorNeeded(method: SignInMethod): void {
-    this.metrics.logins.inc({ method, outcome: 'mfa_required' });
-  }
-
-  recoveryCodeUsed(userId: string, context: EventContext): void {
-    this.events.record({ type: 'mfa.recovery_code_used', actorId: userId, targetId: userId }, context);
-  }
 }

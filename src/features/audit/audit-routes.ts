@@ -4,10 +4,10 @@ import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { errorResponses } from '../../core/http/openapi.js';
 import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
-import { adminOnly, type AdminGuardDeps } from '../admin/admin-routes.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import { type AuditLog, SECURITY_EVENT_LABELS, SECURITY_EVENT_TYPES } from './audit-log.js';
+import { adminOnly, type AdminGuardDeps } from '../../kernel/authenticate/guards.js';
+import { currentAuth } from '../../kernel/authenticate/authenticate.js';
+import type { AuditLog } from './audit-log.js';
+import { SECURITY_EVENT_LABELS, SECURITY_EVENT_TYPES } from '../../kernel/events/security-events.js';
 
 const SecurityEventSchema = z
   .object({
@@ -76,7 +76,7 @@ const AdminQuery = z
   })
   .strict();
 
-export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { events: AuditLog; authn: Authenticators; userLimit: Budget }): ApiRouter {
+export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { audit: AuditLog }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['audit'] });
   api.route({
     method: 'get',
@@ -96,7 +96,7 @@ export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     middleware: [deps.authn.user(deps.userLimit)],
     responses: { 200: { description: 'A page of events', schema: EventPage }, ...errorResponses({ 403: 'API keys cannot read the security log' }) },
     handler: async ({ query }, req, res) => {
-      res.json(await deps.events.list({ ...query, userId: currentAuth(req).userId }));
+      res.json(await deps.audit.list({ ...query, userId: currentAuth(req).userId }));
     },
   });
   api.route({
@@ -109,7 +109,7 @@ export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     responses: { 200: { description: 'A page of events', schema: EventPage }, ...errorResponses() },
     handler: async ({ query }, _req, res) => {
       res.json(
-        await deps.events.list({
+        await deps.audit.list({
           page: query.page,
           pageSize: query.pageSize,
           userId: query.userId,
@@ -133,7 +133,7 @@ export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
       ...errorResponses(),
     },
     handler: async (_input, _req, res) => {
-      res.json(await deps.events.verify());
+      res.json(await deps.audit.verify());
     },
   });
   return api;

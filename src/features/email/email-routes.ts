@@ -6,17 +6,15 @@ import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { clientContext, signedIn } from '../auth/auth-routes.js';
-import { AccessTokenResponse, MfaChallenge, SixDigitCode, TokenResponse } from '../auth/auth-schemas.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import type { Sessions } from '../sessions/session-service.js';
-import type { AuthService } from '../auth/auth-service.js';
-import type { LoginThrottle } from '../auth/login-throttle.js';
-import { Email, Password, PublicUser } from '../users/user-schemas.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
+import { answerSignIn } from '../../kernel/authenticate/sign-in-answer.js';
+import { AccessTokenResponse, MfaChallenge, SixDigitCode, TokenResponse } from '../../kernel/authenticate/sign-in-schemas.js';
+import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
+import type { SignInFlow } from '../../kernel/authenticate/sign-in.js';
+import { Email, Password, PublicUser } from '../../kernel/identity/user-schemas.js';
 import type { EmailService } from './email-service.js';
 import { readOutbox } from './transport.js';
-import type { SecurityEvents, SignInRecorder } from '../audit/audit-log.js';
 
 const LinkToken = z.string().min(1).max(128).meta({ description: 'The token from the link (after #verify-email= or #reset-password=)' });
 const Accepted = z.object({ message: z.string() }).meta({ id: 'Accepted' });
@@ -24,16 +22,12 @@ const ACCEPTED_NOTE = 'The answer is 202 whether or not the address has an accou
 
 export interface EmailRouteDeps {
   email: EmailService;
-  auth: AuthService;
-  events: SecurityEvents;
-  signIns: SignInRecorder;
-  loginThrottle: LoginThrottle;
+  signIn: SignInFlow;
   /** Per address: the sign-in budget (completing a link or a code). */
   publicLimit: RequestHandler;
   /** Per address: the budget of the routes that send mail to an address someone typed. */
   emailLimit: RequestHandler;
   authn: Authenticators;
-  sessions: Sessions;
   /** The signed-in user's budget (as POST /reauthenticate). */
   userLimit: Budget;
 }
@@ -70,13 +64,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      const { user, previousEmail } = await deps.email.verifyEmail(body.token);
-      if (previousEmail !== undefined)
-        deps.events.record(
-          { type: 'email.changed', actorId: user.id, targetId: user.id, details: { from: previousEmail, to: user.email } },
-          clientContext(req),
-        );
-      res.json(user);
+      res.json(await deps.email.verifyEmail(body.token, clientContext(req)));
     },
   });
   mailsAnAddress(
@@ -104,8 +92,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     middleware: [deps.publicLimit],
     responses: { 204: { description: 'Changed; sign in with the new password' }, ...errors },
     handler: async ({ body }, req, res) => {
-      const userId = await deps.email.resetPassword(body.token, body.password, { removeCredentials: body.removeCredentials });
-      deps.events.record({ type: 'password.reset', actorId: userId, targetId: userId }, clientContext(req));
+      await deps.email.resetPassword(body.token, body.password, clientContext(req), { removeCredentials: body.removeCredentials });
       res.status(204).end();
     },
   });
@@ -132,16 +119,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     middleware: [deps.publicLimit],
     responses: { 200: { description: 'A token pair and the user, or the second step', schema: z.union([TokenResponse, MfaChallenge]) }, ...errors },
     handler: async ({ body }, req, res) => {
-      let userId;
-      try {
-        userId = await deps.email.verifySignInCode(body.email, body.code);
-      } catch (err) {
-        if (err instanceof AppError && err.code === 'invalid_credentials') deps.signIns.failed('email_code', 'invalid_code', clientContext(req));
-        throw err;
-      }
-      const result = await deps.auth.loginWithEmailCode(userId, clientContext(req));
-      if ('user' in result) signedIn(deps, req, res, result.user);
-      res.json(result);
+      answerSignIn(req, res, await deps.signIn.loginWithEmailCode(body.email, body.code, clientContext(req)));
     },
   });
   const signedInOnly = [deps.authn.user(deps.userLimit)];
@@ -178,9 +156,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       401: { description: 'Not authenticated, or a wrong or expired code (invalid_mfa_code)', schema: ErrorResponse },
     },
     handler: async ({ body }, req, res) => {
-      const auth = currentAuth(req);
-      await deps.email.verifyStepUpCode(auth.userId, body.code);
-      res.json(deps.sessions.reauthenticated(auth, ['otp']));
+      res.json(await deps.email.stepUpWithCode(currentAuth(req), body.code));
     },
   });
   return api;

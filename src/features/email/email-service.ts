@@ -7,11 +7,14 @@ import { AppError } from '../../core/errors.js';
 import type { EmailSettings } from '../../core/config.js';
 import type { FailureLockout } from '../../core/failure-lockout.js';
 import type { Logger } from '../../core/logger.js';
-import type { PasswordHasher } from '../auth/passwords.js';
-import type { ClientContext, Sessions } from '../sessions/session-service.js';
-import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
+import type { PasswordHasher } from '../../kernel/passwords/passwords.js';
+import type { Sessions, TokenPair } from '../../kernel/sessions/sessions.js';
+import type { AuthContext } from '../../kernel/authenticate/authenticate.js';
+import type { ClientContext } from '../../kernel/identity/client-context.js';
+import type { SecurityEvents } from '../../kernel/events/security-events.js';
+import { type PublicUser, toPublicUser } from '../../kernel/identity/user-schemas.js';
 import { describeDevice, describeIp } from './device-description.js';
-import { type EmailTokens, lockAccount } from './email-tokens.js';
+import { type EmailTokens, lockAccount } from '../../kernel/challenges/email-tokens.js';
 import type { MailQueue } from './mail-queue.js';
 import type { MailTemplates, TemplateName } from './templates.js';
 
@@ -24,20 +27,49 @@ interface Recipient {
 /** Values for a template, or undefined when there is nothing to send after all (the token was not issued). */
 type Values = Record<string, string> | undefined;
 
+export interface EmailDeps {
+  prisma: Prisma;
+  queue: MailQueue;
+  templates: MailTemplates;
+  tokens: EmailTokens;
+  passwords: PasswordHasher;
+  sessions: Sessions;
+  /** Counts every message to each address (see send), so nobody can mail-bomb one through us. */
+  perAddress: FailureLockout;
+  settings: EmailSettings;
+  clock: Clock;
+  logger: Logger;
+  events: SecurityEvents;
+}
+
 export class EmailService {
-  constructor(
-    private readonly prisma: Prisma,
-    private readonly queue: MailQueue,
-    private readonly templates: MailTemplates,
-    private readonly tokens: EmailTokens,
-    private readonly passwords: PasswordHasher,
-    private readonly sessions: Sessions,
-    /** Counts every message to each address (see send), so nobody can mail-bomb one through us. */
-    private readonly perAddress: FailureLockout,
-    private readonly settings: EmailSettings,
-    private readonly clock: Clock,
-    private readonly logger: Logger,
-  ) {}
+  private readonly prisma: Prisma;
+  private readonly queue: MailQueue;
+  private readonly templates: MailTemplates;
+  private readonly tokens: EmailTokens;
+  private readonly passwords: PasswordHasher;
+  private readonly sessions: Sessions;
+  private readonly perAddress: FailureLockout;
+  private readonly settings: EmailSettings;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly events: SecurityEvents;
+
+  constructor(deps: EmailDeps) {
+    ({
+      prisma: this.prisma,
+      queue: this.queue,
+      templates: this.templates,
+      tokens: this.tokens,
+      passwords: this.passwords,
+      sessions: this.sessions,
+      perAddress: this.perAddress,
+      settings: this.settings,
+      clock: this.clock,
+      logger: this.logger,
+      events: this.events,
+    } = deps);
+  }
 
   get requireVerification(): boolean {
     return this.settings.requireVerification;
@@ -78,7 +110,7 @@ export class EmailService {
    * Spends a confirmation link. For the account's own address it marks it confirmed; for a new address it becomes
    * the account's address, every other link and code (sent to the old address) dies with it, and the old one is told.
    */
-  async verifyEmail(token: string): Promise<{ user: PublicUser; previousEmail?: string }> {
+  async verifyEmail(token: string, client: ClientContext): Promise<PublicUser> {
     const { userId } = await this.tokens.peekLink(token, 'verify_email');
     const now = new Date(this.clock.now());
     let changed;
@@ -98,9 +130,10 @@ export class EmailService {
       throw err;
     }
     const { before, user } = changed;
-    if (before.email === user.email) return { user: toPublicUser(user) };
+    if (before.email === user.email) return toPublicUser(user);
+    this.events.record({ type: 'email.changed', actorId: user.id, targetId: user.id, details: { from: before.email, to: user.email } }, client);
     await this.send(before, 'email-changed', { newEmail: user.email, when: now.toUTCString() }, { toConfirmedOwner: before.emailVerifiedAt !== null });
-    return { user: toPublicUser(user), previousEmail: before.email };
+    return toPublicUser(user);
   }
 
   /**
@@ -138,11 +171,12 @@ export class EmailService {
     });
   }
 
-  /** Spends a step-up code of this user (five guesses, ten minutes); 401 invalid_mfa_code otherwise. */
-  async verifyStepUpCode(userId: string, code: string): Promise<void> {
-    const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { email: true } });
+  /** Step-up by mailbox: spends a step-up code of this user (five guesses, ten minutes; 401 otherwise) for a fresh access token whose amr adds otp. */
+  async stepUpWithCode(auth: AuthContext, code: string): Promise<Omit<TokenPair, 'refresh_token'>> {
+    const user = await this.prisma.user.findUnique({ where: { id: auth.userId }, select: { email: true } });
     const owner = user ? await this.tokens.consumeCode(user.email, code, 'step_up_code') : undefined;
-    if (owner !== userId) throw new AppError('step_up_code_invalid');
+    if (owner !== auth.userId) throw new AppError('step_up_code_invalid');
+    return this.sessions.reauthenticated(auth, ['otp']);
   }
 
   /** Sends a reset link if the address has an account; the same answer and timing either way (work after it). */
@@ -166,7 +200,12 @@ export class EmailService {
    * owner who fears someone else added one. When the link is the first proof of the address, they go regardless
    * (see claimAddress).
    */
-  async resetPassword(token: string, password: string, { removeCredentials = false }: { removeCredentials?: boolean } = {}): Promise<string> {
+  async resetPassword(
+    token: string,
+    password: string,
+    client: ClientContext,
+    { removeCredentials = false }: { removeCredentials?: boolean } = {},
+  ): Promise<void> {
     const { userId } = await this.tokens.peekLink(token, 'reset_password');
     const user = await this.prisma.user.findUnique({ where: { id: userId } });
     if (!user || user.disabledAt) throw new AppError('link_invalid');
@@ -177,9 +216,9 @@ export class EmailService {
     await this.sessions.revokeEverything(userId, 'password_reset');
     await this.claimAddress(userId, { keepPassword: true });
     if (removeCredentials) await removeLongLivedCredentials(this.prisma, userId);
+    this.events.record({ type: 'password.reset', actorId: userId, targetId: userId }, client);
     // A notice, to an address the link just proved.
     await this.send(user, 'password-changed', { when: now.toUTCString() }, { toConfirmedOwner: true });
-    return userId;
   }
 
   /** Sends a sign-in code if the address has an account; the same answer and timing either way. */
@@ -231,12 +270,17 @@ export class EmailService {
    * A sign-in from a browser not seen before (no device cookie for this account); not for an account just made. The
    * device is described in our words (see describeDevice): the User-Agent is text whoever signed in chose.
    */
-  notifyNewSignIn(user: PublicUser, client: ClientContext): void {
-    if (this.clock.now() - Date.parse(user.createdAt) < NEW_ACCOUNT_QUIET_MS) return;
-    this.notify(user.id, 'new-sign-in', {
-      when: new Date(this.clock.now()).toUTCString(),
-      device: describeDevice(client.userAgent),
-      ip: describeIp(client.ip),
+  notifyNewSignIn(userId: string, client: { userAgent?: string; ip?: string }): void {
+    const when = this.clock.now();
+    this.inBackground('send a new-sign-in notice', async () => {
+      const user = await this.prisma.user.findUnique({ where: { id: userId } });
+      if (!user || when - user.createdAt.getTime() < NEW_ACCOUNT_QUIET_MS) return;
+      await this.send(
+        user,
+        'new-sign-in',
+        { when: new Date(when).toUTCString(), device: describeDevice(client.userAgent), ip: describeIp(client.ip) },
+        { toConfirmedOwner: user.emailVerifiedAt !== null },
+      );
     });
   }
 

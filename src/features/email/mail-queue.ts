@@ -6,7 +6,7 @@ import type { Logger } from '../../core/logger.js';
 import type { EmailSettings } from '../../core/config.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Sealer } from '../../core/secret-box.js';
-import { type PurposeKeys, VersionedBox } from '../keys/purpose-keys.js';
+import { type PurposeKeys, VersionedBox } from '../../kernel/keys/purpose-keys.js';
 import { createTransport } from './transport.js';
 import { claimDue, failedAttempt, Kicker } from '../../core/work-queue.js';
 import type { RenderedMessage, TemplateName } from './templates.js';

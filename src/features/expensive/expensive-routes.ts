@@ -8,8 +8,8 @@ import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
+import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 
 const AccountReport = z
   .object({

@@ -8,10 +8,10 @@ import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
+import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
 import type { ImageService, ImageView } from './image-service.js';
 import type { ImageUrlSigner } from './signed-urls.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 
 const UPLOAD_FIELD = 'image';
 

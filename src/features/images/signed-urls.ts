@@ -1,7 +1,7 @@
 // Short-lived URLs for image bytes: an HMAC over the id and expiry, so an <img> tag needs no Authorization header.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
-import type { PurposeKeys } from '../keys/purpose-keys.js';
+import type { PurposeKeys } from '../../kernel/keys/purpose-keys.js';
 
 export type SignatureCheck = 'valid' | 'expired' | 'invalid';
 

@@ -1,19 +1,16 @@
 // HTTP routes to see, set up, turn on and turn off two-factor authentication (Bearer only, never an API key).
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import { SixDigitCode } from '../auth/auth-schemas.js';
-import { type EnrolmentGuards, isMultiFactor } from '../auth/enrolment-guards.js';
+import { SixDigitCode } from '../../kernel/authenticate/sign-in-schemas.js';
+import type { EnrolmentGuards } from '../../kernel/authenticate/enrolment-guards.js';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
-import { PasswordAttempt } from '../users/user-schemas.js';
-import type { MfaService } from './mfa-service.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import type { EmailService } from '../email/email-service.js';
-import type { SecurityEvents } from '../audit/audit-log.js';
-import { clientContext } from '../auth/auth-routes.js';
+import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import { PasswordAttempt } from '../../kernel/identity/user-schemas.js';
+import type { MfaService } from '../../kernel/verifiers/mfa-service.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
 
 export const SecondFactorCode = z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or a recovery code such as abcde-23456' });
 
@@ -28,8 +25,6 @@ export function mfaRoutes(
   registry: OpenAPIRegistry,
   deps: {
     mfa: MfaService;
-    email: EmailService;
-    events: SecurityEvents;
     authn: Authenticators;
     limit: Budget;
     recentSignIn: RequestHandler;
@@ -82,11 +77,7 @@ export function mfaRoutes(
     middleware: enrolment,
     responses: { 200: { description: 'On', schema: z.object({ recoveryCodes: z.array(z.string()) }) }, ...errors },
     handler: async ({ body }, req, res) => {
-      const { userId } = currentAuth(req);
-      const enabled = await deps.mfa.enable(userId, body.code);
-      deps.events.record({ type: 'mfa.enabled', actorId: userId, targetId: userId }, clientContext(req));
-      deps.email.notify(userId, 'mfa-enabled');
-      res.json(enabled);
+      res.json(await deps.mfa.enable(currentAuth(req).userId, body.code, clientContext(req)));
     },
   });
   api.route({
@@ -98,22 +89,9 @@ export function mfaRoutes(
     middleware,
     responses: { 204: { description: 'Off' }, ...errors },
     handler: async ({ body }, req, res) => {
-      const { userId } = currentAuth(req);
-      await deps.mfa.disable(userId, body.password, body.code);
-      deps.events.record({ type: 'mfa.disabled', actorId: userId, targetId: userId }, clientContext(req));
-      deps.email.notify(userId, 'mfa-disabled');
+      await deps.mfa.disable(currentAuth(req).userId, body.password, body.code, clientContext(req));
       res.status(204).end();
     },
   });
   return api;
-}
-
-/** With ADMIN_REQUIRE_MFA, admin routes need an access token earned with two factors. */
-export function requireSecondFactor(): RequestHandler {
-  return (req, _res, next) => {
-    if (!isMultiFactor(currentAuth(req).amr)) {
-      throw new AppError('mfa_required');
-    }
-    next();
-  };
 }

@@ -4,16 +4,14 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { errorResponses } from '../../core/http/openapi.js';
-import { clientContext, NOT_VERIFIED, signedIn } from '../auth/auth-routes.js';
-import type { EmailService } from '../email/email-service.js';
-import type { SecurityEvents } from '../audit/audit-log.js';
-import { AccessTokenResponse, TokenResponse } from '../auth/auth-schemas.js';
-import type { AuthService } from '../auth/auth-service.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
-import type { LoginThrottle } from '../auth/login-throttle.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import type { PasskeyService } from './passkey-service.js';
-import type { EnrolmentGuards } from '../auth/enrolment-guards.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
+import { answerSignIn, NOT_VERIFIED } from '../../kernel/authenticate/sign-in-answer.js';
+import { AccessTokenResponse, TokenResponse } from '../../kernel/authenticate/sign-in-schemas.js';
+import type { SignInFlow } from '../../kernel/authenticate/sign-in.js';
+import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
+import type { PasskeyService } from '../../kernel/verifiers/passkey-service.js';
+import type { EnrolmentGuards } from '../../kernel/authenticate/enrolment-guards.js';
 
 const Base64Url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'base64url without padding');
 
@@ -85,11 +83,8 @@ const userErrors = errorResponses({
 
 export interface PasskeyRouteDeps {
   passkeys: PasskeyService;
-  auth: AuthService;
+  signIn: SignInFlow;
   authn: Authenticators;
-  loginThrottle: LoginThrottle;
-  email: EmailService;
-  events: SecurityEvents;
   /** The sign-in budget (per address). */
   publicLimit: RequestHandler;
   /** The signed-in user's budget for settings (shared with two-factor and API keys). */
@@ -129,9 +124,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: [deps.publicLimit],
     responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors, 403: NOT_VERIFIED },
     handler: async ({ body }, req, res) => {
-      const result = await deps.auth.loginWithPasskey(body.response, clientContext(req));
-      signedIn(deps, req, res, result.user);
-      res.json(result);
+      answerSignIn(req, res, await deps.signIn.loginWithPasskey(body.response, clientContext(req)));
     },
   });
   api.route({
@@ -143,7 +136,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: [deps.publicLimit],
     responses: { 200: { description: 'Options for navigator.credentials.get()', schema: RequestOptions }, ...publicErrors, 409: userErrors[409]! },
     handler: async ({ body }, _req, res) => {
-      const userId = await deps.auth.mfaTokenSubject(body.mfa_token);
+      const userId = await deps.signIn.mfaTokenSubject(body.mfa_token);
       res.json(await deps.passkeys.authenticationOptions({ kind: 'second-factor', userId }));
     },
   });
@@ -155,9 +148,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: [deps.publicLimit],
     responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors },
     handler: async ({ body }, req, res) => {
-      const result = await deps.auth.completeMfaLogin(body.mfa_token, { passkey: body.response }, clientContext(req));
-      signedIn(deps, req, res, result.user);
-      res.json(result);
+      answerSignIn(req, res, await deps.signIn.completeMfaLogin(body.mfa_token, { passkey: body.response }, clientContext(req)));
     },
   });
   api.route({
@@ -182,7 +173,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: [deps.authn.user(deps.userLimit)],
     responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...userErrors },
     handler: async ({ body }, req, res) => {
-      res.json(await deps.auth.reauthenticateWithPasskey(currentAuth(req), body.response));
+      res.json(await deps.signIn.reauthenticateWithPasskey(currentAuth(req), body.response));
     },
   });
 
@@ -220,14 +211,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: enrolment,
     responses: { 201: { description: 'The new passkey', schema: Passkey }, ...userErrors },
     handler: async ({ body }, req, res) => {
-      const { userId } = currentAuth(req);
-      const passkey = await deps.passkeys.register(userId, body.response, body.name);
-      deps.events.record(
-        { type: 'passkey.added', actorId: userId, targetId: userId, details: { passkeyId: passkey.id, name: passkey.name } },
-        clientContext(req),
-      );
-      deps.email.notify(userId, 'passkey-added', { passkeyName: passkey.name });
-      res.status(201).json(passkey);
+      res.status(201).json(await deps.passkeys.register(currentAuth(req).userId, body.response, body.name, clientContext(req)));
     },
   });
   api.route({
@@ -252,9 +236,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     middleware: sensitive,
     responses: { 204: { description: 'Deleted' }, ...userErrors },
     handler: async ({ params }, req, res) => {
-      const { userId } = currentAuth(req);
-      await deps.passkeys.remove(userId, params.id);
-      deps.events.record({ type: 'passkey.removed', actorId: userId, targetId: userId, details: { passkeyId: params.id } }, clientContext(req));
+      await deps.passkeys.remove(currentAuth(req).userId, params.id, clientContext(req));
       res.status(204).end();
     },
   });

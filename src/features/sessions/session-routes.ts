@@ -1,12 +1,20 @@
-// HTTP routes to see and end the signed-in user's sessions.
+// HTTP routes for a session's life after sign-in: refresh-token rotation, and seeing and ending the user's sessions.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../auth/authenticate.js';
-import type { Sessions } from './session-service.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
+import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../../kernel/authenticate/authenticate.js';
+import type { Sessions } from '../../kernel/sessions/sessions.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
+import type { RequestHandler } from 'express';
+import { TokenResponse } from '../../kernel/authenticate/sign-in-schemas.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
+
+const RefreshBody = z
+  .object({ refresh_token: z.string().min(1).max(2_048) })
+  .strict()
+  .meta({ id: 'RefreshRequest' });
 
 const SessionList = z
   .object({
@@ -28,9 +36,28 @@ const SessionParams = z.object({ id: z.uuid() });
 
 const errors = errorResponses();
 
-export function sessionRoutes(registry: OpenAPIRegistry, deps: { sessions: Sessions; authn: Authenticators; userLimit: Budget }): ApiRouter {
+export interface SessionRouteDeps {
+  sessions: Sessions;
+  authn: Authenticators;
+  userLimit: Budget;
+  /** The refresh budget, apart from sign-in's, so failed logins never cost a signed-in user their session. */
+  refreshLimit: RequestHandler;
+}
+
+export function sessionRoutes(registry: OpenAPIRegistry, deps: SessionRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['sessions'] });
   const middleware = [deps.authn.user(deps.userLimit)];
+  api.route({
+    method: 'post',
+    path: '/refresh',
+    summary: 'Exchange a refresh token for a new pair (the old one is rotated out)',
+    body: RefreshBody,
+    middleware: [deps.refreshLimit],
+    responses: { 200: { description: 'A new token pair', schema: TokenResponse }, ...errors },
+    handler: async ({ body }, req, res) => {
+      res.json(await deps.sessions.refresh(body.refresh_token, clientContext(req)));
+    },
+  });
   api.route({
     method: 'get',
     path: '/sessions',

@@ -3,13 +3,11 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth } from '../auth/authenticate.js';
-import { Email, Password, PasswordAttempt, PublicUser, Username } from './user-schemas.js';
+import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import { Email, Password, PasswordAttempt, PublicUser, Username } from '../../kernel/identity/user-schemas.js';
 import type { UserService } from './user-service.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import type { EmailService } from '../email/email-service.js';
-import type { SecurityEvents } from '../audit/audit-log.js';
-import { clientContext } from '../auth/auth-routes.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
 
 const UpdateMeBody = z
   .object({
@@ -36,10 +34,7 @@ const UpdatedUser = PublicUser.extend({
   pendingEmail: z.string().optional().meta({ description: 'The new address, when one was asked for: it replaces email once the link sent to it is opened' }),
 }).meta({ id: 'UpdatedUser' });
 
-export function meRoutes(
-  registry: OpenAPIRegistry,
-  deps: { users: UserService; email: EmailService; events: SecurityEvents; authn: Authenticators; userLimit: Budget },
-): ApiRouter {
+export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });
   const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
@@ -69,19 +64,8 @@ export function meRoutes(
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      const auth = currentAuth(req);
       const { email, ...changes } = body;
-      const user = await deps.users.update(auth, { ...changes, verifyPassword: email !== undefined, newEmail: email }, clientContext(req));
-      if (body.password !== undefined) {
-        deps.events.record({ type: 'password.changed', actorId: auth.userId, targetId: auth.userId }, clientContext(req));
-        deps.email.notify(auth.userId, 'password-changed');
-      }
-      if (email !== undefined && email !== user.email) {
-        await deps.email.requestEmailChange(auth.userId, email);
-        res.json({ ...user, pendingEmail: email });
-        return;
-      }
-      res.json(user);
+      res.json(await deps.users.update(currentAuth(req), { ...changes, newEmail: email }, clientContext(req)));
     },
   });
   api.route({
@@ -93,9 +77,7 @@ export function meRoutes(
     middleware,
     responses: { 204: { description: 'Deleted' }, ...errors },
     handler: async ({ body }, req, res) => {
-      const auth = currentAuth(req);
-      await deps.users.delete(auth, body.password, clientContext(req));
-      deps.events.record({ type: 'account.deleted', actorId: auth.userId, targetId: auth.userId, details: { username: auth.username } }, clientContext(req));
+      await deps.users.delete(currentAuth(req), body.password, clientContext(req));
       res.status(204).end();
     },
   });

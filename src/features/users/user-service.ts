@@ -2,11 +2,13 @@
 import type { Clock } from '../../core/clock.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
-import type { AuthContext } from '../auth/authenticate.js';
-import type { PasswordHasher } from '../auth/passwords.js';
-import type { ClientContext, Sessions } from '../sessions/session-service.js';
-import type { PasswordProof } from '../auth/password-proof.js';
-import { type PublicUser, toPublicUser } from './user-schemas.js';
+import type { AuthContext } from '../../kernel/authenticate/authenticate.js';
+import type { PasswordHasher } from '../../kernel/passwords/passwords.js';
+import type { Sessions } from '../../kernel/sessions/sessions.js';
+import type { ClientContext } from '../../kernel/identity/client-context.js';
+import type { PasswordProof } from '../../kernel/passwords/password-proof.js';
+import type { SecurityEvents } from '../../kernel/events/security-events.js';
+import { type PublicUser, toPublicUser } from '../../kernel/identity/user-schemas.js';
 
 export interface ProfileChanges {
   username?: string;
@@ -25,16 +27,29 @@ export interface ProfileChanges {
  */
 export type AccountDeletionHook = (userId: string) => Promise<() => Promise<void>>;
 
+/** The mail a change of address sends: the link that confirms the new one (the email feature's). */
+export interface AddressChangeMail {
+  requestEmailChange(userId: string, newEmail: string): Promise<void>;
+}
+
+export interface UserDeps {
+  prisma: Prisma;
+  passwords: PasswordHasher;
+  proof: PasswordProof;
+  sessions: Sessions;
+  clock: Clock;
+  events: SecurityEvents;
+  mail: AddressChangeMail;
+}
+
 export class UserService {
   private readonly deletionHooks: AccountDeletionHook[] = [];
 
-  constructor(
-    private readonly prisma: Prisma,
-    private readonly passwords: PasswordHasher,
-    private readonly proof: PasswordProof,
-    private readonly sessions: Sessions,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly deps: UserDeps) {}
+
+  private get prisma(): Prisma {
+    return this.deps.prisma;
+  }
 
   onAccountDeleted(hook: AccountDeletionHook): void {
     this.deletionHooks.push(hook);
@@ -53,15 +68,25 @@ export class UserService {
       select: { id: true, passwordHash: true, disabledAt: true, email: true, username: true },
     });
     if (!user) throw new AppError('account_unavailable');
-    await this.proof.confirm(user, password, client);
+    await this.deps.proof.confirm(user, password, client);
     return user;
   }
 
   /**
-   * Changes username or password. A password change (or `verifyPassword`) needs the current password, and a new
-   * password ends every other session of the user.
+   * Changes username or password, and starts a change of address. A password change (or a new address) needs the
+   * current password; a new password ends every other session of the user and is recorded (its owner is told). A new
+   * address takes effect once the link sent to it is opened: until then it is `pendingEmail`.
    */
-  async update(auth: AuthContext, changes: ProfileChanges, client: ClientContext): Promise<PublicUser> {
+  async update(auth: AuthContext, changes: ProfileChanges, client: ClientContext): Promise<PublicUser & { pendingEmail?: string }> {
+    const user = await this.updateProfile(auth, { ...changes, verifyPassword: changes.newEmail !== undefined }, client);
+    if (changes.password !== undefined) this.deps.events.record({ type: 'password.changed', actorId: auth.userId, targetId: auth.userId }, client);
+    if (changes.newEmail === undefined || changes.newEmail === user.email) return user;
+    await this.deps.mail.requestEmailChange(auth.userId, changes.newEmail);
+    return { ...user, pendingEmail: changes.newEmail };
+  }
+
+  private async updateProfile(auth: AuthContext, changes: ProfileChanges, client: ClientContext): Promise<PublicUser> {
+    const { passwords, clock, sessions } = this.deps;
     const confirmed =
       changes.verifyPassword || changes.password !== undefined ? await this.requirePassword(auth.userId, changes.currentPassword, client) : undefined;
     // Every personal input the policy knows: the new and current username, the address, and a new address asked for.
@@ -70,18 +95,18 @@ export class UserService {
       email: confirmed?.email,
       otherInputs: [auth.username, ...(changes.newEmail === undefined ? [] : [changes.newEmail])],
     };
-    const passwordHash = changes.password === undefined ? undefined : await this.passwords.hashNew(changes.password, owner);
+    const passwordHash = changes.password === undefined ? undefined : await passwords.hashNew(changes.password, owner);
     try {
       const user = await this.prisma.user.update({
         where: { id: auth.userId },
         data: {
           ...(changes.username !== undefined && { username: changes.username, usernameKey: changes.username.toLowerCase() }),
           ...(passwordHash !== undefined && { passwordHash }),
-          updatedAt: new Date(this.clock.now()),
+          updatedAt: new Date(clock.now()),
         },
         include: { roles: true },
       });
-      if (passwordHash !== undefined) await this.sessions.revoke({ userId: auth.userId, excludeId: auth.sessionId }, 'password_changed');
+      if (passwordHash !== undefined) await sessions.revoke({ userId: auth.userId, excludeId: auth.sessionId }, 'password_changed');
       return toPublicUser(user);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('already_registered');
@@ -92,9 +117,10 @@ export class UserService {
   /** Deletes the account and everything it owns, after checking the password; its tokens stop working at once. */
   async delete(auth: AuthContext, password: string, client: ClientContext): Promise<void> {
     await this.requirePassword(auth.userId, password, client);
-    await this.sessions.revokeEverything(auth.userId, 'account_deleted');
+    await this.deps.sessions.revokeEverything(auth.userId, 'account_deleted');
     const afterDelete = await Promise.all(this.deletionHooks.map((hook) => hook(auth.userId)));
     await this.prisma.user.delete({ where: { id: auth.userId } });
+    this.deps.events.record({ type: 'account.deleted', actorId: auth.userId, targetId: auth.userId, details: { username: auth.username } }, client);
     for (const cleanup of afterDelete) await cleanup();
   }
 }

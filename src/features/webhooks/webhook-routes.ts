@@ -3,9 +3,9 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { errorResponses } from '../../core/http/openapi.js';
-import { adminOnly, type AdminGuardDeps } from '../admin/admin-routes.js';
-import { currentAuth } from '../auth/authenticate.js';
-import { SECURITY_EVENT_TYPES } from '../audit/audit-log.js';
+import { adminOnly, type AdminGuardDeps } from '../../kernel/authenticate/guards.js';
+import { currentAuth } from '../../kernel/authenticate/authenticate.js';
+import { SECURITY_EVENT_TYPES } from '../../kernel/events/security-events.js';
 import type { Webhooks } from './webhooks.js';
 
 const Endpoint = z.object({ id: z.uuid(), url: z.string(), eventTypes: z.array(z.string()), createdAt: z.iso.datetime() }).meta({ id: 'WebhookEndpoint' });

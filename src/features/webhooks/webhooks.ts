@@ -8,7 +8,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Sealer } from '../../core/secret-box.js';
 import { claimDue, failedAttempt, Kicker } from '../../core/work-queue.js';
-import type { EventListener, SecurityEventType } from '../audit/audit-log.js';
+import type { WrittenEventListener as EventListener, SecurityEventType } from '../../kernel/events/security-events.js';
 import { DestinationPolicy, DestinationRefused } from './destination-policy.js';
 import { postPinned } from './pinned-post.js';
 
@@ -38,21 +38,40 @@ export interface EndpointView {
   createdAt: string;
 }
 
+export interface WebhookDeps {
+  prisma: Prisma;
+  /** Seals the signing secrets at rest (the webhook-signing purpose key). */
+  box: Sealer;
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  /** Production accepts only https:// endpoints. */
+  requireHttps: boolean;
+  /** Which addresses an endpoint may be at; checked when it is registered and again before every delivery. */
+  destinations?: DestinationPolicy;
+}
+
 export class Webhooks {
   private readonly kicker: Kicker;
 
-  constructor(
-    private readonly prisma: Prisma,
-    /** Seals the signing secrets at rest (the webhook-signing purpose key). */
-    private readonly box: Sealer,
-    private readonly clock: Clock,
-    private readonly metrics: Metrics,
-    private readonly logger: Logger,
-    /** Production accepts only https:// endpoints. */
-    private readonly requireHttps: boolean,
-    /** Which addresses an endpoint may be at; checked when it is registered and again before every delivery. */
-    private readonly destinations: DestinationPolicy = new DestinationPolicy(),
-  ) {
+  private readonly prisma: Prisma;
+  private readonly box: Sealer;
+  private readonly clock: Clock;
+  private readonly metrics: Metrics;
+  private readonly logger: Logger;
+  private readonly requireHttps: boolean;
+  private readonly destinations: DestinationPolicy;
+
+  constructor(deps: WebhookDeps) {
+    ({
+      prisma: this.prisma,
+      box: this.box,
+      clock: this.clock,
+      metrics: this.metrics,
+      logger: this.logger,
+      requireHttps: this.requireHttps,
+      destinations: this.destinations = new DestinationPolicy(),
+    } = deps);
     this.kicker = new Kicker(
       () => this.deliverDue(),
       (err) => this.logger.warn({ err }, 'webhook delivery pass failed; the next one retries'),

@@ -3,17 +3,25 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { RequestHandler } from 'express';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse } from '../../core/http/openapi.js';
-import { PublicUser } from '../users/user-schemas.js';
-import type { UserService } from '../users/user-service.js';
-import { RegisterBody } from './auth-schemas.js';
-import { clientContext, REGISTER_NOTE } from './auth-routes.js';
-import type { AuthService } from './auth-service.js';
-import { type Authenticators, currentAuth } from './authenticate.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
+import { PublicUser } from '../../kernel/identity/user-schemas.js';
+import { RegisterBody } from './sign-in-schemas.js';
+import { REGISTER_NOTE } from './sign-in-routes.js';
+import type { Registration } from './registration.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
+import type { PublicUser as User } from '../../kernel/identity/user-schemas.js';
+import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 
 export function legacyAliasRoutes(
   registry: OpenAPIRegistry,
-  deps: { auth: AuthService; users: UserService; authn: Authenticators; publicLimit: RequestHandler; userLimit: Budget },
+  deps: {
+    registration: Registration;
+    /** GET /me's reader (the users feature's). */
+    users: { get(userId: string): Promise<User> };
+    authn: Authenticators;
+    publicLimit: RequestHandler;
+    userLimit: Budget;
+  },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['legacy aliases'], docPrefix: '/auth' });
   api.route({
@@ -30,7 +38,7 @@ export function legacyAliasRoutes(
       429: { description: 'Rate limited; Retry-After says when to try again', schema: ErrorResponse },
     },
     handler: async ({ body }, req, res) => {
-      res.status(201).json(await deps.auth.register(body, clientContext(req)));
+      res.status(201).json(await deps.registration.register(body, clientContext(req)));
     },
   });
   api.route({

@@ -1,11 +1,13 @@
 // API keys: issued once, stored as a hash, found by their visible prefix and checked in constant time.
+import type { ClientContext } from '../identity/client-context.js';
+import type { SecurityEvents } from '../events/security-events.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { AuthContext } from '../auth/authenticate.js';
-import { hashToken } from '../auth/tokens.js';
+import type { AuthContext } from '../authenticate/authenticate.js';
+import { hashToken } from '../tokens/tokens.js';
 
 export const API_KEY_SCOPES = ['images:read', 'images:write', 'profile:read'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
@@ -57,10 +59,15 @@ export class ApiKeyService {
     private readonly prisma: Prisma,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly events: SecurityEvents,
   ) {}
 
   /** Creates a key and returns it in full: the only time it is ever shown. */
-  async create(userId: string, input: { name: string; scopes?: ApiKeyScope[]; expiresAt?: Date }): Promise<ApiKeyView & { key: string }> {
+  async create(
+    userId: string,
+    input: { name: string; scopes?: ApiKeyScope[]; expiresAt?: Date },
+    client: ClientContext,
+  ): Promise<ApiKeyView & { key: string }> {
     if (input.expiresAt && input.expiresAt.getTime() <= this.clock.now()) {
       throw new AppError('expires_at_in_past', { details: [{ path: 'expiresAt', message: 'in the past' }] });
     }
@@ -83,6 +90,7 @@ export class ApiKeyService {
         createdAt: new Date(this.clock.now()),
       },
     });
+    this.events.record({ type: 'api_key.created', actorId: userId, targetId: userId, details: { keyId: row.id, name: row.name } }, client);
     return { ...toView(row), key };
   }
 
@@ -91,9 +99,10 @@ export class ApiKeyService {
     return rows.map(toView);
   }
 
-  async revoke(userId: string, id: string): Promise<void> {
+  async revoke(userId: string, id: string, client: ClientContext): Promise<void> {
     const result = await this.prisma.apiKey.updateMany({ where: { id, userId, revokedAt: null }, data: { revokedAt: new Date(this.clock.now()) } });
     if (result.count === 0) throw new AppError('api_key_not_found');
+    this.events.record({ type: 'api_key.revoked', actorId: userId, targetId: userId, details: { keyId: id } }, client);
   }
 
   /** Turns a presented key into the caller's identity, or refuses it (unknown, revoked, expired, disabled owner). */

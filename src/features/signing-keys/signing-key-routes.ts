@@ -5,9 +5,9 @@ import { z } from 'zod';
 import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type AdminGuardDeps, adminOnly } from '../admin/admin-routes.js';
-import { JWKS_MAX_AGE_S, KeyRing, type SigningKeys } from './key-ring.js';
-import { KEY_PURPOSES, type PurposeKeys } from './purpose-keys.js';
+import { type AdminGuardDeps, adminOnly } from '../../kernel/authenticate/guards.js';
+import { JWKS_MAX_AGE_S, KeyRing, type SigningKeys } from '../../kernel/keys/key-ring.js';
+import { KEY_PURPOSES, type PurposeKeys } from '../../kernel/keys/purpose-keys.js';
 
 export const JWKS_PATH = '/.well-known/jwks.json';
 

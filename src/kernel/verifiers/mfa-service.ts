@@ -1,10 +1,12 @@
 // Two-factor authentication: enrolment, recovery codes, and checking a second factor with replay and lockout rules.
+import type { ClientContext } from '../identity/client-context.js';
+import type { SecurityEvents } from '../events/security-events.js';
 import { randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
-import type { PasswordHasher } from '../auth/passwords.js';
+import type { PasswordHasher } from '../passwords/passwords.js';
 import type { FailureLockout, LockoutRule } from '../../core/failure-lockout.js';
 import type { Sealer } from '../../core/secret-box.js';
 import type { VersionedHmac } from '../keys/purpose-keys.js';
@@ -33,20 +35,46 @@ function newRecoveryCode(): string {
   return `${chars.slice(0, 5)}-${chars.slice(5)}`;
 }
 
+export interface MfaDeps {
+  prisma: Prisma;
+  /** Seals TOTP secrets (the `totp` purpose key). */
+  box: Sealer;
+  recoveryHash: VersionedHmac;
+  /** Wrong codes, counted per account on every instance. */
+  lockout: FailureLockout;
+  passwords: PasswordHasher;
+  clock: Clock;
+  /** The name authenticator apps show beside the account. */
+  issuer: string;
+  events: SecurityEvents;
+}
+
 export class MfaService {
   /**
    * @param box seals TOTP secrets at rest.
    * @param recoveryHash keyed hashes of recovery codes: a database dump alone is not enough to test guesses offline.
    */
-  constructor(
-    private readonly prisma: Prisma,
-    private readonly box: Sealer,
-    private readonly recoveryHash: VersionedHmac,
-    private readonly lockout: FailureLockout,
-    private readonly passwords: PasswordHasher,
-    private readonly clock: Clock,
-    private readonly issuer: string,
-  ) {}
+  private readonly prisma: Prisma;
+  private readonly box: Sealer;
+  private readonly recoveryHash: VersionedHmac;
+  private readonly lockout: FailureLockout;
+  private readonly passwords: PasswordHasher;
+  private readonly clock: Clock;
+  private readonly issuer: string;
+  private readonly events: SecurityEvents;
+
+  constructor(deps: MfaDeps) {
+    ({
+      prisma: this.prisma,
+      box: this.box,
+      recoveryHash: this.recoveryHash,
+      lockout: this.lockout,
+      passwords: this.passwords,
+      clock: this.clock,
+      issuer: this.issuer,
+      events: this.events,
+    } = deps);
+  }
 
   async isEnabled(userId: string): Promise<boolean> {
     const factor = await this.prisma.mfaFactor.findUnique({ where: { userId }, select: { enabledAt: true } });
@@ -73,7 +101,7 @@ export class MfaService {
   }
 
   /** Confirms enrolment with a code and returns the recovery codes, the only time they are shown. */
-  async enable(userId: string, code: string): Promise<{ recoveryCodes: string[] }> {
+  async enable(userId: string, code: string, client: ClientContext): Promise<{ recoveryCodes: string[] }> {
     const factor = await this.prisma.mfaFactor.findUnique({ where: { userId } });
     if (!factor) throw new AppError('mfa_setup_not_started');
     if (factor.enabledAt) throw new AppError('mfa_already_enabled');
@@ -86,11 +114,12 @@ export class MfaService {
         data: recoveryCodes.map((recovery) => ({ userId, codeHash: this.recoveryHash.digest(recovery.toLowerCase()) })),
       }),
     ]);
+    this.events.record({ type: 'mfa.enabled', actorId: userId, targetId: userId }, client);
     return { recoveryCodes };
   }
 
   /** Turns two-factor off after checking both the password and a current code (or a recovery code). */
-  async disable(userId: string, password: string, code: string): Promise<void> {
+  async disable(userId: string, password: string, code: string, client: ClientContext): Promise<void> {
     const user = await this.prisma.user.findUniqueOrThrow({ where: { id: userId } });
     if (!(await this.passwords.verify(password, user.passwordHash))) {
       throw new AppError('wrong_password');
@@ -98,6 +127,7 @@ export class MfaService {
     if (!(await this.isEnabled(userId))) throw new AppError('mfa_not_enabled');
     await this.verifySecondFactor(userId, code);
     await this.prisma.$transaction([this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }), this.prisma.mfaFactor.delete({ where: { userId } })]);
+    this.events.record({ type: 'mfa.disabled', actorId: userId, targetId: userId }, client);
   }
 
   /**

@@ -1,12 +1,6 @@
-// Request and response shapes of registration, login, refresh and logout.
+// Request and response shapes of registration, login and step-up.
 import { z } from 'zod';
-import { Email, Password, PasswordAttempt, PublicUser, Username } from '../users/user-schemas.js';
-
-/** A six-digit code: TOTP, and the emailed sign-in and step-up codes. */
-export const SixDigitCode = z
-  .string()
-  .trim()
-  .regex(/^\d{6}$/, 'six digits');
+import { Email, Password, PasswordAttempt, Username } from '../../kernel/identity/user-schemas.js';
 
 export const RegisterBody = z.object({ username: Username, email: Email, password: Password }).strict().meta({ id: 'RegisterRequest' });
 
@@ -23,21 +17,6 @@ export const LoginBody = z
   })
   .meta({ id: 'LoginRequest' });
 
-export const RefreshBody = z
-  .object({ refresh_token: z.string().min(1).max(2_048) })
-  .strict()
-  .meta({ id: 'RefreshRequest' });
-
-export const TokenResponse = z
-  .object({
-    access_token: z.string(),
-    token_type: z.literal('Bearer'),
-    expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
-    refresh_token: z.string(),
-    user: PublicUser,
-  })
-  .meta({ id: 'TokenResponse' });
-
 /** Who the credential says the caller is: read from the token itself (or the API key), with no user lookup. */
 export const CallerIdentity = z
   .object({
@@ -48,15 +27,6 @@ export const CallerIdentity = z
   .meta({ id: 'CallerIdentity' });
 
 export const ProtectedResponse = z.object({ message: z.string(), user: CallerIdentity }).meta({ id: 'ProtectedResponse' });
-
-export const MfaChallenge = z
-  .object({
-    mfa_required: z.literal(true),
-    mfa_token: z.string(),
-    expires_in: z.number().int(),
-    methods: z.array(z.enum(['totp', 'recovery_code', 'passkey'])).meta({ description: 'The second factors this account can answer with' }),
-  })
-  .meta({ id: 'MfaChallenge' });
 
 export const MfaLoginBody = z
   .object({
@@ -73,11 +43,3 @@ export const ReauthenticateBody = z
   })
   .strict()
   .meta({ id: 'ReauthenticateRequest' });
-
-export const AccessTokenResponse = z
-  .object({
-    access_token: z.string(),
-    token_type: z.literal('Bearer'),
-    expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
-  })
-  .meta({ id: 'AccessTokenResponse' });

@@ -10,9 +10,10 @@ import { AppError } from '../../core/errors.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { thisMachineOnly } from '../../core/http/security.js';
-import { ADMIN_ROLE, ensureAdmin } from '../admin/admin-service.js';
-import type { PasswordHasher } from '../auth/passwords.js';
-import { Email, Password, PublicUser, Username } from '../users/user-schemas.js';
+import { ensureAdmin } from './admin-service.js';
+import { ADMIN_ROLE } from '../../kernel/identity/roles.js';
+import type { PasswordHasher } from '../../kernel/passwords/passwords.js';
+import { Email, Password, PublicUser, Username } from '../../kernel/identity/user-schemas.js';
 
 export interface SetupRouteDeps {
   prisma: Prisma;

@@ -1,4 +1,6 @@
 // Passkeys (WebAuthn credentials): registering one, and checking one for sign-in, a second factor or a step-up.
+import type { ClientContext } from '../identity/client-context.js';
+import type { SecurityEvents } from '../events/security-events.js';
 import {
   type AuthenticationResponseJSON,
   type AuthenticatorTransport,
@@ -16,7 +18,7 @@ import type { WebAuthnSettings } from '../../core/config.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { Ceremony, ChallengeStore } from './challenges.js';
+import type { Ceremony, ChallengeStore } from '../challenges/webauthn-challenges.js';
 
 /** More than anyone needs, few enough to keep each ceremony's credential lists short. */
 export const MAX_PASSKEYS_PER_USER = 20;
@@ -100,13 +102,16 @@ export interface VerifiedPasskey {
 }
 
 export class PasskeyService {
-  constructor(
-    private readonly prisma: Prisma,
-    private readonly challenges: ChallengeStore,
-    private readonly settings: WebAuthnSettings,
-    private readonly clock: Clock,
-    private readonly logger: Logger,
-  ) {}
+  private readonly prisma: Prisma;
+  private readonly challenges: ChallengeStore;
+  private readonly settings: WebAuthnSettings;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly events: SecurityEvents;
+
+  constructor(deps: { prisma: Prisma; challenges: ChallengeStore; settings: WebAuthnSettings; clock: Clock; logger: Logger; events: SecurityEvents }) {
+    ({ prisma: this.prisma, challenges: this.challenges, settings: this.settings, clock: this.clock, logger: this.logger, events: this.events } = deps);
+  }
 
   async list(userId: string): Promise<PasskeyView[]> {
     const rows = await this.prisma.passkey.findMany({ where: { userId }, orderBy: { createdAt: 'asc' } });
@@ -135,7 +140,14 @@ export class PasskeyService {
   }
 
   /** Verifies the browser's answer to `registrationOptions` and stores the credential. */
-  async register(userId: string, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
+  /** Finishes adding a passkey, and records it. */
+  async register(userId: string, response: RegistrationResponseJSON, name: string | undefined, client: ClientContext): Promise<PasskeyView> {
+    const passkey = await this.store(userId, response, name);
+    this.events.record({ type: 'passkey.added', actorId: userId, targetId: userId, details: { passkeyId: passkey.id, name: passkey.name } }, client);
+    return passkey;
+  }
+
+  private async store(userId: string, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeyView> {
     await this.claimChallenge(response.response.clientDataJSON, { kind: 'register', userId }, rejectedRegistration);
     let verification;
     try {
@@ -247,9 +259,10 @@ export class PasskeyService {
    * Deletes one of the user's passkeys. Every account has a password today, so a passkey is never its last way in;
    * were password-less accounts added, this is where removing the last passkey must be refused.
    */
-  async remove(userId: string, id: string): Promise<void> {
+  async remove(userId: string, id: string, client: ClientContext): Promise<void> {
     const { count } = await this.prisma.passkey.deleteMany({ where: { id, userId } });
     if (count === 0) throw new AppError('passkey_not_found');
+    this.events.record({ type: 'passkey.removed', actorId: userId, targetId: userId, details: { passkeyId: id } }, client);
   }
 
   /** Takes the challenge the client data names; it must exist, be unspent, and belong to `expected`. */

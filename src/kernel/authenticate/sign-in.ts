@@ -1,34 +1,44 @@
-// Registration, login and logout: the account-facing half of authentication.
-import { isUniqueViolation, type Prisma } from '../../core/db.js';
+// Signing in: a first factor (password, emailed code, passkey), the second step, step-up, and the session they open.
+import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { ClientContext, Sessions, TokenPair } from '../sessions/session-service.js';
-import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
+import type { Sessions, TokenPair } from '../sessions/sessions.js';
+import type { ClientContext } from '../identity/client-context.js';
+import { type PublicUser, toPublicUser } from '../identity/user-schemas.js';
 import type { AuthContext } from './authenticate.js';
-import type { PasswordHasher } from './passwords.js';
-import type { MfaService } from '../mfa/mfa-service.js';
-import type { RevocationStore } from './revocation-store.js';
-import { InvalidTokenError, type MfaTokens } from './tokens.js';
+import type { PasswordHasher } from '../passwords/passwords.js';
+import type { MfaService } from '../verifiers/mfa-service.js';
+import type { RevocationStore } from '../revocation/revocation-store.js';
+import { InvalidTokenError, type MfaTokens } from '../tokens/tokens.js';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
-import type { PasskeyService } from '../passkeys/passkey-service.js';
-import type { SecurityEvents, SignInMethod, SignInRecorder } from '../audit/audit-log.js';
-import type { PasswordProof } from './password-proof.js';
+import type { PasskeyService } from '../verifiers/passkey-service.js';
+import type { SignInMethod, SignInRecorder } from '../events/security-events.js';
+import type { TrustedDevices } from '../throttle/login-throttle.js';
+import type { PasswordProof } from '../passwords/password-proof.js';
 import type { Clock } from '../../core/clock.js';
-import { randomUUID } from 'node:crypto';
-
-export const DEFAULT_ROLE = 'user';
 
 type UserRow = NonNullable<Awaited<ReturnType<Prisma['user']['findUnique']>>> & { roles: Array<{ roleName: string }> };
 
 /** The second factors an account with two-factor on can answer `mfa_required` with. */
 export type SecondFactorMethod = 'totp' | 'recovery_code' | 'passkey';
 
-export type LoginResult = (TokenPair & { user: PublicUser }) | { mfa_required: true; mfa_token: string; expires_in: number; methods: SecondFactorMethod[] };
+/** A session opened: the answer's body, and the device cookie that marks this browser as one that signed in before. */
+export interface SignedIn {
+  body: TokenPair & { user: PublicUser };
+  deviceCookie: string;
+}
+
+/** The first factor passed on an account with two-factor on: the answer names the second step. */
+export interface SecondStepNeeded {
+  body: { mfa_required: true; mfa_token: string; expires_in: number; methods: SecondFactorMethod[] };
+}
+
+export type LoginResult = SignedIn | SecondStepNeeded;
 
 /** A second factor as sent: a TOTP or recovery code, or a passkey's answer to POST /login/mfa/passkey/options. */
 export type SecondFactor = { code: string } | { passkey: AuthenticationResponseJSON };
 
-export interface AuthServiceDeps {
+export interface SignInDeps {
   prisma: Prisma;
   passwords: PasswordHasher;
   /** Checks passwords under the per-account failure budget (sign-in and step-up alike). */
@@ -43,12 +53,13 @@ export interface AuthServiceDeps {
   /** REQUIRE_EMAIL_VERIFICATION: no session for an account whose address is not confirmed. */
   requireEmailVerification: boolean;
   signIns: SignInRecorder;
-  events: SecurityEvents;
-  /** What a new account is sent (the link that confirms its address), and what an address's owner is told. */
-  mail: { welcome(user: PublicUser): void; registrationAttempted(email: string): void };
+  /** Checks an emailed sign-in code and names its account (the email feature's; it also proves the address). */
+  emailCodes: { verifySignInCode(email: string, code: string): Promise<string> };
+  /** Device cookies: a browser that signed in before is told apart from a new one (see LoginThrottle). */
+  devices: TrustedDevices;
 }
 
-export class AuthService {
+export class SignInFlow {
   private readonly prisma: Prisma;
   private readonly passwords: PasswordHasher;
   private readonly proof: PasswordProof;
@@ -61,10 +72,10 @@ export class AuthService {
   private readonly passkeys: PasskeyService;
   private readonly requireEmailVerification: boolean;
   private readonly signIns: SignInRecorder;
-  private readonly events: SecurityEvents;
-  private readonly mail: AuthServiceDeps['mail'];
+  private readonly devices: TrustedDevices;
+  private readonly emailCodes: SignInDeps['emailCodes'];
 
-  constructor(deps: AuthServiceDeps) {
+  constructor(deps: SignInDeps) {
     ({
       prisma: this.prisma,
       passwords: this.passwords,
@@ -78,50 +89,9 @@ export class AuthService {
       passkeys: this.passkeys,
       requireEmailVerification: this.requireEmailVerification,
       signIns: this.signIns,
-      events: this.events,
-      mail: this.mail,
+      devices: this.devices,
+      emailCodes: this.emailCodes,
     } = deps);
-  }
-
-  /**
-   * Creates an account, records it and mails the link that confirms its address. Registration never says whether an
-   * address has an account: a taken address gets the same 201 and body shape (an id that names nothing), and its
-   * owner is told by email instead. Usernames are public handles, so a taken one answers 409.
-   */
-  async register(input: { username: string; email: string; password: string }, client: ClientContext): Promise<PublicUser> {
-    const email = input.email.toLowerCase();
-    const passwordHash = await this.passwords.hashNew(input.password, { username: input.username, email });
-    try {
-      const user = await this.prisma.user.create({
-        data: {
-          username: input.username,
-          usernameKey: input.username.toLowerCase(),
-          email,
-          passwordHash,
-          createdAt: new Date(this.clock.now()),
-          updatedAt: new Date(this.clock.now()),
-          roles: { create: { roleName: DEFAULT_ROLE } },
-        },
-        include: { roles: true },
-      });
-      const created = toPublicUser(user);
-      this.events.record({ type: 'user.registered', actorId: created.id, targetId: created.id }, client);
-      this.mail.welcome(created);
-      return created;
-    } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
-      const usernameTaken = (await this.prisma.user.count({ where: { usernameKey: input.username.toLowerCase() } })) > 0;
-      if (usernameTaken) throw new AppError('username_taken', { details: [{ path: 'username', message: 'taken' }] });
-      this.mail.registrationAttempted(email);
-      return {
-        id: randomUUID(),
-        username: input.username,
-        email,
-        emailVerified: false,
-        roles: [DEFAULT_ROLE],
-        createdAt: new Date(this.clock.now()).toISOString(),
-      };
-    }
   }
 
   /**
@@ -142,10 +112,16 @@ export class AuthService {
   }
 
   /**
-   * Sign-in with an emailed code (already checked; it proved the address): a session, or the second step when
-   * two-factor is on.
+   * Sign-in with an emailed code, which also proves the address: a session, or the second step when two-factor is on.
    */
-  async loginWithEmailCode(userId: string, client: ClientContext): Promise<LoginResult> {
+  async loginWithEmailCode(email: string, code: string, client: ClientContext): Promise<LoginResult> {
+    let userId;
+    try {
+      userId = await this.emailCodes.verifySignInCode(email, code);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_credentials') this.signIns.failed('email_code', 'invalid_code', client);
+      throw err;
+    }
     const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('invalid_email_code');
     return this.firstFactorPassed(user, ['otp'], 'email_code', client);
@@ -158,16 +134,21 @@ export class AuthService {
       const { token, claims } = this.mfaTokens.sign(user.id, amr);
       const hasPasskey = (await this.prisma.passkey.count({ where: { userId: user.id } })) > 0;
       const methods: SecondFactorMethod[] = ['totp', 'recovery_code', ...(hasPasskey ? (['passkey'] as const) : [])];
-      return { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat, methods };
+      return { body: { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat, methods } };
     }
     return this.startSession(user, amr, method, client);
   }
 
-  private async startSession(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+  /**
+   * Opens the session and records the sign-in, saying whether the browser is new to the account (it carries no device
+   * cookie for it: the owner is told by email), then hands the browser a fresh device cookie.
+   */
+  private async startSession(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext): Promise<SignedIn> {
     const publicUser = toPublicUser(user);
     const pair = await this.sessions.start(publicUser, client, amr);
-    this.signIns.succeeded(user.id, method, client);
-    return { ...pair, user: publicUser };
+    const newBrowser = this.devices.recognise(client.deviceCookie, user.id) === undefined;
+    this.signIns.succeeded(user.id, method, client, { newBrowser });
+    return { body: { ...pair, user: publicUser }, deviceCookie: this.devices.issue(user.id) };
   }
 
   private requireVerifiedEmail(user: { id: string; emailVerifiedAt: Date | null }, method: SignInMethod, client: ClientContext): void {
@@ -195,7 +176,7 @@ export class AuthService {
    * Usernameless sign-in: a passkey's answer to POST /login/passkey/options. With user verification the passkey is
    * two factors in one, so two-factor accounts need no further step.
    */
-  async loginWithPasskey(response: AuthenticationResponseJSON, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+  async loginWithPasskey(response: AuthenticationResponseJSON, client: ClientContext): Promise<SignedIn> {
     let verified;
     try {
       verified = await this.passkeys.verifyAssertion(response, { kind: 'sign-in' });
@@ -218,7 +199,7 @@ export class AuthService {
   }
 
   /** The second step of a two-factor login: a valid, unspent mfa_token and a TOTP code, a recovery code or a passkey. */
-  async completeMfaLogin(mfaToken: string, secondFactor: SecondFactor, client: ClientContext): Promise<TokenPair & { user: PublicUser }> {
+  async completeMfaLogin(mfaToken: string, secondFactor: SecondFactor, client: ClientContext): Promise<SignedIn> {
     const claims = await this.readMfaToken(mfaToken);
     const method: SignInMethod = 'code' in secondFactor ? 'totp' : 'passkey_second_factor';
     let second: string[];
@@ -281,15 +262,5 @@ export class AuthService {
     const user = await this.prisma.user.findUnique({ where: { id: auth.userId } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials');
     return this.sessions.reauthenticated(auth, amr);
-  }
-
-  /** Ends the caller's session and voids the access token they used, on every instance. */
-  async logout(auth: AuthContext): Promise<void> {
-    await this.revocations.revokeToken(auth.jti, Math.max(0, auth.expiresAtMs - this.clock.now()) + this.sessions.revocationTtlMs);
-    await this.sessions.revoke({ id: auth.sessionId }, 'logout');
-  }
-
-  async logoutEverywhere(auth: AuthContext): Promise<void> {
-    await this.sessions.revokeEverything(auth.userId, 'logout_all');
   }
 }

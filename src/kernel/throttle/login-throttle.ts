@@ -2,12 +2,13 @@
 // a browser that signed in to an account before keeps its own budget of attempts while the account is locked for
 // everyone else, so guessing a victim's password from many addresses stops the guesser, not the victim.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { AppError } from '../../core/errors.js';
 import type { FailureLockout } from '../../core/failure-lockout.js';
 
 export const DEVICE_COOKIE = 'authkit_device';
-const MAX_AGE_MS = 180 * 24 * 60 * 60 * 1000;
+/** How long a browser keeps its device cookie. */
+export const DEVICE_COOKIE_MAX_AGE_MS = 180 * 24 * 60 * 60 * 1000;
 /** Wrong passwords one trusted browser may send while its account is locked to everyone else. */
 export const DEVICE_FAILURES_MAX = 5;
 const NONCE = /^[A-Za-z0-9_-]{22}$/;
@@ -28,11 +29,6 @@ export class TrustedDevices {
     const expected = Buffer.from(this.mac(userId, nonce));
     const given = Buffer.from(mac);
     return given.length === expected.length && timingSafeEqual(given, expected) ? nonce : undefined;
-  }
-
-  /** Sets the cookie: script-proof, same-site only, Secure whenever the request arrived over TLS. */
-  remember(req: Request, res: Response, userId: string): void {
-    res.cookie(DEVICE_COOKIE, this.issue(userId), { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/', maxAge: MAX_AGE_MS });
   }
 
   private mac(userId: string, nonce: string): string {

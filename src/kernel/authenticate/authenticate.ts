@@ -1,9 +1,9 @@
 // Who is calling: verifies the Bearer access token, checks revocation, and gates routes by role.
 import type { Request, RequestHandler, Response } from 'express';
 import { AppError } from '../../core/errors.js';
-import type { RevocationStore } from './revocation-store.js';
-import { type AccessTokens, InvalidTokenError, issuedAtMs } from './tokens.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
+import type { RevocationStore } from '../revocation/revocation-store.js';
+import { type AccessTokens, InvalidTokenError, issuedAtMs } from '../tokens/tokens.js';
+import type { Budget } from '../throttle/rate-limiter.js';
 
 export interface AuthContext {
   userId: string;

@@ -1,6 +1,6 @@
 // The shapes of a user on the wire, and the rules every username, email and password follows.
 import { z } from 'zod';
-import { MAX_PASSWORD_BYTES } from '../auth/passwords.js';
+import { MAX_PASSWORD_BYTES } from '../passwords/passwords.js';
 
 export const Username = z
   .string()

@@ -1,9 +1,9 @@
 // Every place that asks for a password (sign-in, step-up, changing or deleting the account) checks it here: under the
 // one per-account failure budget, and audited alike, so no route is a free password oracle for a stolen token.
 import { AppError } from '../../core/errors.js';
-import type { SignInMethod, SignInRecorder } from '../audit/audit-log.js';
-import type { ClientContext } from '../sessions/session-service.js';
-import type { LoginThrottle } from './login-throttle.js';
+import type { SignInMethod, SignInRecorder } from '../events/security-events.js';
+import type { ClientContext } from '../identity/client-context.js';
+import type { LoginThrottle } from '../throttle/login-throttle.js';
 import type { PasswordHasher } from './passwords.js';
 
 interface Account {

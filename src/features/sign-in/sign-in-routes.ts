@@ -1,69 +1,35 @@
 // HTTP routes for registration, login, token refresh, logout and the protected example resource.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { Request, RequestHandler, Response } from 'express';
+import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import type { ClientContext, Sessions } from '../sessions/session-service.js';
-import { PublicUser } from '../users/user-schemas.js';
-import {
-  AccessTokenResponse,
-  LoginBody,
-  MfaChallenge,
-  MfaLoginBody,
-  ProtectedResponse,
-  ReauthenticateBody,
-  RefreshBody,
-  RegisterBody,
-  TokenResponse,
-} from './auth-schemas.js';
-import type { AuthService } from './auth-service.js';
-import { DEVICE_COOKIE, type LoginThrottle, readCookie } from './login-throttle.js';
-import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from './authenticate.js';
-import type { Budget } from '../rate-limit/rate-limiter.js';
-import type { EmailService } from '../email/email-service.js';
-import type { SecurityEvents } from '../audit/audit-log.js';
-import type { PublicUser as User } from '../users/user-schemas.js';
+import type { Sessions } from '../../kernel/sessions/sessions.js';
+import { PublicUser } from '../../kernel/identity/user-schemas.js';
+import { LoginBody, MfaLoginBody, ProtectedResponse, ReauthenticateBody, RegisterBody } from './sign-in-schemas.js';
+import { AccessTokenResponse, MfaChallenge, TokenResponse } from '../../kernel/authenticate/sign-in-schemas.js';
+import type { SignInFlow } from '../../kernel/authenticate/sign-in.js';
+import { answerSignIn, NOT_VERIFIED } from '../../kernel/authenticate/sign-in-answer.js';
+import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../../kernel/authenticate/authenticate.js';
+import { clientContext } from '../../kernel/identity/client-context.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
+import type { Registration } from './registration.js';
 
 export interface AuthRouteDeps {
-  auth: AuthService;
+  registration: Registration;
+  signIn: SignInFlow;
   sessions: Sessions;
   authn: Authenticators;
-  /** Per-group limiter for unauthenticated routes (register, login, refresh). */
+  /** Per-group limiter for unauthenticated routes (register, login). */
   publicLimit: RequestHandler;
-  /** The refresh budget, apart from sign-in's, so failed logins never cost a signed-in user their session. */
-  refreshLimit: RequestHandler;
   /** Per-group limiter for authenticated routes. */
   userLimit: Budget;
-  loginThrottle: LoginThrottle;
-  email: EmailService;
-  events: SecurityEvents;
 }
 
 const errors = errorResponses();
-/** With REQUIRE_EMAIL_VERIFICATION, every way of signing in may answer this. */
-export const NOT_VERIFIED = {
-  description: 'REQUIRE_EMAIL_VERIFICATION is on and the address is not confirmed yet (email_not_verified)',
-  schema: ErrorResponse,
-};
-
 export const REGISTER_NOTE =
   'The answer never says whether the address has an account: for a taken address it is the same 201 with the same body shape ' +
   "(an id that names no account), and the address's owner is emailed instead. Usernames are public handles: a taken one answers 409.";
-
-export function clientContext(req: Request): ClientContext {
-  return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE), requestId: req.id };
-}
-
-/**
- * After any sign-in: tells the owner by email when the browser is new to the account (it carries no device cookie
- * for it), then gives the browser one.
- */
-export function signedIn(deps: { loginThrottle: LoginThrottle; email: EmailService }, req: Request, res: Response, user: User): void {
-  const client = clientContext(req);
-  if (!deps.loginThrottle.trusted.recognise(client.deviceCookie, user.id)) deps.email.notifyNewSignIn(user, client);
-  deps.loginThrottle.trusted.remember(req, res, user.id);
-}
 
 export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['auth'] });
@@ -80,7 +46,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      res.status(201).json(await deps.auth.register(body, clientContext(req)));
+      res.status(201).json(await deps.registration.register(body, clientContext(req)));
     },
   });
   api.route({
@@ -107,9 +73,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     },
     handler: async ({ body }, req, res) => {
       const identifier = body.username ?? body.email ?? '';
-      const result = await deps.auth.login({ identifier, password: body.password }, clientContext(req));
-      if ('user' in result) signedIn(deps, req, res, result.user);
-      res.json(result);
+      answerSignIn(req, res, await deps.signIn.login({ identifier, password: body.password }, clientContext(req)));
     },
   });
   api.route({
@@ -125,20 +89,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      const result = await deps.auth.completeMfaLogin(body.mfa_token, { code: body.code }, clientContext(req));
-      signedIn(deps, req, res, result.user);
-      res.json(result);
-    },
-  });
-  api.route({
-    method: 'post',
-    path: '/refresh',
-    summary: 'Exchange a refresh token for a new pair (the old one is rotated out)',
-    body: RefreshBody,
-    middleware: [deps.refreshLimit],
-    responses: { 200: { description: 'A new token pair', schema: TokenResponse }, ...errors },
-    handler: async ({ body }, req, res) => {
-      res.json(await deps.sessions.refresh(body.refresh_token, clientContext(req)));
+      answerSignIn(req, res, await deps.signIn.completeMfaLogin(body.mfa_token, { code: body.code }, clientContext(req)));
     },
   });
   api.route({
@@ -150,9 +101,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     middleware: [deps.authn.user(UNMETERED)],
     responses: { 204: { description: 'Logged out' }, ...errors },
     handler: async (_input, req, res) => {
-      const auth = currentAuth(req);
-      await deps.auth.logout(auth);
-      deps.events.record({ type: 'session.signed_out', actorId: auth.userId, targetId: auth.userId }, clientContext(req));
+      await deps.sessions.logout(currentAuth(req), clientContext(req));
       res.status(204).end();
     },
   });
@@ -165,9 +114,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     middleware: [deps.authn.user(UNMETERED)],
     responses: { 204: { description: 'Logged out everywhere' }, ...errors },
     handler: async (_input, req, res) => {
-      const auth = currentAuth(req);
-      await deps.auth.logoutEverywhere(auth);
-      deps.events.record({ type: 'session.signed_out_everywhere', actorId: auth.userId, targetId: auth.userId }, clientContext(req));
+      await deps.sessions.logoutEverywhere(currentAuth(req), clientContext(req));
       res.status(204).end();
     },
   });
@@ -183,7 +130,7 @@ export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiR
     middleware: [deps.authn.user(deps.userLimit)],
     responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...errors },
     handler: async ({ body }, req, res) => {
-      res.json(await deps.auth.reauthenticate(currentAuth(req), body, clientContext(req)));
+      res.json(await deps.signIn.reauthenticate(currentAuth(req), body, clientContext(req)));
     },
   });
   api.route({

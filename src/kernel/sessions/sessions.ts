@@ -1,13 +1,15 @@
 // Logins as refresh-token families: start one, rotate its token, list them, and revoke them everywhere.
+import type { ClientContext } from '../identity/client-context.js';
 import { createHmac } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
-import type { RevocationStore } from '../auth/revocation-store.js';
-import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken, REFRESH_TOKEN_PREFIX } from '../auth/tokens.js';
-import { type PublicUser, toPublicUser } from '../users/user-schemas.js';
-import type { SecurityEvents } from '../audit/audit-log.js';
+import type { RevocationStore } from '../revocation/revocation-store.js';
+import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken, REFRESH_TOKEN_PREFIX } from '../tokens/tokens.js';
+import { type PublicUser, toPublicUser } from '../identity/user-schemas.js';
+import type { SecurityEvents } from '../events/security-events.js';
 import type { Metrics } from '../../core/metrics.js';
+import type { AuthContext } from '../authenticate/authenticate.js';
 
 export interface SessionSettings {
   sessionTtlS: number;
@@ -24,15 +26,6 @@ export function combineProofs(before: string[], proved: string[]): string[] {
   const amr = new Set([...before, ...proved]);
   if (amr.has('pwd') && (amr.has('otp') || amr.has('hwk'))) amr.add('mfa');
   return [...amr];
-}
-
-export interface ClientContext {
-  userAgent?: string;
-  ip?: string;
-  /** The device cookie a browser that signed in before sends (see LoginThrottle). */
-  deviceCookie?: string;
-  /** The request's id, for the audit log. */
-  requestId?: string;
 }
 
 export interface TokenPair {
@@ -65,18 +58,40 @@ export async function pruneEndedSessions(prisma: Prisma, clock: Clock): Promise<
   return count;
 }
 
+export interface SessionDeps {
+  prisma: Prisma;
+  clock: Clock;
+  tokens: AccessTokens;
+  revocations: RevocationStore;
+  settings: SessionSettings;
+  /** Derives each refresh token's successor; see `refresh`. */
+  successorKey: Buffer;
+  events: SecurityEvents;
+  metrics: Metrics;
+}
+
 export class Sessions {
-  constructor(
-    private readonly prisma: Prisma,
-    private readonly clock: Clock,
-    private readonly tokens: AccessTokens,
-    private readonly revocations: RevocationStore,
-    private readonly settings: SessionSettings,
-    /** Derives each refresh token's successor; see `refresh`. */
-    private readonly successorKey: Buffer,
-    private readonly events: SecurityEvents,
-    private readonly metrics: Metrics,
-  ) {}
+  private readonly prisma: Prisma;
+  private readonly clock: Clock;
+  private readonly tokens: AccessTokens;
+  private readonly revocations: RevocationStore;
+  private readonly settings: SessionSettings;
+  private readonly successorKey: Buffer;
+  private readonly events: SecurityEvents;
+  private readonly metrics: Metrics;
+
+  constructor(deps: SessionDeps) {
+    ({
+      prisma: this.prisma,
+      clock: this.clock,
+      tokens: this.tokens,
+      revocations: this.revocations,
+      settings: this.settings,
+      successorKey: this.successorKey,
+      events: this.events,
+      metrics: this.metrics,
+    } = deps);
+  }
 
   /** How long a revocation must be remembered: as long as any access token it voids can live. */
   get revocationTtlMs(): number {
@@ -219,6 +234,19 @@ export class Sessions {
   }
 
   /** Ends every session of the user and voids every access token issued until now, on every instance. */
+  /** Logout: ends the caller's session and voids the access token they used, on every instance. */
+  async logout(auth: AuthContext, client: ClientContext): Promise<void> {
+    await this.revocations.revokeToken(auth.jti, Math.max(0, auth.expiresAtMs - this.clock.now()) + this.revocationTtlMs);
+    await this.revoke({ id: auth.sessionId }, 'logout');
+    this.events.record({ type: 'session.signed_out', actorId: auth.userId, targetId: auth.userId }, client);
+  }
+
+  /** Logout everywhere: every session of the caller ends, and every access token issued so far stops working. */
+  async logoutEverywhere(auth: AuthContext, client: ClientContext): Promise<void> {
+    await this.revokeEverything(auth.userId, 'logout_all');
+    this.events.record({ type: 'session.signed_out_everywhere', actorId: auth.userId, targetId: auth.userId }, client);
+  }
+
   async revokeEverything(userId: string, reason: string): Promise<void> {
     await this.revocations.revokeUserTokensBefore(userId, this.clock.now(), this.revocationTtlMs);
     await this.revoke({ userId }, reason);
