@@ -14,6 +14,7 @@ const wallClockReads = [
  * down: core knows no credential, the kernel knows no feature, and a feature never reaches into another one (what
  * two features share belongs in the kernel, or arrives through composition.ts as a dependency).
  */
+/** @param {string[]} layers @param {string} why */
 const upward = (layers, why) => layers.map((layer) => ({ regex: `(^|/)(${layer})(/|\\.js$)`, message: why }));
 const layering = [
   {

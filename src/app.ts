@@ -70,7 +70,15 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
   // With METRICS_TOKEN, Prometheus may scrape the public port too (main.ts serves the metrics port either way).
   if (config.metrics.token) app.get('/metrics', metricsHandler(metrics, config.metrics.token));
   app.use(healthRoutes(registry, deps).router);
-  const auth = authRoutes(registry, { registration: graph.registration, signIn: graph.signIn, sessions: graph.sessions, authn, publicLimit, userLimit }).router;
+  const auth = authRoutes(registry, {
+    registration: graph.registration,
+    signIn: graph.signIn,
+    sessions: graph.sessions,
+    authn,
+    publicLimit,
+    userLimit,
+    passwordRules: config.passwordPolicy,
+  }).router;
   const me = meRoutes(registry, { users: graph.users, authn, userLimit }).router;
   const sessions = sessionRoutes(registry, { sessions: graph.sessions, authn, userLimit, refreshLimit: rateLimiters.limit('refresh') }).router;
   // The busiest routes' refusals (401, 429) are answered right here, not after a walk past every later router.

@@ -114,6 +114,20 @@ describe('password policy', () => {
     expect(res.body.error.message).toMatch(/15 characters/);
   });
 
+  it('when PASSWORD_MIN_LENGTH is 15, then GET /password-policy says so and a 7-character password is weak_password too_short like any other', async () => {
+    const { app } = buildApp(backends, { config: testConfig({ passwordPolicy: { ...testConfig().passwordPolicy, minLength: 15 } }) });
+    const rules = await request(app).get('/password-policy');
+    expect(rules.status).toBe(200);
+    expect(rules.body).toEqual({ minLength: 15, maxBytes: 72, minScore: testConfig().passwordPolicy.minScore });
+    // One rule: the short password is judged by the policy, not refused earlier by a fixed schema length.
+    const short = await registering(app, 'vK7#qL2');
+    expect(short.status).toBe(400);
+    expect(short.body.error).toMatchObject({ code: 'weak_password', reason: 'password_too_short', details: { reason: 'too_short' } });
+    const empty = await registering(app, '');
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.code).toBe('validation_failed');
+  });
+
   it('when a signed-in user changes to a weak password, then 400 and the old password still works', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);

@@ -14,6 +14,7 @@ import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../
 import { clientContext } from '../../kernel/identity/client-context.js';
 import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 import type { Registration } from './registration.js';
+import { MAX_PASSWORD_BYTES } from '../../kernel/passwords/passwords.js';
 
 export interface AuthRouteDeps {
   registration: Registration;
@@ -24,7 +25,17 @@ export interface AuthRouteDeps {
   publicLimit: RequestHandler;
   /** Per-group limiter for authenticated routes. */
   userLimit: Budget;
+  /** What GET /password-policy tells a form before it submits (the policy itself is PasswordPolicy's). */
+  passwordRules: { minLength: number; minScore: number };
 }
+
+const PasswordRules = z
+  .object({
+    minLength: z.number().int().meta({ description: 'Shortest new password, in characters (PASSWORD_MIN_LENGTH)' }),
+    maxBytes: z.number().int().meta({ description: 'Longest, in UTF-8 bytes: bcrypt reads no further' }),
+    minScore: z.number().int().meta({ description: 'The least zxcvbn strength score (0 to 4) accepted (PASSWORD_MIN_SCORE)' }),
+  })
+  .meta({ id: 'PasswordRules' });
 
 const errors = errorResponses();
 export const REGISTER_NOTE =
@@ -33,6 +44,16 @@ export const REGISTER_NOTE =
 
 export function authRoutes(registry: OpenAPIRegistry, deps: AuthRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['auth'] });
+  const rules = { minLength: deps.passwordRules.minLength, maxBytes: MAX_PASSWORD_BYTES, minScore: deps.passwordRules.minScore };
+  api.route({
+    method: 'get',
+    path: '/password-policy',
+    summary: 'What a new password must be: the rule every form and every route that sets a password shares',
+    responses: { 200: { description: 'The rules', schema: PasswordRules } },
+    handler: (_input, _req, res) => {
+      res.json(rules);
+    },
+  });
   api.route({
     method: 'post',
     path: '/register',

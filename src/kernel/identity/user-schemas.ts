@@ -20,11 +20,18 @@ const withinBcryptBytes = [
   { message: `must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)` },
 ] as const;
 
+/**
+ * A new password. Its length and strength are the password policy's one rule (PASSWORD_MIN_LENGTH, 8 by default;
+ * GET /password-policy says what it is), checked after parsing so a short one answers weak_password like a weak one.
+ */
 export const Password = z
   .string()
-  .min(8)
+  .min(1)
   .refine(...withinBcryptBytes)
-  .meta({ example: 'correct horse battery staple' });
+  .meta({
+    example: 'correct horse battery staple',
+    description: 'At least PASSWORD_MIN_LENGTH characters (GET /password-policy), and not guessable (400 weak_password says why)',
+  });
 
 /**
  * Any password offered to be checked (login, confirmation): no rules beyond bcrypt's 72 bytes, which are refused
