@@ -129,7 +129,7 @@ async function start() {
   const appDeps = { ...deps, setupToken };
   const graph = compose(appDeps);
   const app = createApp(appDeps, graph);
-  const { webhooks, audit: events } = graph;
+  const { webhooks, audit: events, email } = graph;
   const housekeeping = [
     every(
       'refresh and rotate keys',
@@ -204,6 +204,8 @@ async function start() {
     if (unfinished > 0) logger.warn({ unfinished }, 'handlers still running after the grace period; closing under them');
     await Promise.all(housekeeping.map((stop) => stop()));
     metricsServer?.close();
+    // Notices started by the last requests reach the queue before it and the database close.
+    await email.settled();
     await Promise.all([mail.close(), webhooks.close(), events.settled()]);
     await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');

@@ -205,6 +205,31 @@ describe('two-factor authentication', () => {
     expect(res.status).toBe(423);
   });
 
+  it('when everything was logged out earlier in the same second, then an mfa_token issued after it works and one issued before it does not', async () => {
+    const clock = new ManualClock();
+    const { app } = buildApp(backends, { clock });
+    const user = await enrolled(app, clock);
+    // 100 ms into a second: the password step, then "log out everywhere", then the password step again, all in it.
+    clock.advance(1000 - (clock.now() % 1000) + 100);
+    const before = await passwordStep(app, user);
+    clock.advance(100);
+    expect(
+      (
+        await request(app)
+          .post('/logout/all')
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(204);
+    clock.advance(100);
+    const after = await passwordStep(app, user);
+
+    const late = await request(app).post('/login/mfa').send({ mfa_token: before.body.mfa_token, code: user.recoveryCodes[0] });
+    expect(late.status).toBe(401);
+    expect(late.body.error.reason).toBe('mfa_token_used');
+    const done = await request(app).post('/login/mfa').send({ mfa_token: after.body.mfa_token, code: user.recoveryCodes[1] });
+    expect(done.status).toBe(200);
+  });
+
   it('when TOTP is turned off with the password and a code, then login no longer asks for one', async () => {
     const clock = new ManualClock();
     const { app } = buildApp(backends, { clock });

@@ -54,6 +54,8 @@ export class EmailService {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly events: SecurityEvents;
+  /** Messages started in the background and not yet queued: a stop waits for them before the database closes. */
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(deps: EmailDeps) {
     ({
@@ -334,8 +336,15 @@ export class EmailService {
     return `${this.settings.baseUrl}/#${action}=${token}`;
   }
 
+  /** Resolves when every message started in the background has been queued or given up (a stop waits for this). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
   private inBackground(what: string, work: () => Promise<void>): void {
-    void work().catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `could not ${what}`));
+    const running = work().catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `could not ${what}`));
+    this.pending.add(running);
+    void running.finally(() => this.pending.delete(running));
   }
 }
 

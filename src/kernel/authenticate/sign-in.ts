@@ -9,7 +9,7 @@ import type { AuthContext } from './authenticate.js';
 import type { PasswordHasher } from '../passwords/passwords.js';
 import type { MfaService } from '../verifiers/mfa-service.js';
 import type { RevocationStore } from '../revocation/revocation-store.js';
-import { InvalidTokenError, type MfaTokens } from '../tokens/tokens.js';
+import { InvalidTokenError, issuedAtMs, type MfaTokens } from '../tokens/tokens.js';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { PasskeyService } from '../verifiers/passkey-service.js';
 import type { SignInMethod, SignInRecorder } from '../events/security-events.js';
@@ -234,7 +234,7 @@ export class SignInFlow {
       if (err instanceof InvalidTokenError) throw new AppError(err.reason === 'expired' ? 'mfa_token_expired' : 'mfa_token_invalid');
       throw err;
     }
-    if (await this.revocations.isRevoked({ jti: claims.jti, sid: claims.jti, userId: claims.sub, issuedAtMs: claims.iat * 1000 })) {
+    if (await this.revocations.isRevoked({ jti: claims.jti, sid: claims.jti, userId: claims.sub, issuedAtMs: issuedAtMs(claims) })) {
       throw new AppError('mfa_token_used');
     }
     return claims;

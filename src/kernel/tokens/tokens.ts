@@ -1,6 +1,6 @@
 // Access tokens (JWTs signed by the key ring, ES256 by default, each key's algorithm the only one accepted for it)
 // and opaque refresh tokens stored only as hashes.
-import { createHash, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
@@ -217,8 +217,11 @@ export class MfaTokens {
   ) {}
 
   sign(userId: string, amr: string[]): { token: string; claims: MfaClaims } {
-    const now = Math.floor(this.clock.now() / 1000);
-    const claims: MfaClaims = { sub: userId, jti: randomUUID(), typ: 'mfa', iat: now, exp: now + this.ttlS, amr };
+    const nowMs = this.clock.now();
+    const now = Math.floor(nowMs / 1000);
+    // A UUIDv7 jti carries the millisecond, so a "logged out everywhere" earlier in the same second voids it and a
+    // sign-in just after does not (see issuedAtMs).
+    const claims: MfaClaims = { sub: userId, jti: uuidV7(nowMs), typ: 'mfa', iat: now, exp: now + this.ttlS, amr };
     const { generation } = this.keys.current('mfa-tokens');
     const token = jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key(generation) as KeyObject, {
       algorithm: MFA_ALGORITHM,
