@@ -62,6 +62,10 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
   const publicLimit = rateLimiters.limit('auth');
   const userLimit = rateLimiters.limit('account');
   const settingsLimit = rateLimiters.limit('api-keys');
+  // Reading one's own account and settings: apart from the changes those screens offer (see config.ts, READS_PER_SCREEN).
+  const readLimit = rateLimiters.limit('reads');
+  // A WebAuthn finish answers a single-use challenge its metered options call minted: only a refused one costs budget.
+  const finishLimit = rateLimiters.refusals('credentials');
   const recentSignIn = requireRecentAuthentication(config.reauthMaxAgeS, deps.clock);
   const adminGuards = config.adminRequireMfa ? [requireSecondFactor()] : [];
   const admin = { authn, userLimit, adminGuards };
@@ -79,20 +83,20 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
     userLimit,
     passwordRules: config.passwordPolicy,
   }).router;
-  const me = meRoutes(registry, { users: graph.users, authn, userLimit }).router;
-  const sessions = sessionRoutes(registry, { sessions: graph.sessions, authn, userLimit, refreshLimit: rateLimiters.limit('refresh') }).router;
+  const me = meRoutes(registry, { users: graph.users, authn, userLimit, readLimit }).router;
+  const sessions = sessionRoutes(registry, { sessions: graph.sessions, authn, readLimit, refreshLimit: rateLimiters.limit('refresh') }).router;
   // The busiest routes' refusals (401, 429) are answered right here, not after a walk past every later router.
   app.use(auth, me, sessions, errors);
   // Older clients call the same API under /auth.
   app.use(
     '/auth',
-    legacyAliasRoutes(registry, { registration: graph.registration, users: graph.users, authn, publicLimit, userLimit }).router,
+    legacyAliasRoutes(registry, { registration: graph.registration, users: graph.users, authn, publicLimit, readLimit }).router,
     auth,
     me,
     sessions,
   );
   app.use(adminRoutes(registry, { ...admin, admin: graph.admin }).router);
-  app.use(auditRoutes(registry, { ...admin, audit: graph.audit }).router);
+  app.use(auditRoutes(registry, { ...admin, readLimit, audit: graph.audit }).router);
   app.use(webhookRoutes(registry, { ...admin, webhooks: graph.webhooks }).router);
   app.use(
     signingKeyRoutes(registry, {
@@ -103,8 +107,18 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       publicUrl: config.publicUrl,
     }).router,
   );
-  app.use(mfaRoutes(registry, { mfa: graph.mfa, authn, limit: settingsLimit, recentSignIn, enrolment: graph.enrolment }).router);
-  app.use(emailRoutes(registry, { email: graph.email, signIn: graph.signIn, authn, publicLimit, emailLimit: rateLimiters.limit('email'), userLimit }).router);
+  app.use(mfaRoutes(registry, { mfa: graph.mfa, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);
+  app.use(
+    emailRoutes(registry, {
+      email: graph.email,
+      signIn: graph.signIn,
+      authn,
+      publicLimit,
+      emailLimit: rateLimiters.limit('email'),
+      linkLimit: rateLimiters.limit('links'),
+      userLimit,
+    }).router,
+  );
   if (deps.setupToken)
     app.use(setupRoutes(registry, { prisma: deps.db.prisma, passwords: graph.passwords, clock: deps.clock, setupToken: deps.setupToken, publicLimit }).router);
   // The outbox holds every reset link and code: readable from this machine only, never through a proxy.
@@ -117,12 +131,14 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       authn,
       publicLimit,
       limit: settingsLimit,
+      readLimit,
       userLimit,
+      finishLimit,
       recentSignIn,
       enrolment: graph.enrolment,
     }).router,
   );
-  app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, recentSignIn, enrolment: graph.enrolment }).router);
+  app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);
   app.use(
     imageRoutes(registry, {
       images: graph.images,

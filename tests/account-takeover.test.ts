@@ -158,12 +158,12 @@ describe('account takeover defences', () => {
       const third = await login(app, account);
       for (let i = 0; i < 3; i++)
         await request(app)
-          .get('/me')
+          .get('/protected')
           .set(...bearer(account.accessToken));
       expect(
         (
           await request(app)
-            .get('/me')
+            .get('/protected')
             .set(...bearer(account.accessToken))
         ).status,
       ).toBe(429);

@@ -67,7 +67,7 @@ describe('operating it', () => {
       const limited = testConfig();
       const { app, clock, config } = setup({
         refreshReuseIntervalS: 10,
-        rateLimit: { ...limited.rateLimit, budgets: { ...limited.rateLimit.budgets, 'api-keys': { limit: 1, windowMs: 60_000, keyBy: 'principal' } } },
+        rateLimit: { ...limited.rateLimit, budgets: { ...limited.rateLimit.budgets, reads: { limit: 1, windowMs: 60_000, keyBy: 'principal' } } },
       });
       const scrape = async () =>
         parseExposition(
@@ -118,7 +118,7 @@ describe('operating it', () => {
       expect(moved('authkit_refreshes_total', { outcome: 'rotated' })).toBe(1);
       expect(moved('authkit_refreshes_total', { outcome: 'grace_replay' })).toBe(1);
       expect(moved('authkit_refreshes_total', { outcome: 'theft_detected' })).toBe(1);
-      expect(moved('authkit_rate_limited_total', { budget: 'api-keys' })).toBe(1);
+      expect(moved('authkit_rate_limited_total', { budget: 'reads' })).toBe(1);
       expect(moved('authkit_cache_requests_total', { result: 'miss' })).toBe(1);
       expect(moved('authkit_cache_requests_total', { result: 'hit' })).toBe(1);
       expect(moved('authkit_uploads_total')).toBe(1);

@@ -3,9 +3,13 @@ import { MemoryStore, type Options } from 'express-rate-limit';
 import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { BudgetGroup, RateLimitSettings } from '../src/core/config.js';
+import express from 'express';
+import type { AppError } from '../src/core/errors.js';
+import { inProcessStore } from '../src/core/shared-store.js';
+import { createRateLimiters } from '../src/kernel/throttle/rate-limiter.js';
 import { SpentBudgets } from '../src/kernel/throttle/spent-budgets.js';
 import { bearer, createAdmin, registerAndLogin, uniqueName } from './support/accounts.js';
-import { buildApp, freshStore, redisThroughProxy, testConfig, useBackends, usingRedis } from './support/test-app.js';
+import { buildApp, freshStore, redisThroughProxy, silentLogger, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 const WINDOW_MS = 60_000;
 
@@ -21,6 +25,8 @@ function budgets(limits: Partial<Record<BudgetGroup, number>>, failOpen = false)
       'api-keys': budget('api-keys', 'principal'),
       'signed-urls': budget('signed-urls', 'ip'),
       email: budget('email', 'ip'),
+      links: budget('links', 'ip'),
+      reads: budget('reads', 'principal'),
     },
     failOpen,
   };
@@ -97,13 +103,13 @@ describe('rate limiting', () => {
       aliceStatuses.push(
         (
           await request(app)
-            .get('/me')
+            .get('/protected')
             .set(...bearer(alice.accessToken))
         ).status,
       );
     const bobStatus = (
       await request(app)
-        .get('/me')
+        .get('/protected')
         .set(...bearer(bob.accessToken))
     ).status;
     const aliceRefresh = await request(app).post('/refresh').send({ refresh_token: alice.refreshToken });
@@ -327,6 +333,74 @@ describe('rate limiting', () => {
     const kinds = new Set(keys.map((key) => key.slice(backends.redisPrefix.length).split(':').slice(1, 3).join(':')));
     expect([...kinds]).toEqual(expect.arrayContaining(['rl:auth', 'rl:account', 'revoked:jti', 'revoked:session', 'revoked:user', 'cache:expensive']));
     for (const key of keys) expect(await redis.pttl(key), key).toBeGreaterThan(0);
+  });
+});
+
+describe('a budget spent only by refusals', () => {
+  const backends = useBackends();
+
+  /** A tiny app: /answer/:status answers that status behind `refusals`, /metered spends the same group's `limit`. */
+  function limited(limit: number) {
+    const store = freshStore(backends) ?? inProcessStore;
+    const limiters = createRateLimiters(budgets({ credentials: limit }), store, silentLogger, { validate: true, clock: new ManualClock() });
+    const reached: number[] = [];
+    const app = express();
+    app.post('/answer/:status', limiters.refusals('credentials'), (req, res) => {
+      reached.push(Number(req.params.status));
+      res.status(Number(req.params.status)).end();
+    });
+    app.post('/metered', limiters.limit('credentials'), (_req, res) => {
+      res.status(204).end();
+    });
+    app.use((err: AppError, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(err.status).json({ budget: (err.details as { budget?: string } | undefined)?.budget });
+    });
+    return { app, reached };
+  }
+
+  const answer = (app: express.Express, status: number) => request(app).post(`/answer/${status}`);
+
+  it('when requests succeed or fail on our side, then they give their count back; refusals keep theirs until the budget is spent', async () => {
+    const { app, reached } = limited(3);
+    const statuses = [];
+    for (const status of [200, 204, 500, 503, 200, 200, 401, 400, 403, 200]) statuses.push((await answer(app, status)).status);
+    const afterwards = await answer(app, 200);
+
+    expect(statuses).toEqual([200, 204, 500, 503, 200, 200, 401, 400, 403, 429]);
+    expect(afterwards.status).toBe(429);
+    expect(afterwards.body).toEqual({ budget: 'credentials' });
+    expect(reached).toEqual([200, 204, 500, 503, 200, 200, 401, 400, 403]);
+  });
+
+  it('when the same group is also metered, then both count into one budget', async () => {
+    const { app } = limited(3);
+    const metered = [(await request(app).post('/metered')).status, (await request(app).post('/metered')).status];
+    const refused = (await answer(app, 401)).status;
+    const next = await answer(app, 200);
+
+    expect(metered).toEqual([204, 204]);
+    expect(refused).toBe(401);
+    expect(next.status).toBe(429);
+  });
+
+  it('when a burst of refusals arrives at once, then exactly the budget reaches the handler', async () => {
+    const { app, reached } = limited(5);
+    const results = await Promise.all(Array.from({ length: 30 }, () => answer(app, 401)));
+
+    expect(results.filter((res) => res.status === 429)).toHaveLength(25);
+    expect(reached).toHaveLength(5);
+  });
+
+  it('when a request is let through, then it carries no RateLimit headers (it has spent nothing); a refusal by the budget does', async () => {
+    const { app } = limited(1);
+    const through = await answer(app, 401);
+    const refused = await answer(app, 200);
+
+    expect(through.headers.ratelimit).toBeUndefined();
+    expect(through.headers['ratelimit-policy']).toBeUndefined();
+    expect(refused.status).toBe(429);
+    expect(refused.headers['ratelimit-policy']).toMatch(/^"credentials"; q=1; w=60/);
+    expect(refused.headers['retry-after']).toMatch(/^\d+$/);
   });
 });
 

@@ -1,7 +1,7 @@
 // Talking to the API: one request pipeline (token refresh, re-authentication, second proof, polite retry) for JSON
 // calls and uploads alike, and the session's tokens.
 import { ApiError, describe } from './errors.js';
-import { announceSignedOut, state } from './state.js';
+import { announceSignedOut, setUser, state } from './state.js';
 import { say } from './ui.js';
 import { passkeyApi, passkeysSupported } from './webauthn.js';
 
@@ -90,7 +90,9 @@ async function errorBody(/** @type {Response} */ response) {
 export async function send(path, options = {}) {
   let response = await exchange(path, options);
   if (response.status === 401 && options.auth !== false) {
-    const retry = (await errorBody(response))?.code === 'reauthentication_required' ? await reauthenticate() : await refresh();
+    // Only a refused token is worth a refresh: a wrong code or password sent again would only be refused again.
+    const code = (await errorBody(response))?.code;
+    const retry = code === 'reauthentication_required' ? await reauthenticate() : code === 'invalid_token' || code === 'unauthorized' ? await refresh() : false;
     if (retry) response = await exchange(path, options);
   }
   // Adding the first second factor needs two proofs in one session: the password and an emailed code.
@@ -102,7 +104,7 @@ export async function send(path, options = {}) {
   // person asked for is not repeated behind their back: they are told when to try again.
   if (response.status === 429 && (options.method ?? 'GET') === 'GET') {
     const seconds = Math.min(Number(response.headers.get('Retry-After')) || 5, 60);
-    say(`Busy: trying again in ${seconds} seconds…`, 'error');
+    say(`Busy: trying again in ${seconds} seconds…`, 'error', false);
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     response = await exchange(path, options);
     if (response.ok) say('');
@@ -113,7 +115,7 @@ export async function send(path, options = {}) {
 /** Keeps a new token pair: the access token in memory, the refresh token for this tab, and a timer to renew them. */
 export function useTokens(/** @type {Tokens} */ tokens) {
   state.accessToken = tokens.access_token;
-  state.user = tokens.user;
+  setUser(tokens.user);
   sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token);
   clearTimeout(refreshTimer);
   // Refresh a little before expiry so requests rarely meet an expired token.

@@ -2,12 +2,14 @@
 import { refresh } from './api.js';
 import { announceSignedIn } from './state.js';
 import { wireLogin } from './screens/auth.js';
+import { wireEmailForms } from './screens/email-forms.js';
 import { followEmailLink, wireEmailLinks } from './screens/email-links.js';
 import { wireImages } from './screens/images.js';
 import { wireRegister } from './screens/register.js';
 import { wireSettings } from './screens/settings.js';
 import { wireShell } from './screens/shell.js';
 import { wireSignIn } from './screens/sign-in.js';
+import { clearResultsOnInput } from './ui.js';
 import { passkeysSupported } from './webauthn.js';
 
 // The order here is the order screens hear of a sign-in: the frame first, the gallery (which is awaited) last.
@@ -15,9 +17,11 @@ wireShell();
 wireSignIn();
 wireLogin();
 wireRegister();
+wireEmailForms();
 wireEmailLinks();
 wireSettings();
 wireImages();
+clearResultsOnInput();
 // A browser without WebAuthn is offered no passkey buttons at all.
 if (!passkeysSupported()) for (const element of document.querySelectorAll('.passkey-only')) /** @type {HTMLElement} */ (element).hidden = true;
 

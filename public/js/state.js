@@ -15,12 +15,19 @@ export const state = {
   /** The account's passkeys as last read: re-authentication offers one when there is any. */
   /** @type {Passkey[]} */
   passkeys: [],
+  /**
+   * Counts sign-outs: an answer that arrives after the person who asked has signed out (epoch moved on) is dropped,
+   * so the next person never sees it.
+   */
+  epoch: 0,
 };
 
 /** @type {Array<() => unknown>} */
 const signedInHandlers = [];
 /** @type {Array<() => void>} */
 const signedOutHandlers = [];
+/** @type {Array<(user: User) => void>} */
+const userHandlers = [];
 
 /** Runs `handler` each time someone signs in; handlers run in the order they were added, each awaited. */
 export function onSignedIn(/** @type {() => unknown} */ handler) {
@@ -32,10 +39,22 @@ export function onSignedOut(/** @type {() => void} */ handler) {
   signedOutHandlers.push(handler);
 }
 
+/** Runs `handler` each time what the page knows of the signed-in person changes (a new name or address). */
+export function onUserChanged(/** @type {(user: User) => void} */ handler) {
+  userHandlers.push(handler);
+}
+
+/** Keeps the signed-in person's account as the server last described it, and tells the screens that show it. */
+export function setUser(/** @type {User} */ user) {
+  state.user = user;
+  for (const handler of userHandlers) handler(user);
+}
+
 export async function announceSignedIn() {
   for (const handler of signedInHandlers) await handler();
 }
 
 export function announceSignedOut() {
+  state.epoch += 1;
   for (const handler of signedOutHandlers) handler();
 }

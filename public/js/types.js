@@ -13,5 +13,9 @@
  *   details?: Record<string, unknown> }} SecurityEvent
  */
 /** @typedef {{ type: string, label: string }} EventType */
+/**
+ * @typedef {{ id: string, createdAt: string, lastUsedAt: string, expiresAt: string, userAgent: string | null,
+ *   ip: string | null, current: boolean }} Session
+ */
 
 export {};

@@ -1,4 +1,4 @@
-// Small DOM helpers shared by every screen: element lookup, the status line, and busy buttons.
+// Small DOM helpers shared by every screen: element lookup, result areas beside each action, and busy buttons.
 import { describe } from './errors.js';
 
 /**
@@ -37,26 +37,61 @@ export function formValue(/** @type {FormData} */ data, /** @type {string} */ na
   return String(data.get(name) ?? '');
 }
 
-/** Shows a message on the status line (announced to screen readers). */
-export function say(/** @type {string} */ message, kind = 'ok') {
-  const status = $('#status');
-  status.textContent = message;
-  status.className = `status ${kind}`;
+/**
+ * Where the outcome of acting on `element` is shown: the `.result` of the nearest enclosing form, section or panel
+ * that has one, so it appears beside what the person did (the page's status line only when nothing closer has one).
+ * @param {Element} element
+ * @returns {HTMLElement}
+ */
+export function resultOf(element) {
+  for (let scope = /** @type {Element | null} */ (element); scope; scope = scope.parentElement) {
+    const area = scope.querySelector(':scope > .result');
+    if (area) return /** @type {HTMLElement} */ (area);
+  }
+  return $('#status');
 }
 
 /**
- * Runs `work` with `button` disabled and the status line cleared; anything it throws is said in words.
+ * Shows `message` in a result area (announced to screen readers by its aria-live), as `ok` or `error`; an empty
+ * message clears it.
+ * @param {HTMLElement} area
+ * @param {string} message
+ * @param {'ok' | 'error'} [kind]
+ * @param {boolean} [reveal] whether to scroll it into view (not for what happens behind the person's back)
+ */
+export function show(area, message, kind = 'ok', reveal = true) {
+  area.textContent = message;
+  area.classList.toggle('error', message !== '' && kind === 'error');
+  area.classList.toggle('ok', message !== '' && kind === 'ok');
+  // Below the button pressed, a result can fall under the fold of a phone's screen: it scrolls up just enough.
+  if (message && reveal) area.scrollIntoView({ block: 'nearest' });
+}
+
+/**
+ * Shows a message about the page as a whole (a sign-out, a followed email link) on the status line, and brings the
+ * line into view: such a message answers nothing on screen, so it must not land where nobody is looking.
+ */
+export function say(/** @type {string} */ message, /** @type {'ok' | 'error'} */ kind = 'ok', reveal = true) {
+  show($('#status'), message, kind, reveal);
+}
+
+/**
+ * Runs `work` with `button` disabled and its result area cleared; anything it throws is said in words there.
  * @param {HTMLButtonElement} button
  * @param {() => Promise<void>} work
  * @param {(error: unknown) => string} [explain] the sentence for a failure (`describe` unless given)
  */
 export async function withButton(button, work, explain = describe) {
+  const area = resultOf(button);
   button.disabled = true;
-  say('');
+  show(area, '');
+  // A page-wide message ("You are logged out.") is about what came before this action: it goes too.
+  show($('#status'), '');
   try {
     await work();
   } catch (error) {
-    say(explain(error), 'error');
+    // The button may have left the page meanwhile (a list redrawn): its area is still the right place to say it.
+    show(area, explain(error), 'error');
   } finally {
     button.disabled = false;
   }
@@ -77,7 +112,7 @@ export function submitButton(/** @type {HTMLFormElement} */ form) {
  * @param {string} text
  * @param {string} className
  * @param {string} label the accessible name
- * @param {() => void} onClick
+ * @param {(button: HTMLButtonElement) => void} onClick
  */
 export function itemButton(text, className, label, onClick) {
   const button = document.createElement('button');
@@ -85,11 +120,43 @@ export function itemButton(text, className, label, onClick) {
   button.className = className;
   button.textContent = text;
   button.setAttribute('aria-label', label);
-  button.addEventListener('click', onClick);
+  button.addEventListener('click', () => onClick(button));
   return button;
 }
 
 /** The event's target as the element its listener was added to. */
 export function currentTarget(/** @type {Event} */ event) {
   return /** @type {HTMLElement} */ (event.currentTarget);
+}
+
+/**
+ * `text` cut to at most `max` characters at a word boundary, with an ellipsis when anything was cut; a word longer
+ * than the whole is cut where it must be.
+ */
+export function shorten(/** @type {string} */ text, max = 60) {
+  const clean = text.trim().replace(/\s+/g, ' ');
+  if (clean.length <= max) return clean;
+  const cut = clean.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > max / 3 ? cut.slice(0, space) : cut).replace(/[\s,;(]+$/, '')}…`;
+}
+
+/**
+ * Once typing starts again, a result shown for the last attempt is stale (a "too common" beside a password being
+ * replaced): every form's result area is cleared on input.
+ */
+export function clearResultsOnInput() {
+  for (const form of document.forms) {
+    form.addEventListener('input', () => {
+      const area = form.querySelector(':scope > .result');
+      if (area) show(/** @type {HTMLElement} */ (area), '');
+    });
+  }
+}
+
+/** Empties every form, result area and secret the page shows, so the next person to sign in sees none of it. */
+export function resetPage() {
+  for (const form of document.forms) form.reset();
+  for (const area of document.querySelectorAll('.result')) show(/** @type {HTMLElement} */ (area), '');
+  for (const box of document.querySelectorAll('.strength')) /** @type {HTMLElement} */ (box).hidden = true;
 }

@@ -221,6 +221,12 @@ const passkeys = {
   },
 };
 
+/**
+ * Opening Settings reads five things at once (keys, two-factor, passkeys, sessions, recent activity), so the reads
+ * budget counts screens rather than requests: RATE_LIMIT_MAX openings a minute.
+ */
+export const READS_PER_SCREEN = 5;
+
 /** Rate limits: a budget per group of routes, in one window. */
 const rateLimits = {
   rateLimit: {
@@ -232,8 +238,10 @@ const rateLimits = {
       credentials: setting('RATE_LIMIT_CREDENTIALS_MAX', groupBudget, 'Forged or unknown bearer tokens and API keys, per IP'),
       account: setting('RATE_LIMIT_ACCOUNT_MAX', groupBudget, 'Account routes, per principal'),
       images: setting('RATE_LIMIT_IMAGES_MAX', groupBudget, 'Image routes, per principal'),
-      apiKeys: setting('RATE_LIMIT_API_KEYS_MAX', groupBudget, 'Settings routes (API keys, passkeys, two-factor), per principal'),
+      apiKeys: setting('RATE_LIMIT_API_KEYS_MAX', groupBudget, 'Changes to settings (API keys, passkeys, two-factor), per principal'),
       email: setting('RATE_LIMIT_EMAIL_MAX', groupBudget, 'Routes that mail an address someone typed, per IP'),
+      links: setting('RATE_LIMIT_LINKS_MAX', groupBudget, 'Completing an emailed link (confirm the address, reset the password), per IP'),
+      reads: setting('RATE_LIMIT_READS_MAX', groupBudget, `Reads of your own account and settings, per principal; unset: ${READS_PER_SCREEN} × RATE_LIMIT_MAX`),
     },
     signedUrls: setting('SIGNED_URL_RATE_LIMIT_MAX', integer(300, 1, 1_000_000), 'Signed image URLs, per IP'),
     failOpen: setting('RATE_LIMIT_FAIL_OPEN', booleanFlag.default(false), 'Let requests through (true) or answer 503 (false) while the store is down'),
@@ -309,7 +317,7 @@ function shape<T extends SettingTree>(tree: T, byEnv: Record<string, unknown>): 
 type Declared = Values<typeof settings>;
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
-export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls' | 'email';
+export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls' | 'email' | 'links' | 'reads';
 
 export interface BudgetSettings {
   limit: number;
@@ -397,6 +405,10 @@ function rateLimitSettings({ max, windowMs, groups, signedUrls, failOpen }: Decl
       'signed-urls': { limit: signedUrls, windowMs, keyBy: 'ip' },
       // The routes that send mail to an address someone typed (forgot password, sign-in code, resend).
       email: budget(groups.email, 'ip'),
+      // Completing a link carries a 256-bit single-use token: apart from `auth`, so failed logins never block a reset.
+      links: budget(groups.links, 'ip'),
+      // Reads of one's own state, apart from the writes they show: a screen's reads never cost the change it offers.
+      reads: { limit: groups.reads || READS_PER_SCREEN * max, windowMs, keyBy: 'principal' },
     },
     failOpen,
   };

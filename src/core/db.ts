@@ -141,12 +141,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
     }
     // PostgreSQL's default 128 MB of shared buffers is most of an embedded server's memory, and a single-instance
     // service reads a small, hot working set (the OS caches its files as well): 4 MB keeps the process small.
-    const pglite = await PGlite.create(pgliteDir, { loadDataDir: options.loadDataDir, postgresqlconf: EMBEDDED_POSTGRES_SETTINGS }).catch(
-      async (err: unknown) => {
-        await unlock();
-        throw err;
-      },
-    );
+    const pglite = await PGlite.create(pgliteDir, {
+      loadDataDir: options.loadDataDir,
+      postgresqlconf: EMBEDDED_POSTGRES_SETTINGS,
+      // initdb, on a first start, runs a PostgreSQL of its own: with the same 4 MB of buffers, not the default 128.
+      initDbStartParams: ['-c', EMBEDDED_POSTGRES_SETTINGS],
+    }).catch(async (err: unknown) => {
+      await unlock();
+      throw err;
+    });
     adapter = new PrismaPGlite(pglite);
     closeDriver = async () => {
       if (!pglite.closed) await pglite.close();

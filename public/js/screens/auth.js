@@ -1,9 +1,9 @@
-// The signed-out screen's login form: password, the second factor, passkeys, and the way to the email forms.
+// The signed-out screen's forms: password login, its second step (a code or a passkey), and passkey login.
 import { ApiError, send } from '../api.js';
 import { state } from '../state.js';
 import { $, $form, currentTarget, field, formValue, withBusy, withButton } from '../ui.js';
 import { describePasskeyError, passkeyApi } from '../webauthn.js';
-import { showEmailForm } from './email-links.js';
+import { showEmailForm } from './email-forms.js';
 import { afterFirstStep, welcome } from './sign-in.js';
 
 async function onLogin(/** @type {SubmitEvent} */ event) {
@@ -12,7 +12,7 @@ async function onLogin(/** @type {SubmitEvent} */ event) {
   const data = new FormData(form);
   await withBusy(form, async () => {
     try {
-      await loginStep(data);
+      await afterFirstStep(await send('/login', { method: 'POST', body: { username: data.get('username'), password: data.get('password') }, auth: false }));
     } catch (error) {
       // The address is not confirmed yet: offer to send the link again, to the address typed if it is one.
       if (error instanceof ApiError && error.code === 'email_not_verified') {
@@ -24,14 +24,16 @@ async function onLogin(/** @type {SubmitEvent} */ event) {
   });
 }
 
-async function loginStep(/** @type {FormData} */ data) {
-  const result = state.mfaToken
-    ? await send('/login/mfa', { method: 'POST', body: { mfa_token: state.mfaToken, code: formValue(data, 'code').trim() }, auth: false })
-    : await send('/login', { method: 'POST', body: { username: data.get('username'), password: data.get('password') }, auth: false });
-  await afterFirstStep(result);
+async function onSecondStep(/** @type {SubmitEvent} */ event) {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.currentTarget);
+  const code = formValue(new FormData(form), 'code').trim();
+  await withBusy(form, async () => {
+    await welcome(await send('/login/mfa', { method: 'POST', body: { mfa_token: state.mfaToken, code }, auth: false }));
+  });
 }
 
-/** Runs a passkey ceremony behind a button: disabled meanwhile, and any refusal said in words. */
+/** Runs a passkey ceremony behind a button: disabled meanwhile, and any refusal said in words beside it. */
 function withPasskeyButton(/** @type {Event} */ event, /** @type {() => Promise<void>} */ work) {
   return withButton(/** @type {HTMLButtonElement} */ (currentTarget(event)), work, describePasskeyError);
 }
@@ -57,6 +59,7 @@ async function onMfaPasskey(/** @type {Event} */ event) {
 export function wireLogin() {
   const login = $form('#login-form');
   login.addEventListener('submit', onLogin);
+  $form('#second-step-form').addEventListener('submit', onSecondStep);
   $('#passkey-login').addEventListener('click', (event) => void onPasskeyLogin(event));
   $('#mfa-passkey').addEventListener('click', (event) => void onMfaPasskey(event));
   $('#show-forgot').addEventListener('click', () => {

@@ -1,126 +1,91 @@
-// By email: confirm the address, reset a forgotten password, sign in with an emailed code, and follow our links.
-import { describe, send } from '../api.js';
-import { onSignedIn, state } from '../state.js';
-import { $, $form, currentTarget, field, formValue, say, withBusy, withButton } from '../ui.js';
-import { afterFirstStep, showTab } from './sign-in.js';
+// Links from our emails (#verify-email=… or #reset-password=…): followed when the page opens and when one is pasted
+// into a tab already open, each token acted on once.
+import { ApiError, describe, send } from '../api.js';
+import { setUser, state } from '../state.js';
+import { say } from '../ui.js';
+import { refreshActivity } from './security-events.js';
+import { showResetForm } from './email-forms.js';
 
-/** @typedef {'forgot' | 'code' | 'resend'} EmailFormMode */
+/** @typedef {import('../types.js').User} User */
 
-/** @type {Record<EmailFormMode, { title: string, path: string }>} */
-const EMAIL_FORMS = {
-  forgot: { title: 'Reset your password', path: '/password/forgot' },
-  code: { title: 'Sign in with a code sent to your email', path: '/login/email-code' },
-  resend: { title: 'Send the confirmation link again', path: '/email/verify/resend' },
-};
-/** @type {EmailFormMode} */
-let emailFormMode = 'forgot';
-/** The address a sign-in code was sent to, for the code form. */
-/** @type {string | null} */
-let codeEmail = null;
+const LINK = /^#(verify-email|reset-password)=([A-Za-z0-9_-]{1,128})$/;
+/** What following each token said, so the same link pasted again says it again instead of spending nothing twice. */
+/** @type {Map<string, { message: string, kind: 'ok' | 'error' }>} */
+const outcomes = new Map();
+/** The link being followed: a second event for the same hash waits for it rather than racing it. */
+/** @type {Promise<void>} */
+let following = Promise.resolve();
 
-/** Opens the one email form in `mode`, with `email` filled in when given. */
-export function showEmailForm(/** @type {EmailFormMode} */ mode, email = '') {
-  emailFormMode = mode;
-  $('#email-form-title').textContent = EMAIL_FORMS[mode].title;
-  const form = $form('#email-form');
-  if (email) field(form, 'email').value = email;
-  form.hidden = false;
-  $('#code-form').hidden = true;
-  field(form, 'email').focus();
-}
-
-async function onEmailForm(/** @type {SubmitEvent} */ event) {
-  event.preventDefault();
-  const form = /** @type {HTMLFormElement} */ (event.currentTarget);
-  const email = formValue(new FormData(form), 'email').trim();
-  await withBusy(form, async () => {
-    // The answer is the same whether or not the address has an account; so is what the page says.
-    /** @type {{ message: string }} */
-    const result = await send(EMAIL_FORMS[emailFormMode].path, { method: 'POST', body: { email }, auth: false });
-    say(result.message);
-    if (emailFormMode === 'code') {
-      codeEmail = email;
-      form.hidden = true;
-      const codeForm = $form('#code-form');
-      codeForm.hidden = false;
-      field(codeForm, 'code').focus();
-    }
-  });
-}
-
-async function onCodeForm(/** @type {SubmitEvent} */ event) {
-  event.preventDefault();
-  const form = /** @type {HTMLFormElement} */ (event.currentTarget);
-  const code = formValue(new FormData(form), 'code').trim();
-  await withBusy(form, async () => {
-    const result = await send('/login/email-code/verify', { method: 'POST', body: { email: codeEmail, code }, auth: false });
-    form.reset();
-    form.hidden = true;
-    // Two-factor still applies: the login form's second step finishes it.
-    await afterFirstStep(result);
-  });
-}
-
-async function onResetForm(/** @type {SubmitEvent} */ event) {
-  event.preventDefault();
-  const form = /** @type {HTMLFormElement} */ (event.currentTarget);
-  await withBusy(form, async () => {
-    const fields = new FormData(form);
-    const body = { token: form.dataset.token, password: formValue(fields, 'password'), removeCredentials: fields.get('removeCredentials') === 'on' };
-    await send('/password/reset', { method: 'POST', body, auth: false });
-    form.reset();
-    form.hidden = true;
-    showTab('login');
-    say('Your password is changed, and every session was signed out. Log in with the new password.');
-  });
-}
-
-function showVerificationBanner() {
-  const unconfirmed = state.user && state.user.emailVerified === false;
-  $('#verify-banner').hidden = !unconfirmed;
-  if (unconfirmed && state.user) $('#verify-address').textContent = state.user.email;
-}
-
-async function onResendVerification(/** @type {Event} */ event) {
-  await withButton(/** @type {HTMLButtonElement} */ (currentTarget(event)), async () => {
-    /** @type {{ message: string }} */
-    const result = await send('/email/verify/resend', { method: 'POST', body: { email: state.user?.email }, auth: false });
-    say(result.message);
-  });
-}
-
-/** Links in our emails carry their token in the fragment (#verify-email=… or #reset-password=…): act on it once. */
-export async function followEmailLink() {
-  const match = /^#(verify-email|reset-password)=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
-  if (!match) return;
+/** Acts on the link in the address bar, if any; the fragment is removed first so a reload never repeats it. */
+export function followEmailLink() {
+  const match = LINK.exec(window.location.hash);
+  if (!match) return following;
   window.history.replaceState(null, '', window.location.pathname + window.location.search);
   const [, action, token] = match;
-  if (action === 'reset-password') {
-    const form = $form('#reset-form');
-    form.dataset.token = token;
-    form.hidden = false;
-    field(form, 'password').focus();
-    say('Choose a new password for your account.');
+  // One link at a time, in the order they came; a failure of one (already said) does not stop the next.
+  following = following.catch(() => undefined).then(() => (action === 'reset-password' ? openResetLink(token) : confirmAddress(token)));
+  return following;
+}
+
+async function openResetLink(/** @type {string} */ token) {
+  if (state.user) {
+    // The link stays valid: nothing is spent by not using it here.
+    say(
+      `This is a link to reset a password. You are signed in as ${state.user.username}: change your password in Settings, or log out and open the link again.`,
+    );
     return;
   }
+  showResetForm(token);
+  say('Choose a new password for your account.');
+}
+
+async function confirmAddress(/** @type {string} */ token) {
+  const earlier = outcomes.get(token);
+  if (earlier) {
+    say(earlier.message, earlier.kind);
+    return;
+  }
+  const outcome = await confirmation(token);
+  outcomes.set(token, outcome);
+  say(outcome.message, outcome.kind);
+}
+
+/**
+ * Spends the token, and says what is true afterwards. A link already used (in another tab, or before) is refused by
+ * the server; when the signed-in account's address is confirmed anyway, that is what the person needs to hear.
+ * @param {string} token
+ * @returns {Promise<{ message: string, kind: 'ok' | 'error' }>}
+ */
+async function confirmation(token) {
   try {
-    /** @type {import('../types.js').User} */
+    /** @type {User} */
     const user = await send('/email/verify', { method: 'POST', body: { token }, auth: false });
     if (state.user?.id === user.id) {
-      state.user = user;
-      showVerificationBanner();
-      $('#whoami').textContent = `Signed in as ${user.username}`;
+      setUser(user);
+      void refreshActivity();
     }
-    say(`Thank you: ${user.email} is confirmed.`);
+    return { message: `Thank you: ${user.email} is confirmed.`, kind: 'ok' };
   } catch (error) {
-    say(describe(error), 'error');
+    if (!(error instanceof ApiError && error.code === 'invalid_token')) return { message: describe(error), kind: 'error' };
   }
+  if (state.user) {
+    try {
+      /** @type {User} */
+      const user = await send('/me');
+      setUser(user);
+      if (user.emailVerified) return { message: `Your address ${user.email} is confirmed: this link was used already.`, kind: 'ok' };
+    } catch {
+      // Whether it is confirmed cannot be read now: say only what is known.
+    }
+    return { message: 'This confirmation link is no longer valid (it expired, or a newer one replaced it). Use “Send it again” for a new one.', kind: 'error' };
+  }
+  return {
+    message:
+      'This confirmation link is no longer valid: it was used already, or it expired. Log in: if your address still needs confirming, the page offers a new link.',
+    kind: 'error',
+  };
 }
 
 export function wireEmailLinks() {
-  $form('#email-form').addEventListener('submit', onEmailForm);
-  $form('#code-form').addEventListener('submit', onCodeForm);
-  $form('#reset-form').addEventListener('submit', onResetForm);
-  $('#resend-verification').addEventListener('click', (event) => void onResendVerification(event));
-  onSignedIn(showVerificationBanner);
+  window.addEventListener('hashchange', () => void followEmailLink());
 }

@@ -1,7 +1,8 @@
-// Your images: the gallery, deleting one, and uploading with a progress bar.
+// Your images: the gallery (each opens in the viewer), deleting one, and uploading with a progress bar.
 import { describe, send } from '../api.js';
-import { onSignedIn, onSignedOut } from '../state.js';
-import { $, $form, $input, say, withBusy } from '../ui.js';
+import { onSignedIn, onSignedOut, state } from '../state.js';
+import { $, $form, $input, resultOf, show, withBusy, withButton } from '../ui.js';
+import { closeViewer, openViewer, wireImageViewer } from './image-viewer.js';
 
 /** @typedef {import('../types.js').Image} Image */
 
@@ -15,18 +16,25 @@ function formatSize(/** @type {number} */ bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
+function describeImage(/** @type {Image} */ image) {
+  return `${image.width}×${image.height} · ${formatSize(image.size)}`;
+}
+
 function render() {
   const template = /** @type {HTMLTemplateElement} */ ($('#image-item'));
   const items = images.map((image) => {
     const item = /** @type {HTMLElement} */ (template.content.firstElementChild?.cloneNode(true));
     const img = /** @type {HTMLImageElement} */ (item.querySelector('img'));
     img.src = image.url;
-    img.alt = image.name;
+    img.alt = '';
+    const open = /** @type {HTMLButtonElement} */ (item.querySelector('.thumb-open'));
+    open.setAttribute('aria-label', `Open ${image.name}`);
+    open.addEventListener('click', () => openViewer(image, describeImage(image)));
     /** @type {HTMLElement} */ (item.querySelector('.name')).textContent = image.name;
-    /** @type {HTMLElement} */ (item.querySelector('.size')).textContent = `${image.width}×${image.height} · ${formatSize(image.size)}`;
-    const button = /** @type {HTMLButtonElement} */ (item.querySelector('button'));
-    button.setAttribute('aria-label', `Delete ${image.name}`);
-    button.addEventListener('click', () => void deleteImage(image, button));
+    /** @type {HTMLElement} */ (item.querySelector('.size')).textContent = describeImage(image);
+    const remove = /** @type {HTMLButtonElement} */ (item.querySelector('.delete'));
+    remove.setAttribute('aria-label', `Delete ${image.name}`);
+    remove.addEventListener('click', () => void deleteImage(image, remove));
     return item;
   });
   $('#gallery').replaceChildren(...items);
@@ -34,29 +42,28 @@ function render() {
 }
 
 async function loadImages() {
+  const area = resultOf($('#gallery'));
+  const epoch = state.epoch;
   try {
     /** @type {import('../types.js').ImagePage} */
     const page = await send('/images?pageSize=100');
+    if (epoch !== state.epoch) return;
     images = page.images;
     $('#upload-limit').textContent = `, at most ${formatSize(page.maxUploadBytes)}`;
     render();
   } catch (error) {
-    say(`Your images could not be loaded. ${describe(error)}`, 'error');
+    if (epoch === state.epoch) show(area, `Your images could not be loaded. ${describe(error)}`, 'error');
   }
 }
 
 async function deleteImage(/** @type {Image} */ image, /** @type {HTMLButtonElement} */ button) {
-  button.disabled = true;
-  say('');
-  try {
+  const area = resultOf(button);
+  await withButton(button, async () => {
     await send(`/images/${image.id}`, { method: 'DELETE' });
-    say(`Deleted ${image.name}.`);
     images = images.filter((other) => other.id !== image.id);
     render();
-  } catch (error) {
-    button.disabled = false;
-    say(describe(error), 'error');
-  }
+    show(area, `Deleted ${image.name}.`);
+  });
 }
 
 async function onUpload(/** @type {SubmitEvent} */ event) {
@@ -76,7 +83,7 @@ async function onUpload(/** @type {SubmitEvent} */ event) {
     const image = await send('/images', { method: 'POST', upload: { file, field: 'image', onProgress: setProgress } });
     setProgress(100);
     form.reset();
-    say(`Uploaded ${file.name}.`);
+    show(resultOf(form), `Uploaded ${file.name}.`);
     // The answer describes the new image, signed URL included: shown without asking for the whole list again.
     images = [image, ...images];
     render();
@@ -86,9 +93,11 @@ async function onUpload(/** @type {SubmitEvent} */ event) {
 
 export function wireImages() {
   $form('#upload-form').addEventListener('submit', onUpload);
+  wireImageViewer();
   onSignedIn(loadImages);
   onSignedOut(() => {
+    closeViewer();
     images = [];
-    $('#gallery').replaceChildren();
+    render();
   });
 }

@@ -1,8 +1,9 @@
 // Settings › passkeys: the list, adding one with this device's authenticator, renaming and deleting.
-import { describe, send } from '../api.js';
-import { state } from '../state.js';
-import { $, $form, itemButton, say, submitButton, withButton } from '../ui.js';
+import { send } from '../api.js';
+import { onSignedOut, state } from '../state.js';
+import { $, $form, itemButton, resultOf, show, submitButton, withButton } from '../ui.js';
 import { describePasskeyError, passkeyApi } from '../webauthn.js';
+import { refreshActivity } from './security-events.js';
 
 /** @typedef {import('../types.js').Passkey} Passkey */
 
@@ -14,8 +15,8 @@ export function showPasskeys(/** @type {Passkey[]} */ passkeys) {
     const kind = passkey.deviceType === 'multiDevice' ? 'synced' : 'on one device';
     const used = passkey.lastUsedAt ? `last used ${new Date(passkey.lastUsedAt).toLocaleString()}` : 'not used yet';
     item.textContent = `${passkey.name} (${kind}, added ${new Date(passkey.createdAt).toLocaleDateString()}, ${used}) `;
-    const rename = itemButton('Rename', 'secondary small', `Rename ${passkey.name}`, () => void renamePasskey(passkey));
-    const remove = itemButton('Delete', 'danger small', `Delete ${passkey.name}`, () => void deletePasskey(passkey));
+    const rename = itemButton('Rename', 'secondary small', `Rename ${passkey.name}`, (button) => void renamePasskey(passkey, button));
+    const remove = itemButton('Delete', 'danger small', `Delete ${passkey.name}`, (button) => void deletePasskey(passkey, button));
     item.append(rename, ' ', remove);
     return item;
   });
@@ -36,38 +37,38 @@ async function onAdd(/** @type {SubmitEvent} */ event) {
       const passkey = await send('/passkeys/register', { method: 'POST', body: { response, ...(name && { name }) } });
       form.reset();
       showPasskeys([...state.passkeys, passkey]);
-      say(`Passkey "${passkey.name}" added. You can now sign in with it.`);
+      show(resultOf(form), `Passkey "${passkey.name}" added. You can now sign in with it.`);
     },
     describePasskeyError,
   );
+  void refreshActivity();
 }
 
-async function renamePasskey(/** @type {Passkey} */ passkey) {
+async function renamePasskey(/** @type {Passkey} */ passkey, /** @type {HTMLButtonElement} */ button) {
   const name = window.prompt('New name for this passkey:', passkey.name)?.trim();
   if (!name || name === passkey.name) return;
-  say('');
-  try {
+  const area = resultOf(button);
+  await withButton(button, async () => {
     /** @type {Passkey} */
     const renamed = await send(`/passkeys/${passkey.id}`, { method: 'PATCH', body: { name } });
     showPasskeys(state.passkeys.map((other) => (other.id === renamed.id ? renamed : other)));
-    say(`Renamed to ${renamed.name}.`);
-  } catch (error) {
-    say(describe(error), 'error');
-  }
+    show(area, `Renamed to ${renamed.name}.`);
+  });
+  void refreshActivity();
 }
 
-async function deletePasskey(/** @type {Passkey} */ passkey) {
+async function deletePasskey(/** @type {Passkey} */ passkey, /** @type {HTMLButtonElement} */ button) {
   if (!window.confirm(`Delete the passkey "${passkey.name}"? It will no longer sign you in.`)) return;
-  say('');
-  try {
+  const area = resultOf(button);
+  await withButton(button, async () => {
     await send(`/passkeys/${passkey.id}`, { method: 'DELETE' });
     showPasskeys(state.passkeys.filter((other) => other.id !== passkey.id));
-    say(`Deleted the passkey ${passkey.name}. Remove it from your device too, so it stops offering it.`);
-  } catch (error) {
-    say(describe(error), 'error');
-  }
+    show(area, `Deleted the passkey ${passkey.name}. Remove it from your device too, so it stops offering it.`);
+  });
+  void refreshActivity();
 }
 
 export function wirePasskeys() {
   $form('#passkey-form').addEventListener('submit', onAdd);
+  onSignedOut(() => showPasskeys([]));
 }

@@ -1,11 +1,14 @@
-// Settings: read once they are opened (keys, two-factor, passkeys, recent activity), and again after a new sign-in.
+// Settings: read once they are opened (keys, two-factor, passkeys, sessions, recent activity), again after a new
+// sign-in, closed and emptied on sign-out.
 import { describe, send } from '../api.js';
-import { onSignedIn, state } from '../state.js';
-import { $, say } from '../ui.js';
+import { onSignedIn, onSignedOut, state } from '../state.js';
+import { $, resultOf, show } from '../ui.js';
 import { passkeysSupported } from '../webauthn.js';
-import { showKeys, wireApiKeys } from './api-keys.js';
+import { forgetSecret, showKeys, wireApiKeys } from './api-keys.js';
 import { showPasskeys, wirePasskeys } from './passkeys.js';
-import { eventLabels, showSecurityEvents } from './security-events.js';
+import { wireProfile } from './profile.js';
+import { eventLabels, hideSecurityEvents, showSecurityEvents, wireSecurityEvents } from './security-events.js';
+import { showSessions, wireSessions } from './sessions.js';
 import { showTwoFactor, showTwoFactorUnknown, wireTwoFactor } from './two-factor.js';
 
 let loaded = false;
@@ -13,43 +16,62 @@ let loaded = false;
 /** Reads the settings once they are opened, and again only after a change that needs it. */
 async function loadSettings() {
   loaded = true;
+  const epoch = state.epoch;
+  const area = resultOf($('#settings summary'));
   $('#mfa-state').textContent = 'Loading…';
+  show(area, '');
   try {
-    const [keys, mfa, passkeys, activity, names] = await Promise.all([
+    const [keys, mfa, passkeys, sessions, activity, names] = await Promise.all([
       send('/api-keys'),
       send('/mfa'),
       passkeysSupported() ? send('/passkeys') : { passkeys: [] },
+      send('/sessions'),
       send('/me/security-events?pageSize=10'),
       eventLabels(),
     ]);
+    if (epoch !== state.epoch) return;
     showSecurityEvents(activity.events, names);
     showKeys(keys.keys);
     showPasskeys(passkeys.passkeys);
+    showSessions(sessions.sessions);
     showTwoFactor(mfa.enabled);
   } catch (error) {
+    if (epoch !== state.epoch) return;
     loaded = false;
     // Nothing shown is better than a guess: no empty key list, no "off" that may be wrong.
-    $('#keys').replaceChildren();
-    $('#passkeys').replaceChildren();
-    $('#security-events').replaceChildren();
+    showKeys([]);
+    showPasskeys([]);
+    showSessions([]);
+    hideSecurityEvents();
     showTwoFactorUnknown('Your settings could not be loaded. Close and open Settings to try again.');
-    say(describe(error), 'error');
+    show(area, describe(error), 'error');
   }
 }
 
-function isOpen() {
-  return /** @type {HTMLDetailsElement} */ ($('#settings')).open;
+function settings() {
+  return /** @type {HTMLDetailsElement} */ ($('#settings'));
 }
 
 export function wireSettings() {
-  $('#settings').addEventListener('toggle', () => {
-    if (isOpen() && state.accessToken && !loaded) void loadSettings();
+  settings().addEventListener('toggle', () => {
+    if (settings().open && state.accessToken && !loaded) void loadSettings();
+    // Leaving Settings takes one-time secrets off the screen: they were for the moment they were shown.
+    if (!settings().open) {
+      forgetSecret();
+      $('#mfa-recovery').hidden = true;
+    }
   });
   onSignedIn(() => {
     loaded = false;
-    if (isOpen()) void loadSettings();
+    if (settings().open) void loadSettings();
   });
+  onSignedOut(() => {
+    loaded = false;
+  });
+  wireProfile();
   wireApiKeys();
   wireTwoFactor();
   wirePasskeys();
+  wireSessions();
+  wireSecurityEvents();
 }

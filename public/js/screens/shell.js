@@ -1,7 +1,7 @@
 // The frame around every screen: which half of the page shows, who is signed in, and the logout button.
 import { ApiError, describe, endSession, send } from '../api.js';
-import { onSignedIn, onSignedOut, state } from '../state.js';
-import { $, say } from '../ui.js';
+import { onSignedIn, onSignedOut, onUserChanged, state } from '../state.js';
+import { $, resetPage, say, withButton } from '../ui.js';
 
 function showSignedIn() {
   $('#signed-out').hidden = true;
@@ -11,30 +11,45 @@ function showSignedIn() {
   $('#whoami').textContent = `Signed in as ${state.user?.username ?? ''}`;
 }
 
+/** Nothing of the last person stays: every form, result and panel is reset, and Settings is closed. */
 function showSignedOut() {
+  resetPage();
+  /** @type {HTMLDetailsElement} */ ($('#settings')).open = false;
   $('#signed-in').hidden = true;
   $('#signed-out').hidden = false;
   $('#logout').hidden = true;
   $('#whoami').hidden = true;
+  $('#whoami').textContent = '';
 }
 
-/** Says "logged out" only once the server has ended the session. */
-async function onLogout() {
-  try {
-    await send('/logout', { method: 'POST' });
-  } catch (error) {
-    // An ended session answers 401: it is over either way. Anything else means the server did not end it.
-    if (!(error instanceof ApiError && error.status === 401)) {
+/**
+ * Says "logged out" only when the server answered that it ended the session. A 401 whose refresh the server refused
+ * too (the page has already forgotten the tokens) means the server holds no session for them any more: said exactly
+ * so. Any other failure, a 401 that a failed connection left unresolved included, keeps the person signed in.
+ */
+async function onLogout(/** @type {HTMLButtonElement} */ button) {
+  await withButton(button, async () => {
+    try {
+      await send('/logout', { method: 'POST' });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401 && state.accessToken === null) {
+        say('Your session had already ended on the server. You are signed out on this page too.');
+        return;
+      }
       say(`The session could not be ended on the server, so you are still signed in: ${describe(error)}`, 'error');
       return;
     }
-  }
-  endSession();
-  say('You are logged out.');
+    endSession();
+    say('You are logged out.');
+  });
 }
 
 export function wireShell() {
-  $('#logout').addEventListener('click', () => void onLogout());
+  const logout = /** @type {HTMLButtonElement} */ ($('#logout'));
+  logout.addEventListener('click', () => void onLogout(logout));
   onSignedIn(showSignedIn);
   onSignedOut(showSignedOut);
+  onUserChanged((user) => {
+    if (!$('#whoami').hidden) $('#whoami').textContent = `Signed in as ${user.username}`;
+  });
 }

@@ -1,4 +1,4 @@
-// The steps every way of signing in shares: the login/register tabs, the second-factor step, and the welcome.
+// The steps every way of signing in shares: which view of the signed-out card shows, the second-factor step, the welcome.
 import { useTokens } from '../api.js';
 import { announceSignedIn, onSignedIn, onSignedOut, state } from '../state.js';
 import { $, $form, field, say } from '../ui.js';
@@ -6,35 +6,36 @@ import { passkeysSupported } from '../webauthn.js';
 
 /** @typedef {import('../types.js').Tokens} Tokens */
 /** @typedef {import('../types.js').SecondFactorNeeded} SecondFactorNeeded */
+/** @typedef {'login' | 'register' | 'second-step' | 'reset'} SignedOutView */
 
-export function showTab(/** @type {'login' | 'register'} */ which) {
-  const login = which === 'login';
-  $('#tab-login').setAttribute('aria-selected', String(login));
-  $('#tab-register').setAttribute('aria-selected', String(!login));
-  $('#login-form').hidden = !login;
-  $('#register-form').hidden = login;
+/** Shows one view of the signed-out card: the two tabs, or the second step, or the new-password form. */
+export function showView(/** @type {SignedOutView} */ view) {
+  const tabs = view === 'login' || view === 'register';
+  $('#auth-tabs').hidden = !tabs;
+  $('#tab-login').setAttribute('aria-selected', String(view === 'login'));
+  $('#tab-register').setAttribute('aria-selected', String(view === 'register'));
+  $('#login-panel').hidden = view !== 'login';
+  $('#register-form').hidden = view !== 'register';
+  $('#second-step-form').hidden = view !== 'second-step';
+  $('#reset-form').hidden = view !== 'reset';
 }
 
-/** In the second step the login form shows the code field only. */
-export function setSecondStep(/** @type {boolean} */ on) {
-  const form = $form('#login-form');
-  for (const name of ['username', 'password']) {
-    const input = field(form, name);
-    input.required = !on;
-    const label = input.closest('label');
-    if (label) label.hidden = on;
-  }
-  $('#mfa-step').hidden = !on;
-  if (!on) $('#mfa-passkey').hidden = true;
-}
-
-/** The first step passed (password or emailed code) and two-factor is on: the login form asks for the second. */
+/** The first step passed (password or emailed code) and two-factor is on: ask for the second. */
 export function askSecondFactor(/** @type {SecondFactorNeeded} */ result) {
   state.mfaToken = result.mfa_token;
-  setSecondStep(true);
+  const form = $form('#second-step-form');
+  form.reset();
   $('#mfa-passkey').hidden = !(result.methods ?? []).includes('passkey') || !passkeysSupported();
-  field($form('#login-form'), 'code').focus();
-  say('Enter the code from your authenticator app.');
+  showView('second-step');
+  field(form, 'code').focus();
+}
+
+/** Leaves the second step without finishing it: its token is dropped, and the sign-in form is back. */
+function backToSignIn() {
+  state.mfaToken = null;
+  $form('#second-step-form').reset();
+  showView('login');
+  field($form('#login-form'), 'username').focus();
 }
 
 /** After any way of signing in: keep the tokens, clear the form, and show the signed-in page. */
@@ -56,13 +57,15 @@ export async function afterFirstStep(/** @type {Tokens | SecondFactorNeeded} */ 
   else await welcome(/** @type {Tokens} */ (result));
 }
 
-/** Wires the tabs, and resets the second step whenever someone signs in or out. */
+/** Wires the tabs and the way back from the second step; whoever signs in or out next starts from the login tab. */
 export function wireSignIn() {
-  $('#tab-login').addEventListener('click', () => showTab('login'));
-  $('#tab-register').addEventListener('click', () => showTab('register'));
-  onSignedIn(() => {
-    setSecondStep(false);
+  $('#tab-login').addEventListener('click', () => showView('login'));
+  $('#tab-register').addEventListener('click', () => showView('register'));
+  $('#second-step-back').addEventListener('click', backToSignIn);
+  const fresh = () => {
     state.mfaToken = null;
-  });
-  onSignedOut(() => showTab('login'));
+    showView('login');
+  };
+  onSignedIn(fresh);
+  onSignedOut(fresh);
 }

@@ -1,13 +1,15 @@
 // Settings › two-factor: whether it is on, setting up an authenticator app (QR code, recovery codes), turning it off.
-import { describe, send } from '../api.js';
-import { $, $form, formValue, say, withBusy } from '../ui.js';
+import { send } from '../api.js';
+import { onSignedOut } from '../state.js';
+import { $, $form, formValue, resultOf, show, withBusy, withButton } from '../ui.js';
+import { refreshActivity } from './security-events.js';
 
 /** Shows whether two-factor is on, and the button or form that changes it. */
 export function showTwoFactor(/** @type {boolean} */ enabled) {
   $('#mfa-state').textContent = enabled ? 'Two-factor authentication is on.' : 'Two-factor authentication is off.';
   $('#mfa-start').hidden = enabled;
   $('#mfa-disable').hidden = !enabled;
-  if (enabled) $('#mfa-setup').hidden = true;
+  if (enabled) hideSetup();
 }
 
 /** Shows `message` where the state would be, and no control that might be wrong. */
@@ -17,21 +19,31 @@ export function showTwoFactorUnknown(/** @type {string} */ message) {
   $('#mfa-disable').hidden = true;
 }
 
-async function onStart() {
-  // One secret per setup: the button is gone until this one is finished or abandoned.
-  $('#mfa-start').hidden = true;
-  say('');
-  try {
+/** Takes the secret and its QR code off the screen. */
+function hideSetup() {
+  $('#mfa-setup').hidden = true;
+  $('#mfa-qr').removeAttribute('src');
+  $('#mfa-secret').textContent = '';
+  $form('#mfa-enable').reset();
+}
+
+async function onStart(/** @type {HTMLButtonElement} */ button) {
+  await withButton(button, async () => {
     /** @type {{ qrCode: string, secret: string }} */
     const setup = await send('/mfa/totp/setup', { method: 'POST' });
     /** @type {HTMLImageElement} */ ($('#mfa-qr')).src = setup.qrCode;
     $('#mfa-secret').textContent = setup.secret;
-    $('#mfa-setup').hidden = false;
     $('#mfa-recovery').hidden = true;
-  } catch (error) {
-    $('#mfa-start').hidden = false;
-    say(describe(error), 'error');
-  }
+    $('#mfa-setup').hidden = false;
+    // One secret per setup: the button is gone until this one is finished or abandoned.
+    button.hidden = true;
+  });
+}
+
+function onCancel() {
+  hideSetup();
+  $('#mfa-start').hidden = false;
+  show(resultOf($('#mfa-start')), 'Set-up cancelled: two-factor authentication stays off.');
 }
 
 async function onEnable(/** @type {SubmitEvent} */ event) {
@@ -42,10 +54,10 @@ async function onEnable(/** @type {SubmitEvent} */ event) {
     const result = await send('/mfa/totp/enable', { method: 'POST', body: { code: formValue(new FormData(form), 'code').trim() } });
     $('#mfa-codes').textContent = result.recoveryCodes.join('\n');
     $('#mfa-recovery').hidden = false;
-    form.reset();
-    say('Two-factor authentication is on.');
     showTwoFactor(true);
+    show(resultOf($('#mfa-start')), 'Turned on. Keep the recovery codes below somewhere safe: each works once.');
   });
+  void refreshActivity();
 }
 
 async function onDisable(/** @type {SubmitEvent} */ event) {
@@ -55,13 +67,24 @@ async function onDisable(/** @type {SubmitEvent} */ event) {
   await withBusy(form, async () => {
     await send('/mfa/totp/disable', { method: 'POST', body: { password: data.get('password'), code: formValue(data, 'code').trim() } });
     form.reset();
-    say('Two-factor authentication is off.');
+    $('#mfa-recovery').hidden = true;
+    $('#mfa-codes').textContent = '';
     showTwoFactor(false);
+    show(resultOf($('#mfa-start')), 'Turned off: the authenticator app is no longer asked for.');
   });
+  void refreshActivity();
 }
 
 export function wireTwoFactor() {
-  $('#mfa-start').addEventListener('click', () => void onStart());
+  const start = /** @type {HTMLButtonElement} */ ($('#mfa-start'));
+  start.addEventListener('click', () => void onStart(start));
+  $('#mfa-cancel').addEventListener('click', onCancel);
   $form('#mfa-enable').addEventListener('submit', onEnable);
   $form('#mfa-disable').addEventListener('submit', onDisable);
+  onSignedOut(() => {
+    hideSetup();
+    $('#mfa-recovery').hidden = true;
+    $('#mfa-codes').textContent = '';
+    showTwoFactorUnknown('');
+  });
 }

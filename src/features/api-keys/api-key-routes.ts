@@ -47,7 +47,10 @@ export function apiKeyRoutes(
   deps: {
     apiKeys: ApiKeyService;
     authn: Authenticators;
+    /** Changes to settings (creating a key). */
     limit: Budget;
+    /** Reads of one's own settings (listing keys). */
+    readLimit: Budget;
     recentSignIn: RequestHandler;
     enrolment: EnrolmentGuards;
   },
@@ -74,7 +77,7 @@ export function apiKeyRoutes(
     path: '/api-keys',
     summary: 'Your active API keys (never the secret)',
     security: ['bearer'],
-    middleware,
+    middleware: [deps.authn.user(deps.readLimit)],
     responses: { 200: { description: 'Keys, newest first', schema: z.object({ keys: z.array(ApiKey) }) }, ...errors },
     handler: async (_input, req, res) => {
       res.json({ keys: await deps.apiKeys.list(currentAuth(req).userId) });

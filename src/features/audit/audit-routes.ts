@@ -7,6 +7,7 @@ import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { adminOnly, type AdminGuardDeps } from '../../kernel/authenticate/guards.js';
 import { currentAuth } from '../../kernel/authenticate/authenticate.js';
 import type { AuditLog } from './audit-log.js';
+import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 import { SECURITY_EVENT_LABELS, SECURITY_EVENT_TYPES } from '../../kernel/events/security-events.js';
 
 const SecurityEventSchema = z
@@ -76,7 +77,10 @@ const AdminQuery = z
   })
   .strict();
 
-export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { audit: AuditLog }): ApiRouter {
+export function auditRoutes(
+  registry: OpenAPIRegistry,
+  deps: AdminGuardDeps & { audit: AuditLog; /** Reads of one's own account. */ readLimit: Budget },
+): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['audit'] });
   api.route({
     method: 'get',
@@ -93,7 +97,7 @@ export function auditRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     summary: 'Your security events (sign-ins, failed sign-ins, changes to your account), newest first',
     security: ['bearer'],
     query: z.object(pageQueryFields).strict(),
-    middleware: [deps.authn.user(deps.userLimit)],
+    middleware: [deps.authn.user(deps.readLimit)],
     responses: { 200: { description: 'A page of events', schema: EventPage }, ...errorResponses({ 403: 'API keys cannot read the security log' }) },
     handler: async ({ query }, req, res) => {
       res.json(await deps.audit.list({ ...query, userId: currentAuth(req).userId }));

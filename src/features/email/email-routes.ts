@@ -23,10 +23,15 @@ const ACCEPTED_NOTE = 'The answer is 202 whether or not the address has an accou
 export interface EmailRouteDeps {
   email: EmailService;
   signIn: SignInFlow;
-  /** Per address: the sign-in budget (completing a link or a code). */
+  /** Per address: the sign-in budget (signing in with an emailed code). */
   publicLimit: RequestHandler;
   /** Per address: the budget of the routes that send mail to an address someone typed. */
   emailLimit: RequestHandler;
+  /**
+   * Per address: completing an emailed link. A link carries a 256-bit single-use token, so this budget bounds
+   * submissions, not guessing; apart from the sign-in budget, so failed sign-ins never block a reset.
+   */
+  linkLimit: RequestHandler;
   authn: Authenticators;
   /** The signed-in user's budget (as POST /reauthenticate). */
   userLimit: Budget;
@@ -57,7 +62,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
     summary: 'Confirm an address with the token from the emailed link (24 hours, single use)',
     description: "For an email change, the new address becomes the account's address now, and the old one is told.",
     body: z.object({ token: LinkToken }).strict(),
-    middleware: [deps.publicLimit],
+    middleware: [deps.linkLimit],
     responses: {
       200: { description: 'The user, with emailVerified true', schema: PublicUser },
       409: { description: 'The new address was registered by another account meanwhile', schema: ErrorResponse },
@@ -89,7 +94,7 @@ export function emailRoutes(registry: OpenAPIRegistry, deps: EmailRouteDeps): Ap
       'removeCredentials: true also deletes every passkey and API key of the account. When the link is the first proof of the address, ' +
       'everything added before it (passkeys, API keys, two-factor) goes regardless: until then anyone may have registered the address.',
     body: z.object({ token: LinkToken, password: Password, removeCredentials: z.boolean().optional() }).strict(),
-    middleware: [deps.publicLimit],
+    middleware: [deps.linkLimit],
     responses: { 204: { description: 'Changed; sign in with the new password' }, ...errors },
     handler: async ({ body }, req, res) => {
       await deps.email.resetPassword(body.token, body.password, clientContext(req), { removeCredentials: body.removeCredentials });

@@ -234,7 +234,8 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
         'Content-Length': String(row.size),
         'Content-Disposition': `inline; filename="${row.originalName}"`,
         'X-Content-Type-Options': 'nosniff',
-        'Content-Security-Policy': "default-src 'none'; sandbox",
+        // The browser's own image view styles itself inline; nothing else may load, and the tab has no origin.
+        'Content-Security-Policy': "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
         // Cacheable by this browser only, and no longer than the link itself lives.
         'Cache-Control': `private, max-age=${deps.signer.secondsLeft(query.expires)}`,
         ETag: `"${row.sha256}"`,

@@ -26,7 +26,10 @@ export function mfaRoutes(
   deps: {
     mfa: MfaService;
     authn: Authenticators;
+    /** Changes to settings (setting up, turning on or off). */
     limit: Budget;
+    /** Reads of one's own settings (the status). */
+    readLimit: Budget;
     recentSignIn: RequestHandler;
     enrolment: EnrolmentGuards;
   },
@@ -41,7 +44,7 @@ export function mfaRoutes(
     path: '/mfa',
     summary: 'Whether two-factor is on, and how many recovery codes are left',
     security: ['bearer'],
-    middleware,
+    middleware: [deps.authn.user(deps.readLimit)],
     responses: { 200: { description: 'Status', schema: z.object({ enabled: z.boolean(), recoveryCodesLeft: z.number().int() }) }, ...errors },
     handler: async (_input, req, res) => {
       res.json(await deps.mfa.status(currentAuth(req).userId));

@@ -8,7 +8,7 @@ import { clientContext } from '../../kernel/identity/client-context.js';
 import { answerSignIn, NOT_VERIFIED } from '../../kernel/authenticate/sign-in-answer.js';
 import { AccessTokenResponse, TokenResponse } from '../../kernel/authenticate/sign-in-schemas.js';
 import type { SignInFlow } from '../../kernel/authenticate/sign-in.js';
-import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import { type Authenticators, currentAuth, UNMETERED } from '../../kernel/authenticate/authenticate.js';
 import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 import type { PasskeyService } from '../../kernel/verifiers/passkey-service.js';
 import type { EnrolmentGuards } from '../../kernel/authenticate/enrolment-guards.js';
@@ -74,23 +74,40 @@ const PasskeyParams = z.object({ id: Base64Url.max(1_366) });
 const MfaToken = z.string().min(1).max(2_048);
 
 const CEREMONY_NOTE = 'Challenges are single-use and live 5 minutes in the shared store, so any instance can finish what another started. ';
+const FINISH_NOTE =
+  'The ceremony spent its budget at the options step: a finish that succeeds spends nothing more. A refused one spends one of the ' +
+  "address's credentials budget (as a forged token does), and once that is spent every finish from the address is refused with 429 before any work.";
+/** The 429 of a finish: the credentials budget, which only refused finishes (and forged credentials) spend. */
+const FINISH_429 = { 429: 'Too many refused passkey answers, forged tokens or keys from this address (the credentials budget); Retry-After says when' };
 const publicErrors = errorResponses({ 401: 'The passkey was not accepted (invalid_passkey; details.reason says why)' });
-const userErrors = errorResponses({
+const publicFinishErrors = errorResponses({ 401: 'The passkey was not accepted (invalid_passkey; details.reason says why)', ...FINISH_429 });
+const USER_ERRORS = {
   401: 'Not authenticated, a sign-in too old for this (reauthentication_required), or the passkey was not accepted',
   403: 'API keys cannot manage passkeys; adding one needs a confirmed address (email_not_verified) and, for the first second factor, two proofs (second_proof_required)',
   409: 'Too many passkeys, none to use, or this one is already registered',
-});
+};
+const userErrors = errorResponses(USER_ERRORS);
+const userFinishErrors = errorResponses({ ...USER_ERRORS, ...FINISH_429 });
 
 export interface PasskeyRouteDeps {
   passkeys: PasskeyService;
   signIn: SignInFlow;
   authn: Authenticators;
-  /** The sign-in budget (per address). */
+  /** The sign-in budget (per address): the options step of signing in, and of its second step. */
   publicLimit: RequestHandler;
-  /** The signed-in user's budget for settings (shared with two-factor and API keys). */
+  /** The signed-in user's budget for changes to settings (shared with two-factor and API keys). */
   limit: Budget;
-  /** The signed-in user's general budget (as POST /reauthenticate). */
+  /** The signed-in user's budget for reading their settings. */
+  readLimit: Budget;
+  /** The signed-in user's general budget (as POST /reauthenticate): the options step of a step-up. */
   userLimit: Budget;
+  /**
+   * The finishing step of every ceremony: the credentials budget (per address), spent only by a refused finish. A
+   * finish must carry a challenge that a metered options call minted, single-use and taken before any other check
+   * (PasskeyService.claimChallenge), so the finishes that reach a lookup or a signature check are at most the options
+   * calls; finishes that answer no challenge are refused at that first step and, through this budget, bounded too.
+   */
+  finishLimit: Budget;
   recentSignIn: RequestHandler;
   enrolment: EnrolmentGuards;
 }
@@ -101,7 +118,11 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
   // Adding or removing a way to sign in needs a recent sign-in: a stolen access token alone must not do either.
   const sensitive = [...settings, deps.recentSignIn];
   // Adding one also needs a proven address, and two proofs when it is the account's first second factor.
-  const enrolment = [...sensitive, deps.enrolment.verifiedEmail, deps.enrolment.secondProofForFirstFactor];
+  const enrolmentGuards = [deps.recentSignIn, deps.enrolment.verifiedEmail, deps.enrolment.secondProofForFirstFactor];
+  const enrolment = [...settings, ...enrolmentGuards];
+  // A signed-in finish: the token is checked (a forged one spends the credentials budget there), then the finish's
+  // own budget, which the options step already paid for.
+  const signedInFinish = [deps.authn.user(UNMETERED), deps.finishLimit];
 
   api.route({
     method: 'post',
@@ -119,10 +140,11 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     path: '/login/passkey',
     summary: 'Finish a passkey sign-in: the same answer as POST /login',
     description:
-      "The access token's amr says what the passkey proved (RFC 8176): hwk (device-bound) or swk (synced), user, and mfa (user verified). Two-factor accounts need no further step.",
+      "The access token's amr says what the passkey proved (RFC 8176): hwk (device-bound) or swk (synced), user, and mfa (user verified). Two-factor accounts need no further step. " +
+      FINISH_NOTE,
     body: z.object({ response: AuthenticationCredential }).strict(),
-    middleware: [deps.publicLimit],
-    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors, 403: NOT_VERIFIED },
+    middleware: [deps.finishLimit],
+    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicFinishErrors, 403: NOT_VERIFIED },
     handler: async ({ body }, req, res) => {
       answerSignIn(req, res, await deps.signIn.loginWithPasskey(body.response, clientContext(req)));
     },
@@ -144,9 +166,10 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     method: 'post',
     path: '/login/mfa/passkey',
     summary: 'Finish a two-factor login with a passkey instead of a code',
+    description: FINISH_NOTE,
     body: z.object({ mfa_token: MfaToken, response: AuthenticationCredential }).strict(),
-    middleware: [deps.publicLimit],
-    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicErrors },
+    middleware: [deps.finishLimit],
+    responses: { 200: { description: 'A token pair and the user', schema: TokenResponse }, ...publicFinishErrors },
     handler: async ({ body }, req, res) => {
       answerSignIn(req, res, await deps.signIn.completeMfaLogin(body.mfa_token, { passkey: body.response }, clientContext(req)));
     },
@@ -168,10 +191,11 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     method: 'post',
     path: '/reauthenticate/passkey',
     summary: 'Finish a step-up with a passkey: a fresh access token for the same session',
+    description: FINISH_NOTE,
     security: ['bearer'],
     body: z.object({ response: AuthenticationCredential }).strict(),
-    middleware: [deps.authn.user(deps.userLimit)],
-    responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...userErrors },
+    middleware: signedInFinish,
+    responses: { 200: { description: 'A fresh access token', schema: AccessTokenResponse }, ...userFinishErrors },
     handler: async ({ body }, req, res) => {
       res.json(await deps.signIn.reauthenticateWithPasskey(currentAuth(req), body.response));
     },
@@ -182,7 +206,7 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     path: '/passkeys',
     summary: 'Your passkeys, oldest first',
     security: ['bearer'],
-    middleware: settings,
+    middleware: [deps.authn.user(deps.readLimit)],
     responses: { 200: { description: 'Passkeys', schema: z.object({ passkeys: z.array(Passkey) }) }, ...userErrors },
     handler: async (_input, req, res) => {
       res.json({ passkeys: await deps.passkeys.list(currentAuth(req).userId) });
@@ -205,11 +229,11 @@ export function passkeyRoutes(registry: OpenAPIRegistry, deps: PasskeyRouteDeps)
     method: 'post',
     path: '/passkeys/register',
     summary: 'Finish adding a passkey; needs a recent sign-in',
-    description: 'A response that does not verify is refused with 400 passkey_rejected (details.reason says why) and nothing is stored.',
+    description: `A response that does not verify is refused with 400 passkey_rejected (details.reason says why) and nothing is stored. ${FINISH_NOTE}`,
     security: ['bearer'],
     body: z.object({ response: RegistrationCredential, name: PasskeyName.optional() }).strict(),
-    middleware: enrolment,
-    responses: { 201: { description: 'The new passkey', schema: Passkey }, ...userErrors },
+    middleware: [...signedInFinish, ...enrolmentGuards],
+    responses: { 201: { description: 'The new passkey', schema: Passkey }, ...userFinishErrors },
     handler: async ({ body }, req, res) => {
       res.status(201).json(await deps.passkeys.register(currentAuth(req).userId, body.response, body.name, clientContext(req)));
     },

@@ -39,14 +39,14 @@ const errors = errorResponses();
 export interface SessionRouteDeps {
   sessions: Sessions;
   authn: Authenticators;
-  userLimit: Budget;
+  /** Reads of one's own account (GET /sessions). */
+  readLimit: Budget;
   /** The refresh budget, apart from sign-in's, so failed logins never cost a signed-in user their session. */
   refreshLimit: RequestHandler;
 }
 
 export function sessionRoutes(registry: OpenAPIRegistry, deps: SessionRouteDeps): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['sessions'] });
-  const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
     method: 'post',
     path: '/refresh',
@@ -63,7 +63,7 @@ export function sessionRoutes(registry: OpenAPIRegistry, deps: SessionRouteDeps)
     path: '/sessions',
     summary: "The user's active sessions; `current` marks the one making this call",
     security: ['bearer'],
-    middleware,
+    middleware: [deps.authn.user(deps.readLimit)],
     responses: { 200: { description: 'Active sessions, newest first', schema: SessionList }, ...errors },
     handler: async (_input, req, res) => {
       const auth = currentAuth(req);

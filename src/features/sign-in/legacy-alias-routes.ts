@@ -20,7 +20,8 @@ export function legacyAliasRoutes(
     users: { get(userId: string): Promise<User> };
     authn: Authenticators;
     publicLimit: RequestHandler;
-    userLimit: Budget;
+    /** GET /me's budget (reads of one's own account). */
+    readLimit: Budget;
   },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['legacy aliases'], docPrefix: '/auth' });
@@ -47,7 +48,7 @@ export function legacyAliasRoutes(
     summary: 'Alias of GET /me',
     deprecated: true,
     security: ['bearer', 'apiKey'],
-    middleware: [deps.authn.userOrKey('profile:read', deps.userLimit)],
+    middleware: [deps.authn.userOrKey('profile:read', deps.readLimit)],
     responses: {
       200: { description: 'The user', schema: PublicUser },
       401: { description: 'Not authenticated', schema: ErrorResponse },

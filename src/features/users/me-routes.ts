@@ -34,7 +34,7 @@ const UpdatedUser = PublicUser.extend({
   pendingEmail: z.string().optional().meta({ description: 'The new address, when one was asked for: it replaces email once the link sent to it is opened' }),
 }).meta({ id: 'UpdatedUser' });
 
-export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: Budget }): ApiRouter {
+export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; authn: Authenticators; userLimit: Budget; readLimit: Budget }): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['me'] });
   const middleware = [deps.authn.user(deps.userLimit)];
   api.route({
@@ -42,7 +42,7 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
     path: '/me',
     summary: 'The signed-in user',
     security: ['bearer', 'apiKey'],
-    middleware: [deps.authn.userOrKey('profile:read', deps.userLimit)],
+    middleware: [deps.authn.userOrKey('profile:read', deps.readLimit)],
     responses: { 200: { description: 'The user', schema: PublicUser }, ...errors },
     handler: async (_input, req, res) => {
       res.json(await deps.users.get(currentAuth(req).userId));
