@@ -98,10 +98,9 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: false, project: false, program: null },
       globals: Object.fromEntries(
-        ['window', 'document', 'fetch', 'FormData', 'XMLHttpRequest', 'URL', 'console', 'setTimeout', 'clearTimeout', 'sessionStorage'].map((name) => [
-          name,
-          'readonly',
-        ]),
+        ['window', 'document', 'fetch', 'FormData', 'XMLHttpRequest', 'URL', 'URLSearchParams', 'console', 'setTimeout', 'clearTimeout', 'sessionStorage'].map(
+          (name) => [name, 'readonly'],
+        ),
       ),
     },
   },

@@ -15,6 +15,7 @@ import { requireRecentAuthentication } from './kernel/authenticate/authenticate.
 import { requireSecondFactor } from './kernel/authenticate/guards.js';
 import { adminRoutes } from './features/admin/admin-routes.js';
 import { setupRoutes } from './features/admin/setup-routes.js';
+import { providerRoutes } from './features/providers/provider-routes.js';
 import { apiKeyRoutes } from './features/api-keys/api-key-routes.js';
 import { auditRoutes } from './features/audit/audit-routes.js';
 import { devOutboxRoutes, emailRoutes } from './features/email/email-routes.js';
@@ -136,6 +137,18 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       finishLimit,
       recentSignIn,
       enrolment: graph.enrolment,
+    }).router,
+  );
+  app.use(
+    providerRoutes(registry, {
+      federation: graph.federation,
+      directory: graph.directory,
+      authn,
+      publicLimit,
+      readLimit,
+      settingsLimit,
+      recentSignIn,
+      admin,
     }).router,
   );
   app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);

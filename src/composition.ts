@@ -33,6 +33,9 @@ import { AuditLog } from './features/audit/audit-log.js';
 import { EmailService } from './features/email/email-service.js';
 import { type MailQueue, openMailQueue } from './features/email/mail-queue.js';
 import { subscribeNotices } from './features/email/notices.js';
+import { Federation } from './features/providers/federation.js';
+import { ProviderClients } from './features/providers/provider-clients.js';
+import { ProviderDirectory } from './features/providers/provider-directory.js';
 import { MailTemplates } from './features/email/templates.js';
 import { ImageService } from './features/images/image-service.js';
 import { type ImageStorage, LocalDiskStorage } from './features/images/image-storage.js';
@@ -224,7 +227,28 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     quotaBytesPerUser: config.imageQuotaBytesPerUser,
   });
   users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));
+  const directory = new ProviderDirectory({
+    prisma: db.prisma,
+    clock,
+    box: new VersionedBox(purposeKeys, 'identity-providers'),
+    fromEnvironment: config.providers,
+  });
+  const federation = new Federation({
+    prisma: db.prisma,
+    directory,
+    clients: new ProviderClients(clock, logger, { timeoutMs: config.authProviderTimeoutMs, allowLoopbackHttp: config.env !== 'production' }),
+    signIn,
+    passwords,
+    events,
+    store,
+    clock,
+    logger,
+    siteUrl: config.email.baseUrl.replace(/\/+$/, ''),
+    redirectUrls: config.authRedirectUrls,
+  });
   return {
+    directory,
+    federation,
     audit,
     webhooks,
     email,

@@ -5,6 +5,7 @@ import { wireLogin } from './screens/auth.js';
 import { wireEmailForms } from './screens/email-forms.js';
 import { followEmailLink, wireEmailLinks } from './screens/email-links.js';
 import { wireImages } from './screens/images.js';
+import { followProviderReturn, wireProviders } from './screens/providers.js';
 import { wireRegister } from './screens/register.js';
 import { wireSettings } from './screens/settings.js';
 import { wireShell } from './screens/shell.js';
@@ -25,5 +26,8 @@ clearResultsOnInput();
 // A browser without WebAuthn is offered no passkey buttons at all.
 if (!passkeysSupported()) for (const element of document.querySelectorAll('.passkey-only')) /** @type {HTMLElement} */ (element).hidden = true;
 
+await wireProviders();
+
 if (await refresh()) await announceSignedIn();
 await followEmailLink();
+await followProviderReturn();

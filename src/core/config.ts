@@ -221,6 +221,21 @@ const passkeys = {
   },
 };
 
+/** Signing in with outside identity providers; each id in AUTH_PROVIDERS reads AUTH_PROVIDER_<ID>_* (see providerSettings). */
+const federation = {
+  authProviders: setting(
+    'AUTH_PROVIDERS',
+    commaList.pipe(z.array(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'ids are lower-case letters, digits and dashes'))),
+    'Outside identity providers enabled from the environment (google, github, microsoft, apple, or an id of your own for any OpenID Connect issuer)',
+  ),
+  authRedirectUrls: setting(
+    'AUTH_REDIRECT_URLS',
+    commaList.pipe(z.array(z.url())),
+    'Where a provider sign-in may send an app back to (redirect_to must start with one); the page itself is always allowed',
+  ),
+  authProviderTimeoutMs: setting('AUTH_PROVIDER_TIMEOUT_MS', integer(5_000, 500, 60_000), 'How long to wait for a provider before answering 503'),
+};
+
 /**
  * Opening Settings reads five things at once (keys, two-factor, passkeys, sessions, recent activity), so the reads
  * budget counts screens rather than requests: RATE_LIMIT_MAX openings a minute.
@@ -286,7 +301,7 @@ const audit = {
   ),
 };
 
-const settings = { ...server, ...stores, ...tokens, ...passwords, ...admin, ...mail, ...passkeys, ...rateLimits, ...images, ...audit };
+const settings = { ...server, ...stores, ...tokens, ...passwords, ...admin, ...mail, ...passkeys, ...federation, ...rateLimits, ...images, ...audit };
 
 type SettingTree = { [key: string]: Setting | SettingTree };
 
@@ -355,8 +370,32 @@ export interface WebAuthnSettings {
   origins: string[];
 }
 
+export const PROVIDER_TYPES = ['oidc', 'google', 'microsoft', 'apple', 'github'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+/** An outside identity provider from the environment (AUTH_PROVIDER_<ID>_*); administrators add more at run time. */
+export interface ProviderSettings {
+  id: string;
+  type: ProviderType;
+  name: string;
+  clientId: string;
+  clientSecret?: string;
+  /** Where discovery starts (OpenID Connect); a preset's own unless _ISSUER overrides it. */
+  issuer?: string;
+  scopes?: string[];
+  /** GitHub: overrides of its endpoints (tests point them at a local stand-in). */
+  authorizationUrl?: string;
+  tokenUrl?: string;
+  apiUrl?: string;
+  /** Microsoft: the tenant (common, organizations, consumers or a tenant id). */
+  tenant?: string;
+  /** Apple: the client secret is a JWT this service signs with the team's key. */
+  apple?: { teamId: string; keyId: string; privateKey: string };
+}
+
 /** The values that depend on other settings (or are absent unless set together). */
 interface Resolved {
+  providers: ProviderSettings[];
   migrateOnStart: boolean;
   logFormat: 'json' | 'pretty';
   uploadDir: string;
@@ -442,6 +481,79 @@ function webAuthnSettings(values: Declared, problems: string[]): WebAuthnSetting
   return { rpId, rpName: values.webauthn.rpName ?? values.email.productName, origins };
 }
 
+/** The per-provider settings AUTH_PROVIDER_<ID>_* reads (see providerSettings). */
+const PROVIDER_SETTING_NAMES = [
+  'CLIENT_ID',
+  'CLIENT_SECRET',
+  'TYPE',
+  'ISSUER',
+  'SCOPES',
+  'NAME',
+  'TENANT',
+  'TEAM_ID',
+  'KEY_ID',
+  'PRIVATE_KEY',
+  'AUTHORIZATION_URL',
+  'TOKEN_URL',
+  'API_URL',
+];
+
+/** Whether an environment name is one of a provider's own settings (AUTH_PROVIDER_<ID>_CLIENT_ID and the rest). */
+export function isProviderSetting(name: string): boolean {
+  return PROVIDER_SETTING_NAMES.some((suffix) => new RegExp(`^AUTH_PROVIDER_[A-Z][A-Z0-9_]*_${suffix}$`).test(name));
+}
+
+const PROVIDER_NAMES: Record<ProviderType, string> = { oidc: 'OpenID Connect', google: 'Google', microsoft: 'Microsoft', apple: 'Apple', github: 'GitHub' };
+
+/**
+ * AUTH_PROVIDER_<ID>_{CLIENT_ID, CLIENT_SECRET, TYPE, ISSUER, SCOPES, NAME} for each id in AUTH_PROVIDERS (ID upper-cased,
+ * dashes as underscores), plus _TENANT (Microsoft), _TEAM_ID, _KEY_ID, _PRIVATE_KEY (Apple) and _AUTHORIZATION_URL,
+ * _TOKEN_URL, _API_URL (GitHub's endpoints). The type is the id for the four presets, else oidc (which needs _ISSUER).
+ */
+function providerSettings(env: Record<string, string | undefined>, ids: string[], problems: string[]): ProviderSettings[] {
+  return ids.flatMap((id): ProviderSettings[] => {
+    const prefix = `AUTH_PROVIDER_${id.toUpperCase().replaceAll('-', '_')}_`;
+    const read = (name: string) => env[prefix + name]?.trim() || undefined;
+    const type = (read('TYPE') ?? ((PROVIDER_TYPES as readonly string[]).includes(id) ? id : 'oidc')) as ProviderType;
+    const fail = (problem: string) => (problems.push(`${prefix}${problem}`), []);
+    if (!(PROVIDER_TYPES as readonly string[]).includes(type)) return fail(`TYPE: one of ${PROVIDER_TYPES.join(', ')}`);
+    const clientId = read('CLIENT_ID');
+    if (!clientId) return fail('CLIENT_ID: required for each provider in AUTH_PROVIDERS');
+    const issuer = read('ISSUER');
+    if (type === 'oidc' && !issuer) return fail('ISSUER: required for an OpenID Connect provider');
+    for (const name of ['ISSUER', 'AUTHORIZATION_URL', 'TOKEN_URL', 'API_URL']) {
+      const url = read(name);
+      if (url !== undefined && !URL.canParse(url)) return fail(`${name}: not a URL`);
+    }
+    const apple =
+      type === 'apple'
+        ? { teamId: read('TEAM_ID') ?? '', keyId: read('KEY_ID') ?? '', privateKey: (read('PRIVATE_KEY') ?? '').replaceAll('\\n', '\n') }
+        : undefined;
+    if (apple && (!apple.teamId || !apple.keyId || !apple.privateKey))
+      return fail('TEAM_ID, _KEY_ID and _PRIVATE_KEY: Apple signs its client secret with them');
+    if (type !== 'apple' && !read('CLIENT_SECRET')) return fail('CLIENT_SECRET: required (Apple alone signs one from its key)');
+    const scopes = read('SCOPES')
+      ?.split(/[\s,]+/)
+      .filter(Boolean);
+    return [
+      {
+        id,
+        type,
+        name: read('NAME') ?? (type === 'oidc' ? id : PROVIDER_NAMES[type]),
+        clientId,
+        clientSecret: read('CLIENT_SECRET'),
+        issuer,
+        scopes,
+        authorizationUrl: read('AUTHORIZATION_URL'),
+        tokenUrl: read('TOKEN_URL'),
+        apiUrl: read('API_URL'),
+        tenant: read('TENANT'),
+        apple,
+      },
+    ];
+  });
+}
+
 /** Rules that span several settings, or depend on NODE_ENV. */
 function crossChecks(env: Record<string, string | undefined>, values: Declared | undefined): string[] {
   const problems: string[] = [];
@@ -475,6 +587,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const values = parsed.success ? shape(settings, parsed.data) : undefined;
   problems.push(...crossChecks(env, values));
   const webauthn = values ? webAuthnSettings(values, problems) : undefined;
+  const providers = values ? providerSettings(env, values.authProviders, problems) : [];
   if (!values || !webauthn || problems.length > 0) throw new ConfigError(problems);
 
   const { bootstrapAdmin, s3, passwordHashPool, email } = values;
@@ -491,6 +604,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ? { email: bootstrapAdmin.email.toLowerCase(), password: bootstrapAdmin.password, username: bootstrapAdmin.username }
         : undefined,
     webauthn,
+    providers,
     email: { ...email, outboxDir: path.join(values.dataDir, 'outbox'), baseUrl: values.publicUrl ?? `http://localhost:${values.port}` },
     rateLimit: rateLimitSettings(values.rateLimit),
     s3:

@@ -200,6 +200,7 @@ export const ERROR_REASONS = {
   body_encoding_unsupported: { code: 'unsupported_media_type', message: 'The request body encoding is not supported.' },
   body_charset_unsupported: { code: 'unsupported_media_type', message: 'The request body charset is not supported.' },
   json_body_required: { code: 'unsupported_media_type', message: 'Send the request body as application/json.' },
+  form_body_required: { code: 'unsupported_media_type', message: 'Send the request body as application/x-www-form-urlencoded.' },
   multipart_required: { code: 'unsupported_media_type', message: 'Send the image as multipart/form-data in a field named "image".' },
   image_type_unsupported: { code: 'unsupported_media_type', message: 'Only PNG, JPEG, GIF and WebP images are accepted.' },
 
@@ -230,6 +231,36 @@ export const ERROR_REASONS = {
     message: 'Passwords cannot be checked against known breaches right now; try again shortly.',
   },
   image_storage_unavailable: { code: 'service_unavailable', message: 'Image storage is unavailable; try again shortly.' },
+  // Outside identity providers (features/providers).
+  provider_unavailable: { code: 'service_unavailable', message: 'The identity provider did not answer in time; try again shortly.' },
+  provider_not_found: { code: 'not_found', message: 'No such identity provider is enabled.' },
+  provider_denied: { code: 'forbidden', message: 'The identity provider did not sign you in (it was declined or refused there).' },
+  provider_email_unverified: {
+    code: 'forbidden',
+    message: 'The identity provider does not vouch for an email address of this account; verify one there, or register here.',
+  },
+  state_mismatch: { code: 'invalid_token', message: 'This sign-in was not started in this browser, was used already, or has expired; start again.' },
+  provider_response_invalid: { code: 'invalid_token', message: "The identity provider's answer could not be verified; start again." },
+  provider_code_invalid: { code: 'invalid_token', message: 'The sign-in code is not valid, was used already, has expired, or its verifier does not match.' },
+  redirect_not_allowed: {
+    code: 'validation_failed',
+    message: 'redirect_to is not one of the addresses this service may send you back to (AUTH_REDIRECT_URLS).',
+  },
+  link_requires_sign_in: {
+    code: 'conflict',
+    message: 'An account with this email address exists. Sign in to it, then link the provider from your settings.',
+  },
+  identity_already_linked: { code: 'conflict', message: 'That identity is linked to an account already.' },
+  identity_not_found: { code: 'not_found', message: 'No such linked identity.' },
+  last_sign_in_method: {
+    code: 'conflict',
+    message: 'This is the last way into the account: set a password or add a passkey before unlinking it.',
+  },
+  provider_configured_in_environment: {
+    code: 'conflict',
+    message: 'This provider comes from the environment (AUTH_PROVIDER_<ID>_*): change it there and restart.',
+  },
+  provider_id_taken: { code: 'conflict', message: 'An identity provider with that id exists already.' },
   rate_limiter_unavailable: { code: 'service_unavailable', message: 'Rate limiting is unavailable; try again shortly.' },
   not_ready: {
     code: 'service_unavailable',

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import { defaultBudgetScreens } from './screens/default-budgets.js';
 import { imageScreens } from './screens/images.js';
 import { passkeyScreens } from './screens/passkeys.js';
+import { providerScreens } from './screens/providers.js';
 import { settingsScreens } from './screens/settings.js';
 import { signedOutScreens } from './screens/signed-out.js';
 import { twoFactorScreens } from './screens/two-factor.js';
@@ -54,5 +55,6 @@ describe('the browser page', () => {
   describe('settings: profile, email, password, API keys, sessions, activity', () => settingsScreens(kit));
   describe('images: upload, list, viewer, delete', () => imageScreens(kit));
   describe('passkeys: add, sign in, second step, rename, delete', () => passkeyScreens(kit));
+  describe('outside providers: continue with, settings, an address that has an account', () => providerScreens(kit));
   describe('the budgets a newcomer gets', () => defaultBudgetScreens(kit));
 });

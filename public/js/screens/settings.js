@@ -6,6 +6,7 @@ import { $, resultOf, show } from '../ui.js';
 import { passkeysSupported } from '../webauthn.js';
 import { forgetSecret, showKeys, wireApiKeys } from './api-keys.js';
 import { showPasskeys, wirePasskeys } from './passkeys.js';
+import { loadIdentities } from './providers.js';
 import { wireProfile } from './profile.js';
 import { eventLabels, hideSecurityEvents, showSecurityEvents, wireSecurityEvents } from './security-events.js';
 import { showSessions, wireSessions } from './sessions.js';
@@ -35,6 +36,8 @@ async function loadSettings() {
     showPasskeys(passkeys.passkeys);
     showSessions(sessions.sessions);
     showTwoFactor(mfa.enabled);
+    // Its own read, only where providers are offered: a refusal here leaves the rest of Settings shown.
+    void loadIdentities().catch((error) => show(resultOf($('#identities')), describe(error), 'error'));
   } catch (error) {
     if (epoch !== state.epoch) return;
     loaded = false;

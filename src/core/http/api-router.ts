@@ -29,6 +29,8 @@ export interface RouteSpec<TBody extends AnySchema, TQuery extends ObjectSchema,
   /** Which credentials the OpenAPI document says the route takes. */
   security?: Array<'bearer' | 'apiKey'>;
   body?: TBody;
+  /** How the body travels: JSON (the default), or an HTML form's fields (a provider's form_post answer). */
+  bodyFormat?: 'json' | 'form';
   /** A multipart/form-data upload with one file field (parsed by the route's middleware, not validated here). */
   upload?: { field: string; description: string };
   query?: TQuery;
@@ -41,6 +43,10 @@ export interface RouteSpec<TBody extends AnySchema, TQuery extends ObjectSchema,
 }
 
 const noInput = z.object({}).strict();
+
+const BODY_TYPES = { json: 'application/json', form: 'application/x-www-form-urlencoded' } as const;
+/** A form's fields as strings (no nesting), small: a provider's form_post carries a code, a state and an id token. */
+const parseFormBody = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 20 });
 
 /** `/images/:id` → `/images/{id}` */
 export function toOpenApiPath(expressPath: string): string {
@@ -116,8 +122,8 @@ export class ApiRouter {
     const querySchema = spec.query ?? noInput;
     const paramsSchema = spec.params ?? z.object({}).loose();
     const handle: RequestHandler = async (req, res) => {
-      if (bodySchema && hasBody(req) && !req.is('application/json')) {
-        throw new AppError('json_body_required');
+      if (bodySchema && hasBody(req) && !req.is(BODY_TYPES[spec.bodyFormat ?? 'json'])) {
+        throw new AppError(spec.bodyFormat === 'form' ? 'form_body_required' : 'json_body_required');
       }
       const input = {
         body: bodySchema ? bodySchema.parse(req.body ?? {}) : undefined,
@@ -130,7 +136,8 @@ export class ApiRouter {
       res.locals.operation = operation;
       next();
     };
-    this.router[spec.method](spec.path, describe, ...(spec.middleware ?? []), handle);
+    const parseForm = spec.bodyFormat === 'form' ? [parseFormBody] : [];
+    this.router[spec.method](spec.path, describe, ...parseForm, ...(spec.middleware ?? []), handle);
     return this;
   }
 
@@ -144,7 +151,7 @@ export class ApiRouter {
       };
     }
     const request: RouteConfig['request'] = {};
-    if (spec.body) request.body = { required: true, content: { 'application/json': { schema: spec.body } } };
+    if (spec.body) request.body = { required: true, content: { [BODY_TYPES[spec.bodyFormat ?? 'json']]: { schema: spec.body } } };
     if (spec.upload) {
       const form = z.object({ [spec.upload.field]: z.string().meta({ format: 'binary', description: spec.upload.description }) });
       request.body = { required: true, content: { 'multipart/form-data': { schema: form } } };

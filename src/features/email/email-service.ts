@@ -214,7 +214,7 @@ export class EmailService {
     const passwordHash = await this.passwords.hashNew(password, { username: user.username, email: user.email });
     await this.tokens.consumeLink(token, 'reset_password');
     const now = new Date(this.clock.now());
-    await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, updatedAt: now } });
+    await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, hasPassword: true, updatedAt: now } });
     await this.sessions.revokeEverything(userId, 'password_reset');
     await this.claimAddress(userId, { keepPassword: true });
     if (removeCredentials) await removeLongLivedCredentials(this.prisma, userId);
@@ -348,9 +348,14 @@ export class EmailService {
   }
 }
 
-/** Deletes every passkey and API key of the account (API keys are read from the database on each use: gone is refused). */
+/** Deletes every passkey, API key and linked outside sign-in of the account (each is read from the database on each use: gone is refused). */
 export async function removeLongLivedCredentials(prisma: Prisma, userId: string): Promise<void> {
-  await prisma.$transaction([prisma.passkey.deleteMany({ where: { userId } }), prisma.apiKey.deleteMany({ where: { userId } })]);
+  await prisma.$transaction([
+    prisma.passkey.deleteMany({ where: { userId } }),
+    prisma.apiKey.deleteMany({ where: { userId } }),
+    // An outside sign-in linked before the address was proven may be whoever registered it first.
+    prisma.identity.deleteMany({ where: { userId } }),
+  ]);
 }
 
 /** A notice about a new browser is noise in the first minutes of an account (registration, then the first login). */

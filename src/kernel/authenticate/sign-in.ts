@@ -127,7 +127,21 @@ export class SignInFlow {
     return this.firstFactorPassed(user, ['otp'], 'email_code', client);
   }
 
-  private async firstFactorPassed(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext): Promise<LoginResult> {
+  /**
+   * Sign-in through an outside identity provider whose answer was verified and whose identity is linked to `userId`:
+   * a session, or the second step when two-factor is on here. `amr` says what the provider proved (see federation).
+   */
+  async loginWithIdentity(userId: string, amr: string[], provider: string, client: ClientContext): Promise<LoginResult> {
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
+    if (!user || user.disabledAt) {
+      this.signIns.failed('provider', 'disabled', client, userId);
+      throw new AppError('invalid_credentials');
+    }
+    return this.firstFactorPassed(user, amr, 'provider', client, provider);
+  }
+
+  /** `provider`: the outside identity provider that proved the first factor, for the sign-in's audit event. */
+  private async firstFactorPassed(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext, provider?: string): Promise<LoginResult> {
     this.requireVerifiedEmail(user, method, client);
     if (await this.mfa.isEnabled(user.id)) {
       this.signIns.secondFactorNeeded(method);
@@ -136,18 +150,18 @@ export class SignInFlow {
       const methods: SecondFactorMethod[] = ['totp', 'recovery_code', ...(hasPasskey ? (['passkey'] as const) : [])];
       return { body: { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat, methods } };
     }
-    return this.startSession(user, amr, method, client);
+    return this.startSession(user, amr, method, client, provider);
   }
 
   /**
    * Opens the session and records the sign-in, saying whether the browser is new to the account (it carries no device
    * cookie for it: the owner is told by email), then hands the browser a fresh device cookie.
    */
-  private async startSession(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext): Promise<SignedIn> {
+  private async startSession(user: UserRow, amr: string[], method: SignInMethod, client: ClientContext, provider?: string): Promise<SignedIn> {
     const publicUser = toPublicUser(user);
     const pair = await this.sessions.start(publicUser, client, amr);
     const newBrowser = this.devices.recognise(client.deviceCookie, user.id) === undefined;
-    this.signIns.succeeded(user.id, method, client, { newBrowser });
+    this.signIns.succeeded(user.id, method, client, { newBrowser, provider });
     return { body: { ...pair, user: publicUser }, deviceCookie: this.devices.issue(user.id) };
   }
 

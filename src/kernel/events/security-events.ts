@@ -25,6 +25,8 @@ export const SECURITY_EVENT_TYPES = [
   'account.enabled',
   'account.deleted',
   'rate_limit.reset',
+  'identity.linked',
+  'identity.unlinked',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 
@@ -52,6 +54,8 @@ export const SECURITY_EVENT_LABELS: Record<SecurityEventType, string> = {
   'account.enabled': 'Account enabled',
   'account.deleted': 'Account deleted',
   'rate_limit.reset': 'Rate limit reset by an administrator',
+  'identity.linked': 'Outside sign-in linked',
+  'identity.unlinked': 'Outside sign-in unlinked',
 };
 
 export interface SecurityEvent {
@@ -114,7 +118,7 @@ export class SecurityEventBus implements SecurityEvents {
 }
 
 /** `password_confirmation`: a signed-in user typing their password again (step-up, account changes). */
-export type SignInMethod = 'password' | 'password_confirmation' | 'passkey' | 'email_code' | 'totp' | 'recovery_code' | 'passkey_second_factor';
+export type SignInMethod = 'password' | 'password_confirmation' | 'passkey' | 'email_code' | 'totp' | 'recovery_code' | 'passkey_second_factor' | 'provider';
 
 /** Every sign-in attempt, counted by method and outcome, and written to the audit log when it succeeds or fails. */
 export class SignInRecorder {
@@ -124,9 +128,10 @@ export class SignInRecorder {
   ) {}
 
   /** `newBrowser`: the browser carried no device cookie for this account (its owner is told by email). */
-  succeeded(userId: string, method: SignInMethod, context: EventContext, { newBrowser }: { newBrowser: boolean }): void {
+  succeeded(userId: string, method: SignInMethod, context: EventContext, { newBrowser, provider }: { newBrowser: boolean; provider?: string }): void {
     this.metrics.logins.inc({ method, outcome: 'success' });
-    this.events.record({ type: 'session.signed_in', actorId: userId, targetId: userId, details: { method, newBrowser } }, context);
+    const details = { method, newBrowser, ...(provider !== undefined && { provider }) };
+    this.events.record({ type: 'session.signed_in', actorId: userId, targetId: userId, details }, context);
   }
 
   /** `userId` when the attempt named an existing account. */

@@ -22,6 +22,8 @@ const FIRST_GENERATION_LABELS = {
   'outbound-mail': 'authkit outbound mail v1',
   /** Seals webhook endpoints' signing secrets. */
   'webhook-signing': 'authkit webhook signing secrets v1',
+  /** Seals the client secrets of identity providers administrators add at run time. */
+  'identity-providers': 'authkit identity provider secrets v1',
 } as const;
 
 export type KeyPurpose = keyof typeof FIRST_GENERATION_LABELS;

@@ -1,0 +1,114 @@
+// Outside identity providers: "Continue with …" on the sign-in card, the way back from a provider, and Settings ›
+// Sign-in with other accounts (link and unlink).
+import { describe, send } from '../api.js';
+import { onSignedOut } from '../state.js';
+import { $, itemButton, resultOf, say, show, withButton } from '../ui.js';
+import { afterFirstStep } from './sign-in.js';
+
+/** @typedef {{ id: string, name: string, type: string }} Provider */
+/** @typedef {{ id: string, provider: string, email: string | null, createdAt: string, lastUsedAt: string | null }} Identity */
+
+/** What a refusal at the callback means, in words (the callback can send only the reason). */
+const REASONS = /** @type {Record<string, string>} */ ({
+  state_mismatch: 'That sign-in was not started in this browser, was used already, or took too long. Please start again.',
+  provider_denied: 'The provider did not sign you in: it was declined or refused there.',
+  provider_email_unverified: 'The provider does not vouch for an email address of your account there. Verify one there, or create an account here.',
+  provider_response_invalid: "The provider's answer could not be verified. Please start again.",
+  provider_unavailable: 'The provider did not answer in time. Please try again shortly.',
+  provider_not_found: 'That provider is not offered any more.',
+  link_requires_sign_in:
+    'An account with this email address exists. Sign in to it (with your password, a passkey or an emailed code), then link the provider in Settings.',
+  identity_already_linked: 'That account at the provider is linked to another account here already.',
+  rate_limited: 'Too many attempts. Please wait a minute and try again.',
+});
+
+/** @type {Provider[]} */
+let providers = [];
+
+function nameOf(/** @type {string} */ id) {
+  return providers.find((provider) => provider.id === id)?.name ?? id;
+}
+
+/** Reads the enabled providers and offers a button for each on the sign-in card (none: no buttons, no heading). */
+export async function wireProviders() {
+  try {
+    /** @type {{ providers: Provider[] }} */
+    const answer = await send('/auth/providers', { auth: false });
+    providers = answer.providers;
+  } catch {
+    providers = [];
+  }
+  const links = providers.map((provider) => {
+    const link = document.createElement('a');
+    link.className = 'button secondary';
+    link.href = `/auth/providers/${encodeURIComponent(provider.id)}/start`;
+    link.textContent = `Continue with ${provider.name}`;
+    return link;
+  });
+  $('#provider-buttons').replaceChildren(...links);
+  $('#provider-sign-in').hidden = providers.length === 0;
+  $('#identities-section').hidden = providers.length === 0;
+  onSignedOut(() => $('#identities').replaceChildren());
+}
+
+/** Back from a provider: #provider-code signs in, #provider-error says why not, #provider-linked says it worked. */
+export async function followProviderReturn() {
+  const answer = new URLSearchParams(window.location.hash.slice(1));
+  const code = answer.get('provider-code');
+  const error = answer.get('provider-error');
+  const linked = answer.get('provider-linked');
+  if (code === null && error === null && linked === null) return;
+  // A code is single use: it leaves the address bar (and the history) before anything else happens.
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  if (error !== null) {
+    say(REASONS[error] ?? 'Signing in with the provider did not work. Please start again.', 'error');
+  } else if (linked !== null) {
+    say(`${nameOf(linked)} is linked: you can sign in with it from now on.`);
+  } else if (code !== null) {
+    try {
+      await afterFirstStep(await send('/auth/providers/token', { method: 'POST', body: { code }, auth: false }));
+    } catch (failure) {
+      say(describe(failure), 'error');
+    }
+  }
+}
+
+/** Settings › Sign-in with other accounts: what is linked, a button to unlink each, a button to link each other one. */
+export async function loadIdentities() {
+  if (providers.length === 0) return;
+  /** @type {{ identities: Identity[] }} */
+  const answer = await send('/me/identities');
+  showIdentities(answer.identities);
+}
+
+function showIdentities(/** @type {Identity[]} */ identities) {
+  const items = identities.map((identity) => {
+    const item = document.createElement('li');
+    item.textContent = `${nameOf(identity.provider)}${identity.email ? ` (${identity.email})` : ''} `;
+    item.append(itemButton('Unlink', 'danger small', `Unlink ${nameOf(identity.provider)}`, (button) => void unlink(identity, button, identities)));
+    return item;
+  });
+  const linkable = providers.filter((provider) => !identities.some((identity) => identity.provider === provider.id));
+  const buttons = linkable.map((provider) =>
+    itemButton(`Link ${provider.name}`, 'secondary small', `Link ${provider.name}`, (button) => void link(provider, button)),
+  );
+  $('#identities').replaceChildren(...items);
+  $('#link-buttons').replaceChildren(...buttons);
+}
+
+async function unlink(/** @type {Identity} */ identity, /** @type {HTMLButtonElement} */ button, /** @type {Identity[]} */ identities) {
+  const area = resultOf(button);
+  await withButton(button, async () => {
+    await send(`/me/identities/${identity.id}`, { method: 'DELETE' });
+    showIdentities(identities.filter((other) => other.id !== identity.id));
+    show(area, `${nameOf(identity.provider)} is unlinked: it no longer signs you in.`);
+  });
+}
+
+async function link(/** @type {Provider} */ provider, /** @type {HTMLButtonElement} */ button) {
+  await withButton(button, async () => {
+    /** @type {{ url: string }} */
+    const started = await send('/me/identities', { method: 'POST', body: { provider: provider.id } });
+    window.location.assign(started.url);
+  });
+}
