@@ -148,7 +148,9 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       readLimit,
       settingsLimit,
       recentSignIn,
+      enrolment: graph.enrolment,
       admin,
+      secureSite: config.email.baseUrl.startsWith('https:'),
     }).router,
   );
   app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);

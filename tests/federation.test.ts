@@ -9,7 +9,9 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/app.js';
 import type { ProviderSettings } from '../src/core/config.js';
-import { bearer, createAdmin, login, registerAndLogin, uniqueName } from './support/accounts.js';
+import { bearer, createAdmin, login, readyToEnrol, registerAndLogin, uniqueName } from './support/accounts.js';
+import { readOutbox } from '../src/features/email/transport.js';
+import { codeAt } from '../src/kernel/verifiers/totp.js';
 import { type GithubPeer, startGithubPeer } from './support/github-peer.js';
 import { type OidcPeer, startOidcPeer } from './support/oidc-peer.js';
 import { CookieJar, completeAtCallback, type PersonChoice, signInAtProvider, signInThroughProvider } from './support/provider-driver.js';
@@ -276,6 +278,12 @@ describe('signing in with outside identity providers', () => {
       }
     });
 
+    it('when a parameter comes twice, then the callback refuses it with a redirect, not an error page', async () => {
+      const res = await request(kit.app).get('/auth/providers/corp/callback?state=a&state=b&code=c');
+      expect(res.status).toBe(303);
+      expect(fragment(new URL(String(res.headers.location), kit.base)).get('provider-error')).toBe('state_mismatch');
+    });
+
     it('when another browser brings the callback (login CSRF), then it is refused: the state is bound to the browser that started', async () => {
       const { choice } = person(`${uniqueName('csrf')}@corp.example`);
       const back = await signInAtProvider(`${kit.base}/auth/providers/corp/start`, choice);
@@ -386,8 +394,8 @@ describe('signing in with outside identity providers', () => {
       return { url: res.body.url as string, jar };
     }
 
-    it('when a signed-in person links a provider, then it is listed, signs them in, and the link is in the audit log', async () => {
-      const owner = await registerAndLogin(kit.app);
+    it('when a signed-in person links a provider, then it is listed, signs them in, the link is in the audit log, and the owner is told by email', async () => {
+      const owner = await readyToEnrol(kit.app);
       const { choice } = person(owner.email);
       const { url, jar } = await startLink(owner.accessToken);
       const back = await signInThroughProvider(url, choice, { jar, returnTo: kit.base });
@@ -396,11 +404,83 @@ describe('signing in with outside identity providers', () => {
       expect(claims(result.body?.access_token).sub).toBe(owner.id);
       const linked = await backends.db.prisma.auditEvent.count({ where: { targetId: owner.id, type: 'identity.linked' } });
       expect(linked).toBe(1);
+      const told = async () =>
+        (await readOutbox(kit.config.email.outboxDir, 200)).find((mail) => mail.to === owner.email && /linked to an account at Corp/.test(mail.text));
+      await expect.poll(told).toBeDefined();
+    });
+
+    it('when the linked account has two-factor on, then the provider sign-in asks for the second factor, and the session names the provider', async () => {
+      const owner = await readyToEnrol(kit.app);
+      const { choice } = person(owner.email);
+      const { url, jar } = await startLink(owner.accessToken);
+      await signInThroughProvider(url, choice, { jar, returnTo: kit.base });
+      const setup = await request(kit.app)
+        .post('/mfa/totp/setup')
+        .set(...bearer(owner.accessToken));
+      const enabled = await request(kit.app)
+        .post('/mfa/totp/enable')
+        .set(...bearer(owner.accessToken))
+        .send({ code: codeAt(setup.body.secret as string, kit.deps.clock.now()) });
+      expect(enabled.status, JSON.stringify(enabled.body)).toBe(200);
+
+      const first = await pageSignIn(kit, 'corp', choice);
+      expect(first.body).toMatchObject({ mfa_required: true });
+      const done = await request(kit.app)
+        .post('/login/mfa')
+        .send({ mfa_token: first.body?.mfa_token, code: (enabled.body.recoveryCodes as string[])[0] });
+      expect(done.status).toBe(200);
+      expect(claims(done.body.access_token).amr).toEqual(expect.arrayContaining(['fed', 'otp', 'mfa']));
+      const signedIn = await backends.db.prisma.auditEvent.findMany({
+        where: { targetId: owner.id, type: 'session.signed_in' },
+        orderBy: { createdAt: 'desc' },
+        take: 1,
+      });
+      expect((signedIn[0]?.details as { provider?: string }).provider).toBe('corp');
+    });
+
+    it('when the address is not proven yet, then linking is refused: whoever registered it first must not keep a way in', async () => {
+      const squatter = await registerAndLogin(kit.app);
+      const res = await request(kit.app)
+        .post('/me/identities')
+        .set(...bearer(squatter.accessToken))
+        .send({ provider: 'corp' });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('email_not_verified');
+    });
+
+    it('when the session that started a link is signed out before the provider answers, then nothing is linked', async () => {
+      const owner = await readyToEnrol(kit.app);
+      const { choice } = person(`${uniqueName('stolen')}@corp.example`);
+      const { url, jar } = await startLink(owner.accessToken);
+      expect(
+        (
+          await request(kit.app)
+            .post('/logout')
+            .set(...bearer(owner.accessToken))
+        ).status,
+      ).toBe(204);
+      const back = await signInThroughProvider(url, choice, { jar, returnTo: kit.base });
+      expect(fragment(back.location).get('provider-error')).toBe('session_revoked');
+      expect(await backends.db.prisma.identity.count({ where: { userId: owner.id } })).toBe(0);
+    });
+
+    it('when the identity is unlinked between the callback and the exchange, then the code signs nobody in', async () => {
+      const { choice } = person(`${uniqueName('late')}@corp.example`);
+      const jar = new CookieJar();
+      const back = await signInThroughProvider(`${kit.base}/auth/providers/corp/start`, choice, { jar });
+      const code = fragment(back.location).get('provider-code');
+      await backends.db.prisma.identity.deleteMany({ where: { subject: (choice as { signInAs: string }).signInAs } });
+      const res = await fetch(`${kit.base}/auth/providers/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: jar.header(new URL(`${kit.base}/auth/providers/token`), 'POST', false) },
+        body: JSON.stringify({ code }),
+      });
+      expect(res.status).toBe(401);
     });
 
     it('when the identity is linked to another account already, then linking it again is refused', async () => {
-      const first = await registerAndLogin(kit.app);
-      const second = await registerAndLogin(kit.app);
+      const first = await readyToEnrol(kit.app);
+      const second = await readyToEnrol(kit.app);
       const { choice } = person(`${uniqueName('shared')}@corp.example`);
       const one = await startLink(first.accessToken);
       await signInThroughProvider(one.url, choice, { jar: one.jar, returnTo: kit.base });
@@ -489,8 +569,31 @@ describe('signing in with outside identity providers', () => {
       expect(row.secretSealed).not.toContain(SECRET);
 
       expect((await request(kit.app).get('/auth/providers')).body.providers).toContainEqual({ id, name: 'Extra', type: 'oidc' });
-      const result = await pageSignIn(kit, id, person(`${uniqueName('extra')}@corp.example`).choice);
+      const original = person(`${uniqueName('extra')}@corp.example`);
+      const result = await pageSignIn(kit, id, original.choice);
       expect(result.status).toBe(200);
+
+      // The provider id pointed at another issuer, where someone holds the same subject: not the first one's account.
+      const other = await startOidcPeer();
+      try {
+        other.addClient({
+          clientId: id,
+          clientSecret: SECRET,
+          redirectUris: [`${kit.base}/auth/providers/${id}/callback`],
+          tokenEndpointAuthMethod: 'client_secret_post',
+        });
+        other.setUser({ sub: original.sub, email: `${uniqueName('namesake')}@elsewhere.example`, email_verified: true });
+        const moved = await request(kit.app)
+          .patch(`/admin/identity-providers/${id}`)
+          .set(...bearer(admin.accessToken))
+          .send({ issuer: other.issuer });
+        expect(moved.status).toBe(200);
+        const namesake = await pageSignIn(kit, id, { signInAs: original.sub });
+        expect(namesake.status).toBe(200);
+        expect(claims(namesake.body?.access_token).sub).not.toBe(claims(result.body?.access_token).sub);
+      } finally {
+        await other.close();
+      }
 
       const disabled = await request(kit.app)
         .patch(`/admin/identity-providers/${id}`)

@@ -5,13 +5,16 @@ import { wireLogin } from './screens/auth.js';
 import { wireEmailForms } from './screens/email-forms.js';
 import { followEmailLink, wireEmailLinks } from './screens/email-links.js';
 import { wireImages } from './screens/images.js';
-import { followProviderReturn, wireProviders } from './screens/providers.js';
+import { followProviderReturn, takeProviderReturn, wireProviders } from './screens/providers.js';
 import { wireRegister } from './screens/register.js';
 import { wireSettings } from './screens/settings.js';
 import { wireShell } from './screens/shell.js';
 import { wireSignIn } from './screens/sign-in.js';
 import { clearResultsOnInput } from './ui.js';
 import { passkeysSupported } from './webauthn.js';
+
+// A provider's answer leaves the address bar before anything else happens (a code is single use).
+const providerReturn = takeProviderReturn();
 
 // The order here is the order screens hear of a sign-in: the frame first, the gallery (which is awaited) last.
 wireShell();
@@ -30,4 +33,4 @@ await wireProviders();
 
 if (await refresh()) await announceSignedIn();
 await followEmailLink();
-await followProviderReturn();
+await followProviderReturn(providerReturn);

@@ -6,6 +6,7 @@ CREATE TABLE "identities" (
     "id" UUID NOT NULL,
     "user_id" UUID NOT NULL,
     "provider_id" TEXT NOT NULL,
+    "issuer" TEXT NOT NULL,
     "subject" TEXT NOT NULL,
     "email" TEXT,
     "email_verified" BOOLEAN NOT NULL,
@@ -35,7 +36,7 @@ CREATE TABLE "identity_providers" (
 CREATE INDEX "identities_user_id_idx" ON "identities"("user_id");
 
 -- CreateIndex
-CREATE UNIQUE INDEX "identities_provider_id_subject_key" ON "identities"("provider_id", "subject");
+CREATE UNIQUE INDEX "identities_provider_id_issuer_subject_key" ON "identities"("provider_id", "issuer", "subject");
 
 -- AddForeignKey
 ALTER TABLE "identities" ADD CONSTRAINT "identities_user_id_fkey" FOREIGN KEY ("user_id") REFERENCES "users"("id") ON DELETE CASCADE ON UPDATE CASCADE;

@@ -24,6 +24,8 @@ const REASONS = /** @type {Record<string, string>} */ ({
 
 /** @type {Provider[]} */
 let providers = [];
+/** Set when this tab sends the person to a provider: a code that arrives in a tab that did not is not used. */
+const STARTED_KEY = 'authkit.provider-started';
 
 function nameOf(/** @type {string} */ id) {
   return providers.find((provider) => provider.id === id)?.name ?? id;
@@ -43,6 +45,7 @@ export async function wireProviders() {
     link.className = 'button secondary';
     link.href = `/auth/providers/${encodeURIComponent(provider.id)}/start`;
     link.textContent = `Continue with ${provider.name}`;
+    link.addEventListener('click', () => sessionStorage.setItem(STARTED_KEY, '1'));
     return link;
   });
   $('#provider-buttons').replaceChildren(...links);
@@ -51,22 +54,39 @@ export async function wireProviders() {
   onSignedOut(() => $('#identities').replaceChildren());
 }
 
-/** Back from a provider: #provider-code signs in, #provider-error says why not, #provider-linked says it worked. */
-export async function followProviderReturn() {
+/** @typedef {{ code: string | null, error: string | null, linked: string | null, startedHere: boolean }} ProviderReturn */
+
+/**
+ * Reads what a provider's way back put in the address (#provider-code, #provider-error, #provider-linked) and takes
+ * it out at once, before anything else runs: a code is single use and must not stay in the history.
+ * @returns {ProviderReturn | null}
+ */
+export function takeProviderReturn() {
   const answer = new URLSearchParams(window.location.hash.slice(1));
-  const code = answer.get('provider-code');
-  const error = answer.get('provider-error');
-  const linked = answer.get('provider-linked');
-  if (code === null && error === null && linked === null) return;
-  // A code is single use: it leaves the address bar (and the history) before anything else happens.
+  const taken = { code: answer.get('provider-code'), error: answer.get('provider-error'), linked: answer.get('provider-linked') };
+  if (taken.code === null && taken.error === null && taken.linked === null) return null;
   window.history.replaceState(null, '', window.location.pathname + window.location.search);
-  if (error !== null) {
-    say(REASONS[error] ?? 'Signing in with the provider did not work. Please start again.', 'error');
-  } else if (linked !== null) {
-    say(`${nameOf(linked)} is linked: you can sign in with it from now on.`);
-  } else if (code !== null) {
+  const startedHere = sessionStorage.getItem(STARTED_KEY) === '1';
+  sessionStorage.removeItem(STARTED_KEY);
+  return { ...taken, startedHere };
+}
+
+/** A code signs in (only in the tab that went to the provider), an error is said in words, a link is confirmed. */
+export async function followProviderReturn(/** @type {ProviderReturn | null} */ back) {
+  if (back === null) return;
+  if (back.error !== null) {
+    say(REASONS[back.error] ?? 'Signing in with the provider did not work. Please start again.', 'error');
+  } else if (back.linked !== null) {
+    const provider = providers.find((each) => each.id === back.linked);
+    if (provider && back.startedHere) say(`${provider.name} is linked: you can sign in with it from now on.`);
+  } else if (back.code !== null) {
+    // Someone else's code, planted in a link to this page, would sign this browser into their account.
+    if (!back.startedHere) {
+      say('A sign-in this page did not start was ignored. To sign in with a provider, use its button.', 'error');
+      return;
+    }
     try {
-      await afterFirstStep(await send('/auth/providers/token', { method: 'POST', body: { code }, auth: false }));
+      await afterFirstStep(await send('/auth/providers/token', { method: 'POST', body: { code: back.code }, auth: false }));
     } catch (failure) {
       say(describe(failure), 'error');
     }
@@ -109,6 +129,7 @@ async function link(/** @type {Provider} */ provider, /** @type {HTMLButtonEleme
   await withButton(button, async () => {
     /** @type {{ url: string }} */
     const started = await send('/me/identities', { method: 'POST', body: { provider: provider.id } });
+    sessionStorage.setItem(STARTED_KEY, '1');
     window.location.assign(started.url);
   });
 }

@@ -246,7 +246,7 @@ export class EmailService {
   /**
    * The first proof of an account's address by a code or a reset link makes the account its owner's alone: until
    * then anyone may have registered the address. Every session ends, and whatever was added before the proof goes
-   * (passkeys, API keys, two-factor and its recovery codes, pending links); after a code, the password set before
+   * (passkeys, API keys, linked outside sign-ins, two-factor and its recovery codes, pending links); after a code, the password set before
    * goes too (a reset sets a new one). Unverified accounts cannot add those (EnrolmentGuards); this clears what
    * older versions let them add. Later proofs change nothing. Returns whether this was the first.
    */
@@ -263,7 +263,8 @@ export class EmailService {
     ]);
     if (!keepPassword) {
       // Nobody knows this one: the owner sets a password through a reset when they want one.
-      await this.prisma.user.update({ where: { id: userId }, data: { passwordHash: await this.passwords.hash(randomBytes(32).toString('base64url')) } });
+      const passwordHash = await this.passwords.hash(randomBytes(32).toString('base64url'));
+      await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, hasPassword: false } });
     }
     return true;
   }
@@ -289,7 +290,10 @@ export class EmailService {
   /** A short notice to the account's owner; it never fails the request that caused it (failures are logged). */
   notify(
     userId: string,
-    template: Extract<TemplateName, 'password-changed' | 'mfa-disabled' | 'mfa-enabled' | 'api-key-created' | 'passkey-added' | 'new-sign-in'>,
+    template: Extract<
+      TemplateName,
+      'password-changed' | 'mfa-disabled' | 'mfa-enabled' | 'api-key-created' | 'passkey-added' | 'identity-linked' | 'new-sign-in'
+    >,
     values: Record<string, string> = {},
   ): void {
     this.inBackground(`send a ${template} notice`, async () => {

@@ -4,7 +4,11 @@ import type { EmailService } from './email-service.js';
 
 /** Which events mail their account's owner, and what the notice says beside the time. */
 function noticeFor(event: SecurityEvent): NoticeCall | undefined {
-  const name = typeof event.details?.name === 'string' ? event.details.name : '';
+  const detail = (key: string): string => {
+    const value = event.details?.[key];
+    return typeof value === 'string' ? value : '';
+  };
+  const name = detail('name');
   switch (event.type) {
     case 'password.changed':
       return ['password-changed', {}];
@@ -16,6 +20,8 @@ function noticeFor(event: SecurityEvent): NoticeCall | undefined {
       return ['api-key-created', { keyName: name }];
     case 'passkey.added':
       return ['passkey-added', { passkeyName: name }];
+    case 'identity.linked':
+      return ['identity-linked', { providerName: detail('providerName'), providerEmail: detail('providerEmail') || 'no address given' }];
     default:
       return undefined;
   }
@@ -24,7 +30,7 @@ function noticeFor(event: SecurityEvent): NoticeCall | undefined {
 type NoticeCall = [Parameters<EmailService['notify']>[1], Record<string, string>];
 
 /**
- * Subscribes the owner's notices to the bus: a changed password, two-factor on or off, a new API key or passkey, and
+ * Subscribes the owner's notices to the bus: a changed password, two-factor on or off, a new API key, passkey or linked outside sign-in, and
  * a sign-in from a browser new to the account. Each is sent in the background and never fails what caused it.
  */
 export function subscribeNotices(bus: SecurityEventBus, email: EmailService): void {

@@ -15,6 +15,7 @@ export const TEMPLATE_NAMES = [
   'mfa-disabled',
   'api-key-created',
   'passkey-added',
+  'identity-linked',
   'mfa-enabled',
   'address-in-use',
   'step-up-code',

@@ -32,13 +32,15 @@ interface Flow {
   redirectTo?: string;
   /** The app's PKCE challenge (S256) for the code it will exchange. */
   appChallenge?: string;
-  /** Set when a signed-in person links the provider to their account. */
-  linkUserId?: string;
+  /** Set when a signed-in person links the provider to their account, from this session. */
+  link?: { userId: string; sessionId: string };
 }
 
 /** What a code stands for until it is exchanged: who signed in, how, and what proves the exchanger is the starter. */
 interface PendingSignIn {
   userId: string;
+  /** The identity that signed in: unlinked (or cleared by a claim of the address) before the exchange, no session. */
+  identityId: string;
   providerId: string;
   amr: string[];
   appChallenge?: string;
@@ -48,8 +50,8 @@ interface PendingSignIn {
 export interface StartRequest {
   redirectTo?: string;
   codeChallenge?: string;
-  /** A signed-in person linking this provider to their account. */
-  linkUserId?: string;
+  /** A signed-in person linking this provider to their account, and the session they do it from. */
+  link?: { userId: string; sessionId: string };
 }
 
 export interface Started {
@@ -126,6 +128,11 @@ export class Federation {
     return `${this.deps.siteUrl}/`;
   }
 
+  /** The page, told why a sign-in did not happen. */
+  pageWithError(reason: string): string {
+    return this.back(undefined, { error: reason });
+  }
+
   callbackUrl(providerId: string): string {
     return `${this.deps.siteUrl}/auth/providers/${providerId}/callback`;
   }
@@ -144,7 +151,7 @@ export class Federation {
       binding: sha256(binding),
       redirectTo: request.redirectTo,
       appChallenge: request.codeChallenge,
-      linkUserId: request.linkUserId,
+      link: request.link,
     };
     const state = randomBytes(32).toString('base64url');
     const url = await this.deps.clients.authorizationUrl(provider, { state, ...flow });
@@ -169,14 +176,14 @@ export class Federation {
       const callback = new URL(flow.redirectUri);
       for (const [name, value] of params) callback.searchParams.append(name, value);
       const profile = await this.deps.clients.complete(provider, callback, { state: state ?? '', ...flow });
-      if (flow.linkUserId) {
-        await this.link(flow.linkUserId, providerId, profile, client);
+      if (flow.link) {
+        await this.link(flow.link, provider.name, providerId, profile, client);
         return { location: this.back(flow, { linked: providerId }) };
       }
-      const userId = await this.signInOrCreate(providerId, profile, client);
+      const { userId, identityId } = await this.signInOrCreate(providerId, profile, client);
       const amr = ['fed', ...(profile.multiFactor ? ['mfa'] : [])];
       const code = randomBytes(32).toString('base64url');
-      await this.codes.put(sha256(code), { userId, providerId, amr, appChallenge: flow.appChallenge, binding: flow.binding });
+      await this.codes.put(sha256(code), { userId, identityId, providerId, amr, appChallenge: flow.appChallenge, binding: flow.binding });
       return { location: this.back(flow, { code }) };
     } catch (err) {
       if (!(err instanceof AppError)) this.deps.logger.error({ err, provider: providerId }, 'a provider sign-in failed');
@@ -195,6 +202,9 @@ export class Federation {
       ? codeVerifier !== undefined && sameHash(sha256(codeVerifier), pending.appChallenge)
       : binding !== undefined && sameHash(sha256(binding), pending.binding);
     if (!proven) throw new AppError('provider_code_invalid');
+    if ((await this.deps.prisma.identity.count({ where: { id: pending.identityId, userId: pending.userId } })) === 0) {
+      throw new AppError('provider_code_invalid');
+    }
     return this.deps.signIn.loginWithIdentity(pending.userId, pending.amr, pending.providerId, client);
   }
 
@@ -225,21 +235,49 @@ export class Federation {
     this.deps.events.record({ type: 'identity.unlinked', actorId: userId, targetId: userId, details: { provider: removed.providerId } }, client);
   }
 
-  /** Links a verified provider identity to a signed-in account; an identity linked to another account is refused. */
-  private async link(userId: string, providerId: string, profile: ProviderProfile, client: ClientContext): Promise<void> {
-    const existing = await this.deps.prisma.identity.findUnique({ where: { providerId_subject: { providerId, subject: profile.subject } } });
-    if (existing && existing.userId !== userId) throw new AppError('identity_already_linked');
+  /**
+   * Links a verified provider identity to a signed-in account. The account's address must be proven (as for a passkey
+   * or an API key: until then anyone may have registered it), and the session that started the link must still be
+   * alive when the provider answers. An identity linked to another account is refused.
+   */
+  private async link(
+    by: { userId: string; sessionId: string },
+    providerName: string,
+    providerId: string,
+    profile: ProviderProfile,
+    client: ClientContext,
+  ): Promise<void> {
+    const { prisma, clock } = this.deps;
+    const now = new Date(clock.now());
+    const [user, session] = await Promise.all([
+      prisma.user.findUnique({ where: { id: by.userId }, select: { emailVerifiedAt: true, disabledAt: true } }),
+      prisma.session.findUnique({ where: { id: by.sessionId }, select: { userId: true, revokedAt: true, expiresAt: true } }),
+    ]);
+    if (!user || user.disabledAt) throw new AppError('account_unavailable');
+    if (!user.emailVerifiedAt) throw new AppError('email_not_verified_for_enrolment');
+    if (!session || session.userId !== by.userId || session.revokedAt || session.expiresAt <= now) throw new AppError('session_revoked');
+    const key = { providerId_issuer_subject: { providerId, issuer: profile.issuer, subject: profile.subject } };
+    const existing = await prisma.identity.findUnique({ where: key });
+    if (existing && existing.userId !== by.userId) throw new AppError('identity_already_linked');
     if (existing) return;
-    const now = new Date(this.deps.clock.now());
     try {
-      await this.deps.prisma.identity.create({
-        data: { userId, providerId, subject: profile.subject, email: profile.email ?? null, emailVerified: profile.emailVerified, createdAt: now },
+      await prisma.identity.create({
+        data: {
+          userId: by.userId,
+          providerId,
+          issuer: profile.issuer,
+          subject: profile.subject,
+          email: profile.email ?? null,
+          emailVerified: profile.emailVerified,
+          createdAt: now,
+        },
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('identity_already_linked');
       throw err;
     }
-    this.deps.events.record({ type: 'identity.linked', actorId: userId, targetId: userId, details: { provider: providerId } }, client);
+    const details = { provider: providerId, providerName, providerEmail: profile.email ?? '' };
+    this.deps.events.record({ type: 'identity.linked', actorId: by.userId, targetId: by.userId, details }, client);
   }
 
   /**
@@ -248,9 +286,9 @@ export class Federation {
    * provider account, or registered the address here first, would get the other's account): the person signs in
    * and links from their settings.
    */
-  private async signInOrCreate(providerId: string, profile: ProviderProfile, client: ClientContext): Promise<string> {
+  private async signInOrCreate(providerId: string, profile: ProviderProfile, client: ClientContext): Promise<{ userId: string; identityId: string }> {
     const { prisma, clock } = this.deps;
-    const key = { providerId_subject: { providerId, subject: profile.subject } };
+    const key = { providerId_issuer_subject: { providerId, issuer: profile.issuer, subject: profile.subject } };
     const linked = await prisma.identity.findUnique({ where: key });
     const now = new Date(clock.now());
     if (linked) {
@@ -258,7 +296,7 @@ export class Federation {
         where: { id: linked.id },
         data: { lastUsedAt: now, email: profile.email ?? linked.email, emailVerified: profile.emailVerified },
       });
-      return linked.userId;
+      return { userId: linked.userId, identityId: linked.id };
     }
     if (!profile.email || !profile.emailVerified) throw new AppError('provider_email_unverified');
     if ((await prisma.user.count({ where: { email: profile.email } })) > 0) throw new AppError('link_requires_sign_in');
@@ -279,17 +317,26 @@ export class Federation {
             updatedAt: now,
             roles: { create: { roleName: DEFAULT_ROLE } },
             identities: {
-              create: { providerId, subject: profile.subject, email: profile.email, emailVerified: true, createdAt: now, lastUsedAt: now },
+              create: {
+                providerId,
+                issuer: profile.issuer,
+                subject: profile.subject,
+                email: profile.email,
+                emailVerified: true,
+                createdAt: now,
+                lastUsedAt: now,
+              },
             },
           },
+          include: { identities: true },
         });
         this.deps.events.record({ type: 'user.registered', actorId: user.id, targetId: user.id, details: { provider: providerId } }, client);
-        return user.id;
+        return { userId: user.id, identityId: user.identities[0]?.id ?? '' };
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
         // The same identity finished at once in another request: that one made the account.
         const raced = await prisma.identity.findUnique({ where: key });
-        if (raced) return raced.userId;
+        if (raced) return { userId: raced.userId, identityId: raced.id };
         if ((await prisma.user.count({ where: { email: profile.email } })) > 0) throw new AppError('link_requires_sign_in');
         // Otherwise the username was taken: try another.
       }

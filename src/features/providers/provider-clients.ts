@@ -2,6 +2,7 @@
 // authorization URL, and the code exchange with every check (state, PKCE, nonce, issuer, ID token signature).
 import jwt from 'jsonwebtoken';
 import * as oidc from 'openid-client';
+import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
 import type { ProviderSettings, ProviderType } from '../../core/config.js';
 import { AppError } from '../../core/errors.js';
@@ -9,6 +10,8 @@ import type { Logger } from '../../core/logger.js';
 
 /** What a provider's verified answer says about the person. */
 export interface ProviderProfile {
+  /** Who vouched for `subject`: the OpenID issuer, or GitHub's API. */
+  issuer: string;
   /** Stable at the provider (the ID token's sub; GitHub's numeric id). */
   subject: string;
   email?: string;
@@ -28,6 +31,10 @@ export interface FlowChecks {
   codeVerifier: string;
   redirectUri: string;
 }
+
+/** The parts of GitHub's answers we read (docs.github.com, REST API: users, emails). */
+const GithubUser = z.object({ id: z.number().int().positive(), login: z.string().min(1).max(100), name: z.string().max(256).nullable().optional() });
+const GithubEmails = z.array(z.object({ email: z.email().max(254), primary: z.boolean(), verified: z.boolean() })).max(100);
 
 const GOOGLE_ISSUER = 'https://accounts.google.com';
 const APPLE_ISSUER = 'https://appleid.apple.com';
@@ -123,11 +130,13 @@ export class ProviderClients {
       });
       if (provider.type === 'github') return await this.githubProfile(provider, tokens.access_token);
       const claims = tokens.claims();
+      const issuer = config.serverMetadata().issuer;
       if (!claims) throw new AppError('provider_response_invalid');
       const email = typeof claims.email === 'string' ? claims.email.toLowerCase() : undefined;
       const verified = claims.email_verified === true || claims.email_verified === 'true';
       const handle = typeof claims.preferred_username === 'string' ? claims.preferred_username : email?.split('@')[0];
       return {
+        issuer,
         subject: claims.sub,
         email,
         emailVerified: email !== undefined && verified,
@@ -148,24 +157,30 @@ export class ProviderClients {
   /** GitHub has no ID token: the user and their verified primary address come from its REST API. */
   private async githubProfile(provider: ProviderSettings, accessToken: string): Promise<ProviderProfile> {
     const api = (provider.apiUrl ?? GITHUB.apiUrl).replace(/\/+$/, '');
-    const get = async (path: string): Promise<unknown> => {
-      const res = await fetch(`${api}${path}`, {
-        headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/vnd.github+json', 'User-Agent': 'authkit' },
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
-      if (!res.ok) throw new AppError('provider_response_invalid');
-      return res.json();
+    const get = async <T>(path: string, shape: z.ZodType<T>): Promise<T> => {
+      let res: Response;
+      try {
+        res = await fetch(`${api}${path}`, {
+          headers: { Authorization: `Bearer ${accessToken}`, Accept: 'application/vnd.github+json', 'User-Agent': 'authkit' },
+          signal: AbortSignal.timeout(this.options.timeoutMs),
+        });
+      } catch (err) {
+        throw unavailable(err); // no answer in time, or none at all
+      }
+      const parsed = res.ok ? shape.safeParse(await res.json().catch(() => undefined)) : undefined;
+      if (!parsed?.success) throw new AppError('provider_response_invalid');
+      return parsed.data;
     };
-    const user = (await get('/user')) as { id?: unknown; login?: unknown; name?: unknown };
-    const emails = (await get('/user/emails')) as Array<{ email?: unknown; primary?: unknown; verified?: unknown }>;
-    if (typeof user.id !== 'number' && typeof user.id !== 'string') throw new AppError('provider_response_invalid');
-    const primary = Array.isArray(emails) ? emails.find((entry) => entry.primary === true && entry.verified === true) : undefined;
+    const user = await get('/user', GithubUser);
+    const emails = await get('/user/emails', GithubEmails);
+    const primary = emails.find((entry) => entry.primary && entry.verified);
     return {
+      issuer: api,
       subject: String(user.id),
-      email: typeof primary?.email === 'string' ? primary.email.toLowerCase() : undefined,
-      emailVerified: typeof primary?.email === 'string',
-      name: typeof user.name === 'string' ? user.name : undefined,
-      handle: typeof user.login === 'string' ? user.login : undefined,
+      email: primary?.email.toLowerCase(),
+      emailVerified: primary !== undefined,
+      name: user.name ?? undefined,
+      handle: user.login,
       multiFactor: false,
     };
   }

@@ -7,6 +7,7 @@ import { PROVIDER_TYPES } from '../../core/config.js';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth, UNMETERED } from '../../kernel/authenticate/authenticate.js';
+import type { EnrolmentGuards } from '../../kernel/authenticate/enrolment-guards.js';
 import { type AdminGuardDeps, adminOnly } from '../../kernel/authenticate/guards.js';
 import { answerSignIn } from '../../kernel/authenticate/sign-in-answer.js';
 import { MfaChallenge, TokenResponse } from '../../kernel/authenticate/sign-in-schemas.js';
@@ -16,9 +17,13 @@ import { readCookie } from '../../kernel/throttle/login-throttle.js';
 import type { Federation, Started } from './federation.js';
 import type { ProviderDirectory } from './provider-directory.js';
 
-/** The browser binding of a provider sign-in: only the browser that started it can finish it. */
-export const BINDING_COOKIE = 'authkit_provider_flow';
-const BINDING_PATH = '/auth/providers';
+/**
+ * The browser binding of a provider sign-in: only the browser that started it can finish it. Over https it is a
+ * `__Host-` cookie, which no sibling subdomain and no plain-http page can set or replace.
+ */
+export function bindingCookieName(secureSite: boolean): string {
+  return secureSite ? '__Host-authkit_provider_flow' : 'authkit_provider_flow';
+}
 const BINDING_MAX_AGE_MS = 10 * 60_000;
 
 const ProviderId = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lower-case letters, digits and dashes');
@@ -37,16 +42,20 @@ const StartQuery = z
     path: ['code_challenge'],
   });
 
-/** What a provider sends back (RFC 6749 4.1.2, RFC 9207 iss, OpenID form_post); other parameters some add are allowed. */
+/**
+ * What a provider sends back (RFC 6749 4.1.2, RFC 9207 iss, OpenID form_post); other parameters some add are allowed.
+ * A parameter given twice is read as a list, so that the callback can refuse it with a redirect like any other forgery.
+ */
+const callbackValue = (max: number) => z.union([z.string().max(max), z.array(z.string().max(max)).max(10)]);
 const CallbackParams = z
   .object({
-    code: z.string().max(4096).optional(),
-    state: z.string().max(512).optional(),
-    iss: z.string().max(2048).optional(),
-    error: z.string().max(256).optional(),
-    error_description: z.string().max(2048).optional(),
+    code: callbackValue(4096).optional(),
+    state: callbackValue(512).optional(),
+    iss: callbackValue(2048).optional(),
+    error: callbackValue(256).optional(),
+    error_description: callbackValue(2048).optional(),
   })
-  .catchall(z.string().max(4096));
+  .catchall(callbackValue(4096));
 
 const LinkedIdentity = z
   .object({
@@ -87,17 +96,6 @@ const NewProviderBody = z
   .meta({ id: 'NewIdentityProvider' });
 const ProviderChangeBody = NewProviderBody.omit({ id: true, type: true }).partial().strict().meta({ id: 'IdentityProviderChange' });
 
-function setBinding(req: Request, res: Response, started: Started): void {
-  res.cookie(BINDING_COOKIE, started.binding, {
-    httpOnly: true,
-    // Apple returns with a cross-site POST, which a Lax cookie would not reach.
-    sameSite: started.crossSitePost ? 'none' : 'lax',
-    secure: started.crossSitePost || req.secure,
-    path: BINDING_PATH,
-    maxAge: BINDING_MAX_AGE_MS,
-  });
-}
-
 export function providerRoutes(
   registry: OpenAPIRegistry,
   deps: {
@@ -108,9 +106,23 @@ export function providerRoutes(
     readLimit: Budget;
     settingsLimit: Budget;
     recentSignIn: RequestHandler;
+    enrolment: EnrolmentGuards;
     admin: AdminGuardDeps;
+    /** PUBLIC_URL is https: the binding cookie is Secure and `__Host-`. */
+    secureSite: boolean;
   },
 ): ApiRouter {
+  const cookieName = bindingCookieName(deps.secureSite);
+  const setBinding = (res: Response, started: Started) => {
+    res.cookie(cookieName, started.binding, {
+      httpOnly: true,
+      // Apple returns with a cross-site POST, which a Lax cookie would not reach.
+      sameSite: started.crossSitePost ? 'none' : 'lax',
+      secure: deps.secureSite || started.crossSitePost,
+      path: '/',
+      maxAge: BINDING_MAX_AGE_MS,
+    });
+  };
   const api = new ApiRouter(registry, { tags: ['identity providers'] });
   const errors = errorResponses();
   api.route({
@@ -141,19 +153,25 @@ export function providerRoutes(
     },
     handler: async ({ params, query }, req, res) => {
       const started = await deps.federation.start(params.id, { redirectTo: query.redirect_to, codeChallenge: query.code_challenge });
-      setBinding(req, res, started);
+      setBinding(res, started);
       res.redirect(302, started.url.href);
     },
   });
   const callbackNote =
-    'Always a redirect: to redirect_to with `code` (or `error` with a reason), or to the page with `#provider-code=` ' +
+    'A redirect for anything a provider sends: to redirect_to with `code` (or `error` with a reason), or to the page with `#provider-code=` ' +
     '(or `#provider-error=`). A callback this browser did not start (state unknown, spent or expired, another browser, ' +
     "another provider's path) goes to the page with state_mismatch.";
-  const callback = async (id: string, params: Record<string, string | undefined>, req: Request, res: Response) => {
+  const callback = async (id: string, params: Record<string, string | string[] | undefined>, req: Request, res: Response) => {
     const values = new URLSearchParams();
-    for (const [name, value] of Object.entries(params)) if (value !== undefined) values.append(name, value);
+    let repeated = false;
+    for (const [name, value] of Object.entries(params)) {
+      if (Array.isArray(value)) repeated = true;
+      else if (value !== undefined) values.append(name, value);
+    }
     // The cookie stays for the page's exchange of the code (the state it bound is spent already).
-    const outcome = await deps.federation.callback(id, values, readCookie(req, BINDING_COOKIE), clientContext(req));
+    const outcome = repeated
+      ? { location: deps.federation.pageWithError('state_mismatch') }
+      : await deps.federation.callback(id, values, readCookie(req, cookieName), clientContext(req));
     res.redirect(303, outcome.location);
   };
   api.route({
@@ -194,9 +212,9 @@ export function providerRoutes(
       ...errors,
     },
     handler: async ({ body }, req, res) => {
-      const binding = readCookie(req, BINDING_COOKIE);
+      const binding = readCookie(req, cookieName);
       const result = await deps.federation.exchange(body.code, body.code_verifier, binding, clientContext(req));
-      if (binding !== undefined) res.clearCookie(BINDING_COOKIE, { path: BINDING_PATH });
+      if (binding !== undefined) res.clearCookie(cookieName, { path: '/', secure: deps.secureSite });
       answerSignIn(req, res, result);
     },
   });
@@ -222,11 +240,16 @@ export function providerRoutes(
       'refused (identity_already_linked).',
     security: ['bearer'],
     body: z.object({ provider: ProviderId }).strict(),
-    middleware: [deps.authn.user(deps.settingsLimit), deps.recentSignIn],
-    responses: { 200: { description: 'Where to send the browser', schema: z.object({ url: z.url() }) }, ...errors },
+    middleware: [deps.authn.user(deps.settingsLimit), deps.recentSignIn, deps.enrolment.verifiedEmail],
+    responses: {
+      200: { description: 'Where to send the browser', schema: z.object({ url: z.url() }) },
+      403: { description: "The account's address is not proven yet (email_not_verified)", schema: ErrorResponse },
+      ...errors,
+    },
     handler: async ({ body }, req, res) => {
-      const started = await deps.federation.start(body.provider, { linkUserId: currentAuth(req).userId });
-      setBinding(req, res, started);
+      const { userId, sessionId } = currentAuth(req);
+      const started = await deps.federation.start(body.provider, { link: { userId, sessionId } });
+      setBinding(res, started);
       res.json({ url: started.url.href });
     },
   });

@@ -145,7 +145,7 @@ export class SignInFlow {
     this.requireVerifiedEmail(user, method, client);
     if (await this.mfa.isEnabled(user.id)) {
       this.signIns.secondFactorNeeded(method);
-      const { token, claims } = this.mfaTokens.sign(user.id, amr);
+      const { token, claims } = this.mfaTokens.sign(user.id, amr, provider);
       const hasPasskey = (await this.prisma.passkey.count({ where: { userId: user.id } })) > 0;
       const methods: SecondFactorMethod[] = ['totp', 'recovery_code', ...(hasPasskey ? (['passkey'] as const) : [])];
       return { body: { mfa_required: true, mfa_token: token, expires_in: claims.exp - claims.iat, methods } };
@@ -237,7 +237,7 @@ export class SignInFlow {
     }
     const user = await this.prisma.user.findUnique({ where: { id: claims.sub }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('invalid_credentials');
-    return this.startSession(user, amr, method, client);
+    return this.startSession(user, amr, method, client, claims.idp);
   }
 
   private async readMfaToken(mfaToken: string) {

@@ -197,6 +197,8 @@ const MfaClaims = z.object({
   exp: z.number(),
   /** What the first step proved (RFC 8176); tokens from before it was recorded followed a password. */
   amr: z.array(z.string()).default(['pwd']),
+  /** The outside identity provider that proved the first step, when one did (for the sign-in's audit event). */
+  idp: z.string().optional(),
 });
 export type MfaClaims = z.output<typeof MfaClaims>;
 
@@ -216,12 +218,12 @@ export class MfaTokens {
     private readonly ttlS = 300,
   ) {}
 
-  sign(userId: string, amr: string[]): { token: string; claims: MfaClaims } {
+  sign(userId: string, amr: string[], idp?: string): { token: string; claims: MfaClaims } {
     const nowMs = this.clock.now();
     const now = Math.floor(nowMs / 1000);
     // A UUIDv7 jti carries the millisecond, so a "logged out everywhere" earlier in the same second voids it and a
     // sign-in just after does not (see issuedAtMs).
-    const claims: MfaClaims = { sub: userId, jti: uuidV7(nowMs), typ: 'mfa', iat: now, exp: now + this.ttlS, amr };
+    const claims: MfaClaims = { sub: userId, jti: uuidV7(nowMs), typ: 'mfa', iat: now, exp: now + this.ttlS, amr, ...(idp !== undefined && { idp }) };
     const { generation } = this.keys.current('mfa-tokens');
     const token = jwt.sign({ ...claims, iss: this.issuer, aud: `${this.issuer}:mfa` }, this.key(generation) as KeyObject, {
       algorithm: MFA_ALGORITHM,
