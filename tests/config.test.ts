@@ -120,6 +120,48 @@ describe('configuration', () => {
     expect(loadConfig({}).metrics).toEqual({ port: 9464, host: '127.0.0.1', token: undefined });
   });
 
+  describe('outside identity providers', () => {
+    it('when providers are listed with their settings, then each is read from AUTH_PROVIDER_<ID>_*, presets by their id', () => {
+      const config = loadConfig({
+        AUTH_PROVIDERS: 'github,corp-sso',
+        AUTH_PROVIDER_GITHUB_CLIENT_ID: 'gh',
+        AUTH_PROVIDER_GITHUB_CLIENT_SECRET: 'gh-secret',
+        AUTH_PROVIDER_CORP_SSO_ISSUER: 'https://login.corp.example',
+        AUTH_PROVIDER_CORP_SSO_CLIENT_ID: 'authkit',
+        AUTH_PROVIDER_CORP_SSO_CLIENT_SECRET: 'corp-secret',
+        AUTH_PROVIDER_CORP_SSO_SCOPES: 'openid email groups',
+        AUTH_PROVIDER_CORP_SSO_TRUST_EMAIL: 'false',
+      });
+      expect(config.providers).toEqual([
+        expect.objectContaining({ id: 'github', type: 'github', name: 'GitHub', clientId: 'gh', trustEmail: true }),
+        expect.objectContaining({
+          id: 'corp-sso',
+          type: 'oidc',
+          name: 'corp-sso',
+          issuer: 'https://login.corp.example',
+          scopes: ['openid', 'email', 'groups'],
+          trustEmail: false,
+        }),
+      ]);
+    });
+
+    it.each([
+      [{ AUTH_PROVIDERS: 'corp', AUTH_PROVIDER_CORP_CLIENT_ID: 'a', AUTH_PROVIDER_CORP_CLIENT_SECRET: 'b' }, 'AUTH_PROVIDER_CORP_ISSUER'],
+      [{ AUTH_PROVIDERS: 'google', AUTH_PROVIDER_GOOGLE_CLIENT_SECRET: 'b' }, 'AUTH_PROVIDER_GOOGLE_CLIENT_ID'],
+      [{ AUTH_PROVIDERS: 'google', AUTH_PROVIDER_GOOGLE_CLIENT_ID: 'a' }, 'AUTH_PROVIDER_GOOGLE_CLIENT_SECRET'],
+      [{ AUTH_PROVIDERS: 'apple', AUTH_PROVIDER_APPLE_CLIENT_ID: 'a' }, 'AUTH_PROVIDER_APPLE_TEAM_ID'],
+      [{ AUTH_PROVIDERS: 'x', AUTH_PROVIDER_X_TYPE: 'saml', AUTH_PROVIDER_X_CLIENT_ID: 'a' }, 'AUTH_PROVIDER_X_TYPE'],
+      [
+        { AUTH_PROVIDERS: 'github', AUTH_PROVIDER_GITHUB_CLIENT_ID: 'a', AUTH_PROVIDER_GITHUB_CLIENT_SECRET: 'b', AUTH_PROVIDER_GITHUB_TRUST_EMAIL: 'yes' },
+        'AUTH_PROVIDER_GITHUB_TRUST_EMAIL',
+      ],
+      [{ AUTH_PROVIDERS: 'Corp!' }, 'AUTH_PROVIDERS'],
+      [{ AUTH_REDIRECT_URLS: 'not a url' }, 'AUTH_REDIRECT_URLS'],
+    ])('when a provider setting is missing or wrong (%j), then the start refuses, naming %s', (env, named) => {
+      expect(problemsOf(env).join('\n')).toContain(named);
+    });
+  });
+
   describe('documentation', () => {
     const declared = SETTINGS.map((entry) => entry.env);
 

@@ -11,6 +11,7 @@ import type { AppConfig } from '../src/app.js';
 import type { ProviderSettings } from '../src/core/config.js';
 import { bearer, createAdmin, login, readyToEnrol, registerAndLogin, uniqueName } from './support/accounts.js';
 import { readOutbox } from '../src/features/email/transport.js';
+import { vouchesForEmail } from '../src/features/providers/provider-clients.js';
 import { codeAt } from '../src/kernel/verifiers/totp.js';
 import { type GithubPeer, startGithubPeer } from './support/github-peer.js';
 import { type OidcPeer, startOidcPeer } from './support/oidc-peer.js';
@@ -339,6 +340,31 @@ describe('signing in with outside identity providers', () => {
       expect((await pageSignIn(kit, 'corp', person(email, false).choice)).error).toBe('provider_email_unverified');
       expect((await pageSignIn(kit, 'corp', person(undefined).choice)).error).toBe('provider_email_unverified');
       expect(await backends.db.prisma.user.count({ where: { email } })).toBe(0);
+    });
+
+    it('when a provider is not trusted with addresses, then its sign-in makes no account, yet a linked identity signs in', async () => {
+      const wary = await authkit();
+      const providers = wary.config.providers.map((provider) => ({ ...provider, trustEmail: false }));
+      const kitNoTrust = await authkit({ providers }, wary.server);
+      const { choice } = person(`${uniqueName('wary')}@corp.example`);
+      expect((await pageSignIn(kitNoTrust, 'corp', choice)).error).toBe('provider_email_unverified');
+      const owner = await readyToEnrol(kitNoTrust.app);
+      const linking = await request(kitNoTrust.app)
+        .post('/me/identities')
+        .set(...bearer(owner.accessToken))
+        .send({ provider: 'corp' });
+      const jar = new CookieJar();
+      jar.store(new URL(`${kitNoTrust.base}/me/identities`), ([] as string[]).concat(linking.headers['set-cookie'] ?? []));
+      await signInThroughProvider(linking.body.url as string, choice, { jar, returnTo: kitNoTrust.base });
+      expect(claims((await pageSignIn(kitNoTrust, 'corp', choice)).body?.access_token).sub).toBe(owner.id);
+    });
+
+    it("when Microsoft's ID token names an address, then only its xms_edov claim vouches for it, never email_verified alone", () => {
+      expect(vouchesForEmail('microsoft', { email: 'ceo@bank.example', email_verified: true })).toBe(false);
+      expect(vouchesForEmail('microsoft', { email: 'ceo@bank.example', xms_edov: true })).toBe(true);
+      expect(vouchesForEmail('oidc', { email_verified: true })).toBe(true);
+      expect(vouchesForEmail('oidc', { email_verified: 'false' })).toBe(false);
+      expect(vouchesForEmail('google', {})).toBe(false);
     });
 
     it('when the person declines at the provider, then the page is told provider_denied', async () => {

@@ -391,6 +391,8 @@ export interface ProviderSettings {
   tenant?: string;
   /** Apple: the client secret is a JWT this service signs with the team's key. */
   apple?: { teamId: string; keyId: string; privateKey: string };
+  /** false: the provider's addresses never make an account (its identities can only be linked). Default true. */
+  trustEmail?: boolean;
 }
 
 /** The values that depend on other settings (or are absent unless set together). */
@@ -489,6 +491,7 @@ const PROVIDER_SETTING_NAMES = [
   'ISSUER',
   'SCOPES',
   'NAME',
+  'TRUST_EMAIL',
   'TENANT',
   'TEAM_ID',
   'KEY_ID',
@@ -532,6 +535,8 @@ function providerSettings(env: Record<string, string | undefined>, ids: string[]
     if (apple && (!apple.teamId || !apple.keyId || !apple.privateKey))
       return fail('TEAM_ID, _KEY_ID and _PRIVATE_KEY: Apple signs its client secret with them');
     if (type !== 'apple' && !read('CLIENT_SECRET')) return fail('CLIENT_SECRET: required (Apple alone signs one from its key)');
+    const trust = read('TRUST_EMAIL');
+    if (trust !== undefined && !['true', 'false'].includes(trust)) return fail('TRUST_EMAIL: true or false');
     const scopes = read('SCOPES')
       ?.split(/[\s,]+/)
       .filter(Boolean);
@@ -549,6 +554,7 @@ function providerSettings(env: Record<string, string | undefined>, ids: string[]
         apiUrl: read('API_URL'),
         tenant: read('TENANT'),
         apple,
+        trustEmail: trust !== 'false',
       },
     ];
   });

@@ -25,6 +25,7 @@ CREATE TABLE "identity_providers" (
     "secret_sealed" TEXT,
     "issuer" TEXT,
     "scopes" TEXT[],
+    "trust_email" BOOLEAN NOT NULL DEFAULT true,
     "enabled" BOOLEAN NOT NULL DEFAULT true,
     "created_at" TIMESTAMPTZ(3) NOT NULL,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,

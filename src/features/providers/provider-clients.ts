@@ -52,6 +52,17 @@ const DEFAULT_SCOPES: Record<ProviderType, string[]> = {
   github: ['read:user', 'user:email'],
 };
 
+/**
+ * Whether an ID token vouches for its `email`. OpenID Connect says so with `email_verified`. Microsoft's `email` is
+ * whatever a tenant's administrator typed, and comes without `email_verified`: only its optional claim `xms_edov`
+ * (the email domain's owner is verified) makes it trustworthy, else anyone's tenant could claim anyone's address.
+ */
+export function vouchesForEmail(type: ProviderType, claims: Record<string, unknown>): boolean {
+  const yes = (value: unknown) => value === true || value === 'true' || value === 1 || value === '1';
+  if (type === 'microsoft') return yes(claims.xms_edov);
+  return yes(claims.email_verified);
+}
+
 /** Where discovery starts for a preset, unless the settings override it. */
 function issuerOf(provider: ProviderSettings): string | undefined {
   if (provider.issuer) return provider.issuer;
@@ -133,7 +144,7 @@ export class ProviderClients {
       const issuer = config.serverMetadata().issuer;
       if (!claims) throw new AppError('provider_response_invalid');
       const email = typeof claims.email === 'string' ? claims.email.toLowerCase() : undefined;
-      const verified = claims.email_verified === true || claims.email_verified === 'true';
+      const verified = provider.trustEmail !== false && vouchesForEmail(provider.type, claims);
       const handle = typeof claims.preferred_username === 'string' ? claims.preferred_username : email?.split('@')[0];
       return {
         issuer,
@@ -173,7 +184,7 @@ export class ProviderClients {
     };
     const user = await get('/user', GithubUser);
     const emails = await get('/user/emails', GithubEmails);
-    const primary = emails.find((entry) => entry.primary && entry.verified);
+    const primary = provider.trustEmail === false ? undefined : emails.find((entry) => entry.primary && entry.verified);
     return {
       issuer: api,
       subject: String(user.id),

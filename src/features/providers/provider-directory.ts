@@ -17,6 +17,8 @@ export interface ProviderView {
   clientId: string;
   issuer: string | null;
   scopes: string[];
+  /** false: its addresses never make an account (its identities can only be linked). */
+  trustEmail: boolean;
   enabled: boolean;
   /** environment: read-only here (change AUTH_PROVIDER_<ID>_* and restart); api: added through this API. */
   source: 'environment' | 'api';
@@ -31,6 +33,7 @@ export interface NewProvider {
   clientSecret?: string;
   issuer?: string;
   scopes?: string[];
+  trustEmail?: boolean;
   enabled?: boolean;
 }
 
@@ -79,6 +82,7 @@ export class ProviderDirectory {
       clientId: provider.clientId,
       issuer: provider.issuer ?? null,
       scopes: provider.scopes ?? [],
+      trustEmail: provider.trustEmail !== false,
       enabled: true,
       source: 'environment',
       hasSecret: provider.clientSecret !== undefined || provider.apple !== undefined,
@@ -101,6 +105,7 @@ export class ProviderDirectory {
           secretSealed: input.clientSecret === undefined ? null : this.deps.box.seal(input.clientSecret),
           issuer: input.issuer ?? null,
           scopes: input.scopes ?? [],
+          trustEmail: input.trustEmail ?? true,
           enabled: input.enabled ?? true,
           createdAt: now,
           updatedAt: now,
@@ -125,6 +130,7 @@ export class ProviderDirectory {
         ...(change.clientSecret !== undefined && { secretSealed: this.deps.box.seal(change.clientSecret) }),
         ...(change.issuer !== undefined && { issuer: change.issuer }),
         ...(change.scopes !== undefined && { scopes: change.scopes }),
+        ...(change.trustEmail !== undefined && { trustEmail: change.trustEmail }),
         ...(change.enabled !== undefined && { enabled: change.enabled }),
         updatedAt: new Date(this.deps.clock.now()),
       },
@@ -169,6 +175,7 @@ export class ProviderDirectory {
       clientSecret: row.secretSealed === null ? undefined : this.deps.box.open(row.secretSealed),
       issuer: row.issuer ?? undefined,
       scopes: row.scopes.length > 0 ? row.scopes : undefined,
+      trustEmail: row.trustEmail,
     };
   }
 }
@@ -186,6 +193,7 @@ function viewOf(row: Row): ProviderView {
     clientId: row.clientId,
     issuer: row.issuer,
     scopes: row.scopes,
+    trustEmail: row.trustEmail,
     enabled: row.enabled,
     source: 'api',
     hasSecret: row.secretSealed !== null,

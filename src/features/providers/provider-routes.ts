@@ -75,6 +75,7 @@ const AdminProvider = z
     clientId: z.string(),
     issuer: z.string().nullable(),
     scopes: z.array(z.string()),
+    trustEmail: z.boolean(),
     enabled: z.boolean(),
     source: z.enum(['environment', 'api']),
     hasSecret: z.boolean(),
@@ -90,6 +91,10 @@ const NewProviderBody = z
     clientSecret: z.string().min(1).max(4096).optional().meta({ description: 'Write-only: sealed at rest, never shown again' }),
     issuer: z.url().max(2048).optional(),
     scopes: Scopes.optional(),
+    trustEmail: z
+      .boolean()
+      .optional()
+      .meta({ description: 'false: its addresses never make an account here; its identities can only be linked (default true)' }),
     enabled: z.boolean().optional(),
   })
   .strict()

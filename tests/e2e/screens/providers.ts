@@ -3,7 +3,7 @@
 import { expect, it } from 'vitest';
 import { startOidcPeer } from '../../support/oidc-peer.js';
 import { personChoiceHeader } from '../../support/provider-driver.js';
-import { type Kit, logOut, openSettings, refused, register, uniqueName, Visit } from '../support/page-kit.js';
+import { confirmAddress, type Kit, logOut, openSettings, refused, register, uniqueName, Visit } from '../support/page-kit.js';
 import { startServer } from '../support/server.js';
 
 const SECRET = 'e2e-corp-client-secret-0123456789abcdef';
@@ -51,6 +51,21 @@ export function providerScreens(kit: Kit): void {
 
       await logOut(visit);
       await visit.close();
+
+      // A password account links Corp from Settings once its address is confirmed, and comes back told so.
+      const linker = await Visit.open(kit.browser, server, 1280);
+      const linkerAccount = await register(linker);
+      await confirmAddress(linker, linkerAccount);
+      const linkedSub = uniqueName('linked');
+      peer.setUser({ sub: linkedSub, email: `${linkedSub}@corp.example`, email_verified: true });
+      await linker.page.setExtraHTTPHeaders({ [personChoiceHeader]: `sign-in ${linkedSub}` });
+      await openSettings(linker);
+      await linker.page.getByRole('button', { name: 'Link Corp' }).click();
+      await expect.poll(() => linker.text('#status')).toBe('Corp is linked: you can sign in with it from now on.');
+      await openSettings(linker);
+      await expect.poll(() => linker.page.locator('#identities li').count()).toBe(1);
+      await linker.check('73-providers-linked');
+      await linker.close();
 
       // Someone with a password account here, whose address the provider also vouches for: not signed in, told why.
       // (A browser of its own: the provider remembers who signed in there, as a real one does.)
