@@ -9,11 +9,12 @@ import { ManualClock } from '../src/core/clock.js';
 import { describeDevice, describeIp } from '../src/features/email/device-description.js';
 import { CODE_ATTEMPTS, CODE_TTL_MS, LINK_TTL_MS } from '../src/kernel/challenges/email-tokens.js';
 import { MailTemplates, TEMPLATES_DIR } from '../src/features/email/templates.js';
+import { createTransport, readOutbox } from '../src/features/email/transport.js';
 import { retryDelayMs } from '../src/core/work-queue.js';
 import { codeAt, STEP_SECONDS } from '../src/kernel/verifiers/totp.js';
 import { bearer, login, proveAddress, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { linkToken, MailServer, signInCode } from './support/mail-server.js';
-import { buildApp, freshStore, testConfig, useBackends } from './support/test-app.js';
+import { buildApp, freshStore, silentLogger, testConfig, useBackends } from './support/test-app.js';
 
 describe('email', () => {
   const backends = useBackends();
@@ -682,5 +683,32 @@ describe('email', () => {
 
       expect((await request(app).get('/dev/outbox')).status).toBe(404);
     });
+  });
+});
+
+describe('the outbox', () => {
+  it('when a message is being written while the outbox is read, then the reader sees whole messages only', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'authkit-outbox-'));
+    try {
+      const transport = createTransport({ from: 'authkit <no-reply@localhost>', outboxDir: dir }, { clock: new ManualClock(), logger: silentLogger });
+      // Large messages take several writes each: a reader polling meanwhile would meet a file that is half there.
+      const message = { id: 'm1', to: 'ada@example.com', subject: 'Hello', text: 'x'.repeat(4_000_000), html: '<p>hi</p>' };
+      const writes = Promise.all(Array.from({ length: 6 }, (_, i) => transport.send({ ...message, id: `m${i}` })));
+      let writing = true;
+      void writes.finally(() => (writing = false));
+      let reads = 0;
+      while (writing) {
+        for (const entry of await readOutbox(dir, 500)) expect(entry.subject).toBe('Hello');
+        reads += 1;
+      }
+      await writes;
+      expect(reads).toBeGreaterThan(0);
+      expect(await readOutbox(dir, 500)).toHaveLength(6);
+      // A message half written by a process that died is not a message.
+      await writeFile(path.join(dir, 'zz-crashed.json.partial'), '{"id":"half');
+      expect(await readOutbox(dir, 500)).toHaveLength(6);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 // Where a message goes once it leaves the queue: an SMTP server, or (with no SMTP_URL) files in the outbox directory.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTransport as smtpTransport, type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
@@ -73,9 +73,10 @@ class OutboxTransport implements MailTransport {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const entry: OutboxEntry = { ...message, createdAt: new Date(this.clock.now()).toISOString() };
     const sequence = String(this.written++).padStart(9, '0');
-    await writeFile(path.join(this.dir, `${entry.createdAt.replace(/[:.]/g, '-')}-${sequence}-${message.id}.json`), JSON.stringify(entry, null, 2), {
-      mode: 0o600,
-    });
+    const file = path.join(this.dir, `${entry.createdAt.replace(/[:.]/g, '-')}-${sequence}-${message.id}.json`);
+    // Written aside and renamed into place: a reader (GET /dev/outbox) never sees half a message.
+    await writeFile(`${file}.partial`, JSON.stringify(entry, null, 2), { mode: 0o600 });
+    await rename(`${file}.partial`, file);
     if (this.viewUrl)
       this.logger.info({ messageId: message.id, subject: message.subject, view: this.viewUrl(message.id) }, 'mail written to the outbox (no SMTP_URL)');
   }
