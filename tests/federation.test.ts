@@ -16,7 +16,7 @@ import { codeAt } from '../src/kernel/verifiers/totp.js';
 import { type GithubPeer, startGithubPeer } from './support/github-peer.js';
 import { type OidcPeer, startOidcPeer } from './support/oidc-peer.js';
 import { CookieJar, completeAtCallback, type PersonChoice, signInAtProvider, signInThroughProvider } from './support/provider-driver.js';
-import { buildApp, testConfig, useBackends } from './support/test-app.js';
+import { buildApp, builtWith, testConfig, useBackends } from './support/test-app.js';
 
 const SECRET = 'corp-client-secret-0123456789abcdefghijklmnop';
 const APP_URL = 'https://app.example.com/callback';
@@ -153,6 +153,7 @@ describe('signing in with outside identity providers', () => {
         .get('/me/identities')
         .set(...bearer(String(again.body?.access_token)));
       expect(identities.body.identities).toEqual([expect.objectContaining({ provider: 'corp', email })]);
+      await builtWith(kit.app).graph.audit.settled(); // audit writes finish after the answer
       const events = await backends.db.prisma.auditEvent.findMany({ where: { targetId: user.id, type: 'session.signed_in' } });
       expect(events.map((event) => (event.details as { provider?: string }).provider)).toEqual(['corp', 'corp']);
     });
@@ -428,6 +429,7 @@ describe('signing in with outside identity providers', () => {
       expect(fragment(back.location).get('provider-linked')).toBe('corp');
       const result = await pageSignIn(kit, 'corp', choice);
       expect(claims(result.body?.access_token).sub).toBe(owner.id);
+      await builtWith(kit.app).graph.audit.settled(); // audit writes finish after the answer
       const linked = await backends.db.prisma.auditEvent.count({ where: { targetId: owner.id, type: 'identity.linked' } });
       expect(linked).toBe(1);
       const told = async () =>
@@ -456,6 +458,7 @@ describe('signing in with outside identity providers', () => {
         .send({ mfa_token: first.body?.mfa_token, code: (enabled.body.recoveryCodes as string[])[0] });
       expect(done.status).toBe(200);
       expect(claims(done.body.access_token).amr).toEqual(expect.arrayContaining(['fed', 'otp', 'mfa']));
+      await builtWith(kit.app).graph.audit.settled(); // audit writes finish after the answer
       const signedIn = await backends.db.prisma.auditEvent.findMany({
         where: { targetId: owner.id, type: 'session.signed_in' },
         orderBy: { createdAt: 'desc' },
@@ -554,6 +557,7 @@ describe('signing in with outside identity providers', () => {
         .delete(`/me/identities/${identity?.id}`)
         .set(...bearer(token));
       expect(unlinked.status).toBe(204);
+      await builtWith(kit.app).graph.audit.settled(); // audit writes finish after the answer
       expect(
         await backends.db.prisma.auditEvent.count({ where: { type: 'identity.unlinked', details: { path: ['provider'], equals: 'corp' } } }),
       ).toBeGreaterThan(0);
