@@ -501,12 +501,19 @@ const PROVIDER_SETTING_NAMES = [
   'API_URL',
 ];
 
+const PROVIDER_SETTING = new RegExp(`^AUTH_PROVIDER_[A-Z][A-Z0-9_]*_(${PROVIDER_SETTING_NAMES.join('|')})$`);
+
 /** Whether an environment name is one of a provider's own settings (AUTH_PROVIDER_<ID>_CLIENT_ID and the rest). */
 export function isProviderSetting(name: string): boolean {
-  return PROVIDER_SETTING_NAMES.some((suffix) => new RegExp(`^AUTH_PROVIDER_[A-Z][A-Z0-9_]*_${suffix}$`).test(name));
+  return PROVIDER_SETTING.test(name);
 }
 
-const PROVIDER_NAMES: Record<ProviderType, string> = { oidc: 'OpenID Connect', google: 'Google', microsoft: 'Microsoft', apple: 'Apple', github: 'GitHub' };
+const PROVIDER_NAMES: Record<Exclude<ProviderType, 'oidc'>, string> = { google: 'Google', microsoft: 'Microsoft', apple: 'Apple', github: 'GitHub' };
+
+/** The name on a provider's button when none is given: the preset's, or a generic provider's own id. */
+export function defaultProviderName(type: ProviderType, id: string): string {
+  return type === 'oidc' ? id : PROVIDER_NAMES[type];
+}
 
 /**
  * AUTH_PROVIDER_<ID>_{CLIENT_ID, CLIENT_SECRET, TYPE, ISSUER, SCOPES, NAME} for each id in AUTH_PROVIDERS (ID upper-cased,
@@ -544,7 +551,7 @@ function providerSettings(env: Record<string, string | undefined>, ids: string[]
       {
         id,
         type,
-        name: read('NAME') ?? (type === 'oidc' ? id : PROVIDER_NAMES[type]),
+        name: read('NAME') ?? defaultProviderName(type, id),
         clientId,
         clientSecret: read('CLIENT_SECRET'),
         issuer,

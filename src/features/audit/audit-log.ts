@@ -1,5 +1,6 @@
 // Security events: written to the append-only audit log, counted, and handed to the webhooks that asked for them.
 // Recording never fails or delays the request that caused it; a write that fails is logged and counted.
+import { BackgroundWork } from '../../core/background-work.js';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import type { Logger } from '../../core/logger.js';
@@ -20,7 +21,7 @@ export interface AuditQuery extends PageQuery {
 
 /** The audit log: every security event the bus carries, written in order and chained (see audit-chain.ts). */
 export class AuditLog {
-  private readonly pending = new Set<Promise<void>>();
+  private readonly background = new BackgroundWork();
   private readonly listeners: WrittenEventListener[] = [];
 
   constructor(
@@ -39,13 +40,12 @@ export class AuditLog {
       this.metrics.auditWriteFailures.inc();
       this.logger.error({ err: err instanceof Error ? err.message : String(err), type: event.type }, 'could not write a security event to the audit log');
     });
-    this.pending.add(write);
-    void write.finally(() => this.pending.delete(write));
+    this.background.track(write);
   }
 
   /** Resolves once every event recorded so far is written (or has failed). */
-  async settled(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  settled(): Promise<void> {
+    return this.background.settled();
   }
 
   private async write(event: SecurityEvent, context: EventContext): Promise<void> {

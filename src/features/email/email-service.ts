@@ -1,6 +1,6 @@
 // Everything that reaches a user by email: confirming an address (and changing it), resetting a password, signing
 // in with a code, and short notices about security-relevant changes. Messages go through the durable queue.
-import { randomBytes } from 'node:crypto';
+import { BackgroundWork } from '../../core/background-work.js';
 import type { Clock } from '../../core/clock.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
@@ -55,7 +55,7 @@ export class EmailService {
   private readonly logger: Logger;
   private readonly events: SecurityEvents;
   /** Messages started in the background and not yet queued: a stop waits for them before the database closes. */
-  private readonly pending = new Set<Promise<void>>();
+  private readonly background = new BackgroundWork();
 
   constructor(deps: EmailDeps) {
     ({
@@ -263,7 +263,7 @@ export class EmailService {
     ]);
     if (!keepPassword) {
       // Nobody knows this one: the owner sets a password through a reset when they want one.
-      const passwordHash = await this.passwords.hash(randomBytes(32).toString('base64url'));
+      const passwordHash = await this.passwords.hashOfNobodysPassword();
       await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, hasPassword: false } });
     }
     return true;
@@ -341,14 +341,12 @@ export class EmailService {
   }
 
   /** Resolves when every message started in the background has been queued or given up (a stop waits for this). */
-  async settled(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  settled(): Promise<void> {
+    return this.background.settled();
   }
 
   private inBackground(what: string, work: () => Promise<void>): void {
-    const running = work().catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `could not ${what}`));
-    this.pending.add(running);
-    void running.finally(() => this.pending.delete(running));
+    this.background.track(work().catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `could not ${what}`)));
   }
 }
 

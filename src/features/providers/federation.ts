@@ -1,7 +1,8 @@
 // Signing in with an outside identity provider: the start, the callback, the code an app exchanges for tokens, and
 // the identities an account has linked. Accounts are never linked by email alone (see `signInOrCreate`).
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
+import { equalInConstantTime } from '../../core/constant-time.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -94,12 +95,6 @@ export interface LinkedIdentity {
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
 
-function sameHash(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}
-
 /** Whether `url` starts with an allowlisted address, compared as parsed URLs (no prefix tricks such as `https://a.com.evil`). */
 export function isAllowedRedirect(url: string, allowlist: string[]): boolean {
   if (!URL.canParse(url)) return false;
@@ -167,7 +162,7 @@ export class Federation {
     const state = params.get('state');
     const flow = state ? await this.flows.take(state) : undefined;
     // Unknown, spent or expired state; a callback on another provider's path (mix-up); or another browser.
-    if (!flow || flow.providerId !== providerId || binding === undefined || !sameHash(sha256(binding), flow.binding)) {
+    if (!flow || flow.providerId !== providerId || binding === undefined || !equalInConstantTime(sha256(binding), flow.binding)) {
       return { location: this.back(undefined, { error: 'state_mismatch' }) };
     }
     try {
@@ -199,8 +194,8 @@ export class Federation {
     const pending = await this.codes.take(sha256(code));
     if (!pending) throw new AppError('provider_code_invalid');
     const proven = pending.appChallenge
-      ? codeVerifier !== undefined && sameHash(sha256(codeVerifier), pending.appChallenge)
-      : binding !== undefined && sameHash(sha256(binding), pending.binding);
+      ? codeVerifier !== undefined && equalInConstantTime(sha256(codeVerifier), pending.appChallenge)
+      : binding !== undefined && equalInConstantTime(sha256(binding), pending.binding);
     if (!proven) throw new AppError('provider_code_invalid');
     if ((await this.deps.prisma.identity.count({ where: { id: pending.identityId, userId: pending.userId } })) === 0) {
       throw new AppError('provider_code_invalid');
@@ -300,8 +295,8 @@ export class Federation {
     }
     if (!profile.email || !profile.emailVerified) throw new AppError('provider_email_unverified');
     if ((await prisma.user.count({ where: { email: profile.email } })) > 0) throw new AppError('link_requires_sign_in');
-    // A hash of a secret nobody is told: the account has no password until its owner sets one through a reset.
-    const passwordHash = await this.deps.passwords.hash(randomBytes(32).toString('base64url'));
+    // The account has no password until its owner sets one through a reset.
+    const passwordHash = await this.deps.passwords.hashOfNobodysPassword();
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const username = usernameFrom(profile, attempt);
       try {

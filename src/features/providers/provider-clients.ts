@@ -106,11 +106,6 @@ export class ProviderClients {
     private readonly options: ClientOptions,
   ) {}
 
-  /** Forgets a provider's discovered configuration (after an administrator changed it). */
-  forget(providerId: string): void {
-    for (const key of this.configurations.keys()) if (key.startsWith(`${providerId}\n`)) this.configurations.delete(key);
-  }
-
   scopes(provider: ProviderSettings): string[] {
     return provider.scopes && provider.scopes.length > 0 ? provider.scopes : DEFAULT_SCOPES[provider.type];
   }

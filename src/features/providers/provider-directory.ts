@@ -1,7 +1,7 @@
 // Which outside identity providers are enabled: those of the environment (AUTH_PROVIDERS) and those administrators
 // add at run time (the identity_providers table, client secrets sealed with the identity-providers purpose key).
 import type { Clock } from '../../core/clock.js';
-import { PROVIDER_TYPES, type ProviderSettings, type ProviderType } from '../../core/config.js';
+import { defaultProviderName, PROVIDER_TYPES, type ProviderSettings, type ProviderType } from '../../core/config.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { Sealer } from '../../core/secret-box.js';
@@ -41,15 +41,14 @@ export type ProviderChange = Partial<Omit<NewProvider, 'id' | 'type'>>;
 
 type Row = NonNullable<Awaited<ReturnType<Prisma['identityProvider']['findUnique']>>>;
 
-const DEFAULT_NAMES: Record<ProviderType, string> = { oidc: 'OpenID Connect', google: 'Google', microsoft: 'Microsoft', apple: 'Apple', github: 'GitHub' };
-
 export function isProviderType(value: string): value is ProviderType {
   return (PROVIDER_TYPES as readonly string[]).includes(value);
 }
 
 export class ProviderDirectory {
-  private cached?: { rows: Row[]; loadedAt: number };
-  private loading?: Promise<Row[]>;
+  /** The enabled providers as last read, secrets opened once per read (not once per request). */
+  private cached?: { providers: ProviderSettings[]; loadedAt: number };
+  private loading?: Promise<ProviderSettings[]>;
 
   constructor(
     private readonly deps: {
@@ -63,8 +62,17 @@ export class ProviderDirectory {
 
   /** The enabled providers, environment first, as the sign-in page lists them. */
   async enabled(): Promise<ProviderSettings[]> {
-    const rows = await this.rows();
-    return [...this.deps.fromEnvironment, ...rows.filter((row) => row.enabled).map((row) => this.settingsOf(row))];
+    const now = this.deps.clock.now();
+    if (this.cached && now - this.cached.loadedAt < DIRECTORY_REFRESH_MS) return this.cached.providers;
+    this.loading ??= this.deps.prisma.identityProvider
+      .findMany({ where: { enabled: true }, orderBy: { createdAt: 'asc' } })
+      .then((rows) => {
+        const providers = [...this.deps.fromEnvironment, ...rows.map((row) => this.settingsOf(row))];
+        this.cached = { providers, loadedAt: now };
+        return providers;
+      })
+      .finally(() => (this.loading = undefined));
+    return this.loading;
   }
 
   /** One enabled provider, or 404 provider_not_found. */
@@ -100,7 +108,7 @@ export class ProviderDirectory {
         data: {
           id: input.id,
           type: input.type,
-          name: input.name ?? (input.type === 'oidc' ? input.id : DEFAULT_NAMES[input.type]),
+          name: input.name ?? defaultProviderName(input.type, input.id),
           clientId: input.clientId,
           secretSealed: input.clientSecret === undefined ? null : this.deps.box.seal(input.clientSecret),
           issuer: input.issuer ?? null,
@@ -151,19 +159,6 @@ export class ProviderDirectory {
     const row = await this.deps.prisma.identityProvider.findUnique({ where: { id } });
     if (!row) throw new AppError('provider_not_found');
     return row;
-  }
-
-  private async rows(): Promise<Row[]> {
-    const now = this.deps.clock.now();
-    if (this.cached && now - this.cached.loadedAt < DIRECTORY_REFRESH_MS) return this.cached.rows;
-    this.loading ??= this.deps.prisma.identityProvider
-      .findMany({ orderBy: { createdAt: 'asc' } })
-      .then((rows) => {
-        this.cached = { rows, loadedAt: now };
-        return rows;
-      })
-      .finally(() => (this.loading = undefined));
-    return this.loading;
   }
 
   private settingsOf(row: Row): ProviderSettings {

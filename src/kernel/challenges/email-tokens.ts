@@ -1,7 +1,8 @@
 // Single-use secrets sent by email: long link tokens (verify an address, reset a password) and short sign-in
 // codes. Only keyed hashes are stored; a code also counts its wrong guesses. Each one is bound to the address it was
 // sent to and dies with it.
-import { randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { equalInConstantTime } from '../../core/constant-time.js';
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
@@ -23,12 +24,6 @@ const LINK_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 function invalidLink(): AppError {
   return new AppError('link_invalid');
-}
-
-function sameHash(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /**
@@ -100,7 +95,7 @@ export class EmailTokens {
       orderBy: { createdAt: 'desc' },
     });
     if (!row) return undefined;
-    if (!this.hmac.candidates(`${row.id}:${code}`).some((candidate) => sameHash(candidate, row.tokenHash))) {
+    if (!this.hmac.candidates(`${row.id}:${code}`).some((candidate) => equalInConstantTime(candidate, row.tokenHash))) {
       await this.prisma.emailToken.updateMany({ where: { id: row.id }, data: { attempts: { increment: 1 } } });
       return undefined;
     }

@@ -30,6 +30,11 @@ export class PasswordHasher {
     return this.pool.hash(password, this.cost);
   }
 
+  /** The hash of a random secret nobody is told: for an account that has no password of its own (yet). */
+  hashOfNobodysPassword(): Promise<string> {
+    return this.hash(randomBytes(32).toString('base64url'));
+  }
+
   /** A password someone chose (registration, a change): checked against the policy, then hashed. */
   async hashNew(password: string, owner: PasswordOwner): Promise<string> {
     await this.policy?.check(password, owner);
