@@ -16,6 +16,7 @@ import bcrypt from 'bcryptjs';
 import jwt from 'jsonwebtoken';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { readOutbox } from '../src/features/email/transport.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -226,6 +227,18 @@ async function startServer(extraEnv: NodeJS.ProcessEnv): Promise<{ base: string;
   return { base, child, readyMs };
 }
 
+/** The token of the newest emailed link of `kind` (`#<kind>=<token>`) to `address` in the server's outbox. */
+async function emailedLinkToken(address: string, kind: string): Promise<string> {
+  const pattern = new RegExp(`#${kind}=([\\w-]+)`);
+  for (let tries = 0; tries < 100; tries++) {
+    const mail = (await readOutbox(path.join(serverEnv.DATA_DIR ?? '', 'outbox'))).find((entry) => entry.to === address && pattern.test(entry.text));
+    const token = mail && pattern.exec(mail.text)?.[1];
+    if (token) return token;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no ${kind} link for ${address} in the outbox`);
+}
+
 async function call(base: string, route: string, init: { method?: string; token?: string; body?: unknown } = {}) {
   const res = await fetch(`${base}${route}`, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
@@ -277,6 +290,8 @@ try {
   const server = await startServer({ RATE_LIMIT_MAX: '1000000' });
   const username = `bench_${randomBytes(3).toString('hex')}`;
   await call(server.base, '/register', { body: { username, email: `${username}@example.com`, password: PASSWORD } });
+  // An API key needs a confirmed address: the link is in the outbox (no SMTP_URL here), written a moment after.
+  await call(server.base, '/email/verify', { body: { token: await emailedLinkToken(`${username}@example.com`, 'verify-email') } });
   const login = () => call(server.base, '/login', { body: { username, password: PASSWORD } }) as Promise<{ access_token: string; refresh_token: string }>;
   const { access_token: token } = await login();
   const { key: apiKey } = (await call(server.base, '/api-keys', { token, body: { name: 'bench', scopes: ['profile:read', 'images:write'] } })) as {
