@@ -30,6 +30,9 @@ import { authRoutes } from './features/sign-in/sign-in-routes.js';
 import { signingKeyRoutes } from './features/signing-keys/signing-key-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
 import { webhookRoutes } from './features/webhooks/webhook-routes.js';
+import { isProviderPath } from './features/oauth-provider/oidc-provider.js';
+import { DpopProofs } from './kernel/tokens/dpop.js';
+import { oauthRoutes } from './features/oauth-provider/oauth-routes.js';
 
 export type { AppConfig, AppDeps } from './composition.js';
 
@@ -55,8 +58,24 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
   app.use(securityHeaders({ production: config.env === 'production', inlineScriptHashes: inlineScriptHashes(path.join(PUBLIC_DIR, 'index.html')) }));
   app.use(corsAllowlist(config.corsOrigins));
   app.use(noStore());
+  // The OpenID provider reads its own request bodies (forms and JSON), so it comes before the JSON parser.
+  const openId = graph.openId;
+  if (openId)
+    app.use((req, res, next) => {
+      if (!isProviderPath(req.path)) return next();
+      // The discovery document is the same for everyone and names PUBLIC_URL alone: caches may keep it a while.
+      if (req.path === '/.well-known/openid-configuration' && config.publicUrl) res.set('Cache-Control', 'public, max-age=300');
+      openId.handle(req, res);
+    });
   const parseJson = express.json({ limit: config.bodyLimit });
   app.use((req, res, next) => (hasBody(req) ? parseJson(req, res, next) : next()));
+
+  // A DPoP proof without an access token (a sign-in, a refresh): checked here, and the tokens issued are bound to its key.
+  app.use(async (req, _res, next) => {
+    const proof = DpopProofs.header(req);
+    if (proof !== undefined && req.headers.authorization === undefined) req.dpopJkt = await graph.dpop.verify(req, proof);
+    next();
+  });
 
   const registry = createRegistry();
   const authn = graph.authn;
@@ -153,6 +172,8 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       secureSite: config.email.baseUrl.startsWith('https:'),
     }).router,
   );
+  if (graph.oauthInteractions)
+    app.use(oauthRoutes(registry, { interactions: graph.oauthInteractions, clients: graph.oauthClients, authn, publicLimit, userLimit, admin }).router);
   app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);
   app.use(
     imageRoutes(registry, {

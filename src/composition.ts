@@ -25,6 +25,7 @@ import { Sessions } from './kernel/sessions/sessions.js';
 import { DEVICE_FAILURES_MAX, LoginThrottle, TrustedDevices } from './kernel/throttle/login-throttle.js';
 import { createRateLimiters } from './kernel/throttle/rate-limiter.js';
 import { AccessTokens, MfaTokens } from './kernel/tokens/tokens.js';
+import { DpopProofs } from './kernel/tokens/dpop.js';
 import { ApiKeyService } from './kernel/verifiers/api-key-service.js';
 import { MFA_LOCKOUT, MfaService } from './kernel/verifiers/mfa-service.js';
 import { PasskeyService } from './kernel/verifiers/passkey-service.js';
@@ -41,6 +42,11 @@ import { ImageService } from './features/images/image-service.js';
 import { type ImageStorage, LocalDiskStorage } from './features/images/image-storage.js';
 import { ImageUrlSigner } from './features/images/signed-urls.js';
 import { Registration } from './features/sign-in/registration.js';
+import { OAuthInteractions } from './features/oauth-provider/interactions.js';
+import { OAuthClients } from './features/oauth-provider/oauth-clients.js';
+import { createOAuthStateStore } from './features/oauth-provider/oauth-state-store.js';
+import { OpenIdProvider } from './features/oauth-provider/oidc-provider.js';
+import { SessionBridge } from './features/oauth-provider/session-bridge.js';
 import { UserService } from './features/users/user-service.js';
 import { DestinationPolicy } from './features/webhooks/destination-policy.js';
 import { Webhooks } from './features/webhooks/webhooks.js';
@@ -145,6 +151,7 @@ function composeKernel(deps: AppDeps, core: ReturnType<typeof composeCore>) {
   const passkeys = new PasskeyService({ prisma: db.prisma, challenges: createChallengeStore(store, clock), settings: config.webauthn, clock, logger, events });
   const apiKeys = new ApiKeyService(db.prisma, clock, logger, events);
   const proof = new PasswordProof(passwords, loginThrottle, signIns);
+  const dpop = new DpopProofs({ clock, spendOnce: (id, ttlMs) => revocations.spendOnce(id, ttlMs), publicUrl: config.publicUrl });
   return {
     events,
     signIns,
@@ -162,7 +169,8 @@ function composeKernel(deps: AppDeps, core: ReturnType<typeof composeCore>) {
     emailTokens: new EmailTokens(db.prisma, new VersionedHmac(purposeKeys, 'email-tokens'), clock),
     enrolment: enrolmentGuards(db.prisma),
     // Forged or unknown tokens and keys spend the credentials budget.
-    authn: authenticators({ tokens, revocations, apiKeys, failedCredentials: rateLimiters.limit('credentials') }),
+    dpop,
+    authn: authenticators({ tokens, revocations, apiKeys, dpop, failedCredentials: rateLimiters.limit('credentials') }),
   };
 }
 
@@ -247,6 +255,7 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     redirectUrls: config.authRedirectUrls,
   });
   return {
+    ...composeOpenId(deps, kernel),
     directory,
     federation,
     audit,
@@ -258,6 +267,50 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     images,
     registration: new Registration({ prisma: db.prisma, passwords, clock, events, mail: email }),
     admin: new AdminService({ prisma: db.prisma, sessions, revocations: kernel.revocations, clock, events, rateLimiters: core.rateLimiters }),
+  };
+}
+
+/**
+ * The OpenID provider (OAUTH_PROVIDER, on by default with ES256): its client registry always (so administrators can
+ * prepare clients), the provider itself only when it is on. Its sessions stand on ours and end with them.
+ */
+function composeOpenId(deps: AppDeps, kernel: ReturnType<typeof composeKernel>) {
+  const { config, db, store, clock, logger, signingKeys } = deps;
+  const state = createOAuthStateStore(store, clock);
+  const bridge = new SessionBridge({ state, prisma: db.prisma, clock, logger });
+  kernel.sessions.onEnded((sessionIds) => bridge.sessionsEnded(sessionIds));
+  let openId: OpenIdProvider | undefined;
+  const oauthClients = new OAuthClients({ prisma: db.prisma, clock, check: (metadata) => openId?.validate(metadata) ?? Promise.resolve() });
+  if (config.oauthProvider && signingKeys.algorithm === 'ES256') {
+    openId = new OpenIdProvider({
+      settings: {
+        issuer: config.publicUrl ?? config.email.baseUrl,
+        accessTokenTtlS: config.accessTokenTtlS,
+        sessionTtlS: config.sessionTtlS,
+        codeTtlS: config.oauthCodeTtlS,
+        idTokenTtlS: config.oauthIdTokenTtlS,
+        refreshReuseIntervalS: config.refreshReuseIntervalS,
+        clockToleranceS: config.jwtClockToleranceS,
+        resources: config.oauthResources,
+        registrationToken: config.oauthRegistrationToken,
+        allowLoopback: config.env !== 'production',
+      },
+      signingKeys,
+      clients: oauthClients,
+      state,
+      bridge,
+      sessions: kernel.sessions,
+      prisma: db.prisma,
+      clock,
+      logger,
+      cookieKey: deriveKey(localDerivationSecret(config), 'authkit oidc cookies v1').toString('base64url'),
+    });
+  }
+  return {
+    oauthClients,
+    openIdSessions: bridge,
+    openId,
+    oauthInteractions: openId && new OAuthInteractions(openId, state, clock, config.jwtClockToleranceS),
   };
 }
 

@@ -129,7 +129,7 @@ async function start() {
   const appDeps = { ...deps, setupToken };
   const graph = compose(appDeps);
   const app = createApp(appDeps, graph);
-  const { webhooks, audit: events, email } = graph;
+  const { webhooks, audit: events, email, openIdSessions } = graph;
   const housekeeping = [
     every(
       'refresh and rotate keys',
@@ -206,7 +206,8 @@ async function start() {
     metricsServer?.close();
     // Notices started by the last requests reach the queue before it and the database close.
     await email.settled();
-    await Promise.all([mail.close(), webhooks.close(), events.settled()]);
+    // So do the back-channel logouts of sessions the last requests ended.
+    await Promise.all([mail.close(), webhooks.close(), events.settled(), openIdSessions.background.settled()]);
     await Promise.allSettled([db.close(), redis?.quit(), passwordPool.close()]);
     logger.info('stopped');
     logger.flush();

@@ -73,8 +73,8 @@ describe('signing keys', () => {
     }
   });
 
-  it('when the discovery document is fetched, then it names the issuer, an absolute jwks_uri and ES256', async () => {
-    const { app } = buildApp(backends);
+  it('when the OpenID provider is off and the discovery document is fetched, then it names the issuer, an absolute jwks_uri and ES256', async () => {
+    const { app } = buildApp(backends, { config: testConfig({ oauthProvider: false }) });
     const res = await request(app).get('/.well-known/openid-configuration').set('Host', 'auth.example.test');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
@@ -82,8 +82,17 @@ describe('signing keys', () => {
       jwks_uri: 'http://auth.example.test/.well-known/jwks.json',
       id_token_signing_alg_values_supported: ['ES256'],
     });
-    const configured = buildApp(backends, { config: testConfig({ publicUrl: 'https://auth.example.com' }) }).app;
+    const configured = buildApp(backends, { config: testConfig({ publicUrl: 'https://auth.example.com', oauthProvider: false }) }).app;
     expect((await request(configured).get('/.well-known/openid-configuration')).body.jwks_uri).toBe('https://auth.example.com/.well-known/jwks.json');
+  });
+
+  it('when the OpenID provider is on (the default), then discovery names PUBLIC_URL as issuer and the same JWKS, whatever Host says', async () => {
+    const { app } = buildApp(backends, { config: testConfig({ publicUrl: 'https://auth.example.com' }) });
+    const res = await request(app).get('/.well-known/openid-configuration').set('Host', 'attacker.example');
+    expect(res.status).toBe(200);
+    expect(res.body.issuer).toBe('https://auth.example.com');
+    expect(res.body.jwks_uri).toBe('https://auth.example.com/.well-known/jwks.json');
+    expect(res.body.token_endpoint).toBe('https://auth.example.com/oauth2/token');
   });
 
   it('when JWT_ALGORITHM is HS256, then the JWKS is empty (a shared secret is never published) and there is nothing to rotate', async () => {

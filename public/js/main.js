@@ -5,6 +5,7 @@ import { wireLogin } from './screens/auth.js';
 import { wireEmailForms } from './screens/email-forms.js';
 import { followEmailLink, wireEmailLinks } from './screens/email-links.js';
 import { wireImages } from './screens/images.js';
+import { takeOAuthRequest, wireOAuth } from './screens/oauth.js';
 import { followProviderReturn, takeProviderReturn, wireProviders } from './screens/providers.js';
 import { wireRegister } from './screens/register.js';
 import { wireSettings } from './screens/settings.js';
@@ -15,6 +16,8 @@ import { passkeysSupported } from './webauthn.js';
 
 // A provider's answer leaves the address bar before anything else happens (a code is single use).
 const providerReturn = takeProviderReturn();
+// So does an app's sign-in request (we are its OpenID provider); this tab keeps it until it is answered.
+const oauthRequest = takeOAuthRequest();
 
 // The order here is the order screens hear of a sign-in: the frame first, the gallery (which is awaited) last.
 wireShell();
@@ -30,6 +33,7 @@ clearResultsOnInput();
 if (!passkeysSupported()) for (const element of document.querySelectorAll('.passkey-only')) /** @type {HTMLElement} */ (element).hidden = true;
 
 await wireProviders();
+await wireOAuth(oauthRequest);
 
 if (await refresh()) await announceSignedIn();
 await followEmailLink();

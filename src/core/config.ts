@@ -236,6 +236,40 @@ const federation = {
   authProviderTimeoutMs: setting('AUTH_PROVIDER_TIMEOUT_MS', integer(5_000, 500, 60_000), 'How long to wait for a provider before answering 503'),
 };
 
+/** An OAUTH_RESOURCES entry: a resource server's URL (RFC 8707) and the scopes it defines, separated by spaces. */
+const oauthResources = commaList.transform((entries, ctx) =>
+  entries.map((entry) => {
+    const [resource = '', ...scopes] = entry.split(/\s+/);
+    if (!URL.canParse(resource) || new URL(resource).hash !== '')
+      ctx.addIssue({ code: 'custom', message: `${resource} is not an absolute URL without a fragment` });
+    for (const scope of scopes)
+      if (!/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/.test(scope) || ['openid', 'profile', 'email', 'offline_access'].includes(scope))
+        ctx.addIssue({ code: 'custom', message: `${scope}: not a scope an API may define` });
+    return { resource, scopes };
+  }),
+);
+
+/** Acting as an OpenID provider and OAuth 2.1 authorization server for a team's other apps. */
+const oauthProvider = {
+  oauthProvider: setting(
+    'OAUTH_PROVIDER',
+    booleanFlag.optional(),
+    'Act as an OpenID provider for other apps (needs JWT_ALGORITHM=ES256); unset: on with ES256',
+  ),
+  oauthResources: setting(
+    'OAUTH_RESOURCES',
+    oauthResources,
+    'APIs access tokens may be for: comma-separated "URL scope scope…" entries (RFC 8707 resource indicators)',
+  ),
+  oauthRegistrationToken: setting(
+    'OAUTH_REGISTRATION_TOKEN',
+    optionalString,
+    'Turns on dynamic client registration (RFC 7591) for callers presenting this initial access token; unset: off',
+  ),
+  oauthCodeTtlS: setting('OAUTH_CODE_TTL_S', integer(60, 1, 600), 'Authorization-code lifetime'),
+  oauthIdTokenTtlS: setting('OAUTH_ID_TOKEN_TTL_S', integer(3600, 60, 86_400), 'ID-token lifetime'),
+};
+
 /**
  * Opening Settings reads five things at once (keys, two-factor, passkeys, sessions, recent activity), so the reads
  * budget counts screens rather than requests: RATE_LIMIT_MAX openings a minute.
@@ -301,7 +335,20 @@ const audit = {
   ),
 };
 
-const settings = { ...server, ...stores, ...tokens, ...passwords, ...admin, ...mail, ...passkeys, ...federation, ...rateLimits, ...images, ...audit };
+const settings = {
+  ...server,
+  ...stores,
+  ...tokens,
+  ...passwords,
+  ...admin,
+  ...mail,
+  ...passkeys,
+  ...federation,
+  ...oauthProvider,
+  ...rateLimits,
+  ...images,
+  ...audit,
+};
 
 type SettingTree = { [key: string]: Setting | SettingTree };
 
@@ -398,6 +445,8 @@ export interface ProviderSettings {
 /** The values that depend on other settings (or are absent unless set together). */
 interface Resolved {
   providers: ProviderSettings[];
+  /** Whether this service acts as an OpenID provider: OAUTH_PROVIDER, else on with ES256. */
+  oauthProvider: boolean;
   migrateOnStart: boolean;
   logFormat: 'json' | 'pretty';
   uploadDir: string;
@@ -577,16 +626,19 @@ function crossChecks(env: Record<string, string | undefined>, values: Declared |
     const reason = secret === undefined && !production ? undefined : weakSecretReason(secret);
     if (reason) problems.push(`${name}: ${reason}`);
   }
-  const metricsToken = env.METRICS_TOKEN?.trim() || undefined;
-  if (metricsToken !== undefined && production) {
-    const reason = weakSecretReason(metricsToken);
-    if (reason) problems.push(`METRICS_TOKEN: ${reason}`);
+  for (const name of ['METRICS_TOKEN', 'OAUTH_REGISTRATION_TOKEN'] as const) {
+    const token = env[name]?.trim() || undefined;
+    if (token === undefined || !production) continue;
+    const reason = weakSecretReason(token);
+    if (reason) problems.push(`${name}: ${reason}`);
   }
   if (values === undefined) return problems;
   if (values.env !== 'test' && values.bcryptCost < MIN_BCRYPT_COST) problems.push(`BCRYPT_COST: must be at least ${MIN_BCRYPT_COST} outside tests`);
   // Links in messages and the discovery document's jwks_uri come from it; without it they would come from whatever
   // Host header a request carried.
   if (production && values.publicUrl === undefined) problems.push('PUBLIC_URL: required in production (the https:// address clients reach this service at)');
+  if (values.oauthProvider === true && values.accessTokenAlgorithm === 'HS256')
+    problems.push('OAUTH_PROVIDER: an OpenID provider signs ID tokens with published keys, so it needs JWT_ALGORITHM=ES256');
   if (values.s3.storage === 's3' && values.s3.bucket === undefined) problems.push('S3_BUCKET: required with STORAGE=s3');
   if ((values.bootstrapAdmin.email === undefined) !== (values.bootstrapAdmin.password === undefined))
     problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
@@ -609,6 +661,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     ...values,
     migrateOnStart: values.migrateOnStart ?? values.databaseUrl === undefined,
+    oauthProvider: values.oauthProvider ?? values.accessTokenAlgorithm === 'ES256',
     logFormat: values.logFormat ?? (values.env === 'development' ? 'pretty' : 'json'),
     uploadDir: values.uploadDir ?? path.join(values.dataDir, 'uploads'),
     passwordHashPool: { threads, queueMax: passwordHashPool.queueMax || threads * 8 },

@@ -261,6 +261,15 @@ export const ERROR_REASONS = {
     message: 'This provider comes from the environment (AUTH_PROVIDER_<ID>_*): change it there and restart.',
   },
   provider_id_taken: { code: 'conflict', message: 'An identity provider with that id exists already.' },
+  // The OpenID provider (features/oauth-provider).
+  oauth_client_not_found: { code: 'not_found', message: 'No such OAuth client.' },
+  oauth_client_invalid: { code: 'validation_failed', message: 'The OAuth client is not valid.', details: FieldIssues },
+  oauth_provider_off: { code: 'not_found', message: 'This service does not act as an OpenID provider here (OAUTH_PROVIDER=false, or JWT_ALGORITHM=HS256).' },
+  oauth_interaction_not_found: {
+    code: 'not_found',
+    message: 'This sign-in request has expired, was finished already, or was not started in this browser; go back to the app and start again.',
+  },
+  dpop_proof_invalid: { code: 'invalid_token', message: 'The DPoP proof is missing or not valid for this request.' },
   rate_limiter_unavailable: { code: 'service_unavailable', message: 'Rate limiting is unavailable; try again shortly.' },
   not_ready: {
     code: 'service_unavailable',

@@ -8,6 +8,7 @@ import { defaultBudgetScreens } from './screens/default-budgets.js';
 import { imageScreens } from './screens/images.js';
 import { passkeyScreens } from './screens/passkeys.js';
 import { providerScreens } from './screens/providers.js';
+import { oauthProviderScreens } from './screens/oauth-provider.js';
 import { settingsScreens } from './screens/settings.js';
 import { signedOutScreens } from './screens/signed-out.js';
 import { twoFactorScreens } from './screens/two-factor.js';
@@ -56,5 +57,6 @@ describe('the browser page', () => {
   describe('images: upload, list, viewer, delete', () => imageScreens(kit));
   describe('passkeys: add, sign in, second step, rename, delete', () => passkeyScreens(kit));
   describe('outside providers: continue with, settings, an address that has an account', () => providerScreens(kit));
+  describe('signing in to another app: the hand-over, two factors, consent, back to the app', () => oauthProviderScreens(kit));
   describe('the budgets a newcomer gets', () => defaultBudgetScreens(kit));
 });

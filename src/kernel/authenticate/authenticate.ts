@@ -4,6 +4,7 @@ import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from '../revocation/revocation-store.js';
 import { type AccessTokens, InvalidTokenError, issuedAtMs } from '../tokens/tokens.js';
 import type { Budget } from '../throttle/rate-limiter.js';
+import { DpopProofs, dpopRefusal } from '../tokens/dpop.js';
 
 export interface AuthContext {
   userId: string;
@@ -22,6 +23,8 @@ export interface AuthContext {
   apiKeyId?: string;
   /** What an API key may do; absent for Bearer tokens, which may do everything their roles allow. */
   scopes?: string[];
+  /** The thumbprint of the DPoP key the token is bound to; the request proved it holds that key. */
+  dpopJkt?: string;
 }
 
 declare module 'express-serve-static-core' {
@@ -31,7 +34,7 @@ declare module 'express-serve-static-core' {
 }
 
 const REALM = 'authkit';
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const BEARER = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /** A 401 with its Bearer challenge (RFC 6750); `message` replaces the reason's default. */
 function challenge(
@@ -51,6 +54,8 @@ export interface AuthenticateDeps {
   tokens: AccessTokens;
   revocations: RevocationStore;
   apiKeys: { authenticate(presented: string): Promise<AuthContext> };
+  /** Checks the DPoP proof a bound token must come with. */
+  dpop: DpopProofs;
   /** Counts forged or unknown credentials against the caller's address, so guessing tokens or keys costs budget. */
   failedCredentials?: Budget;
 }
@@ -63,7 +68,7 @@ export interface Authenticators {
   userOrKey(scope: string, limit: Budget): RequestHandler;
 }
 
-type Verified = { auth: AuthContext } | { refusal: AppError; guess: boolean };
+type Verified = { auth: AuthContext; token: string; dpopScheme: boolean } | { refusal: AppError; guess: boolean };
 
 /**
  * Checks the Bearer token's signature and claims (no I/O). A refusal says whether it looks like a guess (forged or
@@ -71,10 +76,11 @@ type Verified = { auth: AuthContext } | { refusal: AppError; guess: boolean };
  */
 function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
   const match = BEARER.exec(header);
-  if (!match?.[1]) return { refusal: challenge('bearer_header_malformed'), guess: true };
+  const token = match?.[2];
+  if (!token) return { refusal: challenge('bearer_header_malformed'), guess: true };
   let claims;
   try {
-    claims = deps.tokens.verify(match[1]);
+    claims = deps.tokens.verify(token);
   } catch (err) {
     if (err instanceof InvalidTokenError) {
       return err.reason === 'expired'
@@ -93,8 +99,9 @@ function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
     issuedAtMs: issuedAtMs(claims),
     expiresAtMs: claims.exp * 1000,
     authTimeMs: claims.auth_time * 1000,
+    ...(claims.cnf && { dpopJkt: claims.cnf.jkt }),
   };
-  return { auth };
+  return { auth, token, dpopScheme: match[1]?.toLowerCase() === 'dpop' };
 }
 
 /** Runs a rate-limit middleware and resolves with the error it passed on, if any. */
@@ -120,6 +127,20 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
     }
     throw refusal;
   };
+  const proveHolder = async (req: Request, res: Response, auth: AuthContext, verified: { token: string; dpopScheme: boolean }): Promise<void> => {
+    if (auth.dpopJkt === undefined) await refuseGuess(req, res, dpopRefusal('this access token is not DPoP-bound: send it as Bearer'));
+    if (!verified.dpopScheme) await refuseGuess(req, res, dpopRefusal('this access token is DPoP-bound: send it as "Authorization: DPoP" with a proof'));
+    const proof = DpopProofs.header(req);
+    if (proof === undefined) await refuseGuess(req, res, dpopRefusal('a DPoP proof is required with this access token'));
+    let jkt: string | undefined;
+    try {
+      jkt = await deps.dpop.verify(req, proof as string, verified.token);
+    } catch (err) {
+      if (err instanceof AppError) await refuseGuess(req, res, err);
+      throw err;
+    }
+    if (jkt !== auth.dpopJkt) await refuseGuess(req, res, dpopRefusal('the proof is signed by another key than the token is bound to'));
+  };
   const admit = async (req: Request, res: Response, limit: Budget, scope: string | undefined): Promise<void> => {
     const authorization = req.headers.authorization;
     if (authorization !== undefined && authorization !== '') {
@@ -129,6 +150,8 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
         throw verified.refusal;
       }
       const { auth } = verified;
+      // A bound token is worth nothing without a fresh proof by its key, and an unbound one is never sent as DPoP.
+      if (auth.dpopJkt !== undefined || verified.dpopScheme) await proveHolder(req, res, auth, verified);
       req.auth = auth;
       // The budget comes first: a caller over it gets 429 whatever the token's state, from memory when this instance
       // has just refused it. Otherwise the revocation check is issued in the same turn as the budget's increment, so

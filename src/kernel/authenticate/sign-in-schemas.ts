@@ -11,7 +11,7 @@ export const SixDigitCode = z
 export const TokenResponse = z
   .object({
     access_token: z.string(),
-    token_type: z.literal('Bearer'),
+    token_type: z.enum(['Bearer', 'DPoP']).meta({ description: 'DPoP when the sign-in sent a DPoP proof: the tokens are bound to its key' }),
     expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
     refresh_token: z.string(),
     user: PublicUser,
@@ -30,7 +30,7 @@ export const MfaChallenge = z
 export const AccessTokenResponse = z
   .object({
     access_token: z.string(),
-    token_type: z.literal('Bearer'),
+    token_type: z.enum(['Bearer', 'DPoP']).meta({ description: 'DPoP when the sign-in sent a DPoP proof: the tokens are bound to its key' }),
     expires_in: z.number().int().meta({ description: 'Seconds until the access token expires' }),
   })
   .meta({ id: 'AccessTokenResponse' });

@@ -9,8 +9,10 @@ export interface ClientContext {
   deviceCookie?: string;
   /** The request's id, for the audit log. */
   requestId?: string;
+  /** The thumbprint of the key a DPoP proof with this request was signed by (tokens issued now are bound to it). */
+  dpopJkt?: string;
 }
 
 export function clientContext(req: Request): ClientContext {
-  return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE), requestId: req.id };
+  return { userAgent: req.get('user-agent'), ip: req.ip, deviceCookie: readCookie(req, DEVICE_COOKIE), requestId: req.id, dpopJkt: req.dpopJkt };
 }

@@ -10,6 +10,7 @@ import { type PublicUser, toPublicUser } from '../identity/user-schemas.js';
 import type { SecurityEvents } from '../events/security-events.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { AuthContext } from '../authenticate/authenticate.js';
+import { dpopRefusal } from '../tokens/dpop.js';
 
 export interface SessionSettings {
   sessionTtlS: number;
@@ -30,7 +31,8 @@ export function combineProofs(before: string[], proved: string[]): string[] {
 
 export interface TokenPair {
   access_token: string;
-  token_type: 'Bearer';
+  /** DPoP when the session is bound to a key (RFC 9449): send the token as `Authorization: DPoP` with a proof. */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   refresh_token: string;
 }
@@ -79,6 +81,7 @@ export class Sessions {
   private readonly successorKey: Buffer;
   private readonly events: SecurityEvents;
   private readonly metrics: Metrics;
+  private readonly endedListeners: ((sessionIds: string[]) => void)[] = [];
 
   constructor(deps: SessionDeps) {
     ({
@@ -108,13 +111,17 @@ export class Sessions {
         userAgent: client.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
         ip: client.ip ?? null,
         amr,
+        dpopJkt: client.dpopJkt ?? null,
         createdAt: now,
         lastUsedAt: now,
         expiresAt: new Date(now.getTime() + this.settings.sessionTtlS * 1000),
         refreshTokens: { create: { tokenHash: refresh.hash, createdAt: now } },
       },
     });
-    return this.pair({ userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr, authTimeMs: now.getTime() }, refresh.token);
+    return this.pair(
+      { userId: user.id, username: user.username, sessionId: session.id, roles: user.roles, amr, authTimeMs: now.getTime(), dpopJkt: client.dpopJkt },
+      refresh.token,
+    );
   }
 
   /**
@@ -135,6 +142,11 @@ export class Sessions {
     if (session.user.disabledAt) return this.refused('account_unavailable');
     if (session.revokedAt) return this.refused('session_revoked');
     if (session.expiresAt.getTime() <= nowMs) return this.refused('session_expired');
+    // A bound session's refresh token is worth nothing without a proof by its key (RFC 9449 §5).
+    if (session.dpopJkt !== null && session.dpopJkt !== client.dpopJkt) {
+      this.metrics.refreshes.inc({ outcome: 'invalid' });
+      throw dpopRefusal('this session is bound to a DPoP key: send a proof made with it');
+    }
 
     const successor = this.successorOf(refreshToken);
     // Claiming the token and storing its successor commit together: a successor exists exactly when its token is rotated.
@@ -167,6 +179,7 @@ export class Sessions {
       roles: user.roles,
       amr: session.amr,
       authTimeMs: session.createdAt.getTime(),
+      dpopJkt: session.dpopJkt ?? undefined,
     };
     const pair = this.pair(subject, successor);
     return { ...pair, user };
@@ -216,7 +229,13 @@ export class Sessions {
       where: { id: { in: ids }, revokedAt: null },
       data: { revokedAt: new Date(this.clock.now()), revokedReason: reason },
     });
+    for (const listener of this.endedListeners) listener(ids);
     return ids.length;
+  }
+
+  /** Tells `listener` of every session ended here (what stands on a session ends with it: the OpenID provider's). */
+  onEnded(listener: (sessionIds: string[]) => void): void {
+    this.endedListeners.push(listener);
   }
 
   /** A fresh access token for the caller's session, saying the user proved who they are just now. */
@@ -225,12 +244,12 @@ export class Sessions {
    * the step-up proved (`proved`): two different proofs within one session are two factors (`mfa`).
    */
   reauthenticated(
-    auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[] },
+    auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[]; dpopJkt?: string },
     proved: string[],
   ): Omit<TokenPair, 'refresh_token'> {
     const amr = combineProofs(auth.amr, proved);
     const { token } = this.tokens.sign({ ...auth, amr, authTimeMs: this.clock.now() });
-    return { access_token: token, token_type: 'Bearer', expires_in: this.settings.accessTokenTtlS };
+    return { access_token: token, token_type: auth.dpopJkt === undefined ? 'Bearer' : 'DPoP', expires_in: this.settings.accessTokenTtlS };
   }
 
   /** Ends every session of the user and voids every access token issued until now, on every instance. */
@@ -259,6 +278,7 @@ export class Sessions {
 
   private pair(subject: AccessTokenSubject, refreshToken: string): TokenPair {
     const { token } = this.tokens.sign(subject);
-    return { access_token: token, token_type: 'Bearer', expires_in: this.settings.accessTokenTtlS, refresh_token: refreshToken };
+    const tokenType = subject.dpopJkt === undefined ? 'Bearer' : 'DPoP';
+    return { access_token: token, token_type: tokenType, expires_in: this.settings.accessTokenTtlS, refresh_token: refreshToken };
   }
 }

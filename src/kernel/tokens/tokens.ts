@@ -27,6 +27,8 @@ const AccessClaims = z.object({
   exp: z.number(),
   /** When the user last proved who they are (OpenID Connect's claim, in seconds): a login or a re-authentication. */
   auth_time: z.number(),
+  /** A DPoP-bound token names its key's thumbprint (RFC 9449 §6.1): it is honoured only with a proof by that key. */
+  cnf: z.object({ jkt: z.string() }).optional(),
 });
 
 export type AccessClaims = z.output<typeof AccessClaims>;
@@ -39,6 +41,8 @@ export interface AccessTokenSubject {
   amr: string[];
   /** When the user last proved who they are, in milliseconds. */
   authTimeMs: number;
+  /** The thumbprint of the DPoP key the session is bound to, if it is. */
+  dpopJkt?: string;
 }
 
 export interface TokenSettings {
@@ -137,6 +141,7 @@ export class AccessTokens {
       iat: Math.floor(nowMs / 1000),
       exp: Math.floor(nowMs / 1000) + this.settings.accessTtlS,
       auth_time: Math.floor(subject.authTimeMs / 1000),
+      ...(subject.dpopJkt !== undefined && { cnf: { jkt: subject.dpopJkt } }),
     };
     const { kid, alg, key } = this.settings.keys.signing();
     const token = jwt.sign(claims, key, { algorithm: alg, keyid: kid });

@@ -1,0 +1,137 @@
+// The provider's login and consent, finished by the browser page: what an app asks for, and the signed-in person's
+// answer, bound to the browser that started the request (oidc-provider's interaction cookie) and to our session.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../../core/clock.js';
+import { AppError } from '../../core/errors.js';
+import type { AuthContext } from '../../kernel/authenticate/authenticate.js';
+import { STANDARD_SCOPES } from './oauth-clients.js';
+import type { OAuthStateStore } from './oauth-state-store.js';
+import { acrOf, BOUND_SESSION, type OpenIdProvider } from './oidc-provider.js';
+
+export interface InteractionView {
+  uid: string;
+  /** login: the person must be signed in here (again, with `reasons` login_prompt or max_age); consent: an app asks. */
+  prompt: 'login' | 'consent';
+  reasons: string[];
+  client: { clientId: string; name: string };
+  scopes: string[];
+  resources: string[];
+  /** Whether the person is asked before the app gets what it asks for (never for a first-party app). */
+  consentRequired: boolean;
+  loginHint: string | null;
+}
+
+type Interaction = Awaited<ReturnType<OpenIdProvider['provider']['interactionDetails']>>;
+
+const INTERACTION_TTL_MS = 10 * 60_000;
+
+/** The scopes a request named (its scope parameter, a space-separated string). */
+function requestedScopes(params: Record<string, unknown>): string[] {
+  return typeof params.scope === 'string' ? params.scope.split(' ').filter(Boolean) : [];
+}
+
+const isStandard = (scope: string) => (STANDARD_SCOPES as readonly string[]).includes(scope);
+
+export class OAuthInteractions {
+  constructor(
+    private readonly openId: OpenIdProvider,
+    private readonly state: OAuthStateStore,
+    private readonly clock: Clock,
+    private readonly clockToleranceS: number,
+  ) {}
+
+  /** The browser reached the hand-over: when, by our clock, is what prompt=login's "a sign-in after this" means. */
+  async arrived(uid: string): Promise<void> {
+    const key = `arrived:${uid}`;
+    const now = this.clock.now();
+    if ((await this.state.get(key)) === undefined) await this.state.put(key, String(now), now + INTERACTION_TTL_MS);
+  }
+
+  async describe(req: IncomingMessage, res: ServerResponse, uid: string): Promise<InteractionView> {
+    const interaction = await this.find(req, res, uid);
+    const client = await this.openId.provider.Client.find(String(interaction.params.client_id));
+    if (!client) throw new AppError('oauth_interaction_not_found');
+    const params = interaction.params as Record<string, unknown>;
+    const resource = params.resource;
+    return {
+      uid,
+      prompt: interaction.prompt.name as 'login' | 'consent',
+      reasons: interaction.prompt.reasons,
+      client: { clientId: client.clientId, name: client.clientName ?? client.clientId },
+      scopes: requestedScopes(params),
+      resources: Array.isArray(resource) ? resource.map(String) : typeof resource === 'string' ? [resource] : [],
+      consentRequired: (client as unknown as Record<string, unknown>).authkit_first_party !== true,
+      loginHint: typeof params.login_hint === 'string' ? params.login_hint.slice(0, 320) : null,
+    };
+  }
+
+  /**
+   * The signed-in person's answer: `allow` signs them in to the app as the caller's session (and gives it what it
+   * asked for), `deny` sends the app access_denied. Returns where the browser goes next (back through the provider).
+   */
+  async decide(req: IncomingMessage, res: ServerResponse, uid: string, auth: AuthContext, decision: 'allow' | 'deny'): Promise<string> {
+    const interaction = await this.find(req, res, uid);
+    const provider = this.openId.provider;
+    if (decision === 'deny')
+      return provider.interactionResult(req, res, { error: 'access_denied', error_description: 'the person declined' }, { mergeWithLastSubmission: false });
+    if (auth.apiKeyId !== undefined) throw new AppError('forbidden');
+    await this.requireFreshEnough(interaction, auth);
+    const signedInAs = interaction.session?.accountId;
+    const loggingIn = interaction.prompt.name === 'login';
+    // A consent question belongs to the person the provider session is for; another person signs in afresh.
+    if (!loggingIn && signedInAs !== auth.userId)
+      throw new AppError('forbidden', 'This request belongs to another account; go back to the app and start again.');
+    const result: Record<string, unknown> = {};
+    if (loggingIn) {
+      result.login = { accountId: auth.userId, ts: Math.floor(auth.authTimeMs / 1000), amr: auth.amr, acr: acrOf(auth.amr), remember: true };
+      result[BOUND_SESSION] = { sessionId: auth.sessionId, userId: auth.userId };
+    }
+    result.consent = { grantId: await this.grantFor(interaction, auth.userId) };
+    return provider.interactionResult(req, res, result);
+  }
+
+  /** prompt=login wants a sign-in made after the request; max_age one within that many seconds. */
+  private async requireFreshEnough(interaction: Interaction, auth: AuthContext): Promise<void> {
+    const reasons = interaction.prompt.reasons;
+    const toleranceMs = this.clockToleranceS * 1000;
+    const arrivedAt = Number((await this.state.get(`arrived:${interaction.uid}`)) ?? interaction.iat * 1000);
+    if (reasons.includes('login_prompt') && auth.authTimeMs + toleranceMs < arrivedAt) throw new AppError('reauthentication_required');
+    const maxAge = Number((interaction.params as Record<string, unknown>).max_age);
+    if (reasons.includes('max_age') && Number.isFinite(maxAge) && this.clock.now() - auth.authTimeMs > maxAge * 1000 + toleranceMs)
+      throw new AppError('reauthentication_required');
+  }
+
+  /** The grant the app gets: the session's grant for it (if any), plus what this request asks. */
+  private async grantFor(interaction: Interaction, accountId: string): Promise<string> {
+    const provider = this.openId.provider;
+    const clientId = String(interaction.params.client_id);
+    const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+    const grant = existing && existing.accountId === accountId ? existing : new provider.Grant({ accountId, clientId });
+    const details = interaction.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    const requested = requestedScopes(interaction.params);
+    grant.addOIDCScope((details.missingOIDCScope ?? requested.filter(isStandard)).join(' '));
+    if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
+    const resource = (interaction.params as Record<string, unknown>).resource;
+    const resources =
+      details.missingResourceScopes ??
+      Object.fromEntries((Array.isArray(resource) ? resource : resource ? [resource] : []).map((r) => [String(r), requested.filter((s) => !isStandard(s))]));
+    for (const [indicator, scopes] of Object.entries(resources)) grant.addResourceScope(indicator, scopes.join(' '));
+    return grant.save();
+  }
+
+  private async find(req: IncomingMessage, res: ServerResponse, uid: string): Promise<Interaction> {
+    let interaction: Interaction;
+    try {
+      interaction = await this.openId.provider.interactionDetails(req, res);
+    } catch {
+      throw new AppError('oauth_interaction_not_found');
+    }
+    // The cookie names the interaction this browser started; a different one in the address is not this browser's.
+    if (interaction.uid !== uid) throw new AppError('oauth_interaction_not_found');
+    return interaction;
+  }
+}

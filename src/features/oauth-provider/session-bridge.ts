@@ -1,0 +1,81 @@
+// One session: the OpenID provider's browser session stands on one of ours. It lives while ours does, and when ours
+// ends (logout, revocation, a disabled account, a password reset) what the provider issued from it ends too.
+import type { Clock } from '../../core/clock.js';
+import type { Prisma } from '../../core/db.js';
+import type { Logger } from '../../core/logger.js';
+import { BackgroundWork } from '../../core/background-work.js';
+import type { OAuthStateStore } from './oauth-state-store.js';
+
+export interface BoundSession {
+  sessionId: string;
+  userId: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What the bridge needs of the provider to end one of its sessions (see oidc-provider.ts). */
+export interface ProviderSessionEnder {
+  endProviderSession(uid: string): Promise<void>;
+}
+
+export interface SessionBridgeDeps {
+  state: OAuthStateStore;
+  prisma: Prisma;
+  clock: Clock;
+  logger: Logger;
+}
+
+export class SessionBridge {
+  private ender?: ProviderSessionEnder;
+  /** Back-channel logouts on their way; a stop waits for them. */
+  readonly background = new BackgroundWork();
+
+  constructor(private readonly deps: SessionBridgeDeps) {}
+
+  attach(ender: ProviderSessionEnder): void {
+    this.ender = ender;
+  }
+
+  /** Records that the provider session `uid` stands on our session, until ours expires. */
+  async bind(uid: string, bound: BoundSession): Promise<void> {
+    const session = await this.deps.prisma.session.findUnique({ where: { id: bound.sessionId }, select: { expiresAt: true } });
+    if (!session) return;
+    const deadline = session.expiresAt.getTime();
+    await this.deps.state.put(`bridge:${uid}`, JSON.stringify(bound), deadline, [`session:${bound.sessionId}`]);
+  }
+
+  async boundTo(uid: string): Promise<BoundSession | undefined> {
+    const stored = await this.deps.state.get(`bridge:${uid}`);
+    return stored === undefined ? undefined : (JSON.parse(stored) as BoundSession);
+  }
+
+  /** Whether the provider session `uid` stands on a session of ours that is still live, of an account still enabled. */
+  async isLive(uid: string, userId?: string): Promise<boolean> {
+    const bound = await this.boundTo(uid);
+    if (!bound || (userId !== undefined && bound.userId !== userId) || !UUID.test(bound.sessionId)) return false;
+    const live = await this.deps.prisma.session.count({
+      where: { id: bound.sessionId, revokedAt: null, expiresAt: { gt: new Date(this.deps.clock.now()) }, user: { disabledAt: null } },
+    });
+    return live > 0;
+  }
+
+  /** Our sessions `sessionIds` ended: end the provider sessions standing on them (in the background). */
+  sessionsEnded(sessionIds: string[]): void {
+    this.background.track(this.endFor(sessionIds));
+  }
+
+  private async endFor(sessionIds: string[]): Promise<void> {
+    for (const sessionId of sessionIds) {
+      try {
+        const members = await this.deps.state.members(`session:${sessionId}`);
+        for (const member of members) {
+          const uid = member.slice('bridge:'.length);
+          await this.ender?.endProviderSession(uid);
+          await this.deps.state.delete([member]);
+        }
+      } catch (err) {
+        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err), sessionId }, 'ending the OpenID sessions of a session failed');
+      }
+    }
+  }
+}

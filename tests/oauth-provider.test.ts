@@ -1,0 +1,560 @@
+// authkit as an OpenID provider, with openid-client as the relying party: the code flow with PKCE through the page's
+// hand-over, refresh, client credentials, introspection, revocation, logout, DPoP, and the attacks on each.
+import { randomUUID } from 'node:crypto';
+import type { Express } from 'express';
+import * as jose from 'jose';
+import * as oidc from 'openid-client';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ManualClock } from '../src/core/clock.js';
+import { bearer, createAdmin, login, registerAndLogin } from './support/accounts.js';
+import { listenFirst, OAuthBrowser, recordingEndpoint } from './support/oauth-browser.js';
+import { buildApp, testConfig, useBackends } from './support/test-app.js';
+
+const APP = 'http://127.0.0.1:9';
+const CALLBACK = `${APP}/callback`;
+const API = 'https://api.example.test';
+
+/** The OAuth error code of a refusal, whether openid-client reports it from the body or from WWW-Authenticate. */
+async function refusal(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (err) {
+    const error = err as { error?: string; cause?: { parameters?: { error?: string } }[] };
+    return error.error ?? error.cause?.[0]?.parameters?.error ?? String(err);
+  }
+}
+
+describe('the OpenID provider', () => {
+  const backends = useBackends();
+  let server: Awaited<ReturnType<typeof listenFirst>>;
+  let backchannel: Awaited<ReturnType<typeof recordingEndpoint>>;
+  let app: Express;
+  let clock: ManualClock;
+  let issuer: string;
+  let adminToken: string;
+
+  beforeAll(async () => {
+    server = await listenFirst();
+    backchannel = await recordingEndpoint();
+    issuer = server.url;
+    const config = testConfig({
+      publicUrl: issuer,
+      email: { ...testConfig().email, baseUrl: issuer },
+      oauthResources: [{ resource: API, scopes: ['orders:read', 'orders:write'] }],
+    });
+    const built = buildApp(backends, { config });
+    app = built.app;
+    clock = built.deps.clock as ManualClock;
+    server.serve(app);
+    const admin = { email: `admin-${randomUUID()}@example.com`, password: 'correct horse battery staple', username: `admin_${randomUUID().slice(0, 8)}` };
+    await createAdmin(built.deps, admin);
+    adminToken = (await login(app, { username: admin.username, password: admin.password })).accessToken;
+  });
+  afterAll(async () => {
+    await server.close();
+    await backchannel.close();
+  });
+
+  async function registerClient(body: Record<string, unknown> = {}) {
+    const res = await request(app)
+      .post('/admin/oauth-clients')
+      .set(...bearer(adminToken))
+      .send({
+        name: 'Dashboard',
+        redirectUris: [CALLBACK],
+        scopes: ['openid', 'profile', 'email', 'offline_access', 'orders:read'],
+        resources: [API],
+        ...body,
+      });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body as { clientId: string; clientSecret?: string };
+  }
+
+  async function relyingParty(client: { clientId: string; clientSecret?: string }, auth?: oidc.ClientAuth) {
+    return oidc.discovery(
+      new URL(issuer),
+      client.clientId,
+      undefined,
+      auth ?? (client.clientSecret ? oidc.ClientSecretBasic(client.clientSecret) : oidc.None()),
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
+  }
+
+  async function authorization(config: oidc.Configuration, extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const checks = { pkceCodeVerifier: verifier, expectedState: oidc.randomState(), expectedNonce: oidc.randomNonce(), idTokenExpected: true };
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: CALLBACK,
+      scope: 'openid profile email offline_access',
+      // OpenID Connect Core §11: offline_access (a refresh token) is granted only with prompt=consent.
+      prompt: 'consent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: checks.expectedState,
+      nonce: checks.expectedNonce,
+      ...extra,
+    });
+    return { url, checks };
+  }
+
+  /** A person signed in here, then to the app through the code flow; returns the app's tokens and who it was. */
+  async function signedInToApp(
+    client: { clientId: string; clientSecret?: string },
+    extra: Record<string, string> = {},
+    options: { DPoP?: oidc.DPoPHandle } = {},
+  ) {
+    const person = await registerAndLogin(app);
+    const config = await relyingParty(client);
+    const browser = new OAuthBrowser(APP);
+    const { url, checks } = await authorization(config, extra);
+    const back = await browser.signInToApp(issuer, url, person.accessToken);
+    const tokens = await oidc.authorizationCodeGrant(config, back, checks, undefined, options);
+    return { person, config, browser, tokens, back, checks };
+  }
+
+  it('when an app reads the discovery document, then it names this issuer and every endpoint it lists answers', async () => {
+    const res = await request(app).get('/.well-known/openid-configuration').set('host', 'evil.example.test').set('x-forwarded-host', 'evil.example.test');
+
+    expect(res.status).toBe(200);
+    expect(res.body.issuer).toBe(issuer);
+    expect(res.body.code_challenge_methods_supported).toEqual(['S256']);
+    expect(res.body.response_types_supported).toEqual(['code']);
+    expect(res.body.id_token_signing_alg_values_supported).toEqual(['ES256']);
+    expect(res.body.dpop_signing_alg_values_supported).toContain('ES256');
+    for (const name of [
+      'authorization_endpoint',
+      'token_endpoint',
+      'userinfo_endpoint',
+      'introspection_endpoint',
+      'revocation_endpoint',
+      'end_session_endpoint',
+      'jwks_uri',
+    ]) {
+      const endpoint = new URL(res.body[name] as string);
+      expect(endpoint.origin, name).toBe(issuer);
+      const post = ['token_endpoint', 'introspection_endpoint', 'revocation_endpoint'].includes(name);
+      const answer = post ? await request(app).post(endpoint.pathname).type('form').send('') : await request(app).get(endpoint.pathname);
+      expect(answer.status, `${name} ${endpoint.pathname}`).not.toBe(404);
+      expect(answer.status, `${name} ${endpoint.pathname}`).toBeLessThan(500);
+    }
+  });
+
+  it('when a person signs in to an app with the code flow, then it gets an ID token, UserInfo and a rotating refresh token', async () => {
+    const client = await registerClient();
+    const { person, config, tokens } = await signedInToApp(client);
+
+    const claims = tokens.claims()!;
+    expect(claims.sub).toBe(person.id);
+    expect(claims.amr).toEqual(['pwd']);
+    expect(claims.acr).toBe('aal1');
+    expect(typeof claims.auth_time).toBe('number');
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, person.id);
+    expect(info.preferred_username).toBe(person.username);
+    expect(info.email).toBe(person.email);
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    expect((await oidc.fetchUserInfo(config, refreshed.access_token, person.id)).sub).toBe(person.id);
+  });
+
+  it('when a third-party app asks, then the page is told consent is needed; a first-party app is not', async () => {
+    const third = await registerClient();
+    const first = await registerClient({ firstParty: true });
+    const person = await registerAndLogin(app);
+    for (const [client, expected] of [
+      [third, true],
+      [first, false],
+    ] as const) {
+      const browser = new OAuthBrowser(APP);
+      const landing = await browser.walk((await authorization(await relyingParty(client))).url);
+      expect(landing.kind).toBe('interaction');
+      const details = await browser.details(issuer, (landing as { uid: string }).uid);
+      expect(details.status).toBe(200);
+      expect(((await details.json()) as { consentRequired: boolean }).consentRequired).toBe(expected);
+    }
+    expect(person.id).toBeTruthy();
+  });
+
+  it('when the person declines, then the app gets access_denied', async () => {
+    const client = await registerClient();
+    const person = await registerAndLogin(app);
+    const browser = new OAuthBrowser(APP);
+    const { url } = await authorization(await relyingParty(client));
+
+    const back = await browser.signInToApp(issuer, url, person.accessToken, 'deny');
+
+    expect(back.searchParams.get('error')).toBe('access_denied');
+  });
+
+  it('when the browser already signed in to a web app, then a second request needs no interaction; prompt=none works', async () => {
+    // A web app: oidc-provider never answers prompt=none for a native (loopback) one, whose identity it cannot check.
+    const web = 'https://app.example.test';
+    const client = await registerClient({ redirectUris: [`${web}/callback`] });
+    const person = await registerAndLogin(app);
+    const config = await relyingParty(client);
+    const browser = new OAuthBrowser(web);
+    await browser.signInToApp(issuer, (await authorization(config, { redirect_uri: `${web}/callback` })).url, person.accessToken);
+
+    const { url } = await authorization(config, { prompt: 'none', redirect_uri: `${web}/callback` });
+    const landing = await browser.walk(url);
+
+    expect(landing.kind).toBe('app');
+    expect((landing as { url: URL }).url.searchParams.get('code'), JSON.stringify(landing)).toBeTruthy();
+  });
+
+  it('when prompt=none arrives without a session, then the app gets login_required', async () => {
+    const client = await registerClient();
+    const browser = new OAuthBrowser(APP);
+
+    const landing = await browser.walk((await authorization(await relyingParty(client), { prompt: 'none' })).url);
+
+    expect(landing.kind).toBe('app');
+    expect((landing as { url: URL }).url.searchParams.get('error')).toBe('login_required');
+  });
+
+  it('when the redirect URI is not registered, then an error page answers and nobody is redirected', async () => {
+    const client = await registerClient();
+    const { url } = await authorization(await relyingParty(client), { redirect_uri: 'https://evil.example.test/steal' });
+
+    const landing = await new OAuthBrowser(APP).walk(url);
+
+    expect(landing.kind).toBe('page');
+    const page = landing as { status: number; body: string; headers: Headers };
+    expect(page.status).toBe(400);
+    expect(page.headers.get('location')).toBeNull();
+    expect(page.body).toContain('redirect_uri');
+    expect(page.body).toContain('/styles.css');
+  });
+
+  it('when PKCE is missing or plain, then the request is refused; a wrong verifier gets no tokens', async () => {
+    const client = await registerClient();
+    const config = await relyingParty(client);
+    const browser = new OAuthBrowser(APP);
+    const bare = new URL((await authorization(config)).url);
+    bare.searchParams.delete('code_challenge');
+    bare.searchParams.delete('code_challenge_method');
+    const plain = new URL((await authorization(config)).url);
+    plain.searchParams.set('code_challenge_method', 'plain');
+
+    for (const url of [bare, plain]) {
+      const landing = await browser.walk(url);
+      expect(landing.kind).toBe('app');
+      expect((landing as { url: URL }).url.searchParams.get('error')).toBe('invalid_request');
+    }
+
+    const person = await registerAndLogin(app);
+    const { url, checks } = await authorization(config);
+    const back = await browser.signInToApp(issuer, url, person.accessToken);
+    await expect(oidc.authorizationCodeGrant(config, back, { ...checks, pkceCodeVerifier: oidc.randomPKCECodeVerifier() })).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+  });
+
+  it('when a code is used twice, then the second use fails and the tokens the first gave stop working', async () => {
+    const client = await registerClient();
+    const { config, tokens, back, checks, person } = await signedInToApp(client);
+
+    await expect(oidc.authorizationCodeGrant(config, back, checks)).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    await expect(oidc.fetchUserInfo(config, tokens.access_token, person.id)).rejects.toBeDefined();
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('when two requests race with one code, then exactly one gets tokens', async () => {
+    const client = await registerClient();
+    const person = await registerAndLogin(app);
+    const config = await relyingParty(client);
+    const { url, checks } = await authorization(config);
+    const back = await new OAuthBrowser(APP).signInToApp(issuer, url, person.accessToken);
+
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => oidc.authorizationCodeGrant(config, back, checks)));
+
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('when another client presents the code, or the secret is wrong, then no tokens are issued', async () => {
+    const client = await registerClient();
+    const other = await registerClient();
+    const person = await registerAndLogin(app);
+    const config = await relyingParty(client);
+    const { url, checks } = await authorization(config);
+    const back = await new OAuthBrowser(APP).signInToApp(issuer, url, person.accessToken);
+
+    await expect(oidc.authorizationCodeGrant(await relyingParty(other), back, checks)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await refusal(oidc.authorizationCodeGrant(await relyingParty({ clientId: client.clientId }, oidc.ClientSecretBasic('wrong')), back, checks))).toBe(
+      'invalid_client',
+    );
+  });
+
+  it('when a code has expired, then it is refused', async () => {
+    const client = await registerClient();
+    const person = await registerAndLogin(app);
+    const config = await relyingParty(client);
+    const { url, checks } = await authorization(config);
+    const back = await new OAuthBrowser(APP).signInToApp(issuer, url, person.accessToken);
+
+    clock.advance(61_000);
+
+    await expect(oidc.authorizationCodeGrant(config, back, checks)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('when an app asks for a scope or an audience it was not given, then it is refused', async () => {
+    const client = await registerClient({ scopes: ['openid', 'email'], resources: [] });
+    const config = await relyingParty(client);
+    const browser = new OAuthBrowser(APP);
+
+    const scoped = await browser.walk((await authorization(config, { scope: 'openid email orders:write' })).url);
+    const audience = await browser.walk((await authorization(config, { scope: 'openid', resource: API })).url);
+
+    expect((scoped as { url: URL }).url.searchParams.get('error')).toBe('invalid_scope');
+    expect((audience as { url: URL }).url.searchParams.get('error')).toBe('invalid_target');
+  });
+
+  it('when a service uses client credentials for an API, then it gets a JWT for that audience signed by the JWKS', async () => {
+    const client = await registerClient({ grantTypes: ['client_credentials'], redirectUris: [], scopes: ['orders:read'] });
+    const config = await relyingParty(client);
+
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'orders:read', resource: API });
+
+    const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
+    const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer, audience: API, algorithms: ['ES256'] });
+    expect(payload.client_id).toBe(client.clientId);
+    expect(payload.scope).toBe('orders:read');
+    await expect(oidc.clientCredentialsGrant(config, { scope: 'orders:write', resource: API })).rejects.toMatchObject({ error: 'invalid_scope' });
+  });
+
+  it('when a client may introspect, then it learns whether a token is active; another client learns nothing', async () => {
+    const client = await registerClient();
+    const introspector = await registerClient({ introspection: true, grantTypes: ['client_credentials'], redirectUris: [], scopes: [] });
+    const bystander = await registerClient({ grantTypes: ['client_credentials'], redirectUris: [], scopes: [] });
+    const { tokens } = await signedInToApp(client);
+
+    const allowed = await oidc.tokenIntrospection(await relyingParty(introspector), tokens.access_token);
+    const refused = await oidc.tokenIntrospection(await relyingParty(bystander), tokens.access_token);
+
+    expect(allowed.active).toBe(true);
+    expect(allowed.client_id).toBe(client.clientId);
+    expect(refused.active).toBe(false);
+  });
+
+  it('when an app revokes its refresh token, then it stops working', async () => {
+    const client = await registerClient();
+    const { config, tokens } = await signedInToApp(client);
+
+    await oidc.tokenRevocation(config, tokens.refresh_token!);
+
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('when a rotated refresh token comes back after the grace interval, then the whole grant ends', async () => {
+    const client = await registerClient();
+    const { config, tokens } = await signedInToApp(client);
+    const next = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    const raced = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(raced.access_token).toBeTruthy();
+
+    clock.advance(11_000);
+
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.refreshTokenGrant(config, next.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('when the person logs out here, then the app is told over the back channel, its refresh token dies and prompt=none needs a sign-in', async () => {
+    const client = await registerClient({ backchannelLogoutUri: backchannel.url });
+    const { person, config, tokens, browser } = await signedInToApp(client);
+    const before = backchannel.received.length;
+
+    const out = await request(app)
+      .post('/logout')
+      .set(...bearer(person.accessToken));
+    expect(out.status).toBe(204);
+
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const landing = await browser.walk((await authorization(config, { prompt: 'none' })).url);
+    expect((landing as { url: URL }).url.searchParams.get('error')).toBe('login_required');
+    await expect.poll(() => backchannel.received.length, { timeout: 5_000 }).toBeGreaterThan(before);
+    const logoutToken = backchannel.received.at(-1)!.get('logout_token')!;
+    const { payload } = await jose.jwtVerify(logoutToken, jose.createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)), {
+      issuer,
+      audience: client.clientId,
+    });
+    expect(payload.sub).toBe(person.id);
+    expect(payload.events).toHaveProperty(['http://schemas.openid.net/event/backchannel-logout']);
+  });
+
+  it('when an administrator disables the person, then the app can no longer refresh', async () => {
+    const client = await registerClient();
+    const { person, config, tokens } = await signedInToApp(client);
+
+    const res = await request(app)
+      .post(`/admin/users/${person.id}/disable`)
+      .set(...bearer(adminToken));
+    expect(res.status).toBe(200);
+
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('when the app logs the person out (RP-initiated), then our session ends too', async () => {
+    const client = await registerClient({ postLogoutRedirectUris: [`${APP}/bye`] });
+    const { person, config, tokens, browser } = await signedInToApp(client);
+    const end = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: `${APP}/bye` });
+
+    const question = await browser.walk(end);
+    expect(question.kind).toBe('page');
+    const body = (question as { body: string }).body;
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(body)?.[1];
+    const action = /<form[^>]*action="([^"]+)"/.exec(body)?.[1];
+    expect(xsrf && action).toBeTruthy();
+    const confirm = await browser.request(new URL(action!, issuer), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }).toString(),
+    });
+    expect(new URL(confirm.headers.get('location')!).href).toContain(`${APP}/bye`);
+
+    const refresh = await request(app).post('/refresh').send({ refresh_token: person.refreshToken });
+    expect(refresh.status).toBe(401);
+  });
+
+  describe('DPoP', () => {
+    it('when an app presents a DPoP proof, then its tokens are bound to its key and refused without a matching proof', async () => {
+      // A public client's refresh token is bound too (RFC 9449 §5; a confidential client's is bound by its own credentials).
+      const client = await registerClient({ public: true });
+      const key = await oidc.randomDPoPKeyPair('ES256');
+      const { config, tokens, person } = await signedInToApp(client, {}, { DPoP: oidc.getDPoPHandle(await relyingParty(client), key) });
+
+      expect(tokens.token_type.toLowerCase()).toBe('dpop');
+      const bound = await fetch(`${issuer}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(bound.status).toBe(401);
+      const info = await oidc.fetchUserInfo(config, tokens.access_token, person.id, { DPoP: oidc.getDPoPHandle(config, key) });
+      expect(info.sub).toBe(person.id);
+      const otherKey = await oidc.randomDPoPKeyPair('ES256');
+      await expect(oidc.fetchUserInfo(config, tokens.access_token, person.id, { DPoP: oidc.getDPoPHandle(config, otherKey) })).rejects.toBeDefined();
+      await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!, undefined, { DPoP: oidc.getDPoPHandle(config, otherKey) })).rejects.toMatchObject({
+        error: 'invalid_grant',
+      });
+    });
+
+    it('when a DPoP proof is replayed, made for another URL or method, then it is refused', async () => {
+      const client = await registerClient({ grantTypes: ['client_credentials'], redirectUris: [], scopes: ['orders:read'] });
+      const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
+      const jwk = await jose.exportJWK(publicKey);
+      const proof = (htm: string, htu: string) =>
+        new jose.SignJWT({ htm, htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) })
+          .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+          .sign(privateKey);
+      const token = (dpop: string) =>
+        fetch(`${issuer}/oauth2/token`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`,
+            dpop,
+          },
+          body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'orders:read', resource: API }).toString(),
+        });
+
+      const good = await proof('POST', `${issuer}/oauth2/token`);
+      expect((await token(good)).status).toBe(200);
+      expect((await token(good)).status).toBe(400);
+      expect((await token(await proof('POST', `${issuer}/oauth2/userinfo`))).status).toBe(400);
+      expect((await token(await proof('GET', `${issuer}/oauth2/token`))).status).toBe(400);
+    });
+  });
+
+  describe('the page hand-over', () => {
+    it('when another browser asks about an interaction, then it is not found', async () => {
+      const client = await registerClient();
+      const browser = new OAuthBrowser(APP);
+      const landing = await browser.walk((await authorization(await relyingParty(client))).url);
+      const uid = (landing as { uid: string }).uid;
+      const person = await registerAndLogin(app);
+
+      const stranger = new OAuthBrowser(APP);
+      expect((await stranger.details(issuer, uid)).status).toBe(404);
+      expect((await stranger.decide(issuer, uid, person.accessToken)).status).toBe(404);
+      expect((await browser.decide(issuer, uid, 'not-a-token')).status).toBe(401);
+    });
+
+    it('when prompt=login asks for a fresh sign-in, then an older one must step up first', async () => {
+      const client = await registerClient();
+      const person = await registerAndLogin(app);
+      clock.advance(5 * 60_000);
+      const browser = new OAuthBrowser(APP);
+      const landing = await browser.walk((await authorization(await relyingParty(client), { prompt: 'login' })).url);
+
+      const answer = await browser.decide(issuer, (landing as { uid: string }).uid, person.accessToken);
+
+      expect(answer.status).toBe(401);
+      expect(((await answer.json()) as { error: { reason?: string; code: string } }).error.code).toBe('reauthentication_required');
+    });
+  });
+
+  describe('the client registry', () => {
+    it('when an administrator registers, reads, rotates and removes a client, then the secret is shown only when made', async () => {
+      const made = await registerClient();
+      expect(made.clientSecret).toMatch(/^[\w-]{43}$/);
+
+      const read = await request(app)
+        .get(`/admin/oauth-clients/${made.clientId}`)
+        .set(...bearer(adminToken));
+      expect(read.status).toBe(200);
+      expect(read.body.clientSecret).toBeUndefined();
+      const list = await request(app)
+        .get('/admin/oauth-clients')
+        .set(...bearer(adminToken));
+      expect((list.body as { clients: { clientId: string }[] }).clients.some((client) => client.clientId === made.clientId)).toBe(true);
+      const rotated = await request(app)
+        .patch(`/admin/oauth-clients/${made.clientId}`)
+        .set(...bearer(adminToken))
+        .send({ rotateSecret: true });
+      expect(rotated.status).toBe(200);
+      expect(rotated.body.clientSecret).not.toBe(made.clientSecret);
+      expect(await refusal(oidc.clientCredentialsGrant(await relyingParty(made), {}))).toBe('invalid_client');
+      const removed = await request(app)
+        .delete(`/admin/oauth-clients/${made.clientId}`)
+        .set(...bearer(adminToken));
+      expect(removed.status).toBe(204);
+      expect(
+        (
+          await request(app)
+            .get(`/admin/oauth-clients/${made.clientId}`)
+            .set(...bearer(adminToken))
+        ).status,
+      ).toBe(404);
+    });
+
+    it('when the body is malformed, extra, or describes a client that cannot work, then it is refused with 400', async () => {
+      const post = (body: unknown) =>
+        request(app)
+          .post('/admin/oauth-clients')
+          .set(...bearer(adminToken))
+          .send(body as object);
+      for (const body of [
+        {},
+        { name: 'x', redirectUris: ['not a url'] },
+        { name: 'x', redirectUris: [CALLBACK], extra: true },
+        { name: 'x', redirectUris: [`${CALLBACK}#frag`] },
+        { name: 'x', public: true, grantTypes: ['client_credentials'] },
+        { name: 'x', tokenEndpointAuthMethod: 'private_key_jwt', redirectUris: [CALLBACK] },
+        { name: 'x', grantTypes: ['implicit'] },
+        { name: 'x'.repeat(101) },
+      ]) {
+        const res = await post(body);
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        expect(res.body.error.code).toBe('validation_failed');
+      }
+    });
+
+    it('when someone who is not an administrator asks, then it is forbidden', async () => {
+      const person = await registerAndLogin(app);
+      const res = await request(app)
+        .get('/admin/oauth-clients')
+        .set(...bearer(person.accessToken));
+      expect(res.status).toBe(403);
+    });
+  });
+});
