@@ -17,6 +17,7 @@ import jwt from 'jsonwebtoken';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { readOutbox } from '../src/features/email/transport.js';
+import { BENCH_RESOURCE_SETTING, measureOpenIdProvider } from './bench-oauth.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -183,6 +184,7 @@ const serverEnv: NodeJS.ProcessEnv = {
   PATH: process.env.PATH,
   NODE_ENV: 'production',
   HOST: '127.0.0.1',
+  // Each server gets its own address as PUBLIC_URL (see startServer); the migration needs one too.
   PUBLIC_URL: 'http://127.0.0.1',
   JWT_SECRET: randomBytes(48).toString('base64url'),
   KEY_ENCRYPTION_KEY: randomBytes(48).toString('base64url'),
@@ -221,8 +223,14 @@ if (redisUrl) {
 let port = 4600;
 async function startServer(extraEnv: NodeJS.ProcessEnv): Promise<{ base: string; child: ChildProcess; readyMs: number }> {
   port++;
-  const child = startGroup('node', ['dist/src/main.js'], { ...serverEnv, ...extraEnv, PORT: String(port) }, path.join(work, `server-${port}.log`));
   const base = `http://127.0.0.1:${port}`;
+  // PUBLIC_URL is the server's own address: the OpenID provider's redirects and issuer name it.
+  const child = startGroup(
+    'node',
+    ['dist/src/main.js'],
+    { ...serverEnv, PUBLIC_URL: base, ...extraEnv, PORT: String(port) },
+    path.join(work, `server-${port}.log`),
+  );
   const readyMs = await waitFor(`${base}/health`);
   return { base, child, readyMs };
 }
@@ -287,7 +295,14 @@ try {
   }
 
   // Budgets far above what a run sends: these scenarios measure the limiter's cost, not its refusals.
-  const server = await startServer({ RATE_LIMIT_MAX: '1000000' });
+  const admin = { email: `bench-admin-${randomBytes(3).toString('hex')}@example.com`, password: PASSWORD, username: `admin_${randomBytes(3).toString('hex')}` };
+  const server = await startServer({
+    RATE_LIMIT_MAX: '1000000',
+    ADMIN_EMAIL: admin.email,
+    ADMIN_PASSWORD: admin.password,
+    ADMIN_USERNAME: admin.username,
+    OAUTH_RESOURCES: BENCH_RESOURCE_SETTING,
+  });
   const username = `bench_${randomBytes(3).toString('hex')}`;
   await call(server.base, '/register', { body: { username, email: `${username}@example.com`, password: PASSWORD } });
   // An API key needs a confirmed address: the link is in the outbox (no SMTP_URL here), written a moment after.
@@ -341,6 +356,20 @@ end
 `,
   );
   record('POST /refresh (rotation)', await wrk(server.base, { script: refreshScript, scriptArgs: [tokensFile] }));
+
+  // The OpenID provider: its token endpoint, introspection, UserInfo and refresh grant.
+  const { access_token: adminToken } = (await call(server.base, '/login', { body: { username: admin.username, password: admin.password } })) as {
+    access_token: string;
+  };
+  const openId = await measureOpenIdProvider({
+    base: server.base,
+    work,
+    adminToken,
+    userToken: token,
+    refreshTokens: 2 * CONNECTIONS + 20,
+    wrk: (url, options) => wrk(url, options),
+    record,
+  });
 
   const boundary = `bench${randomBytes(8).toString('hex')}`;
   const uploadBody = path.join(work, 'upload.bin');
@@ -424,6 +453,13 @@ end
     `\naccess-token verification, uncached: ES256 ${es256.toFixed(1)} µs, HS256 ${hs.toFixed(1)} µs (${(es256 / hs).toFixed(1)}×); ` +
       `a /protected request costs ${requestMicros.toFixed(0)} µs of the event loop, so a new ES256 token adds ${((100 * es256) / requestMicros).toFixed(0)} % ` +
       `once, and nothing afterwards (verified tokens are remembered). /protected ES256 vs HS256, measured one after the other: ${ratio(bearer.rps, hsBearer.rps)}`,
+  );
+  const vcpus = cpus().length;
+  const perVcpu = (rps: number) => `${(rps / vcpus).toFixed(0)}/s per vCPU`;
+  console.log(
+    `OpenID provider on ${vcpus} vCPU (one Node process): client-credential grants ${perVcpu(openId.token)} (Keycloak sizes 120/s per vCPU), ` +
+      `introspection ${perVcpu(openId.introspection)} (ZITADEL: 4,810/s on up to 7 containers × 6 vCPU), UserInfo ${perVcpu(openId.userinfo)}, ` +
+      `refresh grants ${perVcpu(openId.refresh)}`,
   );
   console.log(`one thread's bcrypt cost-12 compare rate: ${oneThreadRate.toFixed(2)}/s`);
   console.log(

@@ -162,7 +162,15 @@ export interface OAuthClientsDeps {
   check: MetadataCheck;
 }
 
+/**
+ * How long an instance reuses what it read of a client. Every token request names its client, so this saves a query
+ * each; a change made on another instance (a rotated secret, a removed client) reaches this one within it.
+ */
+export const CLIENT_CACHE_MS = 10_000;
+
 export class OAuthClients {
+  private readonly cache = new Map<string, { metadata: Record<string, unknown> | undefined; until: number }>();
+
   constructor(private readonly deps: OAuthClientsDeps) {}
 
   async list(): Promise<OAuthClientView[]> {
@@ -176,8 +184,17 @@ export class OAuthClients {
 
   /** The provider's view of a client, or undefined when there is none. */
   async metadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+    const now = this.deps.clock.now();
+    const cached = this.cache.get(clientId);
+    if (cached && cached.until > now) return cached.metadata;
     const row = await this.deps.prisma.oAuthClient.findUnique({ where: { id: clientId } });
-    return row ? toProviderMetadata(row) : undefined;
+    const metadata = row ? toProviderMetadata(row) : undefined;
+    // Unknown ids are not remembered: a flood of made-up ids must not fill the map.
+    if (metadata) {
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(clientId, { metadata, until: now + CLIENT_CACHE_MS });
+    } else this.cache.delete(clientId);
+    return metadata;
   }
 
   /** Registers a client; a confidential one gets its secret here, in the only answer that ever shows it. */
@@ -221,11 +238,13 @@ export class OAuthClients {
     await this.checked(next);
     const { id: _id, createdAt: _created, jwks, ...data } = next;
     const updated = await this.deps.prisma.oAuthClient.update({ where: { id: clientId }, data: { ...data, jwks: asJson(jwks) } });
+    this.cache.delete(clientId);
     return toView(updated, secret);
   }
 
   async remove(clientId: string): Promise<void> {
     const { count } = await this.deps.prisma.oAuthClient.deleteMany({ where: { id: clientId } });
+    this.cache.delete(clientId);
     if (count === 0) throw new AppError('oauth_client_not_found');
   }
 

@@ -12,7 +12,7 @@ import { adapterFactory } from './oidc-adapter.js';
 import type { OAuthStateStore } from './oauth-state-store.js';
 import { type OAuthClients, secretMatches, STANDARD_SCOPES } from './oauth-clients.js';
 import { errorPage, logoutPage, loggedOutPage } from './provider-pages.js';
-import type { SessionBridge } from './session-bridge.js';
+import { ACCOUNT_FIELDS, type SessionBridge } from './session-bridge.js';
 
 /** Where the provider's endpoints live; discovery stays at the issuer's /.well-known, the JWKS where it always was. */
 export const OAUTH_ROUTES = {
@@ -191,13 +191,10 @@ export class OpenIdProvider {
       jwks: { keys: [{ ...(key.key.export({ format: 'jwk' }) as object), kid: key.kid, alg: 'ES256', use: 'sig' }] as never },
       findAccount: async (_ctx, sub, token) => {
         if (!UUID.test(sub)) return undefined;
-        // A token issued through a provider session lives only while our session under it does.
+        // A token issued through a provider session lives only while our session under it does: one query says both.
         const sessionUid = (token as { sessionUid?: string } | undefined)?.sessionUid;
-        if (sessionUid !== undefined && !(await bridge.isLive(sessionUid, sub))) return undefined;
-        const user = await prisma.user.findUnique({
-          where: { id: sub },
-          select: { id: true, username: true, email: true, emailVerifiedAt: true, disabledAt: true, updatedAt: true },
-        });
+        const user =
+          sessionUid !== undefined ? await bridge.liveAccount(sessionUid, sub) : await prisma.user.findUnique({ where: { id: sub }, select: ACCOUNT_FIELDS });
         if (!user || user.disabledAt) return undefined;
         return {
           accountId: user.id,

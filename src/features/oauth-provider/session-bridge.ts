@@ -11,6 +11,17 @@ export interface BoundSession {
   userId: string;
 }
 
+/** What the provider's claims are made of. */
+export const ACCOUNT_FIELDS = { id: true, username: true, email: true, emailVerifiedAt: true, disabledAt: true, updatedAt: true } as const;
+export interface LiveAccount {
+  id: string;
+  username: string;
+  email: string;
+  emailVerifiedAt: Date | null;
+  disabledAt: Date | null;
+  updatedAt: Date;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What the bridge needs of the provider to end one of its sessions (see oidc-provider.ts). */
@@ -51,12 +62,18 @@ export class SessionBridge {
 
   /** Whether the provider session `uid` stands on a session of ours that is still live, of an account still enabled. */
   async isLive(uid: string, userId?: string): Promise<boolean> {
+    return (await this.liveAccount(uid, userId)) !== undefined;
+  }
+
+  /** The account behind the provider session `uid`, read with its liveness in one query; undefined once it has ended. */
+  async liveAccount(uid: string, userId?: string): Promise<LiveAccount | undefined> {
     const bound = await this.boundTo(uid);
-    if (!bound || (userId !== undefined && bound.userId !== userId) || !UUID.test(bound.sessionId)) return false;
-    const live = await this.deps.prisma.session.count({
+    if (!bound || (userId !== undefined && bound.userId !== userId) || !UUID.test(bound.sessionId)) return undefined;
+    const session = await this.deps.prisma.session.findFirst({
       where: { id: bound.sessionId, revokedAt: null, expiresAt: { gt: new Date(this.deps.clock.now()) }, user: { disabledAt: null } },
+      select: { user: { select: ACCOUNT_FIELDS } },
     });
-    return live > 0;
+    return session?.user;
   }
 
   /** Our sessions `sessionIds` ended: end the provider sessions standing on them (in the background). */

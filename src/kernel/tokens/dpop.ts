@@ -43,6 +43,8 @@ export class DpopProofs {
 
   /** The request's DPoP header, or undefined without one; two of them are refused. */
   static header(req: Request): string | undefined {
+    // The common case (no proof) reads one property; headersDistinct builds a copy of every header.
+    if (req.headers.dpop === undefined) return undefined;
     const raw = req.headersDistinct.dpop;
     if (raw === undefined) return undefined;
     if (raw.length !== 1) throw dpopRefusal('one DPoP header, please');
