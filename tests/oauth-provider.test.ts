@@ -1,6 +1,6 @@
 // authkit as an OpenID provider, with openid-client as the relying party: the code flow with PKCE through the page's
 // hand-over, refresh, client credentials, introspection, revocation, logout, DPoP, and the attacks on each.
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, type JsonWebKey, randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
@@ -9,7 +9,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManualClock } from '../src/core/clock.js';
 import { bearer, createAdmin, login, registerAndLogin } from './support/accounts.js';
 import { listenFirst, OAuthBrowser, recordingEndpoint } from './support/oauth-browser.js';
-import { buildApp, testConfig, useBackends } from './support/test-app.js';
+import type { SigningKey, SigningKeys } from '../src/kernel/keys/key-ring.js';
+import { buildApp, freshStore, testConfig, usingRedis, useBackends } from './support/test-app.js';
+
+/** A key set whose signing key a test switches, as the key ring does at an activation. */
+class SwitchableKeys implements SigningKeys {
+  readonly algorithm = 'ES256';
+  private readonly pairs = ['kid-a', 'kid-b'].map((kid) => ({ kid, ...generateKeyPairSync('ec', { namedCurve: 'P-256' }) }));
+  current = 0;
+
+  signing(): SigningKey {
+    const pair = this.pairs[this.current]!;
+    return { kid: pair.kid, alg: 'ES256', key: pair.privateKey };
+  }
+
+  verifying(kid: string): SigningKey | undefined {
+    const pair = this.pairs.find((each) => each.kid === kid);
+    return pair && { kid, alg: 'ES256', key: pair.publicKey };
+  }
+
+  publicJwks(): JsonWebKey[] {
+    return this.pairs.map((pair) => ({ ...pair.publicKey.export({ format: 'jwk' }), kid: pair.kid, alg: 'ES256', use: 'sig' }));
+  }
+}
 
 const APP = 'http://127.0.0.1:9';
 const CALLBACK = `${APP}/callback`;
@@ -340,13 +362,16 @@ describe('the OpenID provider', () => {
     expect(refused.active).toBe(false);
   });
 
-  it('when an app revokes its refresh token, then it stops working', async () => {
+  it('when an app revokes its refresh token, then it stops working; another client cannot revoke it', async () => {
     const client = await registerClient();
+    const other = await registerClient();
     const { config, tokens } = await signedInToApp(client);
 
-    await oidc.tokenRevocation(config, tokens.refresh_token!);
+    await oidc.tokenRevocation(await relyingParty(other), tokens.refresh_token!);
+    const still = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    await oidc.tokenRevocation(config, still.refresh_token!);
 
-    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.refreshTokenGrant(config, still.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('when a rotated refresh token comes back after the grace interval, then the whole grant ends', async () => {
@@ -493,6 +518,205 @@ describe('the OpenID provider', () => {
     });
   });
 
+  describe('clients that authenticate with a key, registration, key rotation and several instances', () => {
+    it('when a private_key_jwt client signs its assertion, then it gets tokens; an assertion by another key does not', async () => {
+      const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
+      const jwk = { ...(await jose.exportJWK(publicKey)), kid: 'service-1', alg: 'ES256', use: 'sig' };
+      const made = await request(app)
+        .post('/admin/oauth-clients')
+        .set(...bearer(adminToken))
+        .send({
+          name: 'Keyed service',
+          grantTypes: ['client_credentials'],
+          scopes: ['orders:read'],
+          resources: [API],
+          tokenEndpointAuthMethod: 'private_key_jwt',
+          jwks: { keys: [jwk] },
+        });
+      expect(made.status, JSON.stringify(made.body)).toBe(201);
+      expect(made.body.clientSecret).toBeUndefined();
+      const clientId = made.body.clientId as string;
+
+      const config = await relyingParty({ clientId }, oidc.PrivateKeyJwt({ key: privateKey, kid: 'service-1' }));
+      const tokens = await oidc.clientCredentialsGrant(config, { scope: 'orders:read', resource: API });
+      expect(tokens.access_token).toBeTruthy();
+
+      const stranger = await jose.generateKeyPair('ES256', { extractable: true });
+      const forged = await relyingParty({ clientId }, oidc.PrivateKeyJwt({ key: stranger.privateKey, kid: 'service-1' }));
+      expect(await refusal(oidc.clientCredentialsGrant(forged, { scope: 'orders:read', resource: API }))).toBe('invalid_client');
+    });
+
+    it('when dynamic registration is on, then only the initial access token registers, and only a digest of the secret is kept', async () => {
+      const own = await listenFirst();
+      try {
+        const token = 'an-initial-access-token-long-enough-0123456789';
+        const config = testConfig({ publicUrl: own.url, email: { ...testConfig().email, baseUrl: own.url }, oauthRegistrationToken: token });
+        const built = buildApp(backends, { config });
+        own.serve(built.app);
+        const metadata = { client_name: 'Registered', redirect_uris: [CALLBACK], grant_types: ['authorization_code'], response_types: ['code'] };
+
+        const anonymous = await fetch(`${own.url}/oauth2/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(metadata),
+        });
+        const wrong = await fetch(`${own.url}/oauth2/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer not-the-token' },
+          body: JSON.stringify(metadata),
+        });
+        const registered = await fetch(`${own.url}/oauth2/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify(metadata),
+        });
+
+        expect(anonymous.status).toBe(401);
+        expect(wrong.status).toBe(401);
+        expect(registered.status).toBe(201);
+        const client = (await registered.json()) as { client_id: string; client_secret: string };
+        const row = await backends.db.prisma.oAuthClient.findUnique({ where: { id: client.client_id } });
+        expect(row?.dynamic).toBe(true);
+        expect(row?.secretHash).not.toBe(client.client_secret);
+        const rp = await oidc.discovery(new URL(own.url), client.client_id, undefined, oidc.ClientSecretBasic(client.client_secret), {
+          execute: [oidc.allowInsecureRequests],
+        });
+        const person = await registerAndLogin(built.app);
+        const { url, checks } = await authorization(rp);
+        const back = await new OAuthBrowser(APP).signInToApp(own.url, url, person.accessToken);
+        expect((await oidc.authorizationCodeGrant(rp, back, checks)).claims()?.sub).toBe(person.id);
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('when the key ring starts signing with a new key, then new ID tokens carry it and both verify against the JWKS', async () => {
+      const own = await listenFirst();
+      try {
+        const keys = new SwitchableKeys();
+        const config = testConfig({ publicUrl: own.url, email: { ...testConfig().email, baseUrl: own.url } });
+        const built = buildApp(backends, { config, signingKeys: keys });
+        own.serve(built.app);
+        const admin = { email: `admin-${randomUUID()}@example.com`, password: 'correct horse battery staple', username: `admin_${randomUUID().slice(0, 8)}` };
+        await createAdmin(built.deps, admin);
+        const owner = (await login(built.app, admin)).accessToken;
+        const made = await request(built.app)
+          .post('/admin/oauth-clients')
+          .set(...bearer(owner))
+          .send({ name: 'Rotating', redirectUris: [CALLBACK] });
+        expect(made.status, JSON.stringify(made.body)).toBe(201);
+        const client = made.body as { clientId: string; clientSecret: string };
+        const rp = await oidc.discovery(new URL(own.url), client.clientId, undefined, oidc.ClientSecretBasic(client.clientSecret), {
+          execute: [oidc.allowInsecureRequests],
+        });
+        oidc.enableNonRepudiationChecks(rp);
+        const signIn = async () => {
+          const person = await registerAndLogin(built.app);
+          const { url, checks } = await authorization(rp);
+          const back = await new OAuthBrowser(APP).signInToApp(own.url, url, person.accessToken);
+          return (await oidc.authorizationCodeGrant(rp, back, checks)).id_token!;
+        };
+
+        const before = await signIn();
+        keys.current = 1;
+        const after = await signIn();
+
+        expect(jose.decodeProtectedHeader(before).kid).toBe('kid-a');
+        expect(jose.decodeProtectedHeader(after).kid).toBe('kid-b');
+        const jwks = jose.createRemoteJWKSet(new URL(`${own.url}/.well-known/jwks.json`));
+        for (const idToken of [before, after]) await jose.jwtVerify(idToken, jwks, { issuer: own.url, algorithms: ['ES256'] });
+      } finally {
+        await own.close();
+      }
+    });
+
+    it.runIf(usingRedis)('when one instance starts a sign-in, then another sharing Redis finishes it and serves its tokens', async () => {
+      const own = await listenFirst();
+      const second = await listenFirst();
+      try {
+        const config = testConfig({
+          publicUrl: own.url,
+          email: { ...testConfig().email, baseUrl: own.url },
+          oauthResources: [{ resource: API, scopes: ['orders:read', 'orders:write'] }],
+        });
+        const store = freshStore(backends);
+        const one = buildApp(backends, { config, store });
+        const two = buildApp(backends, { config, store });
+        own.serve(one.app);
+        second.serve(two.app);
+        const client = await registerClient();
+        const person = await registerAndLogin(one.app);
+        const rp = await oidc.discovery(new URL(own.url), client.clientId, undefined, oidc.ClientSecretBasic(client.clientSecret), {
+          execute: [oidc.allowInsecureRequests],
+        });
+        const browser = new OAuthBrowser(APP);
+        const { url, checks } = await authorization(rp);
+        // Behind one address, the browser's requests reach either instance: it starts at one, the page answers at two,
+        // the provider resumes at two, and the app exchanges the code at one.
+        const landing = await browser.walk(url);
+        expect(landing.kind, JSON.stringify(landing).slice(0, 1500)).toBe('interaction');
+        const uid = (landing as { uid: string }).uid;
+        const cookiesFor = (path: string, method: string) => browser.jar.header(new URL(path, own.url), method, false);
+        const answer = await fetch(`${second.url}/oauth2/interaction/${uid}`, {
+          method: 'POST',
+          headers: {
+            cookie: cookiesFor(`/oauth2/interaction/${uid}`, 'POST'),
+            authorization: `Bearer ${person.accessToken}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ decision: 'allow' }),
+        });
+        expect(answer.status).toBe(200);
+        const resume = new URL(((await answer.json()) as { redirectTo: string }).redirectTo);
+        const resumed = await fetch(`${second.url}${resume.pathname}`, { headers: { cookie: cookiesFor(resume.pathname, 'GET') }, redirect: 'manual' });
+        const back = new URL(resumed.headers.get('location') ?? '', own.url);
+        expect(back.origin).toBe(APP);
+        const tokens = await oidc.authorizationCodeGrant(rp, back, checks);
+        expect((await oidc.fetchUserInfo(rp, tokens.access_token, person.id)).sub).toBe(person.id);
+      } finally {
+        await own.close();
+        await second.close();
+      }
+    });
+
+    it('when an API leaves OAUTH_RESOURCES, then its clients keep signing people in without its scopes', async () => {
+      const client = await registerClient();
+      const own = await listenFirst();
+      try {
+        const built = buildApp(backends, {
+          config: testConfig({ publicUrl: own.url, email: { ...testConfig().email, baseUrl: own.url }, oauthResources: [] }),
+        });
+        own.serve(built.app);
+        const rp = await oidc.discovery(new URL(own.url), client.clientId, undefined, oidc.ClientSecretBasic(client.clientSecret), {
+          execute: [oidc.allowInsecureRequests],
+        });
+        const person = await registerAndLogin(built.app);
+        const browser = new OAuthBrowser(APP);
+
+        const { url, checks } = await authorization(rp);
+        const back = await browser.signInToApp(own.url, url, person.accessToken);
+        const gone = await browser.walk((await authorization(rp, { scope: 'openid orders:read' })).url);
+
+        expect((await oidc.authorizationCodeGrant(rp, back, checks)).claims()?.sub).toBe(person.id);
+        // A scope nobody offers any more is dropped from the request, as oidc-provider does with unknown scopes.
+        expect(gone.kind).toBe('interaction');
+        const details = (await (await browser.details(own.url, (gone as { uid: string }).uid)).json()) as { scopes: string[] };
+        expect(details.scopes).toEqual(['openid']);
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('when another client presents a refresh token, or asks for more scope at refresh, then it is refused', async () => {
+      const client = await registerClient();
+      const other = await registerClient();
+      const { config, tokens } = await signedInToApp(client);
+
+      expect(await refusal(oidc.refreshTokenGrant(await relyingParty(other), tokens.refresh_token!))).toBe('invalid_grant');
+      expect(await refusal(oidc.refreshTokenGrant(config, tokens.refresh_token!, { scope: 'openid orders:write' }))).toBe('invalid_scope');
+    });
+  });
+
   describe('the client registry', () => {
     it('when an administrator registers, reads, rotates and removes a client, then the secret is shown only when made', async () => {
       const made = await registerClient();
@@ -541,6 +765,7 @@ describe('the OpenID provider', () => {
         { name: 'x', public: true, grantTypes: ['client_credentials'] },
         { name: 'x', tokenEndpointAuthMethod: 'private_key_jwt', redirectUris: [CALLBACK] },
         { name: 'x', grantTypes: ['implicit'] },
+        { name: 'x', redirectUris: [CALLBACK], scopes: [] },
         { name: 'x'.repeat(101) },
       ]) {
         const res = await post(body);

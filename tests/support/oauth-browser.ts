@@ -63,7 +63,7 @@ export class OAuthBrowser {
       if (answer.status !== 200) throw new Error(`the interaction answered ${answer.status}: ${await answer.text()}`);
       landing = await this.walk(new URL(((await answer.json()) as { redirectTo: string }).redirectTo, base));
     }
-    if (landing.kind !== 'app') throw new Error(`expected to reach the app, stopped at ${JSON.stringify(landing).slice(0, 500)}`);
+    if (landing.kind !== 'app') throw new Error(`expected to reach the app, stopped at ${JSON.stringify(landing).slice(0, 1200)}`);
     return landing.url;
   }
 }

@@ -288,6 +288,9 @@ export class OAuthClients {
   }
 
   private async checked(row: Omit<ClientRow, 'jwks'> & { jwks: unknown }): Promise<void> {
+    // oidc-provider reads a client without scopes as one that may ask for any: a client that signs people in names its own.
+    if (row.grantTypes.includes('authorization_code') && row.scopes.length === 0)
+      throw invalid('a client that signs people in needs at least one scope', 'scopes');
     try {
       await this.deps.check(toProviderMetadata(row as ClientRow));
     } catch (err) {

@@ -15,6 +15,8 @@ export interface AdapterDeps {
   clock: Clock;
   /** A rotated refresh token presented again within this many seconds is a racing tab, not a thief (as POST /refresh). */
   refreshReuseIntervalS: number;
+  /** The scopes the provider offers now (standard ones and those of OAUTH_RESOURCES). */
+  offeredScopes: ReadonlySet<string>;
 }
 
 const entryKey = (model: string, id: string) => `${model}:${id}`;
@@ -85,7 +87,10 @@ class StateAdapter implements Adapter {
 
 /** Clients live in PostgreSQL (see oauth-clients.ts); the provider writes one only through dynamic registration. */
 class ClientAdapter implements Adapter {
-  constructor(private readonly clients: OAuthClients) {}
+  constructor(
+    private readonly clients: OAuthClients,
+    private readonly offeredScopes: ReadonlySet<string>,
+  ) {}
 
   async upsert(id: string, payload: AdapterPayload): Promise<void> {
     await this.clients.saveRegistered(id, payload);
@@ -94,7 +99,12 @@ class ClientAdapter implements Adapter {
   async find(id: string): Promise<AdapterPayload | undefined> {
     // Client ids are ours (base64url); anything else is not looked up at all.
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
-    return await this.clients.metadata(id);
+    const metadata = await this.clients.metadata(id);
+    if (!metadata) return undefined;
+    // A scope whose API left OAUTH_RESOURCES is no longer the client's to ask for; the client itself keeps working.
+    // Nothing left would read as "any scope": the client is then left as it is, which the provider refuses.
+    const scope = typeof metadata.scope === 'string' ? metadata.scope.split(' ').filter((each) => this.offeredScopes.has(each)) : [];
+    return scope.length === 0 ? metadata : { ...metadata, scope: scope.join(' ') };
   }
 
   findByUid(): Promise<undefined> {
@@ -116,5 +126,5 @@ class ClientAdapter implements Adapter {
 
 /** The factory oidc-provider calls once per model name. */
 export function adapterFactory(deps: AdapterDeps): (model: string) => Adapter {
-  return (model) => (model === 'Client' ? new ClientAdapter(deps.clients) : new StateAdapter(model, deps));
+  return (model) => (model === 'Client' ? new ClientAdapter(deps.clients, deps.offeredScopes) : new StateAdapter(model, deps));
 }

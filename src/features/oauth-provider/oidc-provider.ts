@@ -126,7 +126,8 @@ export class OpenIdProvider {
 
   private adapterDeps() {
     const { state, clients, clock, settings } = this.deps;
-    return { state, clients, clock, refreshReuseIntervalS: settings.refreshReuseIntervalS };
+    const offeredScopes = new Set([...STANDARD_SCOPES, ...settings.resources.flatMap((entry) => entry.scopes)]);
+    return { state, clients, clock, refreshReuseIntervalS: settings.refreshReuseIntervalS, offeredScopes };
   }
 
   private build(): Provider {
@@ -251,7 +252,8 @@ export class OpenIdProvider {
           enabled: true,
           allowedPolicy: (_ctx, client) => Promise.resolve((client as unknown as Record<string, unknown>).authkit_introspection === true),
         },
-        revocation: { enabled: true },
+        // RFC 7009 §2.1: a client revokes only tokens issued to it; another's token is answered 200 and left alone.
+        revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => Promise.resolve(token.clientId === client.clientId) },
         userinfo: { enabled: true },
         dPoP: { enabled: true },
         backchannelLogout: { enabled: true },
