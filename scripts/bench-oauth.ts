@@ -33,6 +33,32 @@ async function json(res: Response, what: string): Promise<Record<string, unknown
   return JSON.parse(text) as Record<string, unknown>;
 }
 
+/**
+ * A wrk script that spends one refresh token per request and queues the one each answer gives back. At the end the
+ * queue replaces the file, so a measured run starts from live tokens after the warm-up has rotated the first ones.
+ * `request` is the Lua expression of one request, with `token` in scope.
+ */
+export function rotatingTokensScript(request: string): string {
+  return `local threads = {}
+function setup(thread) table.insert(threads, thread) end
+tokens = {}
+function init(args) file = args[1]; for line in io.lines(file) do table.insert(tokens, line) end end
+function request()
+  local token = table.remove(tokens, 1) or "none"
+  return ${request}
+end
+function response(status, headers, body)
+  local token = body:match('"refresh_token":"([^"]+)"')
+  if token then table.insert(tokens, token) end
+end
+function done()
+  local out = io.open(threads[1]:get("file"), "w")
+  for _, token in ipairs(threads[1]:get("tokens")) do out:write(token, "\\n") end
+  out:close()
+end
+`;
+}
+
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 
 /** Measures the four and returns their rates (for the per-vCPU line). */
@@ -124,24 +150,9 @@ export async function measureOpenIdProvider(deps: OAuthBenchDeps): Promise<Recor
   await writeFile(refreshFile, `${pairs.map((pair) => pair.refresh_token).join('\n')}\n`);
   const refreshScript = await script(
     'oauth-refresh.lua',
-    `local threads = {}
-function setup(thread) table.insert(threads, thread) end
-tokens = {}
-function init(args) file = args[1]; for line in io.lines(file) do table.insert(tokens, line) end end
-function request()
-  local token = table.remove(tokens, 1) or "none"
-  return wrk.format("POST", "/oauth2/token", { ["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "${basic(web.clientId, web.clientSecret)}" }, "grant_type=refresh_token&refresh_token=" .. token)
-end
-function response(status, headers, body)
-  local token = body:match('"refresh_token":"([^"]+)"')
-  if token then table.insert(tokens, token) end
-end
-function done()
-  local out = io.open(threads[1]:get("file"), "w")
-  for _, token in ipairs(threads[1]:get("tokens")) do out:write(token, "\\n") end
-  out:close()
-end
-`,
+    rotatingTokensScript(
+      `wrk.format("POST", "/oauth2/token", { ["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "${basic(web.clientId, web.clientSecret)}" }, "grant_type=refresh_token&refresh_token=" .. token)`,
+    ),
   );
   const refresh = await deps.wrk(base, { script: refreshScript, scriptArgs: [refreshFile] });
   deps.record('POST /oauth2/token, refresh grant (rotation)', refresh);

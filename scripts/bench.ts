@@ -17,7 +17,7 @@ import jwt from 'jsonwebtoken';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { readOutbox } from '../src/features/email/transport.js';
-import { BENCH_RESOURCE_SETTING, measureOpenIdProvider } from './bench-oauth.js';
+import { BENCH_RESOURCE_SETTING, measureOpenIdProvider, rotatingTokensScript } from './bench-oauth.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -334,26 +334,7 @@ try {
   const refreshScript = path.join(work, 'refresh.lua');
   await writeFile(
     refreshScript,
-    `-- Each answer's new refresh token goes back in the queue. At the end the queue replaces the file, so the
--- measured run starts from live tokens after the warm-up has rotated the first ones.
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-tokens = {}
-function init(args) file = args[1]; for line in io.lines(file) do table.insert(tokens, line) end end
-function request()
-  local token = table.remove(tokens, 1) or "rt_none"
-  return wrk.format("POST", "/refresh", { ["Content-Type"] = "application/json" }, '{"refresh_token":"' .. token .. '"}')
-end
-function response(status, headers, body)
-  local token = body:match('"refresh_token":"([^"]+)"')
-  if token then table.insert(tokens, token) end
-end
-function done()
-  local out = io.open(threads[1]:get("file"), "w")
-  for _, token in ipairs(threads[1]:get("tokens")) do out:write(token, "\\n") end
-  out:close()
-end
-`,
+    rotatingTokensScript(`wrk.format("POST", "/refresh", { ["Content-Type"] = "application/json" }, '{"refresh_token":"' .. token .. '"}')`),
   );
   record('POST /refresh (rotation)', await wrk(server.base, { script: refreshScript, scriptArgs: [tokensFile] }));
 

@@ -31,6 +31,7 @@ import { signingKeyRoutes } from './features/signing-keys/signing-key-routes.js'
 import { meRoutes } from './features/users/me-routes.js';
 import { webhookRoutes } from './features/webhooks/webhook-routes.js';
 import { isProviderPath } from './features/oauth-provider/oidc-provider.js';
+import { errorPage } from './features/oauth-provider/provider-pages.js';
 import { DpopProofs } from './kernel/tokens/dpop.js';
 import { oauthRoutes } from './features/oauth-provider/oauth-routes.js';
 
@@ -60,12 +61,20 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
   app.use(noStore());
   // The OpenID provider reads its own request bodies (forms and JSON), so it comes before the JSON parser.
   const openId = graph.openId;
+  const oauthLimit = rateLimiters.limit('oauth');
   if (openId)
     app.use((req, res, next) => {
       if (!isProviderPath(req.path)) return next();
+      if (graph.oauthInteractions && !graph.oauthInteractions.mayResume(req)) {
+        res
+          .status(400)
+          .type('html')
+          .send(errorPage({ error: 'invalid_request', error_description: 'this sign-in was answered in another browser' }));
+        return;
+      }
       // The discovery document is the same for everyone and names PUBLIC_URL alone: caches may keep it a while.
       if (req.path === '/.well-known/openid-configuration' && config.publicUrl) res.set('Cache-Control', 'public, max-age=300');
-      openId.handle(req, res);
+      void oauthLimit(req, res, (err?: unknown) => (err === undefined ? openId.handle(req, res) : next(err)));
     });
   const parseJson = express.json({ limit: config.bodyLimit });
   app.use((req, res, next) => (hasBody(req) ? parseJson(req, res, next) : next()));
@@ -173,7 +182,19 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
     }).router,
   );
   if (graph.oauthInteractions)
-    app.use(oauthRoutes(registry, { interactions: graph.oauthInteractions, clients: graph.oauthClients, authn, publicLimit, userLimit, admin }).router);
+    app.use(
+      oauthRoutes(registry, {
+        interactions: graph.oauthInteractions,
+        clients: graph.oauthClients,
+        consents: graph.consents,
+        authn,
+        publicLimit,
+        userLimit,
+        readLimit,
+        admin,
+        secureSite: config.email.baseUrl.startsWith('https:'),
+      }).router,
+    );
   app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);
   app.use(
     imageRoutes(registry, {

@@ -44,6 +44,7 @@ import { ImageUrlSigner } from './features/images/signed-urls.js';
 import { Registration } from './features/sign-in/registration.js';
 import { OAuthInteractions } from './features/oauth-provider/interactions.js';
 import { OAuthClients } from './features/oauth-provider/oauth-clients.js';
+import { OAuthConsents } from './features/oauth-provider/consents.js';
 import { createOAuthStateStore } from './features/oauth-provider/oauth-state-store.js';
 import { OpenIdProvider } from './features/oauth-provider/oidc-provider.js';
 import { SessionBridge } from './features/oauth-provider/session-bridge.js';
@@ -280,6 +281,7 @@ function composeOpenId(deps: AppDeps, kernel: ReturnType<typeof composeKernel>) 
   const bridge = new SessionBridge({ state, prisma: db.prisma, clock, logger });
   kernel.sessions.onEnded((sessionIds) => bridge.sessionsEnded(sessionIds));
   let openId: OpenIdProvider | undefined;
+  const consents = new OAuthConsents(db.prisma, clock);
   const oauthClients = new OAuthClients({ prisma: db.prisma, clock, check: (metadata) => openId?.validate(metadata) ?? Promise.resolve() });
   if (config.oauthProvider && signingKeys.algorithm === 'ES256') {
     openId = new OpenIdProvider({
@@ -304,13 +306,17 @@ function composeOpenId(deps: AppDeps, kernel: ReturnType<typeof composeKernel>) 
       clock,
       logger,
       cookieKey: deriveKey(localDerivationSecret(config), 'authkit oidc cookies v1').toString('base64url'),
+      consents,
     });
   }
   return {
     oauthClients,
     openIdSessions: bridge,
     openId,
-    oauthInteractions: openId && new OAuthInteractions(openId, state, clock, config.jwtClockToleranceS),
+    consents,
+    oauthInteractions:
+      openId &&
+      new OAuthInteractions(openId, state, consents, clock, config.jwtClockToleranceS, deriveKey(localDerivationSecret(config), 'authkit oauth answers v1')),
   };
 }
 

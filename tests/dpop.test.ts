@@ -166,7 +166,13 @@ describe('DPoP-bound tokens of our own', () => {
       .sign(new TextEncoder().encode('secret'));
     const otherKey = await proof(key, 'POST', '/login', clock, { jwk: await jose.exportJWK(publicKey) });
 
-    for (const dpop of [withPrivate, symmetric, otherKey, await proof(key, 'POST', '/login', clock, { path: '/register' })]) {
+    // Keys WebCrypto itself refuses (a point off the curve, an RSA key now that proofs are EC or EdDSA only): 401, never 500.
+    const offCurve = await proof(key, 'POST', '/login', clock, { jwk: { ...key.jwk, x: 'AAAA', y: 'AAAA' } });
+    const rsa = await jose.generateKeyPair('RS256', { extractable: true });
+    const rsaProof = await new jose.SignJWT({ htm: 'POST', htu: `${SITE}/login`, jti: randomUUID(), iat: Math.floor(clock.now() / 1000) })
+      .setProtectedHeader({ alg: 'RS256', typ: 'dpop+jwt', jwk: await jose.exportJWK(rsa.publicKey) })
+      .sign(rsa.privateKey);
+    for (const dpop of [withPrivate, symmetric, otherKey, offCurve, rsaProof, await proof(key, 'POST', '/login', clock, { path: '/register' })]) {
       const res = await request(app).post('/login').set('DPoP', dpop).send({ username: account.username, password: account.password });
       expect(res.status, dpop.slice(0, 60)).toBe(401);
       expect(res.body.error.reason).toBe('dpop_proof_invalid');

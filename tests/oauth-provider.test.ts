@@ -350,8 +350,8 @@ describe('the OpenID provider', () => {
 
   it('when a client may introspect, then it learns whether a token is active; another client learns nothing', async () => {
     const client = await registerClient();
-    const introspector = await registerClient({ introspection: true, grantTypes: ['client_credentials'], redirectUris: [], scopes: [] });
-    const bystander = await registerClient({ grantTypes: ['client_credentials'], redirectUris: [], scopes: [] });
+    const introspector = await registerClient({ introspection: true, grantTypes: ['client_credentials'], redirectUris: [], scopes: ['orders:read'] });
+    const bystander = await registerClient({ grantTypes: ['client_credentials'], redirectUris: [], scopes: ['orders:read'] });
     const { tokens } = await signedInToApp(client);
 
     const allowed = await oidc.tokenIntrospection(await relyingParty(introspector), tokens.access_token);
@@ -374,17 +374,19 @@ describe('the OpenID provider', () => {
     await expect(oidc.refreshTokenGrant(config, still.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
-  it('when a rotated refresh token comes back after the grace interval, then the whole grant ends', async () => {
+  it('when a rotated refresh token comes back, then within the grace interval it is refused alone, after it the whole grant ends', async () => {
     const client = await registerClient();
     const { config, tokens } = await signedInToApp(client);
     const next = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-    const raced = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-    expect(raced.access_token).toBeTruthy();
+    // A racing tab: refused, and no second chain is minted; the successor still works.
+    expect(await refusal(oidc.refreshTokenGrant(config, tokens.refresh_token!))).toBe('invalid_grant');
+    const later = await oidc.refreshTokenGrant(config, next.refresh_token!);
+    expect(later.refresh_token).toBeTruthy();
 
     clock.advance(11_000);
 
-    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
-    await expect(oidc.refreshTokenGrant(config, next.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await refusal(oidc.refreshTokenGrant(config, tokens.refresh_token!))).toBe('invalid_grant');
+    expect(await refusal(oidc.refreshTokenGrant(config, later.refresh_token!))).toBe('invalid_grant');
   });
 
   it('when the person logs out here, then the app is told over the back channel, its refresh token dies and prompt=none needs a sign-in', async () => {
@@ -487,6 +489,188 @@ describe('the OpenID provider', () => {
       expect((await token(good)).status).toBe(400);
       expect((await token(await proof('POST', `${issuer}/oauth2/userinfo`))).status).toBe(400);
       expect((await token(await proof('GET', `${issuer}/oauth2/token`))).status).toBe(400);
+    });
+  });
+
+  describe('consent remembered, and taken back', () => {
+    it('when a person allowed an app, then a new browser goes straight on, unless the app asks for more or for consent', async () => {
+      const client = await registerClient();
+      const { person, config } = await signedInToApp(client);
+      const fresh = new OAuthBrowser(APP);
+      const continueFrom = async (extra: Record<string, string>) => {
+        const landing = await fresh.walk((await authorization(config, extra)).url);
+        expect(landing.kind).toBe('interaction');
+        return fresh.decide(issuer, (landing as { uid: string }).uid, person.accessToken, 'continue');
+      };
+
+      const known = await continueFrom({ scope: 'openid email', prompt: 'login' });
+      const more = await continueFrom({ scope: 'openid email orders:read', resource: API });
+      const forced = await continueFrom({ scope: 'openid', prompt: 'consent' });
+
+      expect(known.status).toBe(200);
+      expect(more.status).toBe(409);
+      expect(((await more.json()) as { error: { reason: string } }).error.reason).toBe('oauth_consent_required');
+      expect(forced.status).toBe(409);
+    });
+
+    it('when a person takes back what an app was allowed, then its refresh token dies and it must ask again; nobody else can', async () => {
+      const client = await registerClient();
+      const { person, config, tokens } = await signedInToApp(client);
+      const stranger = await registerAndLogin(app);
+
+      const listed = await request(app)
+        .get('/me/apps')
+        .set(...bearer(person.accessToken));
+      expect(listed.status).toBe(200);
+      expect(listed.body.apps).toEqual([expect.objectContaining({ clientId: client.clientId, name: 'Dashboard', scopes: expect.arrayContaining(['openid']) })]);
+      expect(
+        (
+          await request(app)
+            .delete(`/me/apps/${client.clientId}`)
+            .set(...bearer(stranger.accessToken))
+        ).status,
+      ).toBe(404);
+      expect(await refusal(oidc.refreshTokenGrant(config, tokens.refresh_token!))).toBeUndefined();
+
+      const taken = await request(app)
+        .delete(`/me/apps/${client.clientId}`)
+        .set(...bearer(person.accessToken));
+      expect(taken.status).toBe(204);
+
+      expect(
+        (
+          await request(app)
+            .get('/me/apps')
+            .set(...bearer(person.accessToken))
+        ).body.apps,
+      ).toEqual([]);
+      const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!).catch(() => undefined);
+      expect(rotated).toBeUndefined();
+      const fresh = new OAuthBrowser(APP);
+      const landing = await fresh.walk((await authorization(config, { scope: 'openid', prompt: 'login' })).url);
+      const again = await fresh.decide(issuer, (landing as { uid: string }).uid, person.accessToken, 'continue');
+      expect(again.status).toBe(409);
+      expect(
+        (
+          await request(app)
+            .delete(`/me/apps/${client.clientId}`)
+            .set(...bearer(person.accessToken))
+        ).status,
+      ).toBe(404);
+    });
+  });
+
+  describe('what an attack review found', () => {
+    it("when an interaction cookie is planted in another person's browser, then their answer cannot be resumed in the planter's", async () => {
+      const client = await registerClient({ firstParty: true });
+      const victim = await registerAndLogin(app);
+      const mallory = new OAuthBrowser(APP);
+      const { url } = await authorization(await relyingParty(client));
+      const landing = await mallory.walk(url);
+      const uid = (landing as { uid: string }).uid;
+      const interactionPath = `/oauth2/interaction/${uid}`;
+      // The victim's browser gets Mallory's interaction cookie (from a sibling subdomain, say) and its page answers.
+      const answer = await fetch(`${issuer}${interactionPath}`, {
+        method: 'POST',
+        headers: {
+          cookie: mallory.jar.header(new URL(interactionPath, issuer), 'POST', false),
+          authorization: `Bearer ${victim.accessToken}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ decision: 'continue' }),
+      });
+      expect(answer.status).toBe(200);
+      const resume = new URL(((await answer.json()) as { redirectTo: string }).redirectTo);
+
+      const stolen = await mallory.walk(resume);
+
+      expect(stolen.kind).toBe('page');
+      expect((stolen as { status: number }).status).toBe(400);
+    });
+
+    it('when a logout confirmation carries a forged xsrf value, then nobody is signed out', async () => {
+      const client = await registerClient();
+      const { person, browser } = await signedInToApp(client);
+      const confirm = await browser.request(new URL('/oauth2/logout/confirm', issuer), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'xsrf=forged&logout=yes',
+      });
+
+      expect(confirm.status).toBe(400);
+      expect((await request(app).post('/refresh').send({ refresh_token: person.refreshToken })).status).toBe(200);
+    });
+
+    it('when a public client is changed to use client credentials or to introspect, then the change is refused', async () => {
+      const spa = await registerClient({ public: true });
+      for (const change of [{ grantTypes: ['authorization_code', 'client_credentials'] }, { introspection: true }, { scopes: [] }]) {
+        const res = await request(app)
+          .patch(`/admin/oauth-clients/${spa.clientId}`)
+          .set(...bearer(adminToken))
+          .send(change);
+        expect(res.status, JSON.stringify(change)).toBe(400);
+      }
+      const anonymous = await fetch(`${issuer}/oauth2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: spa.clientId, resource: API }).toString(),
+      });
+      expect(anonymous.status).toBe(400);
+    });
+
+    it("when a person allowed one API's scope, then another API's scope of the same name still needs asking", async () => {
+      const other = 'https://other.example.test';
+      const own = await listenFirst();
+      try {
+        const config = testConfig({
+          publicUrl: own.url,
+          email: { ...testConfig().email, baseUrl: own.url },
+          oauthResources: [
+            { resource: API, scopes: ['orders:read'] },
+            { resource: other, scopes: ['orders:read'] },
+          ],
+        });
+        const built = buildApp(backends, { config });
+        own.serve(built.app);
+        const client = await registerClient({ resources: [API, other] });
+        const rp = await oidc.discovery(new URL(own.url), client.clientId, undefined, oidc.ClientSecretBasic(client.clientSecret), {
+          execute: [oidc.allowInsecureRequests],
+        });
+        const person = await registerAndLogin(built.app);
+        const first = new OAuthBrowser(APP);
+        await first.signInToApp(own.url, (await authorization(rp, { scope: 'openid orders:read', resource: API })).url, person.accessToken);
+
+        const second = new OAuthBrowser(APP);
+        const landing = await second.walk((await authorization(rp, { scope: 'openid orders:read', resource: other, prompt: 'login' })).url);
+        const answer = await second.decide(own.url, (landing as { uid: string }).uid, person.accessToken, 'continue');
+
+        expect(answer.status).toBe(409);
+      } finally {
+        await own.close();
+      }
+    });
+
+    it("when a flood of authorization requests comes from one address, then the provider's budget stops it", async () => {
+      const own = await listenFirst();
+      try {
+        const built = buildApp(backends, {
+          config: testConfig({
+            publicUrl: own.url,
+            email: { ...testConfig().email, baseUrl: own.url },
+            rateLimit: { ...testConfig().rateLimit, budgets: { ...testConfig().rateLimit.budgets, oauth: { limit: 5, windowMs: 60_000, keyBy: 'ip' } } },
+          }),
+          store: freshStore(backends),
+        });
+        own.serve(built.app);
+        const statuses = [];
+        for (let i = 0; i < 7; i += 1)
+          statuses.push((await fetch(`${own.url}/oauth2/authorize?client_id=nobody&state=${'x'.repeat(2_000)}`, { redirect: 'manual' })).status);
+
+        expect(statuses.slice(0, 5).every((status) => status !== 429)).toBe(true);
+        expect(statuses.slice(5)).toEqual([429, 429]);
+      } finally {
+        await own.close();
+      }
     });
   });
 
@@ -667,6 +851,7 @@ describe('the OpenID provider', () => {
           body: JSON.stringify({ decision: 'allow' }),
         });
         expect(answer.status).toBe(200);
+        browser.jar.store(new URL(`/oauth2/interaction/${uid}`, own.url), answer.headers.getSetCookie());
         const resume = new URL(((await answer.json()) as { redirectTo: string }).redirectTo);
         const resumed = await fetch(`${second.url}${resume.pathname}`, { headers: { cookie: cookiesFor(resume.pathname, 'GET') }, redirect: 'manual' });
         const back = new URL(resumed.headers.get('location') ?? '', own.url);
@@ -766,6 +951,8 @@ describe('the OpenID provider', () => {
         { name: 'x', tokenEndpointAuthMethod: 'private_key_jwt', redirectUris: [CALLBACK] },
         { name: 'x', grantTypes: ['implicit'] },
         { name: 'x', redirectUris: [CALLBACK], scopes: [] },
+        { name: 'x', grantTypes: ['client_credentials'], scopes: [] },
+        { name: 'x', public: true, redirectUris: [CALLBACK], introspection: true },
         { name: 'x'.repeat(101) },
       ]) {
         const res = await post(body);

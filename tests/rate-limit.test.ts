@@ -27,6 +27,7 @@ function budgets(limits: Partial<Record<BudgetGroup, number>>, failOpen = false)
       email: budget('email', 'ip'),
       links: budget('links', 'ip'),
       reads: budget('reads', 'principal'),
+      oauth: budget('oauth', 'ip'),
     },
     failOpen,
   };

@@ -276,6 +276,12 @@ const oauthProvider = {
  */
 export const READS_PER_SCREEN = 5;
 
+/**
+ * An app's sign-in is several requests to the provider (authorize, resume, token, UserInfo), and a service may fetch
+ * tokens often: the provider's budget is this many times the default one.
+ */
+export const OAUTH_REQUESTS_PER_BUDGET = 120;
+
 /** Rate limits: a budget per group of routes, in one window. */
 const rateLimits = {
   rateLimit: {
@@ -291,6 +297,7 @@ const rateLimits = {
       email: setting('RATE_LIMIT_EMAIL_MAX', groupBudget, 'Routes that mail an address someone typed, per IP'),
       links: setting('RATE_LIMIT_LINKS_MAX', groupBudget, 'Completing an emailed link (confirm the address, reset the password), per IP'),
       reads: setting('RATE_LIMIT_READS_MAX', groupBudget, `Reads of your own account and settings, per principal; unset: ${READS_PER_SCREEN} × RATE_LIMIT_MAX`),
+      oauth: setting('RATE_LIMIT_OAUTH_MAX', groupBudget, `The OpenID provider's endpoints, per IP; unset: ${OAUTH_REQUESTS_PER_BUDGET} × RATE_LIMIT_MAX`),
     },
     signedUrls: setting('SIGNED_URL_RATE_LIMIT_MAX', integer(300, 1, 1_000_000), 'Signed image URLs, per IP'),
     failOpen: setting('RATE_LIMIT_FAIL_OPEN', booleanFlag.default(false), 'Let requests through (true) or answer 503 (false) while the store is down'),
@@ -379,7 +386,7 @@ function shape<T extends SettingTree>(tree: T, byEnv: Record<string, unknown>): 
 type Declared = Values<typeof settings>;
 
 /** A budget of its own, so that exhausting one (say, images) never locks a client out of another (say, refresh). */
-export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls' | 'email' | 'links' | 'reads';
+export type BudgetGroup = 'auth' | 'refresh' | 'credentials' | 'account' | 'images' | 'api-keys' | 'signed-urls' | 'email' | 'links' | 'reads' | 'oauth';
 
 export interface BudgetSettings {
   limit: number;
@@ -499,6 +506,8 @@ function rateLimitSettings({ max, windowMs, groups, signedUrls, failOpen }: Decl
       links: budget(groups.links, 'ip'),
       // Reads of one's own state, apart from the writes they show: a screen's reads never cost the change it offers.
       reads: { limit: groups.reads || READS_PER_SCREEN * max, windowMs, keyBy: 'principal' },
+      // The provider's own endpoints, ahead of everything it stores: a flood of authorization requests cannot fill the store.
+      oauth: { limit: groups.oauth || OAUTH_REQUESTS_PER_BUDGET * max, windowMs, keyBy: 'ip' },
     },
     failOpen,
   };

@@ -263,6 +263,11 @@ export const ERROR_REASONS = {
   provider_id_taken: { code: 'conflict', message: 'An identity provider with that id exists already.' },
   // The OpenID provider (features/oauth-provider).
   oauth_client_not_found: { code: 'not_found', message: 'No such OAuth client.' },
+  oauth_consent_required: {
+    code: 'conflict',
+    message: 'The app asks for something this person has not allowed it yet: show them what it asks, then send allow or deny.',
+  },
+  oauth_consent_not_found: { code: 'not_found', message: 'You have not allowed that app anything.' },
   oauth_client_invalid: { code: 'validation_failed', message: 'The OAuth client is not valid.', details: FieldIssues },
   oauth_provider_off: { code: 'not_found', message: 'This service does not act as an OpenID provider here (OAUTH_PROVIDER=false, or JWT_ALGORITHM=HS256).' },
   oauth_interaction_not_found: {

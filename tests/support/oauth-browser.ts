@@ -47,7 +47,7 @@ export class OAuthBrowser {
   }
 
   /** The page's answer; returns the response (its redirectTo is where the browser goes next). */
-  async decide(base: string, uid: string, accessToken: string, decision: 'allow' | 'deny' = 'allow'): Promise<Response> {
+  async decide(base: string, uid: string, accessToken: string, decision: 'allow' | 'deny' | 'continue' = 'allow'): Promise<Response> {
     return this.request(new URL(`/oauth2/interaction/${uid}`, base), {
       method: 'POST',
       headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },

@@ -1,6 +1,6 @@
 // Signing in to another app through this one (we are its OpenID provider): the app's request arrives as
 // #oauth-interaction=<uid>; the person signs in here as usual, then allows or declines, and goes back to the app.
-import { describe, send } from '../api.js';
+import { ApiError, describe, send } from '../api.js';
 import { onSignedIn, onSignedOut } from '../state.js';
 import { $, say, withButton } from '../ui.js';
 
@@ -38,7 +38,7 @@ async function details(/** @type {string} */ uid) {
   }
 }
 
-async function answer(/** @type {string} */ uid, /** @type {'allow' | 'deny'} */ decision) {
+async function answer(/** @type {string} */ uid, /** @type {'allow' | 'deny' | 'continue'} */ decision) {
   /** @type {{ redirectTo: string }} */
   const next = await send(`/oauth2/interaction/${encodeURIComponent(uid)}`, { method: 'POST', body: { decision } });
   sessionStorage.removeItem(PENDING_KEY);
@@ -85,7 +85,12 @@ export async function wireOAuth(/** @type {string | null} */ uid) {
   });
   onSignedIn(async () => {
     $('#oauth-waiting').hidden = true;
-    if (request.consentRequired) showRequest(request);
-    else await decide(allow, 'allow');
+    // Straight on when there is nothing to ask (a first-party app, or all of it allowed before); else the card asks.
+    try {
+      await answer(uid, 'continue');
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) showRequest(request);
+      else say(`The app could not be answered: ${describe(error)}`, 'error');
+    }
   });
 }

@@ -1,11 +1,16 @@
 // The provider's login and consent, finished by the browser page: what an app asks for, and the signed-in person's
 // answer, bound to the browser that started the request (oidc-provider's interaction cookie) and to our session.
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request } from 'express';
+import { equalInConstantTime } from '../../core/constant-time.js';
+import { readCookie } from '../../kernel/throttle/login-throttle.js';
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import type { AuthContext } from '../../kernel/authenticate/authenticate.js';
 import { STANDARD_SCOPES } from './oauth-clients.js';
 import type { OAuthStateStore } from './oauth-state-store.js';
+import { consentEntries, type OAuthConsents, resourcesOf } from './consents.js';
 import { acrOf, BOUND_SESSION, type OpenIdProvider } from './oidc-provider.js';
 
 export interface InteractionView {
@@ -23,7 +28,21 @@ export interface InteractionView {
 
 type Interaction = Awaited<ReturnType<OpenIdProvider['provider']['interactionDetails']>>;
 
-const INTERACTION_TTL_MS = 10 * 60_000;
+/** The prompt values a request named (OpenID Connect's space-separated prompt parameter). */
+function promptsOf(params: Record<string, unknown>): string[] {
+  return typeof params.prompt === 'string' ? params.prompt.split(' ').filter(Boolean) : [];
+}
+
+/** What an interaction's request asks, as consent is kept. */
+function asked(interaction: { params: unknown }): string[] {
+  const params = interaction.params as Record<string, unknown>;
+  return consentEntries(requestedScopes(params), resourcesOf(params));
+}
+
+export const INTERACTION_TTL_MS = 10 * 60_000;
+/** The cookie that marks the browser that answered an interaction (path-scoped to that interaction's resume). */
+export const ANSWER_COOKIE = 'authkit_oauth_answer';
+const RESUME_PATH = /^\/oauth2\/authorize\/([\w-]+)$/;
 
 /** The scopes a request named (its scope parameter, a space-separated string). */
 function requestedScopes(params: Record<string, unknown>): string[] {
@@ -36,9 +55,29 @@ export class OAuthInteractions {
   constructor(
     private readonly openId: OpenIdProvider,
     private readonly state: OAuthStateStore,
+    private readonly consents: OAuthConsents,
     private readonly clock: Clock,
     private readonly clockToleranceS: number,
+    /** Keys the cookie that says which browser answered an interaction (see answerBinding). */
+    private readonly answerKey: Buffer,
   ) {}
+
+  /**
+   * The value of the cookie the answering browser gets, for `uid`. The provider resumes a flow only in a browser that
+   * holds it: an interaction cookie planted in someone else's browser (from a sibling subdomain, say) would otherwise
+   * let its planter carry that person's answer, and session, back to their own browser.
+   */
+  answerBinding(uid: string): string {
+    return createHmac('sha256', this.answerKey).update(uid).digest('base64url');
+  }
+
+  /** Whether a request may go on to the provider: a resume needs the cookie of the browser that answered. */
+  mayResume(req: Request): boolean {
+    const uid = RESUME_PATH.exec(req.path)?.[1];
+    if (uid === undefined) return true;
+    const presented = readCookie(req, ANSWER_COOKIE);
+    return presented !== undefined && equalInConstantTime(presented, this.answerBinding(uid));
+  }
 
   /** The browser reached the hand-over: when, by our clock, is what prompt=login's "a sign-in after this" means. */
   async arrived(uid: string): Promise<void> {
@@ -60,17 +99,37 @@ export class OAuthInteractions {
       client: { clientId: client.clientId, name: client.clientName ?? client.clientId },
       scopes: requestedScopes(params),
       resources: Array.isArray(resource) ? resource.map(String) : typeof resource === 'string' ? [resource] : [],
-      consentRequired: (client as unknown as Record<string, unknown>).authkit_first_party !== true,
+      consentRequired: await this.consentRequired(interaction, client.clientId, (client as unknown as Record<string, unknown>).authkit_first_party === true),
       loginHint: typeof params.login_hint === 'string' ? params.login_hint.slice(0, 320) : null,
     };
+  }
+
+  /**
+   * Whether the person is asked: never for a first-party app; always with prompt=consent; otherwise unless they allowed
+   * the app everything it asks for before (by the person the provider session is for; a new sign-in is asked).
+   */
+  private async consentRequired(interaction: Interaction, clientId: string, firstParty: boolean): Promise<boolean> {
+    if (firstParty) return false;
+    if (promptsOf(interaction.params).includes('consent')) return true;
+    const accountId = interaction.session?.accountId;
+    return accountId === undefined || !(await this.consents.covers(accountId, clientId, asked(interaction)));
   }
 
   /**
    * The signed-in person's answer: `allow` signs them in to the app as the caller's session (and gives it what it
    * asked for), `deny` sends the app access_denied. Returns where the browser goes next (back through the provider).
    */
-  async decide(req: IncomingMessage, res: ServerResponse, uid: string, auth: AuthContext, decision: 'allow' | 'deny'): Promise<string> {
+  async decide(req: IncomingMessage, res: ServerResponse, uid: string, auth: AuthContext, decision: 'allow' | 'deny' | 'continue'): Promise<string> {
     const interaction = await this.find(req, res, uid);
+    if (decision === 'continue') {
+      // "Go on if there is nothing to ask": a first-party app, or one this person allowed all of it before.
+      const client = await this.openId.provider.Client.find(String(interaction.params.client_id));
+      const firstParty = (client as unknown as Record<string, unknown> | undefined)?.authkit_first_party === true;
+      const prompts = promptsOf(interaction.params);
+      const asks =
+        !firstParty && (prompts.includes('consent') || !(await this.consents.covers(auth.userId, String(interaction.params.client_id), asked(interaction))));
+      if (asks) throw new AppError('oauth_consent_required');
+    }
     const provider = this.openId.provider;
     if (decision === 'deny')
       return provider.interactionResult(req, res, { error: 'access_denied', error_description: 'the person declined' }, { mergeWithLastSubmission: false });
@@ -87,6 +146,7 @@ export class OAuthInteractions {
       result[BOUND_SESSION] = { sessionId: auth.sessionId, userId: auth.userId };
     }
     result.consent = { grantId: await this.grantFor(interaction, auth.userId) };
+    await this.consents.remember(auth.userId, String(interaction.params.client_id), asked(interaction));
     return provider.interactionResult(req, res, result);
   }
 
@@ -96,9 +156,11 @@ export class OAuthInteractions {
     const toleranceMs = this.clockToleranceS * 1000;
     const arrivedAt = Number((await this.state.get(`arrived:${interaction.uid}`)) ?? interaction.iat * 1000);
     if (reasons.includes('login_prompt') && auth.authTimeMs + toleranceMs < arrivedAt) throw new AppError('reauthentication_required');
-    const maxAge = Number((interaction.params as Record<string, unknown>).max_age);
-    if (reasons.includes('max_age') && Number.isFinite(maxAge) && this.clock.now() - auth.authTimeMs > maxAge * 1000 + toleranceMs)
-      throw new AppError('reauthentication_required');
+    const rawMaxAge = (interaction.params as Record<string, unknown>).max_age;
+    const maxAge = rawMaxAge === undefined || rawMaxAge === null || rawMaxAge === '' ? Number.NaN : Number(rawMaxAge);
+    // Whenever max_age is asked, not only when oidc-provider names it as the reason (a login prompted by an ended
+    // session would otherwise take a page sign-in of any age).
+    if (Number.isFinite(maxAge) && this.clock.now() - auth.authTimeMs > maxAge * 1000 + toleranceMs) throw new AppError('reauthentication_required');
   }
 
   /** The grant the app gets: the session's grant for it (if any), plus what this request asks. */

@@ -116,8 +116,8 @@ export function toProviderMetadata(row: ClientRow): Record<string, unknown> {
     post_logout_redirect_uris: row.postLogoutRedirectUris,
     grant_types: row.grantTypes,
     response_types: authorizes ? ['code'] : [],
-    // No scopes at all is said by leaving scope out (an empty one is malformed); such a client has no resources either.
-    ...(row.scopes.length > 0 && { scope: row.scopes.join(' ') }),
+    // Never left out: oidc-provider reads a client without scope as one that may ask for any (see checked()).
+    scope: row.scopes.join(' '),
     token_endpoint_auth_method: row.tokenEndpointAuthMethod,
     // Loopback and private-use redirects are native apps (RFC 8252); oidc-provider refuses them for web clients.
     application_type: row.redirectUris.length > 0 && row.redirectUris.every(isLoopbackOrCustomScheme) ? 'native' : 'web',
@@ -201,8 +201,6 @@ export class OAuthClients {
   async create(input: NewClient): Promise<OAuthClientView> {
     const method = input.tokenEndpointAuthMethod ?? (input.public ? 'none' : 'client_secret_basic');
     if (input.public && method !== 'none') throw invalid('a public client authenticates with none', 'tokenEndpointAuthMethod');
-    if (method === 'none' && input.grantTypes.includes('client_credentials')) throw invalid('a public client cannot use client_credentials', 'grantTypes');
-    if (method === 'private_key_jwt' && input.jwks === null && input.jwksUri === null) throw invalid('private_key_jwt needs jwks or jwksUri', 'jwks');
     const secret = usesSecret(method) ? randomBytes(32).toString('base64url') : undefined;
     const now = new Date(this.deps.clock.now());
     const data = {
@@ -287,10 +285,16 @@ export class OAuthClients {
     return row;
   }
 
+  /** The rules a client must keep however it came to be (made or changed): one place, so a change cannot skip them. */
   private async checked(row: Omit<ClientRow, 'jwks'> & { jwks: unknown }): Promise<void> {
-    // oidc-provider reads a client without scopes as one that may ask for any: a client that signs people in names its own.
-    if (row.grantTypes.includes('authorization_code') && row.scopes.length === 0)
-      throw invalid('a client that signs people in needs at least one scope', 'scopes');
+    // oidc-provider reads a client without scopes as one that may ask for any.
+    if (row.scopes.length === 0) throw invalid('a client needs at least one scope (none would mean any)', 'scopes');
+    if (row.tokenEndpointAuthMethod === 'none') {
+      if (row.grantTypes.includes('client_credentials')) throw invalid('a public client cannot use client_credentials', 'grantTypes');
+      if (row.introspection) throw invalid('a public client cannot introspect: anyone could, in its name', 'introspection');
+    }
+    if (row.tokenEndpointAuthMethod === 'private_key_jwt' && row.jwks === null && row.jwksUri === null)
+      throw invalid('private_key_jwt needs jwks or jwksUri', 'jwks');
     try {
       await this.deps.check(toProviderMetadata(row as ClientRow));
     } catch (err) {

@@ -5,10 +5,11 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
-import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../../kernel/authenticate/authenticate.js';
 import { type AdminGuardDeps, adminOnly } from '../../kernel/authenticate/guards.js';
 import type { Budget } from '../../kernel/throttle/rate-limiter.js';
-import type { OAuthInteractions } from './interactions.js';
+import { ANSWER_COOKIE, INTERACTION_TTL_MS, type OAuthInteractions } from './interactions.js';
+import type { OAuthConsents } from './consents.js';
 import { ClientChangeBody, NewClientBody, type OAuthClients, OAuthClientView } from './oauth-clients.js';
 
 const Uid = z.string().regex(/^[A-Za-z0-9_-]{10,64}$/, 'an interaction id');
@@ -32,6 +33,10 @@ export function oauthRoutes(
   deps: {
     interactions: OAuthInteractions;
     clients: OAuthClients;
+    consents: OAuthConsents;
+    readLimit: Budget;
+    /** PUBLIC_URL is https: the answer cookie is Secure. */
+    secureSite: boolean;
     authn: Authenticators;
     publicLimit: RequestHandler;
     userLimit: Budget;
@@ -71,18 +76,63 @@ export function oauthRoutes(
     summary: "The signed-in person's answer: allow (sign in to the app as this session, and consent) or deny",
     description:
       'Needs the Bearer token of the session the app is signed in to. prompt=login or max_age may answer 401 reauthentication_required ' +
-      '(POST /reauthenticate, then again). The answer names where the browser goes next.',
+      '(POST /reauthenticate, then again). The answer names where the browser goes next, and sets a cookie without which the ' +
+      'provider resumes the flow in no other browser.',
     security: ['bearer'],
     params: z.object({ uid: Uid }),
-    body: z.object({ decision: z.enum(['allow', 'deny']) }).strict(),
+    body: z
+      .object({
+        decision: z.enum(['allow', 'deny', 'continue']).meta({
+          description: 'continue: go on only if nothing needs asking (a first-party app, or everything allowed before); else 409 oauth_consent_required',
+        }),
+      })
+      .strict(),
     middleware: [deps.authn.user(deps.userLimit)],
     responses: {
       200: { description: 'Where to send the browser', schema: z.object({ redirectTo: z.string() }) },
+      409: { description: 'continue, but the person must be asked first (oauth_consent_required)', schema: ErrorResponse },
       ...notFound,
       ...errors,
     },
     handler: async ({ params, body }, req, res) => {
-      res.json({ redirectTo: await deps.interactions.decide(req, res, params.uid, currentAuth(req), body.decision) });
+      const redirectTo = await deps.interactions.decide(req, res, params.uid, currentAuth(req), body.decision);
+      res.cookie(ANSWER_COOKIE, deps.interactions.answerBinding(params.uid), {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: deps.secureSite,
+        path: `/oauth2/authorize/${params.uid}`,
+        maxAge: INTERACTION_TTL_MS,
+      });
+      res.json({ redirectTo });
+    },
+  });
+
+  const ConnectedApp = z
+    .object({ clientId: z.string(), name: z.string(), scopes: z.array(z.string()), grantedAt: z.iso.datetime(), updatedAt: z.iso.datetime() })
+    .meta({ id: 'ConnectedApp' });
+  api.route({
+    method: 'get',
+    path: '/me/apps',
+    summary: 'The apps you allowed to sign you in, and what each may do',
+    security: ['bearer'],
+    middleware: [deps.authn.user(deps.readLimit)],
+    responses: { 200: { description: 'Newest first', schema: z.object({ apps: z.array(ConnectedApp) }) }, ...errors },
+    handler: async (_input, req, res) => {
+      res.json({ apps: await deps.consents.list(currentAuth(req).userId) });
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/me/apps/:clientId',
+    summary: 'Take back what you allowed an app: its tokens stop working, and it must ask again',
+    security: ['bearer'],
+    params: z.object({ clientId: ClientId }),
+    middleware: [deps.authn.user(UNMETERED)],
+    description: UNMETERED_NOTE,
+    responses: { 204: { description: 'Taken back' }, 404: { description: 'oauth_consent_not_found', schema: ErrorResponse }, ...errors },
+    handler: async ({ params }, req, res) => {
+      await deps.consents.revoke(currentAuth(req).userId, params.clientId);
+      res.status(204).end();
     },
   });
 

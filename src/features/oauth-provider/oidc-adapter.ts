@@ -13,13 +13,15 @@ export interface AdapterDeps {
   state: OAuthStateStore;
   clients: OAuthClients;
   clock: Clock;
-  /** A rotated refresh token presented again within this many seconds is a racing tab, not a thief (as POST /refresh). */
+  /** A rotated refresh token presented again within this many seconds is a racing tab, not a thief: refused, grant kept. */
   refreshReuseIntervalS: number;
   /** The scopes the provider offers now (standard ones and those of OAUTH_RESOURCES). */
   offeredScopes: ReadonlySet<string>;
 }
 
 const entryKey = (model: string, id: string) => `${model}:${id}`;
+/** The group of a person's grants to one app. */
+export const grantsOf = (accountId: string, clientId: string) => `grants:${accountId}:${clientId}`;
 
 /** One model's entries. */
 class StateAdapter implements Adapter {
@@ -31,6 +33,8 @@ class StateAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const deadline = this.deps.clock.now() + (expiresIn || FALLBACK_TTL_S) * 1000;
     const groups = payload.grantId ? [`grant:${payload.grantId}`] : [];
+    // A person's grants to an app, so that taking consent back (DELETE /me/apps/{clientId}) can end them all.
+    if (this.model === 'Grant' && payload.accountId && payload.clientId) groups.push(grantsOf(payload.accountId, payload.clientId));
     await this.deps.state.put(entryKey(this.model, id), JSON.stringify({ payload, deadline }), deadline, groups);
     if (payload.uid) await this.deps.state.put(entryKey(`${this.model}:uid`, payload.uid), id, deadline);
     if (payload.userCode) await this.deps.state.put(entryKey(`${this.model}:user-code`, payload.userCode), id, deadline);
@@ -66,7 +70,10 @@ class StateAdapter implements Adapter {
     if (stored === undefined) throw new errors.InvalidGrant('grant source not found');
     const { payload, deadline } = JSON.parse(stored) as { payload: AdapterPayload; deadline: number };
     const spent = await this.deps.state.spend(key, deadline);
-    if (spent.first || (this.model === 'RefreshToken' && this.inGrace(spent.spentAtMs))) return;
+    if (spent.first) return;
+    // A rotated refresh token back within the grace interval is most likely another tab racing: refused, but the grant
+    // lives on (minting it a second successor would fork the grant into two live chains). After it, a thief's replay.
+    if (this.inGrace(spent.spentAtMs)) throw new errors.InvalidGrant('refresh token already used; use the one it was exchanged for');
     if (payload.grantId) await this.revokeByGrantId(payload.grantId);
     throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
   }

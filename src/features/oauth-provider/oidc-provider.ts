@@ -8,7 +8,8 @@ import type { Prisma } from '../../core/db.js';
 import type { Logger } from '../../core/logger.js';
 import type { SigningKeys } from '../../kernel/keys/key-ring.js';
 import type { Sessions } from '../../kernel/sessions/sessions.js';
-import { adapterFactory } from './oidc-adapter.js';
+import { adapterFactory, grantsOf } from './oidc-adapter.js';
+import { consentEntries, type OAuthConsents, resourcesOf } from './consents.js';
 import type { OAuthStateStore } from './oauth-state-store.js';
 import { type OAuthClients, secretMatches, STANDARD_SCOPES } from './oauth-clients.js';
 import { errorPage, logoutPage, loggedOutPage } from './provider-pages.js';
@@ -59,6 +60,7 @@ export interface OpenIdDeps {
   logger: Logger;
   /** Signs the provider's cookies (derived from this service's own secret). */
   cookieKey: string;
+  consents: OAuthConsents;
 }
 
 /** What oidc-provider's client has for back-channel logout (its typings leave the method out). */
@@ -81,6 +83,13 @@ export class OpenIdProvider {
 
   constructor(private readonly deps: OpenIdDeps) {
     deps.bridge.attach(this);
+    deps.consents.attach((userId, clientId) => this.revokeGrantsOf(userId, clientId));
+  }
+
+  /** Ends every grant the person gave the app: its refresh and access tokens stop working. */
+  async revokeGrantsOf(userId: string, clientId: string): Promise<void> {
+    const adapter = adapterFactory(this.adapterDeps())('Grant');
+    for (const key of await this.deps.state.members(grantsOf(userId, clientId))) await adapter.revokeByGrantId(key.slice('Grant:'.length));
   }
 
   /** The provider signing with the key ring's current key. */
@@ -151,10 +160,12 @@ export class OpenIdProvider {
     });
     provider.on('server_error', (_ctx, err) => logger.error({ err: err.message }, 'the OpenID provider failed a request'));
     // Runs around oidc-provider's routes: after a confirmed logout, and before its answer leaves, our session ends too.
+    // Only a logout oidc-provider carried out (its anti-forgery check passed) counts: it says so with end_session.success.
+    const confirmed = new WeakSet<object>();
+    provider.on('end_session.success', (ctx) => confirmed.add(ctx));
     provider.use(async (ctx, next) => {
       await next();
-      const oidcCtx = ctx as KoaContextWithOIDC;
-      if ((oidcCtx.oidc as KoaContextWithOIDC['oidc'] | undefined)?.route === 'end_session_confirm') await this.loggedOutAtProvider(oidcCtx);
+      if (confirmed.has(ctx)) await this.loggedOutAtProvider(ctx as KoaContextWithOIDC);
     });
     return provider;
   }
@@ -235,7 +246,8 @@ export class OpenIdProvider {
         authorizationSigningAlgValues: ['ES256'],
         requestObjectSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
         clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
-        dPoPSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
+        // A DPoP proof brings its own key: no RSA, whose huge exponents cost milliseconds to check (as our own DPoP).
+        dPoPSigningAlgValues: ['ES256', 'ES384', 'EdDSA'],
       },
       extraClientMetadata: {
         properties: ['authkit_first_party', 'authkit_introspection', 'authkit_resources'],
@@ -250,7 +262,8 @@ export class OpenIdProvider {
         // RFC 7662 for the clients an administrator allows, and only for them (the default lets any client ask).
         introspection: {
           enabled: true,
-          allowedPolicy: (_ctx, client) => Promise.resolve((client as unknown as Record<string, unknown>).authkit_introspection === true),
+          allowedPolicy: (_ctx, client) =>
+            Promise.resolve(client.clientAuthMethod !== 'none' && (client as unknown as Record<string, unknown>).authkit_introspection === true),
         },
         // RFC 7009 §2.1: a client revokes only tokens issued to it; another's token is answered 200 and left alone.
         revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => Promise.resolve(token.clientId === client.clientId) },
@@ -295,15 +308,18 @@ export class OpenIdProvider {
           },
         },
       },
-      // Consent is remembered in the grant of each provider session; a first-party app never asks for it.
+      // Consent is remembered per person and app (consents.ts), so a new browser session does not ask again; a
+      // first-party app never asks. prompt=consent still asks (oidc-provider's consent_prompt check).
       loadExistingGrant: async (ctx) => {
         const { oidc } = ctx;
         if (!oidc.client || !oidc.session?.accountId) return undefined;
         const grantId = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId);
         if (grantId) return oidc.provider.Grant.find(grantId);
-        if ((oidc.client as unknown as Record<string, unknown>).authkit_first_party !== true) return undefined;
-        const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
         const requested = [...(oidc.requestParamScopes ?? [])];
+        const firstParty = (oidc.client as unknown as Record<string, unknown>).authkit_first_party === true;
+        const asked = consentEntries(requested, resourcesOf(oidc.params as unknown as Record<string, unknown>));
+        if (!firstParty && !(await this.deps.consents.covers(oidc.session.accountId, oidc.client.clientId, asked))) return undefined;
+        const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
         grant.addOIDCScope(requested.filter((scope) => (STANDARD_SCOPES as readonly string[]).includes(scope)).join(' '));
         for (const resource of Object.keys(oidc.resourceServers ?? {}))
           grant.addResourceScope(resource, requested.filter((scope) => !(STANDARD_SCOPES as readonly string[]).includes(scope)).join(' '));
