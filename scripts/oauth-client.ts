@@ -17,7 +17,7 @@ dotenv.config({ quiet: true });
 const USAGE = `usage: npm run oauth:client -- <command>
   create --name NAME [--redirect-uri URI]... [--post-logout-redirect-uri URI]... [--grant-types a,b]
          [--scopes "openid profile email offline_access"] [--resource URL]... [--public] [--first-party]
-         [--introspection] [--auth-method client_secret_basic|client_secret_post|none] [--backchannel-logout-uri URI]
+         [--introspection] [--require-dpop] [--auth-method client_secret_basic|client_secret_post|none] [--backchannel-logout-uri URI]
   list
   show <clientId>
   rotate-secret <clientId>
@@ -35,6 +35,7 @@ const { values, positionals } = parseArgs({
     public: { type: 'boolean' },
     'first-party': { type: 'boolean' },
     introspection: { type: 'boolean' },
+    'require-dpop': { type: 'boolean' },
     'auth-method': { type: 'string' },
     'backchannel-logout-uri': { type: 'string' },
   },
@@ -53,6 +54,7 @@ function newClient() {
     public: values.public,
     firstParty: values['first-party'],
     introspection: values.introspection,
+    requireDpop: values['require-dpop'],
     tokenEndpointAuthMethod: values['auth-method'],
     backchannelLogoutUri: values['backchannel-logout-uri'],
   });

@@ -465,6 +465,27 @@ describe('the OpenID provider', () => {
       });
     });
 
+    it('when a client must use DPoP, then a code exchange without a proof gets nothing, and one with a proof gets bound tokens', async () => {
+      const client = await registerClient({ public: true, requireDpop: true });
+      const person = await registerAndLogin(app);
+      const config = await relyingParty(client);
+      const browser = new OAuthBrowser(APP);
+
+      const first = await authorization(config);
+      const bare = await browser.signInToApp(issuer, first.url, person.accessToken);
+      expect(await refusal(oidc.authorizationCodeGrant(config, bare, first.checks))).toBe('invalid_grant');
+
+      const second = await authorization(config);
+      const back = await browser.signInToApp(issuer, second.url, person.accessToken);
+      const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+      const tokens = await oidc.authorizationCodeGrant(config, back, second.checks, undefined, { DPoP });
+      expect(tokens.token_type.toLowerCase()).toBe('dpop');
+      const read = await request(app)
+        .get(`/admin/oauth-clients/${client.clientId}`)
+        .set(...bearer(adminToken));
+      expect(read.body.requireDpop).toBe(true);
+    });
+
     it('when a DPoP proof is replayed, made for another URL or method, then it is refused', async () => {
       const client = await registerClient({ grantTypes: ['client_credentials'], redirectUris: [], scopes: ['orders:read'] });
       const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
