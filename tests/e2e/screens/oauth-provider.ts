@@ -25,7 +25,7 @@ async function startApp(): Promise<{ url: string; close(): Promise<void> }> {
 }
 
 export function oauthProviderScreens(kit: Kit): void {
-  it('when an app sends a person here, then they sign in with two factors, allow it, and the app gets an ID token that says so', async () => {
+  it('when an app sends a person here, then they sign in with two factors, allow it, the app gets an ID token that says so, and another browser later goes straight through', async () => {
     const server = await startServer({ RATE_LIMIT_MAX: '1000', ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, ADMIN_USERNAME: ADMIN.username });
     const app = await startApp();
     try {
@@ -57,6 +57,7 @@ export function oauthProviderScreens(kit: Kit): void {
       await page.locator('#mfa-enable').getByLabel('Code').fill(totpNow(secret));
       await page.locator('#mfa-enable').getByRole('button', { name: 'Turn on' }).click();
       await expect.poll(() => visit.text('#mfa-section > .result')).toMatch(/^Turned on\./);
+      const recoveryCode = (await visit.text('#mfa-codes')).split('\n').find(Boolean) ?? '';
       await logOut(visit);
       visit.expectQuietConsole('oauth setup', [refused(403)]);
 
@@ -103,6 +104,31 @@ export function oauthProviderScreens(kit: Kit): void {
       expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'mfa']));
       expect((await oidc.fetchUserInfo(config, tokens.access_token, claims.sub)).email).toBe(account.email);
       await visit.close();
+
+      // Another browser, another day: once signed in, the app it allowed before gets its code with no card shown.
+      const again = await Visit.open(kit.browser, server, 390);
+      const nextChecks = { ...checks, expectedState: oidc.randomState(), expectedNonce: oidc.randomNonce() };
+      await again.page.goto(
+        oidc.buildAuthorizationUrl(config, {
+          redirect_uri: `${app.url}/callback`,
+          scope: 'openid email',
+          code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: nextChecks.expectedState,
+          nonce: nextChecks.expectedNonce,
+        }).href,
+      );
+      await expect.poll(() => again.text('#oauth-waiting')).toBe('Sign in to continue to Dashboard.');
+      await logIn(again, account);
+      const secondStep = again.page.locator('#second-step-form');
+      await expect.poll(() => secondStep.isVisible()).toBe(true);
+      await secondStep.getByLabel('Code').fill(recoveryCode);
+      await secondStep.getByRole('button', { name: 'Verify' }).click();
+      // Nobody clicked Allow: reaching the app is the proof that no card waited for an answer.
+      await again.page.waitForURL((url) => url.origin === app.url);
+      const remembered = await oidc.authorizationCodeGrant(config, new URL(again.page.url()), nextChecks);
+      expect(remembered.claims()?.sub).toBe(claims.sub);
+      await again.close();
     } finally {
       await app.close();
       await server.stop();
