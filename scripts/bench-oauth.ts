@@ -122,21 +122,21 @@ export async function measureOpenIdProvider(deps: OAuthBenchDeps): Promise<Recor
     return file;
   };
   const rates = { token: 0, introspection: 0, userinfo: 0, refresh: 0 };
+  /** A wrk script that posts one form, as the service client, to whatever URL it is run against. */
+  const serviceForm = (name: string, body: string) =>
+    script(
+      name,
+      `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "${basic(service.clientId, service.clientSecret)}"\nwrk.body = "${body}"\n`,
+    );
 
   const grant = `grant_type=client_credentials&scope=orders%3Aread&resource=${encodeURIComponent(BENCH_RESOURCE)}`;
-  const tokenScript = await script(
-    'oauth-token.lua',
-    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "${basic(service.clientId, service.clientSecret)}"\nwrk.body = "${grant}"\n`,
-  );
+  const tokenScript = await serviceForm('oauth-token.lua', grant);
   const tokens = await deps.wrk(`${base}/oauth2/token`, { script: tokenScript });
   deps.record('POST /oauth2/token, client credentials (JWT)', tokens);
   rates.token = tokens.rps;
 
   const opaque = pairs[0]!.access_token;
-  const introspectScript = await script(
-    'oauth-introspect.lua',
-    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "${basic(service.clientId, service.clientSecret)}"\nwrk.body = "token=${opaque}"\n`,
-  );
+  const introspectScript = await serviceForm('oauth-introspect.lua', `token=${opaque}`);
   const introspection = await deps.wrk(`${base}/oauth2/introspect`, { script: introspectScript });
   deps.record('POST /oauth2/introspect (active token)', introspection);
   rates.introspection = introspection.rps;

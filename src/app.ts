@@ -100,6 +100,8 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
   const admin = { authn, userLimit, adminGuards };
 
   const errors = errorHandler(logger, metrics);
+  // PUBLIC_URL is https: the cookies of browser flows (a provider sign-in, an app's sign-in here) are Secure.
+  const secureSite = config.email.baseUrl.startsWith('https:');
   // With METRICS_TOKEN, Prometheus may scrape the public port too (main.ts serves the metrics port either way).
   if (config.metrics.token) app.get('/metrics', metricsHandler(metrics, config.metrics.token));
   app.use(healthRoutes(registry, deps).router);
@@ -178,7 +180,7 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       recentSignIn,
       enrolment: graph.enrolment,
       admin,
-      secureSite: config.email.baseUrl.startsWith('https:'),
+      secureSite,
     }).router,
   );
   if (graph.oauthInteractions)
@@ -192,7 +194,7 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
         userLimit,
         readLimit,
         admin,
-        secureSite: config.email.baseUrl.startsWith('https:'),
+        secureSite,
       }).router,
     );
   app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);

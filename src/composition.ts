@@ -277,6 +277,7 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
  */
 function composeOpenId(deps: AppDeps, kernel: ReturnType<typeof composeKernel>) {
   const { config, db, store, clock, logger, signingKeys } = deps;
+  const ownSecret = localDerivationSecret(config);
   const state = createOAuthStateStore(store, clock);
   const bridge = new SessionBridge({ state, prisma: db.prisma, clock, logger });
   kernel.sessions.onEnded((sessionIds) => bridge.sessionsEnded(sessionIds));
@@ -305,7 +306,7 @@ function composeOpenId(deps: AppDeps, kernel: ReturnType<typeof composeKernel>) 
       prisma: db.prisma,
       clock,
       logger,
-      cookieKey: deriveKey(localDerivationSecret(config), 'authkit oidc cookies v1').toString('base64url'),
+      cookieKey: deriveKey(ownSecret, 'authkit oidc cookies v1').toString('base64url'),
       consents,
     });
   }
@@ -315,8 +316,7 @@ function composeOpenId(deps: AppDeps, kernel: ReturnType<typeof composeKernel>) 
     openId,
     consents,
     oauthInteractions:
-      openId &&
-      new OAuthInteractions(openId, state, consents, clock, config.jwtClockToleranceS, deriveKey(localDerivationSecret(config), 'authkit oauth answers v1')),
+      openId && new OAuthInteractions(openId, state, consents, clock, config.jwtClockToleranceS, deriveKey(ownSecret, 'authkit oauth answers v1')),
   };
 }
 

@@ -236,6 +236,14 @@ const federation = {
   authProviderTimeoutMs: setting('AUTH_PROVIDER_TIMEOUT_MS', integer(5_000, 500, 60_000), 'How long to wait for a provider before answering 503'),
 };
 
+/** The scopes OpenID Connect itself defines; an API in OAUTH_RESOURCES defines others. */
+export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+
+/** Whether a scope is one of OpenID Connect's own (STANDARD_SCOPES) rather than an API's. */
+export function isStandardScope(scope: string): boolean {
+  return (STANDARD_SCOPES as readonly string[]).includes(scope);
+}
+
 /** An OAUTH_RESOURCES entry: a resource server's URL (RFC 8707) and the scopes it defines, separated by spaces. */
 const oauthResources = commaList.transform((entries, ctx) =>
   entries.map((entry) => {
@@ -243,7 +251,7 @@ const oauthResources = commaList.transform((entries, ctx) =>
     if (!URL.canParse(resource) || new URL(resource).hash !== '')
       ctx.addIssue({ code: 'custom', message: `${resource} is not an absolute URL without a fragment` });
     for (const scope of scopes)
-      if (!/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/.test(scope) || ['openid', 'profile', 'email', 'offline_access'].includes(scope))
+      if (!/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/.test(scope) || isStandardScope(scope))
         ctx.addIssue({ code: 'custom', message: `${scope}: not a scope an API may define` });
     return { resource, scopes };
   }),

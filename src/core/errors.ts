@@ -269,7 +269,6 @@ export const ERROR_REASONS = {
   },
   oauth_consent_not_found: { code: 'not_found', message: 'You have not allowed that app anything.' },
   oauth_client_invalid: { code: 'validation_failed', message: 'The OAuth client is not valid.', details: FieldIssues },
-  oauth_provider_off: { code: 'not_found', message: 'This service does not act as an OpenID provider here (OAUTH_PROVIDER=false, or JWT_ALGORITHM=HS256).' },
   oauth_interaction_not_found: {
     code: 'not_found',
     message: 'This sign-in request has expired, was finished already, or was not started in this browser; go back to the app and start again.',

@@ -3,16 +3,14 @@
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
-import { STANDARD_SCOPES } from './oauth-clients.js';
+import { isStandardScope } from './oauth-clients.js';
 
 /**
  * What a request asks, as consent is kept: a standard scope by its name, an API's scope with the API it is for
  * (`https://api.example.com#orders:read`), so allowing one API's scope never allows another API's of the same name.
  */
 export function consentEntries(scopes: string[], resources: string[]): string[] {
-  return scopes.flatMap((scope) =>
-    (STANDARD_SCOPES as readonly string[]).includes(scope) || resources.length === 0 ? [scope] : resources.map((resource) => `${resource}#${scope}`),
-  );
+  return scopes.flatMap((scope) => (isStandardScope(scope) || resources.length === 0 ? [scope] : resources.map((resource) => `${resource}#${scope}`)));
 }
 
 /** The resource parameter of a request, however many it named. */

@@ -8,7 +8,7 @@ import { readCookie } from '../../kernel/throttle/login-throttle.js';
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import type { AuthContext } from '../../kernel/authenticate/authenticate.js';
-import { STANDARD_SCOPES } from './oauth-clients.js';
+import { isFirstParty, isStandardScope } from './oauth-clients.js';
 import type { OAuthStateStore } from './oauth-state-store.js';
 import { consentEntries, type OAuthConsents, resourcesOf } from './consents.js';
 import { acrOf, BOUND_SESSION, type OpenIdProvider } from './oidc-provider.js';
@@ -48,8 +48,6 @@ const RESUME_PATH = /^\/oauth2\/authorize\/([\w-]+)$/;
 function requestedScopes(params: Record<string, unknown>): string[] {
   return typeof params.scope === 'string' ? params.scope.split(' ').filter(Boolean) : [];
 }
-
-const isStandard = (scope: string) => (STANDARD_SCOPES as readonly string[]).includes(scope);
 
 export class OAuthInteractions {
   constructor(
@@ -91,28 +89,27 @@ export class OAuthInteractions {
     const client = await this.openId.provider.Client.find(String(interaction.params.client_id));
     if (!client) throw new AppError('oauth_interaction_not_found');
     const params = interaction.params as Record<string, unknown>;
-    const resource = params.resource;
     return {
       uid,
       prompt: interaction.prompt.name as 'login' | 'consent',
       reasons: interaction.prompt.reasons,
       client: { clientId: client.clientId, name: client.clientName ?? client.clientId },
       scopes: requestedScopes(params),
-      resources: Array.isArray(resource) ? resource.map(String) : typeof resource === 'string' ? [resource] : [],
-      consentRequired: await this.consentRequired(interaction, client.clientId, (client as unknown as Record<string, unknown>).authkit_first_party === true),
+      resources: resourcesOf(params),
+      // Asked of the person the provider session is for; before a sign-in nobody is known, so the answer is yes.
+      consentRequired: await this.needsAsking(interaction, client, interaction.session?.accountId),
       loginHint: typeof params.login_hint === 'string' ? params.login_hint.slice(0, 320) : null,
     };
   }
 
   /**
-   * Whether the person is asked: never for a first-party app; always with prompt=consent; otherwise unless they allowed
-   * the app everything it asks for before (by the person the provider session is for; a new sign-in is asked).
+   * Whether `accountId` must be asked before the app gets what it asks for: never for a first-party app; always with
+   * prompt=consent; otherwise unless they allowed the app all of it before.
    */
-  private async consentRequired(interaction: Interaction, clientId: string, firstParty: boolean): Promise<boolean> {
-    if (firstParty) return false;
+  private async needsAsking(interaction: Interaction, client: { clientId: string } | undefined, accountId: string | undefined): Promise<boolean> {
+    if (isFirstParty(client)) return false;
     if (promptsOf(interaction.params).includes('consent')) return true;
-    const accountId = interaction.session?.accountId;
-    return accountId === undefined || !(await this.consents.covers(accountId, clientId, asked(interaction)));
+    return accountId === undefined || !(await this.consents.covers(accountId, String(interaction.params.client_id), asked(interaction)));
   }
 
   /**
@@ -121,15 +118,12 @@ export class OAuthInteractions {
    */
   async decide(req: IncomingMessage, res: ServerResponse, uid: string, auth: AuthContext, decision: 'allow' | 'deny' | 'continue'): Promise<string> {
     const interaction = await this.find(req, res, uid);
-    if (decision === 'continue') {
-      // "Go on if there is nothing to ask": a first-party app, or one this person allowed all of it before.
-      const client = await this.openId.provider.Client.find(String(interaction.params.client_id));
-      const firstParty = (client as unknown as Record<string, unknown> | undefined)?.authkit_first_party === true;
-      const prompts = promptsOf(interaction.params);
-      const asks =
-        !firstParty && (prompts.includes('consent') || !(await this.consents.covers(auth.userId, String(interaction.params.client_id), asked(interaction))));
-      if (asks) throw new AppError('oauth_consent_required');
-    }
+    // "Go on if there is nothing to ask": a first-party app, or one this person allowed all of it before.
+    if (
+      decision === 'continue' &&
+      (await this.needsAsking(interaction, await this.openId.provider.Client.find(String(interaction.params.client_id)), auth.userId))
+    )
+      throw new AppError('oauth_consent_required');
     const provider = this.openId.provider;
     if (decision === 'deny')
       return provider.interactionResult(req, res, { error: 'access_denied', error_description: 'the person declined' }, { mergeWithLastSubmission: false });
@@ -163,7 +157,11 @@ export class OAuthInteractions {
     if (Number.isFinite(maxAge) && this.clock.now() - auth.authTimeMs > maxAge * 1000 + toleranceMs) throw new AppError('reauthentication_required');
   }
 
-  /** The grant the app gets: the session's grant for it (if any), plus what this request asks. */
+  /**
+   * The grant the app gets: the session's grant for it (if any), plus what this request asks. At a consent prompt that
+   * is what oidc-provider lists as missing, which can name an API's scope as an OpenID one (every scope of
+   * OAUTH_RESOURCES is also among the provider's scopes); at a login prompt nothing is listed yet.
+   */
   private async grantFor(interaction: Interaction, accountId: string): Promise<string> {
     const provider = this.openId.provider;
     const clientId = String(interaction.params.client_id);
@@ -174,13 +172,12 @@ export class OAuthInteractions {
       missingOIDCClaims?: string[];
       missingResourceScopes?: Record<string, string[]>;
     };
-    const requested = requestedScopes(interaction.params);
-    grant.addOIDCScope((details.missingOIDCScope ?? requested.filter(isStandard)).join(' '));
+    const params = interaction.params as Record<string, unknown>;
+    const requested = requestedScopes(params);
+    grant.addOIDCScope((details.missingOIDCScope ?? requested.filter(isStandardScope)).join(' '));
     if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
-    const resource = (interaction.params as Record<string, unknown>).resource;
-    const resources =
-      details.missingResourceScopes ??
-      Object.fromEntries((Array.isArray(resource) ? resource : resource ? [resource] : []).map((r) => [String(r), requested.filter((s) => !isStandard(s))]));
+    const apiScopes = requested.filter((scope) => !isStandardScope(scope));
+    const resources = details.missingResourceScopes ?? Object.fromEntries(resourcesOf(params).map((resource) => [resource, apiScopes]));
     for (const [indicator, scopes] of Object.entries(resources)) grant.addResourceScope(indicator, scopes.join(' '));
     return grant.save();
   }

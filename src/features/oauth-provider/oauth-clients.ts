@@ -14,7 +14,9 @@ const asJson = (jwks: unknown) => (jwks ?? undefined) as PrismaTypes.InputJsonVa
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 /** client_secret_jwt is left out on purpose: it needs the secret itself as an HMAC key, and only its digest is kept. */
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
-export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+import { STANDARD_SCOPES } from '../../core/config.js';
+
+export { isStandardScope, STANDARD_SCOPES } from '../../core/config.js';
 
 const RedirectUri = z
   .string()
@@ -50,7 +52,7 @@ export const NewClientBody = z
     redirectUris: clientFields.redirectUris.default([]),
     postLogoutRedirectUris: clientFields.postLogoutRedirectUris.default([]),
     grantTypes: clientFields.grantTypes.default(['authorization_code', 'refresh_token']),
-    scopes: clientFields.scopes.default(['openid', 'profile', 'email', 'offline_access']),
+    scopes: clientFields.scopes.default([...STANDARD_SCOPES]),
     resources: clientFields.resources.default([]),
     tokenEndpointAuthMethod: clientFields.tokenEndpointAuthMethod.optional(),
     public: z.boolean().default(false).meta({ description: 'A browser or mobile app that cannot keep a secret (tokenEndpointAuthMethod none)' }),
@@ -88,6 +90,11 @@ export const OAuthClientView = z
 export type OAuthClientView = z.infer<typeof OAuthClientView>;
 
 type ClientRow = NonNullable<Awaited<ReturnType<Prisma['oAuthClient']['findUnique']>>>;
+
+/** Whether oidc-provider's client (or its metadata) is a first-party app, which never asks for consent. */
+export function isFirstParty(client: object | undefined): boolean {
+  return (client as Record<string, unknown> | undefined)?.authkit_first_party === true;
+}
 
 /** The digest kept instead of a secret: the secret is 256 random bits, so a plain SHA-256 cannot be reversed. */
 export function secretDigest(secret: string): string {

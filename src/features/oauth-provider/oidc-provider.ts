@@ -9,11 +9,12 @@ import type { Logger } from '../../core/logger.js';
 import type { SigningKeys } from '../../kernel/keys/key-ring.js';
 import type { Sessions } from '../../kernel/sessions/sessions.js';
 import { adapterFactory, grantsOf } from './oidc-adapter.js';
+import type { Adapter } from 'oidc-provider';
 import { consentEntries, type OAuthConsents, resourcesOf } from './consents.js';
 import type { OAuthStateStore } from './oauth-state-store.js';
-import { type OAuthClients, secretMatches, STANDARD_SCOPES } from './oauth-clients.js';
+import { isFirstParty, isStandardScope, type OAuthClients, secretMatches, STANDARD_SCOPES } from './oauth-clients.js';
 import { errorPage, logoutPage, loggedOutPage } from './provider-pages.js';
-import { ACCOUNT_FIELDS, type SessionBridge } from './session-bridge.js';
+import { ACCOUNT_FIELDS, isUuid, type SessionBridge } from './session-bridge.js';
 
 /** Where the provider's endpoints live; discovery stays at the issuer's /.well-known, the JWKS where it always was. */
 export const OAUTH_ROUTES = {
@@ -69,7 +70,16 @@ interface BackchannelClient {
   backchannelLogout(sub: string, sid: string): Promise<void>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Adds what a request asks to a grant: OpenID Connect's scopes, and the API scopes for each resource it named. */
+function grantAsked(
+  grant: { addOIDCScope(scope: string): void; addResourceScope(resource: string, scope: string): void },
+  scopes: string[],
+  resources: string[],
+): void {
+  grant.addOIDCScope(scopes.filter(isStandardScope).join(' '));
+  const apiScopes = scopes.filter((scope) => !isStandardScope(scope)).join(' ');
+  for (const resource of resources) grant.addResourceScope(resource, apiScopes);
+}
 
 /** The assurance level a set of proofs reaches: two factors are aal2. */
 export const acrOf = (amr: string[]) => (amr.includes('mfa') ? 'aal2' : 'aal1');
@@ -79,24 +89,45 @@ export const acrOf = (amr: string[]) => (amr.includes('mfa') ? 'aal2' : 'aal1');
  * state it keeps is all in the store, so a rebuilt provider carries on every flow the previous one began.
  */
 export class OpenIdProvider {
-  private current?: { kid: string; provider: Provider };
+  private current?: { kid: string; provider: Provider; serve: ReturnType<Provider['callback']> };
+  /** The storage adapter of each model, made once (every rebuilt provider shares them). */
+  private readonly adapters: (model: string) => Adapter;
+  private readonly grants: Adapter;
+  /** The issuer's host and scheme, which every request to the provider is given (see handle). */
+  private readonly issuerHost: string;
+  private readonly issuerScheme: string;
 
   constructor(private readonly deps: OpenIdDeps) {
+    const { state, clients, clock, settings } = deps;
+    const offeredScopes = new Set([...STANDARD_SCOPES, ...settings.resources.flatMap((entry) => entry.scopes)]);
+    const factory = adapterFactory({ state, clients, clock, refreshReuseIntervalS: settings.refreshReuseIntervalS, offeredScopes });
+    const made = new Map<string, Adapter>();
+    this.adapters = (model) => made.get(model) ?? made.set(model, factory(model)).get(model)!;
+    this.grants = this.adapters('Grant');
+    const issuer = new URL(settings.issuer);
+    this.issuerHost = issuer.host;
+    this.issuerScheme = issuer.protocol.slice(0, -1);
     deps.bridge.attach(this);
     deps.consents.attach((userId, clientId) => this.revokeGrantsOf(userId, clientId));
   }
 
   /** Ends every grant the person gave the app: its refresh and access tokens stop working. */
   async revokeGrantsOf(userId: string, clientId: string): Promise<void> {
-    const adapter = adapterFactory(this.adapterDeps())('Grant');
-    for (const key of await this.deps.state.members(grantsOf(userId, clientId))) await adapter.revokeByGrantId(key.slice('Grant:'.length));
+    for (const key of await this.deps.state.members(grantsOf(userId, clientId))) await this.grants.revokeByGrantId(key.slice('Grant:'.length));
   }
 
-  /** The provider signing with the key ring's current key. */
-  get provider(): Provider {
+  /** The provider signing with the key ring's current key, and its request handler (Koa composes it once). */
+  private get signing(): { provider: Provider; serve: ReturnType<Provider['callback']> } {
     const { kid } = this.deps.signingKeys.signing();
-    if (this.current?.kid !== kid) this.current = { kid, provider: this.build() };
-    return this.current.provider;
+    if (this.current?.kid !== kid) {
+      const provider = this.build();
+      this.current = { kid, provider, serve: provider.callback() };
+    }
+    return this.current;
+  }
+
+  get provider(): Provider {
+    return this.signing.provider;
   }
 
   /**
@@ -104,11 +135,10 @@ export class OpenIdProvider {
    * issuer, never from the Host or X-Forwarded-* headers a client sent.
    */
   handle(req: IncomingMessage, res: ServerResponse): void {
-    const issuer = new URL(this.deps.settings.issuer);
-    req.headers.host = issuer.host;
-    req.headers['x-forwarded-host'] = issuer.host;
-    req.headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
-    void this.provider.callback()(req, res);
+    req.headers.host = this.issuerHost;
+    req.headers['x-forwarded-host'] = this.issuerHost;
+    req.headers['x-forwarded-proto'] = this.issuerScheme;
+    void this.signing.serve(req, res);
   }
 
   /** Checks client metadata as the provider will read it; throws oidc-provider's InvalidClientMetadata. */
@@ -121,22 +151,15 @@ export class OpenIdProvider {
     const provider = this.provider;
     const session = await provider.Session.findByUid(uid);
     if (!session) return;
-    const adapter = adapterFactory(this.adapterDeps())('Grant');
     for (const [clientId, authorization] of Object.entries(session.authorizations ?? {})) {
       const client = (await provider.Client.find(clientId)) as (BackchannelClient & object) | undefined;
       if (client?.backchannelLogoutUri && session.accountId)
         await client.backchannelLogout(session.accountId, authorization.sid ?? '').catch((err: unknown) => {
           this.deps.logger.warn({ clientId, err: err instanceof Error ? err.message : String(err) }, 'a back-channel logout was not accepted');
         });
-      if (authorization.grantId) await adapter.revokeByGrantId(authorization.grantId);
+      if (authorization.grantId) await this.grants.revokeByGrantId(authorization.grantId);
     }
     await session.destroy();
-  }
-
-  private adapterDeps() {
-    const { state, clients, clock, settings } = this.deps;
-    const offeredScopes = new Set([...STANDARD_SCOPES, ...settings.resources.flatMap((entry) => entry.scopes)]);
-    return { state, clients, clock, refreshReuseIntervalS: settings.refreshReuseIntervalS, offeredScopes };
   }
 
   private build(): Provider {
@@ -198,11 +221,11 @@ export class OpenIdProvider {
     );
 
     return {
-      adapter: adapterFactory(this.adapterDeps()),
+      adapter: this.adapters,
       // The current key signs; oidc-provider takes the first key that fits an algorithm.
       jwks: { keys: [{ ...(key.key.export({ format: 'jwk' }) as object), kid: key.kid, alg: 'ES256', use: 'sig' }] as never },
       findAccount: async (_ctx, sub, token) => {
-        if (!UUID.test(sub)) return undefined;
+        if (!isUuid(sub)) return undefined;
         // A token issued through a provider session lives only while our session under it does: one query says both.
         const sessionUid = (token as { sessionUid?: string } | undefined)?.sessionUid;
         const user =
@@ -316,13 +339,10 @@ export class OpenIdProvider {
         const grantId = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId);
         if (grantId) return oidc.provider.Grant.find(grantId);
         const requested = [...(oidc.requestParamScopes ?? [])];
-        const firstParty = (oidc.client as unknown as Record<string, unknown>).authkit_first_party === true;
         const asked = consentEntries(requested, resourcesOf(oidc.params as unknown as Record<string, unknown>));
-        if (!firstParty && !(await this.deps.consents.covers(oidc.session.accountId, oidc.client.clientId, asked))) return undefined;
+        if (!isFirstParty(oidc.client) && !(await this.deps.consents.covers(oidc.session.accountId, oidc.client.clientId, asked))) return undefined;
         const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
-        grant.addOIDCScope(requested.filter((scope) => (STANDARD_SCOPES as readonly string[]).includes(scope)).join(' '));
-        for (const resource of Object.keys(oidc.resourceServers ?? {}))
-          grant.addResourceScope(resource, requested.filter((scope) => !(STANDARD_SCOPES as readonly string[]).includes(scope)).join(' '));
+        grantAsked(grant, requested, Object.keys(oidc.resourceServers ?? {}));
         await grant.save();
         return grant;
       },

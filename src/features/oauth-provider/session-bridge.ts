@@ -24,6 +24,9 @@ export interface LiveAccount {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether a value can be one of our ids (a UUID): anything else is never looked up in PostgreSQL. */
+export const isUuid = (value: string) => UUID.test(value);
+
 /** What the bridge needs of the provider to end one of its sessions (see oidc-provider.ts). */
 export interface ProviderSessionEnder {
   endProviderSession(uid: string): Promise<void>;
@@ -68,7 +71,7 @@ export class SessionBridge {
   /** The account behind the provider session `uid`, read with its liveness in one query; undefined once it has ended. */
   async liveAccount(uid: string, userId?: string): Promise<LiveAccount | undefined> {
     const bound = await this.boundTo(uid);
-    if (!bound || (userId !== undefined && bound.userId !== userId) || !UUID.test(bound.sessionId)) return undefined;
+    if (!bound || (userId !== undefined && bound.userId !== userId) || !isUuid(bound.sessionId)) return undefined;
     const session = await this.deps.prisma.session.findFirst({
       where: { id: bound.sessionId, revokedAt: null, expiresAt: { gt: new Date(this.deps.clock.now()) }, user: { disabledAt: null } },
       select: { user: { select: ACCOUNT_FIELDS } },

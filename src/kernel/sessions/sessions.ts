@@ -37,6 +37,11 @@ export interface TokenPair {
   refresh_token: string;
 }
 
+/** How a client sends a token: as DPoP when the session is bound to a key (`dpopJkt`), else as Bearer. */
+function tokenType(dpopJkt: string | undefined): TokenPair['token_type'] {
+  return dpopJkt === undefined ? 'Bearer' : 'DPoP';
+}
+
 export interface SessionView {
   id: string;
   createdAt: string;
@@ -249,7 +254,7 @@ export class Sessions {
   ): Omit<TokenPair, 'refresh_token'> {
     const amr = combineProofs(auth.amr, proved);
     const { token } = this.tokens.sign({ ...auth, amr, authTimeMs: this.clock.now() });
-    return { access_token: token, token_type: auth.dpopJkt === undefined ? 'Bearer' : 'DPoP', expires_in: this.settings.accessTokenTtlS };
+    return { access_token: token, token_type: tokenType(auth.dpopJkt), expires_in: this.settings.accessTokenTtlS };
   }
 
   /** Ends every session of the user and voids every access token issued until now, on every instance. */
@@ -278,7 +283,6 @@ export class Sessions {
 
   private pair(subject: AccessTokenSubject, refreshToken: string): TokenPair {
     const { token } = this.tokens.sign(subject);
-    const tokenType = subject.dpopJkt === undefined ? 'Bearer' : 'DPoP';
-    return { access_token: token, token_type: tokenType, expires_in: this.settings.accessTokenTtlS, refresh_token: refreshToken };
+    return { access_token: token, token_type: tokenType(subject.dpopJkt), expires_in: this.settings.accessTokenTtlS, refresh_token: refreshToken };
   }
 }
