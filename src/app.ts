@@ -1,4 +1,6 @@
 // Builds the Express application from its dependencies; nothing here reads the environment or opens connections.
+import { orgRoutes } from './features/organizations/org-routes.js';
+import { invitationRoutes } from './features/organizations/invitation-routes.js';
 import path from 'node:path';
 import express, { type Express } from 'express';
 import { errorHandler, methodNotAllowedRouter, notFoundHandler } from './core/error-handler.js';
@@ -127,7 +129,7 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
     sessions,
   );
   app.use(adminRoutes(registry, { ...admin, admin: graph.admin }).router);
-  app.use(auditRoutes(registry, { ...admin, readLimit, audit: graph.audit }).router);
+  app.use(auditRoutes(registry, { ...admin, readLimit, audit: graph.audit, orgAccess: graph.orgAccess }).router);
   app.use(webhookRoutes(registry, { ...admin, webhooks: graph.webhooks }).router);
   app.use(
     signingKeyRoutes(registry, {
@@ -197,7 +199,38 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
         secureSite,
       }).router,
     );
-  app.use(apiKeyRoutes(registry, { apiKeys: graph.apiKeys, authn, limit: settingsLimit, readLimit, recentSignIn, enrolment: graph.enrolment }).router);
+  app.use(
+    orgRoutes(registry, {
+      organizations: graph.organizations,
+      members: graph.members,
+      sessions: graph.sessions,
+      orgAccess: graph.orgAccess,
+      authn,
+      readLimit,
+      userLimit,
+      recentSignIn,
+    }).router,
+    invitationRoutes(registry, {
+      invitations: graph.invitations,
+      organizations: graph.organizations,
+      orgAccess: graph.orgAccess,
+      authn,
+      readLimit,
+      userLimit,
+      admin,
+    }).router,
+  );
+  app.use(
+    apiKeyRoutes(registry, {
+      apiKeys: graph.apiKeys,
+      authn,
+      limit: settingsLimit,
+      readLimit,
+      recentSignIn,
+      enrolment: graph.enrolment,
+      orgAccess: graph.orgAccess,
+    }).router,
+  );
   app.use(
     imageRoutes(registry, {
       images: graph.images,
@@ -206,6 +239,7 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       maxUploadBytes: config.maxUploadBytes,
       maxPixels: config.imageMaxPixels,
       authn,
+      orgAccess: graph.orgAccess,
       imagesLimit: rateLimiters.limit('images'),
       signedUrlLimit: rateLimiters.limit('signed-urls'),
     }).router,

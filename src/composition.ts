@@ -11,6 +11,7 @@ import type { PasswordHashPool } from './core/password-hash-pool.js';
 import type { SharedStore } from './core/shared-store.js';
 import { authenticators } from './kernel/authenticate/authenticate.js';
 import { enrolmentGuards } from './kernel/authenticate/enrolment-guards.js';
+import { OrgAccess } from './kernel/authenticate/org-access.js';
 import { SignInFlow } from './kernel/authenticate/sign-in.js';
 import { EmailTokens } from './kernel/challenges/email-tokens.js';
 import { createChallengeStore } from './kernel/challenges/webauthn-challenges.js';
@@ -49,6 +50,9 @@ import { createOAuthStateStore } from './features/oauth-provider/oauth-state-sto
 import { OpenIdProvider } from './features/oauth-provider/oidc-provider.js';
 import { SessionBridge } from './features/oauth-provider/session-bridge.js';
 import { UserService } from './features/users/user-service.js';
+import { Invitations } from './features/organizations/invitations.js';
+import { Members } from './features/organizations/members.js';
+import { Organizations } from './features/organizations/organizations.js';
 import { DestinationPolicy } from './features/webhooks/destination-policy.js';
 import { Webhooks } from './features/webhooks/webhooks.js';
 
@@ -122,7 +126,9 @@ function composeKernel(deps: AppDeps, core: ReturnType<typeof composeCore>) {
   );
   const revocations = createRevocationStore(store, clock);
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger));
+  const orgAccess = new OrgAccess(db.prisma);
   const sessions = new Sessions({
+    orgs: orgAccess,
     prisma: db.prisma,
     clock,
     tokens,
@@ -150,10 +156,11 @@ function composeKernel(deps: AppDeps, core: ReturnType<typeof composeCore>) {
     events,
   });
   const passkeys = new PasskeyService({ prisma: db.prisma, challenges: createChallengeStore(store, clock), settings: config.webauthn, clock, logger, events });
-  const apiKeys = new ApiKeyService(db.prisma, clock, logger, events);
+  const apiKeys = new ApiKeyService(db.prisma, clock, logger, events, orgAccess);
   const proof = new PasswordProof(passwords, loginThrottle, signIns);
   const dpop = new DpopProofs({ clock, spendOnce: (id, ttlMs) => revocations.spendOnce(id, ttlMs), publicUrl: config.publicUrl });
   return {
+    orgAccess,
     events,
     signIns,
     tokens,
@@ -229,12 +236,20 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
   });
   const users = new UserService({ prisma: db.prisma, passwords, proof: kernel.proof, sessions, clock, events, mail: email });
   const signer = new ImageUrlSigner(purposeKeys, clock, config.signedUrlTtlS);
-  const images = new ImageService(db.prisma, deps.imageStorage ?? new LocalDiskStorage(config.uploadDir), signer, clock, logger, {
-    spoolDir: config.uploadDir,
-    maxPixels: config.imageMaxPixels,
-    stripMetadata: config.imageStripMetadata,
-    quotaBytesPerUser: config.imageQuotaBytesPerUser,
-  });
+  const images = new ImageService(
+    db.prisma,
+    deps.imageStorage ?? new LocalDiskStorage(config.uploadDir),
+    signer,
+    clock,
+    logger,
+    {
+      spoolDir: config.uploadDir,
+      maxPixels: config.imageMaxPixels,
+      stripMetadata: config.imageStripMetadata,
+      quotaBytesPerUser: config.imageQuotaBytesPerUser,
+    },
+    kernel.orgAccess,
+  );
   users.onAccountDeleted((userId) => images.prepareOwnerRemoval(userId));
   const directory = new ProviderDirectory({
     prisma: db.prisma,
@@ -255,7 +270,17 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     siteUrl: config.email.baseUrl.replace(/\/+$/, ''),
     redirectUrls: config.authRedirectUrls,
   });
+  const orgDeps = { prisma: db.prisma, clock, sessions, events };
   return {
+    organizations: new Organizations({ ...orgDeps, settings: { creation: config.orgCreation, maxPerUser: config.orgMaxPerUser } }),
+    members: new Members(orgDeps),
+    invitations: new Invitations({
+      ...orgDeps,
+      metrics,
+      send: (message) => email.sendInvitation(message),
+      siteUrl: config.email.baseUrl.replace(/\/+$/, ''),
+      settings: { ttlS: config.orgInvitationTtlS, maxMembers: config.orgMaxMembers, maxPerUser: config.orgMaxPerUser },
+    }),
     ...composeOpenId(deps, kernel),
     directory,
     federation,
@@ -308,6 +333,7 @@ function composeOpenId(deps: AppDeps, kernel: ReturnType<typeof composeKernel>) 
       logger,
       cookieKey: deriveKey(ownSecret, 'authkit oidc cookies v1').toString('base64url'),
       consents,
+      orgs: kernel.orgAccess,
     });
   }
   return {

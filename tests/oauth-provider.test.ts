@@ -182,6 +182,32 @@ describe('the OpenID provider', () => {
     expect((await oidc.fetchUserInfo(config, refreshed.access_token, person.id)).sub).toBe(person.id);
   });
 
+  it("when the app asks for the organization scope, then the ID token carries the session's organization and the member's role; without it, nothing", async () => {
+    const client = await registerClient({ scopes: ['openid', 'profile', 'offline_access', 'organization'] });
+    const person = await registerAndLogin(app);
+    const org = await request(app)
+      .post('/orgs')
+      .set(...bearer(person.accessToken))
+      .send({ name: 'Team', slug: `team-${randomUUID().slice(0, 8)}` });
+    const switched = await request(app)
+      .post(`/orgs/${org.body.id}/switch`)
+      .set(...bearer(person.accessToken));
+    const signIn = async (scope: string) => {
+      const config = await relyingParty(client);
+      const { url, checks } = await authorization(config, { scope });
+      const back = await new OAuthBrowser(APP).signInToApp(issuer, url, switched.body.access_token as string);
+      return { config, tokens: await oidc.authorizationCodeGrant(config, back, checks) };
+    };
+
+    const withScope = await signIn('openid organization offline_access');
+    const withoutScope = await signIn('openid profile');
+    const info = await oidc.fetchUserInfo(withScope.config, withScope.tokens.access_token, person.id);
+
+    expect(withScope.tokens.claims()).toMatchObject({ org_id: org.body.id, org_role: 'owner', org_permissions: expect.arrayContaining(['org:delete']) });
+    expect(info).toMatchObject({ org_id: org.body.id, org_role: 'owner' });
+    expect(withoutScope.tokens.claims()?.org_id).toBeUndefined();
+  });
+
   it('when a third-party app asks, then the page is told consent is needed; a first-party app is not', async () => {
     const third = await registerClient();
     const first = await registerClient({ firstParty: true });

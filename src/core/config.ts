@@ -237,7 +237,7 @@ const federation = {
 };
 
 /** The scopes OpenID Connect itself defines; an API in OAUTH_RESOURCES defines others. */
-export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access', 'organization'] as const;
 
 /** Whether a scope is one of OpenID Connect's own (STANDARD_SCOPES) rather than an API's. */
 export function isStandardScope(scope: string): boolean {
@@ -340,6 +340,14 @@ const images = {
   signedUrlTtlS: setting('SIGNED_URL_TTL_S', integer(300, 10, 86_400), 'Lifetime of signed image URLs'),
 };
 
+/** Organizations: who may create one, and how large they and a user's share of them grow. */
+const organizations = {
+  orgCreation: setting('ORG_CREATION', z.enum(['everyone', 'admins']).default('everyone'), 'Who may create an organization: everyone, or admins'),
+  orgMaxPerUser: setting('ORG_MAX_PER_USER', integer(50, 1, 10_000), 'Organizations one user may belong to'),
+  orgMaxMembers: setting('ORG_MAX_MEMBERS', integer(1000, 2, 1_000_000), 'Members plus pending invitations one organization may have'),
+  orgInvitationTtlS: setting('ORG_INVITATION_TTL_S', integer(7 * 86_400, 300, 30 * 86_400), 'How long an invitation link is valid'),
+};
+
 /** The audit log and webhooks. */
 const audit = {
   auditRetentionDays: setting('AUDIT_RETENTION_DAYS', integer(90, 1, 3_650), 'Days the audit log keeps an event'),
@@ -360,6 +368,7 @@ const settings = {
   ...passkeys,
   ...federation,
   ...oauthProvider,
+  ...organizations,
   ...rateLimits,
   ...images,
   ...audit,

@@ -92,6 +92,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly orgInvitations = new Counter({
+    name: 'authkit_org_invitations_total',
+    help: 'Organization invitations, by event (sent, accepted)',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
 
   /** The process's own metrics (CPU, memory, event-loop lag, handles): once per process, by main. */
   collectProcessMetrics(): void {

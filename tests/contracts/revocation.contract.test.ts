@@ -36,6 +36,25 @@ describeContract('revocation', (stores) => {
     expect(await revocations.isRevoked(other)).toBe(false);
   });
 
+  it('when a member of an organization is cut off, then only their tokens for that organization issued before are void', async () => {
+    const { clock, token, revocations } = revocation();
+    const [orgId, otherOrg] = [randomUUID(), randomUUID()];
+    const forOrg = { ...token(clock.now() - 1), orgId };
+    const sameUserElsewhere = { ...forOrg, jti: randomUUID(), orgId: otherOrg };
+    const sameUserNoOrg = { ...forOrg, jti: randomUUID(), orgId: undefined };
+    const otherMember = { ...token(clock.now() - 1), orgId };
+
+    await revocations.revokeOrgTokensBefore(orgId, [forOrg.userId, randomUUID()], clock.now(), MINUTE);
+
+    expect(await revocations.isRevoked(forOrg)).toBe(true);
+    expect(await revocations.isRevoked({ ...forOrg, issuedAtMs: clock.now() })).toBe(false);
+    expect(await revocations.isRevoked(sameUserElsewhere)).toBe(false);
+    expect(await revocations.isRevoked(sameUserNoOrg)).toBe(false);
+    expect(await revocations.isRevoked(otherMember)).toBe(false);
+    clock.advance(MINUTE);
+    expect(await revocations.isRevoked(forOrg)).toBe(false);
+  });
+
   it('when the clock reaches an entry deadline, then the entry no longer voids anything', async () => {
     const { clock, token, revocations } = revocation();
     const [byId, bySession, byUser] = [token(), token(), token(clock.now() - 1)];

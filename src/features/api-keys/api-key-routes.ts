@@ -4,11 +4,14 @@ import type { EnrolmentGuards } from '../../kernel/authenticate/enrolment-guards
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
+import { AppError } from '../../core/errors.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth, UNMETERED, UNMETERED_NOTE } from '../../kernel/authenticate/authenticate.js';
 import { API_KEY_SCOPES, type ApiKeyService, DEFAULT_SCOPES } from '../../kernel/verifiers/api-key-service.js';
 import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 import { clientContext } from '../../kernel/identity/client-context.js';
+import { currentOrg, type OrgAccess } from '../../kernel/authenticate/org-access.js';
+import { ORG_PERMISSIONS, OWNER_ONLY_PERMISSIONS } from '../../kernel/identity/org-roles.js';
 
 const ApiKey = z
   .object({
@@ -40,6 +43,26 @@ const CreateBody = z
   .meta({ id: 'CreateApiKeyRequest' });
 const KeyParams = z.object({ id: z.uuid() });
 
+const OrgKeyPermission = z
+  .enum(ORG_PERMISSIONS)
+  .refine((permission) => !OWNER_ONLY_PERMISSIONS.includes(permission), `${OWNER_ONLY_PERMISSIONS.join(' and ')} belong to owners alone`);
+const OrgApiKey = ApiKey.extend({
+  scopes: z.array(z.string()).meta({ description: 'Organization permissions' }),
+  createdBy: z.uuid().meta({ description: 'Who created it; the key does no more than they can in the organization now, and nothing once they leave' }),
+}).meta({ id: 'OrganizationApiKey' });
+const CreatedOrgApiKey = OrgApiKey.extend({ key: z.string().meta({ description: 'The key itself. Shown only in this response.' }) }).meta({
+  id: 'CreatedOrganizationApiKey',
+});
+const CreateOrgKeyBody = z
+  .object({
+    name: z.string().trim().min(1).max(64),
+    scopes: z.array(OrgKeyPermission).min(1).max(ORG_PERMISSIONS.length).meta({ description: 'Organization permissions, at most your own' }),
+    expiresAt: CreateBody.shape.expiresAt,
+  })
+  .strict()
+  .meta({ id: 'CreateOrganizationApiKeyRequest' });
+const OrgKeyParams = z.object({ orgId: z.uuid(), id: z.uuid() });
+
 const errors = errorResponses({ 403: 'API keys cannot manage API keys' });
 
 export function apiKeyRoutes(
@@ -53,6 +76,7 @@ export function apiKeyRoutes(
     readLimit: Budget;
     recentSignIn: RequestHandler;
     enrolment: EnrolmentGuards;
+    orgAccess: OrgAccess;
   },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['api keys'] });
@@ -80,7 +104,7 @@ export function apiKeyRoutes(
     middleware: [deps.authn.user(deps.readLimit)],
     responses: { 200: { description: 'Keys, newest first', schema: z.object({ keys: z.array(ApiKey) }) }, ...errors },
     handler: async (_input, req, res) => {
-      res.json({ keys: await deps.apiKeys.list(currentAuth(req).userId) });
+      res.json({ keys: (await deps.apiKeys.list({ userId: currentAuth(req).userId })).map(({ createdBy: _, ...key }) => key) });
     },
   });
   api.route({
@@ -94,6 +118,54 @@ export function apiKeyRoutes(
     responses: { 204: { description: 'Revoked' }, 404: { description: 'No such key of yours', schema: ErrorResponse }, ...errors },
     handler: async ({ params }, req, res) => {
       await deps.apiKeys.revoke(currentAuth(req).userId, params.id, clientContext(req));
+      res.status(204).end();
+    },
+  });
+
+  const manage = deps.orgAccess.require('api-keys:manage');
+  const orgErrors = errorResponses({ 403: 'Your role does not grant api-keys:manage, or the scopes exceed your own (org_grant_exceeded)' });
+  api.route({
+    method: 'post',
+    path: '/orgs/:orgId/api-keys',
+    summary: "Create an organization's API key with organization permissions as scopes (api-keys:manage; needs a recent sign-in)",
+    description:
+      'The key acts in the organization only, sent as `X-API-Key`. Each use it can do no more than its creator can in the organization ' +
+      'at that moment, and nothing once they have left it.',
+    security: ['bearer'],
+    params: z.object({ orgId: z.uuid() }),
+    body: CreateOrgKeyBody,
+    middleware: [deps.authn.user(deps.limit), manage, deps.recentSignIn],
+    responses: { 201: { description: 'The key', schema: CreatedOrgApiKey }, ...orgErrors },
+    handler: async ({ body }, req, res) => {
+      const org = currentOrg(req);
+      if (!body.scopes.every((scope) => org.permissions.includes(scope))) throw new AppError('org_grant_exceeded');
+      const created = await deps.apiKeys.create(currentAuth(req).userId, { ...body, orgId: org.orgId }, clientContext(req));
+      res.status(201).json({ ...created, createdBy: currentAuth(req).userId });
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/orgs/:orgId/api-keys',
+    summary: "The organization's active API keys (api-keys:manage; never the secret)",
+    security: ['bearer'],
+    params: z.object({ orgId: z.uuid() }),
+    middleware: [deps.authn.user(deps.readLimit), manage],
+    responses: { 200: { description: 'Keys, newest first', schema: z.object({ keys: z.array(OrgApiKey) }) }, ...orgErrors },
+    handler: async (_input, req, res) => {
+      res.json({ keys: await deps.apiKeys.list({ orgId: currentOrg(req).orgId }) });
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/orgs/:orgId/api-keys/:id',
+    summary: "Revoke an organization's API key (api-keys:manage)",
+    description: UNMETERED_NOTE,
+    security: ['bearer'],
+    params: OrgKeyParams,
+    middleware: [deps.authn.user(UNMETERED), manage],
+    responses: { 204: { description: 'Revoked' }, 404: { description: 'No such key of the organization', schema: ErrorResponse }, ...orgErrors },
+    handler: async ({ params }, req, res) => {
+      await deps.apiKeys.revoke(currentAuth(req).userId, params.id, clientContext(req), currentOrg(req).orgId);
       res.status(204).end();
     },
   });

@@ -14,6 +14,8 @@ const USER_AGENT_MAX = 256;
 export interface AuditQuery extends PageQuery {
   /** Events the user did or that concern their account. */
   userId?: string;
+  /** Events in this organization. */
+  orgId?: string;
   types?: SecurityEventType[];
   from?: Date;
   to?: Date;
@@ -73,6 +75,7 @@ export class AuditLog {
   async list(query: AuditQuery) {
     const where = {
       ...(query.userId !== undefined && { OR: [{ targetId: query.userId }, { actorId: query.userId }] }),
+      ...(query.orgId !== undefined && { details: { path: ['orgId'], equals: query.orgId } }),
       ...(query.types !== undefined && query.types.length > 0 && { type: { in: query.types } }),
       ...((query.from ?? query.to) && { createdAt: { ...(query.from && { gte: query.from }), ...(query.to && { lt: query.to }) } }),
     };

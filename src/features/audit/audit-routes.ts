@@ -6,6 +6,7 @@ import { errorResponses } from '../../core/http/openapi.js';
 import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { adminOnly, type AdminGuardDeps } from '../../kernel/authenticate/guards.js';
 import { currentAuth } from '../../kernel/authenticate/authenticate.js';
+import { currentOrg, type OrgAccess } from '../../kernel/authenticate/org-access.js';
 import type { AuditLog } from './audit-log.js';
 import type { Budget } from '../../kernel/throttle/rate-limiter.js';
 import { SECURITY_EVENT_LABELS, SECURITY_EVENT_TYPES } from '../../kernel/events/security-events.js';
@@ -79,7 +80,7 @@ const AdminQuery = z
 
 export function auditRoutes(
   registry: OpenAPIRegistry,
-  deps: AdminGuardDeps & { audit: AuditLog; /** Reads of one's own account. */ readLimit: Budget },
+  deps: AdminGuardDeps & { audit: AuditLog; /** Reads of one's own account. */ readLimit: Budget; orgAccess: OrgAccess },
 ): ApiRouter {
   const api = new ApiRouter(registry, { tags: ['audit'] });
   api.route({
@@ -101,6 +102,19 @@ export function auditRoutes(
     responses: { 200: { description: 'A page of events', schema: EventPage }, ...errorResponses({ 403: 'API keys cannot read the security log' }) },
     handler: async ({ query }, req, res) => {
       res.json(await deps.audit.list({ ...query, userId: currentAuth(req).userId }));
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/orgs/:orgId/audit',
+    summary: "The organization's events (its members, roles, invitations, settings), newest first (audit:read)",
+    security: ['bearer'],
+    params: z.object({ orgId: z.uuid() }),
+    query: z.object({ type: TypeList.optional(), ...pageQueryFields }).strict(),
+    middleware: [deps.authn.user(deps.readLimit), deps.orgAccess.require('audit:read')],
+    responses: { 200: { description: 'A page of events', schema: EventPage }, ...errorResponses({ 403: 'Your role does not grant audit:read' }) },
+    handler: async ({ query }, req, res) => {
+      res.json(await deps.audit.list({ page: query.page, pageSize: query.pageSize, types: query.type, orgId: currentOrg(req).orgId }));
     },
   });
   api.route({

@@ -340,6 +340,20 @@ export class EmailService {
     return `${this.settings.baseUrl}/#${action}=${token}`;
   }
 
+  /**
+   * An invitation to an organization, to an address that may or may not have an account: nothing here looks, so
+   * inviting tells nobody which it is. Counted against the address's share like every message.
+   */
+  async sendInvitation(message: { to: string; orgName: string; inviter: string; role: string; link: string; expiresAt: Date }): Promise<void> {
+    await this.send({ id: '', username: message.to, email: message.to }, 'org-invitation', {
+      orgName: message.orgName,
+      inviter: message.inviter,
+      role: message.role,
+      link: message.link,
+      expires: message.expiresAt.toUTCString(),
+    });
+  }
+
   /** Resolves when every message started in the background has been queued or given up (a stop waits for this). */
   settled(): Promise<void> {
     return this.background.settled();

@@ -19,6 +19,7 @@ export const TEMPLATE_NAMES = [
   'mfa-enabled',
   'address-in-use',
   'step-up-code',
+  'org-invitation',
 ] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 

@@ -9,6 +9,7 @@ import { ApiRouter } from '../../core/http/api-router.js';
 import { pageEnvelope, pageQueryFields } from '../../core/pagination.js';
 import { ErrorResponse, errorResponses } from '../../core/http/openapi.js';
 import { type Authenticators, currentAuth } from '../../kernel/authenticate/authenticate.js';
+import type { OrgAccess } from '../../kernel/authenticate/org-access.js';
 import type { ImageService, ImageView } from './image-service.js';
 import type { ImageUrlSigner } from './signed-urls.js';
 import type { Budget } from '../../kernel/throttle/rate-limiter.js';
@@ -18,7 +19,8 @@ const UPLOAD_FIELD = 'image';
 const Image = z
   .object({
     id: z.uuid(),
-    ownerId: z.uuid(),
+    ownerId: z.uuid().meta({ description: 'Who uploaded it' }),
+    orgId: z.uuid().nullable().meta({ description: "The organization it belongs to (its members with images:read see it); null: the uploader's own" }),
     name: z.string(),
     type: z.enum(['image/png', 'image/jpeg', 'image/gif', 'image/webp']),
     size: z.number().int(),
@@ -43,6 +45,7 @@ const ListQuery = z
   .object({
     ...pageQueryFields,
     scope: z.enum(['mine', 'all']).default('mine').meta({ description: '`all` (administrators only) lists every user’s images' }),
+    orgId: z.uuid().optional().meta({ description: "The organization's images instead of yours (images:read there); an organization's API key lists its own" }),
   })
   .strict();
 const ImageParams = z.object({ id: z.uuid() });
@@ -64,6 +67,7 @@ export interface ImageRouteDeps {
   maxUploadBytes: number;
   maxPixels: number;
   authn: Authenticators;
+  orgAccess: OrgAccess;
   imagesLimit: Budget;
   signedUrlLimit: RequestHandler;
 }
@@ -86,7 +90,7 @@ type UploadedFile = Express.Multer.File & { image?: ImageView };
 function streamToStorage(images: ImageService, maxBytes: number): multer.StorageEngine {
   return {
     _handleFile(req, file, done) {
-      images.upload(currentAuth(req).userId, { source: file.stream, originalName: file.originalname, maxBytes }).then(
+      images.upload(currentAuth(req).userId, { source: file.stream, originalName: file.originalname, maxBytes, orgId: req.org?.orgId }).then(
         (image) => done(null, { image, size: image.size } as Partial<UploadedFile>),
         (err: unknown) => {
           // What is left of the part is drained, so the form's parser can finish and answer.
@@ -140,9 +144,11 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     summary: 'Upload one image (PNG, JPEG, GIF or WebP, judged by its bytes)',
     security: ['bearer', 'apiKey'],
     upload: { field: UPLOAD_FIELD, description: `The image, at most MAX_UPLOAD_BYTES` },
-    middleware: [...write, singleUpload(deps.images, deps.maxUploadBytes)],
+    query: z.object({ orgId: ListQuery.shape.orgId }).strict(),
+    middleware: [...write, deps.orgAccess.require('images:write', { inQuery: true }), singleUpload(deps.images, deps.maxUploadBytes)],
     responses: {
       201: { description: 'Stored (by default re-encoded without metadata: size, sha256 and dimensions describe the stored bytes)', schema: Image },
+      404: { description: 'orgId names an organization you are not a member of (org_not_found)', schema: ErrorResponse },
       413: { description: 'Larger than MAX_UPLOAD_BYTES (`payload_too_large`), or past your storage quota (`storage_quota_exceeded`)', schema: ErrorResponse },
       415: { description: 'Not a PNG, JPEG, GIF or WebP (SVG included)', schema: ErrorResponse },
       422: { description: 'Declares more pixels than IMAGE_MAX_PIXELS (`image_too_large_dimensions`); refused before decoding', schema: ErrorResponse },
@@ -164,15 +170,16 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     summary: 'Your images, newest first',
     security: ['bearer', 'apiKey'],
     query: ListQuery,
-    middleware: read,
+    middleware: [...read, deps.orgAccess.require('images:read', { inQuery: true })],
     responses: {
       200: { description: 'A page of images', schema: ImagePage },
       403: { description: 'scope=all without admin', schema: ErrorResponse },
+      404: { description: 'orgId names an organization you are not a member of (org_not_found)', schema: ErrorResponse },
       ...errors,
     },
     handler: async ({ query }, req, res) => {
       const auth = currentAuth(req);
-      const [page, usage] = await Promise.all([deps.images.list(auth, query), deps.images.usage(auth.userId)]);
+      const [page, usage] = await Promise.all([deps.images.list(auth, { ...query, orgId: req.org?.orgId }), deps.images.usage(auth.userId)]);
       res.json({ ...page, maxUploadBytes: deps.maxUploadBytes, maxPixels: deps.maxPixels, ...usage });
     },
   });

@@ -13,6 +13,7 @@ import { type PageQuery, pageWindow } from '../../core/pagination.js';
 import type { Logger } from '../../core/logger.js';
 import type { AuthContext } from '../../kernel/authenticate/authenticate.js';
 import { ADMIN_ROLE } from '../../kernel/identity/roles.js';
+import type { OrgAccess } from '../../kernel/authenticate/org-access.js';
 import { type ImageType, type InspectedImage, inspectImage, isLosslessWebp, sanitiseFileName } from './image-content.js';
 import { ImageProcessor } from './image-processing.js';
 import type { ImageStorage } from './image-storage.js';
@@ -21,6 +22,8 @@ import type { ImageUrlSigner } from './signed-urls.js';
 export interface ImageView {
   id: string;
   ownerId: string;
+  /** The organization it belongs to, or null for the uploader's own. */
+  orgId: string | null;
   name: string;
   type: string;
   size: number;
@@ -36,6 +39,7 @@ export interface ImageView {
 interface ImageRow {
   id: string;
   ownerId: string;
+  orgId: string | null;
   storageKey: string;
   originalName: string;
   mimeType: string;
@@ -78,6 +82,7 @@ export class ImageService {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly settings: ImageSettings,
+    private readonly orgs: Pick<OrgAccess, 'standingOf'>,
   ) {
     this.processor = new ImageProcessor(settings.maxPixels);
   }
@@ -87,6 +92,7 @@ export class ImageService {
     return {
       id: row.id,
       ownerId: row.ownerId,
+      orgId: row.orgId,
       name: row.originalName,
       type: row.mimeType,
       size: row.size,
@@ -106,7 +112,7 @@ export class ImageService {
    * sent), recorded only if it fits the owner's quota; a failed record removes the stored bytes too. The spooled
    * file is always removed; nothing holds the upload whole in memory before it has passed those checks.
    */
-  async upload(ownerId: string, file: { source: Readable; originalName?: string; maxBytes: number }): Promise<ImageView> {
+  async upload(ownerId: string, file: { source: Readable; originalName?: string; maxBytes: number; orgId?: string }): Promise<ImageView> {
     const probe = new ImageProbe(file.maxBytes);
     await mkdir(this.settings.spoolDir, { recursive: true, mode: 0o700 });
     // Not a storage key (keys have no dot), so neither the store's listing nor the sweep ever takes it for an image.
@@ -121,14 +127,18 @@ export class ImageService {
       if (layout.pixels > this.settings.maxPixels) throw tooManyPixels(layout.pixels, this.settings.maxPixels);
       const name = sanitiseFileName(file.originalName);
       if (!this.settings.stripMetadata) {
-        return await this.store(ownerId, name, createReadStream(spooled), { ...sent, size: probe.length, sha256: probe.sha256() });
+        return await this.store({ ownerId, orgId: file.orgId ?? null }, name, createReadStream(spooled), {
+          ...sent,
+          size: probe.length,
+          sha256: probe.sha256(),
+        });
       }
       const bytes = await this.processor.withoutMetadata(spooled, sent.type, layout, sent.type === 'image/webp' && isLosslessWebp(probe.parts().head));
       // What is stored is described from its own bytes: a re-encoding has its own size, hash and (in principle) header.
       const inspection = inspectImage(bytes);
       if (!inspection.ok || inspection.image.type !== sent.type)
         throw new Error(`re-encoding a ${sent.type} gave ${inspection.ok ? inspection.image.type : inspection.reason}`);
-      return await this.store(ownerId, name, Readable.from([bytes]), {
+      return await this.store({ ownerId, orgId: file.orgId ?? null }, name, Readable.from([bytes]), {
         ...inspection.image,
         size: bytes.length,
         sha256: createHash('sha256').update(bytes).digest('hex'),
@@ -152,7 +162,7 @@ export class ImageService {
 
   /** Writes the bytes to storage, then records them within the owner's quota; a failed record removes the bytes. */
   private async store(
-    ownerId: string,
+    { ownerId, orgId }: { ownerId: string; orgId: string | null },
     name: string,
     source: Readable,
     stored: { type: ImageType; width: number; height: number; size: number; sha256: string },
@@ -160,6 +170,7 @@ export class ImageService {
     const storageKey = await this.storage.put(source, { contentType: stored.type, filename: name });
     const data = {
       ownerId,
+      orgId,
       storageKey,
       originalName: name,
       mimeType: stored.type,
@@ -219,9 +230,10 @@ export class ImageService {
     });
   }
 
-  async list(auth: AuthContext, query: PageQuery & { scope: 'mine' | 'all' }) {
+  /** `orgId`: the organization's images (the caller's standing there was checked); otherwise the caller's own. */
+  async list(auth: AuthContext, query: PageQuery & { scope: 'mine' | 'all'; orgId?: string }) {
     if (query.scope === 'all' && !auth.roles.includes(ADMIN_ROLE)) throw new AppError('admin_only');
-    const where = query.scope === 'all' ? {} : { ownerId: auth.userId };
+    const where = query.scope === 'all' ? {} : query.orgId !== undefined ? { orgId: query.orgId } : { ownerId: auth.userId, orgId: null };
     const [total, rows] = await this.prisma.$transaction([
       this.prisma.image.count({ where }),
       this.prisma.image.findMany({
@@ -233,20 +245,32 @@ export class ImageService {
     return { images: rows.map((row) => this.view(row)), page: query.page, pageSize: query.pageSize, total };
   }
 
-  /** The caller's image; another user's answers as if it did not exist, except to administrators. */
-  private async visible(auth: AuthContext, id: string): Promise<ImageRow> {
+  /**
+   * The image if the caller may see it: their own, or an organization's where their standing grants images:read;
+   * anything else answers as if it did not exist, except to administrators.
+   */
+  private async visible(auth: AuthContext, id: string): Promise<ImageRow & { mayWrite: boolean }> {
     const row = await this.prisma.image.findUnique({ where: { id } });
-    if (!row || (row.ownerId !== auth.userId && !auth.roles.includes(ADMIN_ROLE))) throw notFound();
-    return row;
+    if (!row) throw notFound();
+    if (row.orgId !== null) {
+      const standing = await this.orgs.standingOf(auth, row.orgId);
+      if (standing?.permissions.includes('images:read')) return { ...row, mayWrite: standing.permissions.includes('images:write') };
+    } else if (row.ownerId === auth.userId && !(auth.apiKeyId !== undefined && auth.org !== undefined)) {
+      // The uploader's own image: theirs with any of their credentials but an organization's key.
+      return { ...row, mayWrite: true };
+    }
+    if (auth.roles.includes(ADMIN_ROLE)) return { ...row, mayWrite: false };
+    throw notFound();
   }
 
   async get(auth: AuthContext, id: string): Promise<ImageView> {
-    return this.view(await this.visible(auth, id));
+    const { mayWrite: _, ...row } = await this.visible(auth, id);
+    return this.view(row);
   }
 
   async delete(auth: AuthContext, id: string): Promise<void> {
     const row = await this.visible(auth, id);
-    if (row.ownerId !== auth.userId) throw new AppError('not_owner');
+    if (!row.mayWrite) throw new AppError('not_owner');
     // Row first: a missing file behind a row would be a broken image; an orphan file is removed by the sweep.
     await this.prisma.image.delete({ where: { id } });
     await this.storage.remove(row.storageKey);

@@ -12,9 +12,10 @@ import { adapterFactory, grantsOf } from './oidc-adapter.js';
 import type { Adapter } from 'oidc-provider';
 import { consentEntries, type OAuthConsents, resourcesOf } from './consents.js';
 import type { OAuthStateStore } from './oauth-state-store.js';
+import type { OrgAccess } from '../../kernel/authenticate/org-access.js';
 import { isFirstParty, isStandardScope, type OAuthClients, secretMatches, STANDARD_SCOPES } from './oauth-clients.js';
 import { errorPage, logoutPage, loggedOutPage } from './provider-pages.js';
-import { ACCOUNT_FIELDS, isUuid, type SessionBridge } from './session-bridge.js';
+import { ACCOUNT_FIELDS, isUuid, type LiveAccount, type SessionBridge } from './session-bridge.js';
 
 /** Where the provider's endpoints live; discovery stays at the issuer's /.well-known, the JWKS where it always was. */
 export const OAUTH_ROUTES = {
@@ -62,6 +63,8 @@ export interface OpenIdDeps {
   /** Signs the provider's cookies (derived from this service's own secret). */
   cookieKey: string;
   consents: OAuthConsents;
+  /** Members' roles, for the organization scope's claims. */
+  orgs: Pick<OrgAccess, 'standing'>;
 }
 
 /** What oidc-provider's client has for back-channel logout (its typings leave the method out). */
@@ -201,7 +204,7 @@ export class OpenIdProvider {
   }
 
   private configuration(): Configuration {
-    const { settings, bridge, prisma, signingKeys } = this.deps;
+    const { settings, bridge, prisma, signingKeys, orgs } = this.deps;
     const resources = new Map(settings.resources.map((entry) => [entry.resource, entry.scopes]));
     const key = signingKeys.signing();
     const policy = interactionPolicy.base();
@@ -228,12 +231,15 @@ export class OpenIdProvider {
         if (!isUuid(sub)) return undefined;
         // A token issued through a provider session lives only while our session under it does: one query says both.
         const sessionUid = (token as { sessionUid?: string } | undefined)?.sessionUid;
-        const user =
+        const user: LiveAccount | null | undefined =
           sessionUid !== undefined ? await bridge.liveAccount(sessionUid, sub) : await prisma.user.findUnique({ where: { id: sub }, select: ACCOUNT_FIELDS });
         if (!user || user.disabledAt) return undefined;
+        // The organization scope: the organization our session speaks for, with the member's role as it is now.
+        const org = user.orgId ? await orgs.standing(user.orgId, user.id) : undefined;
         return {
           accountId: user.id,
           claims: () => ({
+            ...(org && { org_id: org.orgId, org_role: org.role, org_permissions: org.permissions }),
             sub: user.id,
             preferred_username: user.username,
             name: user.username,
@@ -253,6 +259,7 @@ export class OpenIdProvider {
         openid: ['sub', 'acr', 'amr', 'auth_time'],
         profile: ['name', 'preferred_username', 'updated_at'],
         email: ['email', 'email_verified'],
+        organization: ['org_id', 'org_role', 'org_permissions'],
       },
       scopes: ['openid', 'offline_access', ...settings.resources.flatMap((entry) => entry.scopes)],
       acrValues: ['aal1', 'aal2'],
@@ -279,6 +286,9 @@ export class OpenIdProvider {
           if (!ok) throw new errors.InvalidClientMetadata(`${property} is not valid`);
         },
       },
+      // An ID token carries the claims of every scope granted (profile, email, organization), as apps expect of it;
+      // the default keeps them to UserInfo whenever an access token is issued too.
+      conformIdTokenClaims: false,
       features: {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },

@@ -15,6 +15,8 @@ export interface BoundSession {
 export const ACCOUNT_FIELDS = { id: true, username: true, email: true, emailVerifiedAt: true, disabledAt: true, updatedAt: true } as const;
 export interface LiveAccount {
   id: string;
+  /** The organization our session speaks for (POST /orgs/{id}/switch), if any. */
+  orgId?: string | null;
   username: string;
   email: string;
   emailVerifiedAt: Date | null;
@@ -74,9 +76,9 @@ export class SessionBridge {
     if (!bound || (userId !== undefined && bound.userId !== userId) || !isUuid(bound.sessionId)) return undefined;
     const session = await this.deps.prisma.session.findFirst({
       where: { id: bound.sessionId, revokedAt: null, expiresAt: { gt: new Date(this.deps.clock.now()) }, user: { disabledAt: null } },
-      select: { user: { select: ACCOUNT_FIELDS } },
+      select: { orgId: true, user: { select: ACCOUNT_FIELDS } },
     });
-    return session?.user;
+    return session ? { ...session.user, orgId: session.orgId } : undefined;
   }
 
   /** Our sessions `sessionIds` ended: end the provider sessions standing on them (in the background). */

@@ -2,7 +2,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from '../revocation/revocation-store.js';
-import { type AccessTokens, InvalidTokenError, issuedAtMs } from '../tokens/tokens.js';
+import { type AccessTokens, InvalidTokenError, issuedAtMs, type OrgClaims } from '../tokens/tokens.js';
 import type { Budget } from '../throttle/rate-limiter.js';
 import { DpopProofs, dpopRefusal } from '../tokens/dpop.js';
 
@@ -25,6 +25,11 @@ export interface AuthContext {
   scopes?: string[];
   /** The thumbprint of the DPoP key the token is bound to; the request proved it holds that key. */
   dpopJkt?: string;
+  /**
+   * The organization the caller acts for: the token's active organization (role and permissions as issued), or an
+   * organization's API key (its scopes as permissions).
+   */
+  org?: OrgClaims;
 }
 
 declare module 'express-serve-static-core' {
@@ -100,6 +105,7 @@ function verifyBearer(deps: AuthenticateDeps, header: string): Verified {
     expiresAtMs: claims.exp * 1000,
     authTimeMs: claims.auth_time * 1000,
     ...(claims.cnf && { dpopJkt: claims.cnf.jkt }),
+    ...(claims.org_id !== undefined && { org: { id: claims.org_id, role: claims.org_role ?? '', permissions: claims.org_permissions ?? [] } }),
   };
   return { auth, token, dpopScheme: match[1]?.toLowerCase() === 'dpop' };
 }
@@ -158,7 +164,13 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
       // both travel in one write.
       const remembered = limit.rememberedRefusal(req, res);
       if (remembered) throw remembered;
-      const revocation = deps.revocations.isRevoked({ jti: auth.jti, sid: auth.sessionId, userId: auth.userId, issuedAtMs: auth.issuedAtMs });
+      const revocation = deps.revocations.isRevoked({
+        jti: auth.jti,
+        sid: auth.sessionId,
+        userId: auth.userId,
+        issuedAtMs: auth.issuedAtMs,
+        ...(auth.org && { orgId: auth.org.id }),
+      });
       const limited = await countAgainstBudget(limit, req, res);
       if (limited !== undefined) {
         revocation.catch(() => {});

@@ -27,6 +27,16 @@ export const SECURITY_EVENT_TYPES = [
   'rate_limit.reset',
   'identity.linked',
   'identity.unlinked',
+  'org.created',
+  'org.updated',
+  'org.deleted',
+  'org.member_role_changed',
+  'org.member_removed',
+  'org.invitation_sent',
+  'org.invitation_accepted',
+  'org.invitation_revoked',
+  'org.role_defined',
+  'org.role_deleted',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 
@@ -56,6 +66,16 @@ export const SECURITY_EVENT_LABELS: Record<SecurityEventType, string> = {
   'rate_limit.reset': 'Rate limit reset by an administrator',
   'identity.linked': 'Outside sign-in linked',
   'identity.unlinked': 'Outside sign-in unlinked',
+  'org.created': 'Organization created',
+  'org.updated': 'Organization changed',
+  'org.deleted': 'Organization deleted',
+  'org.member_role_changed': "A member's role in an organization changed",
+  'org.member_removed': 'A member left or was removed from an organization',
+  'org.invitation_sent': 'Invitation to an organization sent',
+  'org.invitation_accepted': 'Invitation to an organization accepted',
+  'org.invitation_revoked': 'Invitation to an organization withdrawn',
+  'org.role_defined': 'Organization role defined or changed',
+  'org.role_deleted': 'Organization role deleted',
 };
 
 export interface SecurityEvent {

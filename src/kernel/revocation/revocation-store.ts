@@ -1,4 +1,5 @@
-// Which access tokens are void before they expire: by token id, by session, or by a per-user cutoff time.
+// Which access tokens are void before they expire: by token id, by session, by a per-user cutoff time, or (for a
+// token that speaks for an organization) by a cutoff for that member of that organization.
 // Contract: tests/contracts/revocation.contract.test.ts.
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
@@ -11,6 +12,8 @@ export interface AccessTokenRef {
   userId: string;
   /** When the token was issued, in milliseconds. */
   issuedAtMs: number;
+  /** The organization the token speaks for, if any. */
+  orgId?: string;
 }
 
 /**
@@ -24,6 +27,11 @@ export interface RevocationStore {
   revokeSessions(sessionIds: string[], ttlMs: number): Promise<void>;
   /** Voids every token of the user issued before `atMs`. */
   revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void>;
+  /**
+   * Voids the tokens each user holds for the organization issued before `atMs` (their membership changed or ended);
+   * their other tokens live on.
+   */
+  revokeOrgTokensBefore(orgId: string, userIds: string[], atMs: number, ttlMs: number): Promise<void>;
   /** Marks a single-use token id as spent; true only for the first caller, on any instance. */
   spendOnce(jti: string, ttlMs: number): Promise<boolean>;
 }
@@ -32,6 +40,7 @@ const keys = {
   token: (jti: string) => `revoked:jti:${jti}`,
   session: (sid: string) => `revoked:session:${sid}`,
   user: (userId: string) => `revoked:user:${userId}`,
+  member: (orgId: string, userId: string) => `revoked:org:${orgId}:${userId}`,
 };
 
 function unavailable(cause: unknown): AppError {
@@ -112,18 +121,23 @@ class RedisRevocationStore implements RevocationStore {
   async isRevoked(token: AccessTokenRef): Promise<boolean> {
     // One command for all three checks, issued at once: the client can send it in the same write as the
     // request's rate-limit increment.
+    const names = [keys.token(token.jti), keys.session(token.sid), keys.user(token.userId)];
+    if (token.orgId !== undefined) names.push(keys.member(token.orgId, token.userId));
     let values: Array<string | null>;
     try {
-      values = await this.store.redis.mget(this.key(keys.token(token.jti)), this.key(keys.session(token.sid)), this.key(keys.user(token.userId)));
+      values = await this.store.redis.mget(names.map((name) => this.key(name)));
     } catch (err) {
       throw unavailable(err);
     }
     // A reply of the wrong shape must never read as "not revoked".
-    if (values.length !== 3) throw unavailable(new Error(`MGET answered ${values.length} values for 3 keys`));
-    const [tokenRevoked, sessionRevoked, cutoffEntry] = values;
+    if (values.length !== names.length) throw unavailable(new Error(`MGET answered ${values.length} values for ${names.length} keys`));
+    const [tokenRevoked, sessionRevoked, cutoffEntry, memberEntry] = values;
     const now = this.clock.now();
-    const cutoff = liveCutoff(cutoffEntry, now);
-    return liveDeadline(tokenRevoked, now) || liveDeadline(sessionRevoked, now) || (cutoff !== undefined && token.issuedAtMs < cutoff);
+    const before = (entry: string | null | undefined) => {
+      const cutoff = liveCutoff(entry, now);
+      return cutoff !== undefined && token.issuedAtMs < cutoff;
+    };
+    return liveDeadline(tokenRevoked, now) || liveDeadline(sessionRevoked, now) || before(cutoffEntry) || before(memberEntry);
   }
 
   async revokeToken(jti: string, ttlMs: number): Promise<void> {
@@ -148,6 +162,17 @@ class RedisRevocationStore implements RevocationStore {
     await this.store.redis.eval(LATER_CUTOFF, 1, this.key(keys.user(userId)), Math.floor(atMs), deadlineAfter(now, ttlMs), now, CLEANUP_SLACK_MS);
   }
 
+  async revokeOrgTokensBefore(orgId: string, userIds: string[], atMs: number, ttlMs: number): Promise<void> {
+    if (userIds.length === 0) return;
+    const now = this.clock.now();
+    const pipeline = this.store.redis.pipeline();
+    for (const userId of userIds)
+      pipeline.eval(LATER_CUTOFF, 1, this.key(keys.member(orgId, userId)), Math.floor(atMs), deadlineAfter(now, ttlMs), now, CLEANUP_SLACK_MS);
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (failed) throw failed[0] as Error;
+  }
+
   async spendOnce(jti: string, ttlMs: number): Promise<boolean> {
     const now = this.clock.now();
     return (await this.store.redis.eval(SPEND_ONCE, 1, this.key(keys.token(jti)), deadlineAfter(now, ttlMs), now, CLEANUP_SLACK_MS)) === 1;
@@ -163,11 +188,15 @@ class InProcessRevocationStore implements RevocationStore {
   }
 
   isRevoked(token: AccessTokenRef): Promise<boolean> {
-    const cutoff = this.entries.get(keys.user(token.userId));
+    const before = (key: string) => {
+      const cutoff = this.entries.get(key);
+      return cutoff !== undefined && token.issuedAtMs < cutoff;
+    };
     return Promise.resolve(
       this.entries.get(keys.token(token.jti)) !== undefined ||
         this.entries.get(keys.session(token.sid)) !== undefined ||
-        (cutoff !== undefined && token.issuedAtMs < cutoff),
+        before(keys.user(token.userId)) ||
+        (token.orgId !== undefined && before(keys.member(token.orgId, token.userId))),
     );
   }
 
@@ -182,10 +211,19 @@ class InProcessRevocationStore implements RevocationStore {
   }
 
   revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
-    const key = keys.user(userId);
+    this.laterCutoff(keys.user(userId), atMs, ttlMs);
+    return Promise.resolve();
+  }
+
+  revokeOrgTokensBefore(orgId: string, userIds: string[], atMs: number, ttlMs: number): Promise<void> {
+    for (const userId of userIds) this.laterCutoff(keys.member(orgId, userId), atMs, ttlMs);
+    return Promise.resolve();
+  }
+
+  /** A cutoff only moves forward, and lives at least `ttlMs`. */
+  private laterCutoff(key: string, atMs: number, ttlMs: number): void {
     const deadline = Math.max(this.clock.now() + ttlMs, this.entries.expiresAt(key) ?? 0);
     this.entries.setUntil(key, Math.max(atMs, this.entries.get(key) ?? 0), deadline);
-    return Promise.resolve();
   }
 
   spendOnce(jti: string, ttlMs: number): Promise<boolean> {

@@ -5,12 +5,14 @@ import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import type { RevocationStore } from '../revocation/revocation-store.js';
-import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken, REFRESH_TOKEN_PREFIX } from '../tokens/tokens.js';
+import { type AccessTokens, type AccessTokenSubject, hashToken, newRefreshToken, type OrgClaims, REFRESH_TOKEN_PREFIX } from '../tokens/tokens.js';
 import { type PublicUser, toPublicUser } from '../identity/user-schemas.js';
 import type { SecurityEvents } from '../events/security-events.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { AuthContext } from '../authenticate/authenticate.js';
 import { dpopRefusal } from '../tokens/dpop.js';
+import type { OrgAccess } from '../authenticate/org-access.js';
+import { orgNotFound } from '../authenticate/org-access.js';
 
 export interface SessionSettings {
   sessionTtlS: number;
@@ -75,6 +77,8 @@ export interface SessionDeps {
   successorKey: Buffer;
   events: SecurityEvents;
   metrics: Metrics;
+  /** Members' roles, read whenever a token speaks for an organization. */
+  orgs: Pick<OrgAccess, 'standing'>;
 }
 
 export class Sessions {
@@ -86,6 +90,7 @@ export class Sessions {
   private readonly successorKey: Buffer;
   private readonly events: SecurityEvents;
   private readonly metrics: Metrics;
+  private readonly orgs: Pick<OrgAccess, 'standing'>;
   private readonly endedListeners: ((sessionIds: string[]) => void)[] = [];
 
   constructor(deps: SessionDeps) {
@@ -98,6 +103,7 @@ export class Sessions {
       successorKey: this.successorKey,
       events: this.events,
       metrics: this.metrics,
+      orgs: this.orgs,
     } = deps);
   }
 
@@ -176,6 +182,9 @@ export class Sessions {
     }
     this.metrics.refreshes.inc({ outcome: claimed ? 'rotated' : 'grace_replay' });
     const user = toPublicUser(session.user);
+    // The organization the session speaks for, with the member's role as it is now (or none: they left it).
+    const org = session.orgId === null ? undefined : await this.orgClaims(session.orgId, user.id);
+    if (session.orgId !== null && org === undefined) await this.prisma.session.updateMany({ where: { id: session.id }, data: { orgId: null } });
     // A refresh proves nothing new: the access token says the user last signed in when the session began.
     const subject = {
       userId: user.id,
@@ -185,8 +194,9 @@ export class Sessions {
       amr: session.amr,
       authTimeMs: session.createdAt.getTime(),
       dpopJkt: session.dpopJkt ?? undefined,
+      org,
     };
-    const pair = this.pair(subject, successor);
+    const pair = this.pair(subject, successor, nowMs);
     return { ...pair, user };
   }
 
@@ -243,18 +253,66 @@ export class Sessions {
     this.endedListeners.push(listener);
   }
 
-  /** A fresh access token for the caller's session, saying the user proved who they are just now. */
   /**
    * A fresh access token for the same session after a step-up. Its `amr` is what the session proved before plus what
-   * the step-up proved (`proved`): two different proofs within one session are two factors (`mfa`).
+   * the step-up proved (`proved`): two different proofs within one session are two factors (`mfa`). It speaks for the
+   * same organization as the token it replaces, with the member's role as it is now.
    */
-  reauthenticated(
-    auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[]; dpopJkt?: string },
+  async reauthenticated(
+    auth: { userId: string; username: string; sessionId: string; roles: string[]; amr: string[]; dpopJkt?: string; org?: OrgClaims },
     proved: string[],
-  ): Omit<TokenPair, 'refresh_token'> {
+  ): Promise<Omit<TokenPair, 'refresh_token'>> {
+    const nowMs = this.clock.now();
     const amr = combineProofs(auth.amr, proved);
-    const { token } = this.tokens.sign({ ...auth, amr, authTimeMs: this.clock.now() });
+    const org = auth.org && (await this.orgClaims(auth.org.id, auth.userId));
+    const { token } = this.tokens.sign({ ...auth, amr, authTimeMs: nowMs, org }, nowMs);
     return { access_token: token, token_type: tokenType(auth.dpopJkt), expires_in: this.settings.accessTokenTtlS };
+  }
+
+  /**
+   * Makes `orgId` the organization the caller's session speaks for (null: none) and returns an access token that
+   * says so, for the same session: `org_id`, and the member's `org_role` and `org_permissions` as they are now.
+   * 404 `org_not_found` unless the caller is a member.
+   */
+  async switchOrg(auth: AuthContext, orgId: string | null): Promise<Omit<TokenPair, 'refresh_token'>> {
+    const nowMs = this.clock.now();
+    const org = orgId === null ? undefined : await this.orgClaims(orgId, auth.userId);
+    if (orgId !== null && org === undefined) throw orgNotFound();
+    const moved = await this.prisma.session.updateMany({
+      where: { id: auth.sessionId, userId: auth.userId, revokedAt: null, expiresAt: { gt: new Date(nowMs) } },
+      data: { orgId },
+    });
+    if (moved.count === 0) throw new AppError('session_revoked');
+    const { token } = this.tokens.sign(
+      {
+        userId: auth.userId,
+        username: auth.username,
+        sessionId: auth.sessionId,
+        roles: auth.roles,
+        amr: auth.amr,
+        authTimeMs: auth.authTimeMs,
+        dpopJkt: auth.dpopJkt,
+        org,
+      },
+      nowMs,
+    );
+    return { access_token: token, token_type: tokenType(auth.dpopJkt), expires_in: this.settings.accessTokenTtlS };
+  }
+
+  /**
+   * Voids, on every instance, the tokens these users hold for the organization (their role changed, they left, it
+   * was deleted); their sessions live on, and a refresh issues a token with what holds now. The cutoff is taken
+   * after the change is committed, and tokens are stamped with the time before the role was read (see sign), so a
+   * token can never carry a role read before a change and be stamped after its cutoff.
+   */
+  async revokeOrgAccess(orgId: string, userIds: string[]): Promise<void> {
+    await this.revocations.revokeOrgTokensBefore(orgId, userIds, this.clock.now() + 1, this.revocationTtlMs);
+  }
+
+  /** The member's organization claims as they are now, or undefined when they are no member. */
+  private async orgClaims(orgId: string, userId: string): Promise<OrgClaims | undefined> {
+    const standing = await this.orgs.standing(orgId, userId);
+    return standing && { id: orgId, role: standing.role, permissions: standing.permissions };
   }
 
   /** Ends every session of the user and voids every access token issued until now, on every instance. */
@@ -281,8 +339,8 @@ export class Sessions {
     return `${REFRESH_TOKEN_PREFIX}${createHmac('sha256', this.successorKey).update(token, 'utf8').digest('base64url')}`;
   }
 
-  private pair(subject: AccessTokenSubject, refreshToken: string): TokenPair {
-    const { token } = this.tokens.sign(subject);
+  private pair(subject: AccessTokenSubject, refreshToken: string, nowMs?: number): TokenPair {
+    const { token } = this.tokens.sign(subject, nowMs);
     return { access_token: token, token_type: tokenType(subject.dpopJkt), expires_in: this.settings.accessTokenTtlS, refresh_token: refreshToken };
   }
 }

@@ -29,6 +29,10 @@ const AccessClaims = z.object({
   auth_time: z.number(),
   /** A DPoP-bound token names its key's thumbprint (RFC 9449 §6.1): it is honoured only with a proof by that key. */
   cnf: z.object({ jkt: z.string() }).optional(),
+  /** The organization the token speaks for (POST /orgs/{id}/switch), with the member's role and permissions in it. */
+  org_id: z.uuid().optional(),
+  org_role: z.string().optional(),
+  org_permissions: z.array(z.string()).optional(),
 });
 
 export type AccessClaims = z.output<typeof AccessClaims>;
@@ -43,6 +47,15 @@ export interface AccessTokenSubject {
   authTimeMs: number;
   /** The thumbprint of the DPoP key the session is bound to, if it is. */
   dpopJkt?: string;
+  /** The organization the token speaks for, if any. */
+  org?: OrgClaims;
+}
+
+/** An organization as a token carries it: which one, and the member's role and permissions in it. */
+export interface OrgClaims {
+  id: string;
+  role: string;
+  permissions: string[];
 }
 
 export interface TokenSettings {
@@ -124,8 +137,11 @@ export class AccessTokens {
     private readonly clock: Clock,
   ) {}
 
-  sign(subject: AccessTokenSubject): { token: string; claims: AccessClaims } {
-    const nowMs = this.clock.now();
+  /**
+   * `nowMs` is when the token says it was issued: a caller that read what the token asserts (an organization role)
+   * passes the time from before that read, so a change made after the read voids it (see Sessions.orgClaims).
+   */
+  sign(subject: AccessTokenSubject, nowMs = this.clock.now()): { token: string; claims: AccessClaims } {
     // iat is whole seconds: clients such as PyJWT refuse a fractional iat as "not yet valid" during its first second.
     // The millisecond, which a "void before T" cutoff needs, travels in the jti (a UUIDv7, see issuedAtMs).
     const claims: AccessClaims = {
@@ -142,6 +158,7 @@ export class AccessTokens {
       exp: Math.floor(nowMs / 1000) + this.settings.accessTtlS,
       auth_time: Math.floor(subject.authTimeMs / 1000),
       ...(subject.dpopJkt !== undefined && { cnf: { jkt: subject.dpopJkt } }),
+      ...(subject.org !== undefined && { org_id: subject.org.id, org_role: subject.org.role, org_permissions: subject.org.permissions }),
     };
     const { kid, alg, key } = this.settings.keys.signing();
     const token = jwt.sign(claims, key, { algorithm: alg, keyid: kid });

@@ -1,4 +1,6 @@
-// API keys: issued once, stored as a hash, found by their visible prefix and checked in constant time.
+// API keys: issued once, stored as a hash, found by their visible prefix and checked in constant time. A key is a
+// person's own (its scopes say what of theirs it may touch) or an organization's (its scopes are organization
+// permissions, and it can do no more than its creator can there now).
 import type { ClientContext } from '../identity/client-context.js';
 import type { SecurityEvents } from '../events/security-events.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -8,6 +10,7 @@ import { AppError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { AuthContext } from '../authenticate/authenticate.js';
 import { hashToken } from '../tokens/tokens.js';
+import type { OrgAccess } from '../authenticate/org-access.js';
 
 export const API_KEY_SCOPES = ['images:read', 'images:write', 'profile:read'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
@@ -60,12 +63,13 @@ export class ApiKeyService {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly events: SecurityEvents,
+    private readonly orgs: Pick<OrgAccess, 'standing'>,
   ) {}
 
   /** Creates a key and returns it in full: the only time it is ever shown. */
   async create(
     userId: string,
-    input: { name: string; scopes?: ApiKeyScope[]; expiresAt?: Date },
+    input: { name: string; scopes?: readonly string[]; expiresAt?: Date; orgId?: string },
     client: ClientContext,
   ): Promise<ApiKeyView & { key: string }> {
     if (input.expiresAt && input.expiresAt.getTime() <= this.clock.now()) {
@@ -87,22 +91,29 @@ export class ApiKeyService {
         secretHash: hashToken(key),
         scopes: [...new Set(input.scopes ?? DEFAULT_SCOPES)],
         expiresAt: input.expiresAt ?? null,
+        orgId: input.orgId ?? null,
         createdAt: new Date(this.clock.now()),
       },
     });
-    this.events.record({ type: 'api_key.created', actorId: userId, targetId: userId, details: { keyId: row.id, name: row.name } }, client);
+    const details = { keyId: row.id, name: row.name, ...(input.orgId !== undefined && { orgId: input.orgId }) };
+    this.events.record({ type: 'api_key.created', actorId: userId, targetId: userId, details }, client);
     return { ...toView(row), key };
   }
 
-  async list(userId: string): Promise<ApiKeyView[]> {
-    const rows = await this.prisma.apiKey.findMany({ where: { userId, revokedAt: null }, orderBy: { createdAt: 'desc' } });
-    return rows.map(toView);
+  /** The active keys of a person (`{ userId }`, their own) or of an organization (`{ orgId }`), newest first. */
+  async list(owner: { userId: string } | { orgId: string }): Promise<(ApiKeyView & { createdBy: string })[]> {
+    const where = 'orgId' in owner ? { orgId: owner.orgId } : { userId: owner.userId, orgId: null };
+    const rows = await this.prisma.apiKey.findMany({ where: { ...where, revokedAt: null }, orderBy: { createdAt: 'desc' } });
+    return rows.map((row) => ({ ...toView(row), createdBy: row.userId }));
   }
 
-  async revoke(userId: string, id: string, client: ClientContext): Promise<void> {
-    const result = await this.prisma.apiKey.updateMany({ where: { id, userId, revokedAt: null }, data: { revokedAt: new Date(this.clock.now()) } });
+  /** Revokes a person's own key, or (with `orgId`) one of the organization's. */
+  async revoke(actorId: string, id: string, client: ClientContext, orgId?: string): Promise<void> {
+    const owner = orgId === undefined ? { userId: actorId, orgId: null } : { orgId };
+    const result = await this.prisma.apiKey.updateMany({ where: { id, ...owner, revokedAt: null }, data: { revokedAt: new Date(this.clock.now()) } });
     if (result.count === 0) throw new AppError('api_key_not_found');
-    this.events.record({ type: 'api_key.revoked', actorId: userId, targetId: userId, details: { keyId: id } }, client);
+    const details = { keyId: id, ...(orgId !== undefined && { orgId }) };
+    this.events.record({ type: 'api_key.revoked', actorId, targetId: actorId, details }, client);
   }
 
   /** Turns a presented key into the caller's identity, or refuses it (unknown, revoked, expired, disabled owner). */
@@ -124,6 +135,13 @@ export class ApiKeyService {
         this.logger.warn({ err, apiKeyId: row.id }, 'could not record API key use');
       });
     }
+    // An organization's key can do no more than its creator can there now: nothing once they have left.
+    let org: AuthContext['org'];
+    if (row.orgId !== null) {
+      const standing = await this.orgs.standing(row.orgId, row.userId);
+      if (!standing) throw invalidKey();
+      org = { id: row.orgId, role: 'api-key', permissions: row.scopes.filter((scope) => standing.permissions.includes(scope)) };
+    }
     return {
       userId: row.userId,
       username: row.user.username,
@@ -135,7 +153,8 @@ export class ApiKeyService {
       expiresAtMs: Number.POSITIVE_INFINITY,
       authTimeMs: 0,
       apiKeyId: row.id,
-      scopes: row.scopes,
+      scopes: org?.permissions ?? row.scopes,
+      ...(org && { org }),
     };
   }
 }
