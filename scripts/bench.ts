@@ -1,6 +1,8 @@
 // Measures the built server as its own process, with wrk as the load from another process, side by side with the
-// reference servers in ../shared/peers (bare Express, Better Auth) in the same run; prints ratios, asserts nothing.
-// Usage: npm run bench [-- --duration 8 --connections 50 --peers ../shared/peers --skip-build --keep]
+// reference servers in ../shared/peers (bare Express, a do-it-yourself Express, Better Auth) in the same run. The
+// token check and its peers are measured in interleaved rounds and every ratio is taken within a round (a machine's
+// speed drifts between rounds far more than within one); prints medians and the spread of the ratios, asserts nothing.
+// Usage: npm run bench [-- --duration 8 --connections 50 --rounds 3 --peers ../shared/peers --skip-build --keep]
 //        (--keep leaves the servers' logs and data in the scratch directory it prints)
 //        DATABASE_URL (a database the run may create scratch databases next to) and REDIS_URL select real services;
 //        without them the server runs on its embedded defaults.
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '8' },
     connections: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '3' },
     peers: { type: 'string', default: path.resolve('../shared/peers') },
     'skip-build': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
 });
 const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
+const ROUNDS = Math.max(1, Number(args.rounds));
 const WARMUP_S = 2;
 const LOGIN_CONNECTIONS = 8;
 const PASSWORD = 'correct horse battery staple';
@@ -260,7 +264,7 @@ async function call(base: string, route: string, init: { method?: string; token?
 
 try {
   // Peers first: their set-up installs packages and must not overlap our measurements.
-  let peers: { bare: string; betterAuth: string; cookie: string } | undefined;
+  let peers: { bare: string; betterAuth: string; cookie: string; diy: string; diyToken: string } | undefined;
   if (existsSync(path.join(args.peers, 'setup.sh'))) {
     // The peers pick their own database and Redis DB: ours must not leak into their environment.
     const { DATABASE_URL: _db, REDIS_URL: _redis, ...peerEnv } = process.env;
@@ -268,7 +272,13 @@ try {
     if (process.env.BENCH_DEBUG) console.log(output);
     for (const pid of output.matchAll(/pid (\d+)/g)) cleanups.push(() => process.kill(Number(pid[1]), 'SIGTERM'));
     const exported = new Map([...output.matchAll(/(\w+)=('[^']*'|\S+)/g)].map((m) => [m[1], (m[2] ?? '').replace(/^'|'$/g, '')]));
-    peers = { bare: exported.get('BARE_URL') ?? '', betterAuth: exported.get('PEER_URL') ?? '', cookie: exported.get('PEER_COOKIE') ?? '' };
+    peers = {
+      bare: exported.get('BARE_URL') ?? '',
+      betterAuth: exported.get('PEER_URL') ?? '',
+      cookie: exported.get('PEER_COOKIE') ?? '',
+      diy: exported.get('DIY_URL') ?? '',
+      diyToken: exported.get('DIY_TOKEN') ?? '',
+    };
   } else {
     console.log(`(no reference servers at ${args.peers}: ratios to them are left out)`);
   }
@@ -289,11 +299,6 @@ try {
     `backends: ${databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}, ${redisUrl ? 'Redis' : 'in-process store'}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s\n`,
   );
 
-  if (peers) {
-    record('bare Express: GET /protected', await wrk(peers.bare));
-    record('Better Auth 1.7: session check', await wrk(peers.betterAuth, { headers: [`Cookie: ${peers.cookie}`] }));
-  }
-
   // Budgets far above what a run sends: these scenarios measure the limiter's cost, not its refusals.
   const admin = { email: `bench-admin-${randomBytes(3).toString('hex')}@example.com`, password: PASSWORD, username: `admin_${randomBytes(3).toString('hex')}` };
   const server = await startServer({
@@ -313,9 +318,58 @@ try {
     key: string;
   };
 
-  const bearer = await wrk(`${server.base}/protected`, { headers: [`Authorization: Bearer ${token}`] });
-  record('GET /protected, Bearer token', bearer);
-  record('GET /protected, API key', await wrk(`${server.base}/protected`, { headers: [`X-API-Key: ${apiKey}`] }));
+  // Refusals with 429: a server with the default budget of 5 per minute, spent before each measurement.
+  // Its own key prefix: the logins below spend the address's sign-in budget in the shared store.
+  const limited = await startServer({ RATE_LIMIT_AUTH_MAX: '1000', REDIS_KEY_PREFIX: `${serverEnv.REDIS_KEY_PREFIX}limited:` });
+  const limitedUser = `bench_${randomBytes(3).toString('hex')}`;
+  await call(limited.base, '/register', { body: { username: limitedUser, email: `${limitedUser}@example.com`, password: PASSWORD } });
+  const { access_token: limitedToken } = (await call(limited.base, '/login', { body: { username: limitedUser, password: PASSWORD } })) as {
+    access_token: string;
+  };
+
+  // The token check and its peers, in interleaved rounds (see the top of the file).
+  const headline: Array<{ name: string; run: () => Promise<WrkResult> }> = [
+    ...(peers
+      ? [
+          { name: 'bare Express: GET /protected', run: () => wrk(peers.bare) },
+          { name: 'do-it-yourself Express: GET /protected', run: () => wrk(peers.diy, { headers: [`Authorization: Bearer ${peers.diyToken}`] }) },
+          { name: 'Better Auth 1.7: session check', run: () => wrk(peers.betterAuth, { headers: [`Cookie: ${peers.cookie}`] }) },
+        ]
+      : []),
+    { name: 'GET /protected, Bearer token', run: () => wrk(`${server.base}/protected`, { headers: [`Authorization: Bearer ${token}`] }) },
+    { name: 'GET /protected, API key', run: () => wrk(`${server.base}/protected`, { headers: [`X-API-Key: ${apiKey}`] }) },
+    {
+      name: 'GET /protected refused: 429 (budget spent)',
+      run: async () => {
+        for (let i = 0; i < 6; i++) await fetch(`${limited.base}/protected`, { headers: { authorization: `Bearer ${limitedToken}` } });
+        return wrk(`${limited.base}/protected`, { headers: [`Authorization: Bearer ${limitedToken}`] });
+      },
+    },
+  ];
+  const rounds = new Map<string, WrkResult[]>(headline.map((scenario) => [scenario.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round} of ${ROUNDS}`);
+    for (const scenario of headline) {
+      const result = await scenario.run();
+      rounds.get(scenario.name)?.push(result);
+      console.log(`  ${scenario.name.padEnd(46)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99Ms.toFixed(1)} ms`);
+    }
+  }
+  await stopGroup(limited.child);
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+  const medianResult = (name: string): WrkResult | undefined => {
+    const results = rounds.get(name) ?? [];
+    if (results.length === 0) return undefined;
+    return {
+      rps: median(results.map((r) => r.rps)),
+      p50Ms: median(results.map((r) => r.p50Ms)),
+      p99Ms: median(results.map((r) => r.p99Ms)),
+      non2xx: 0,
+      errors: 0,
+    };
+  };
+  const bearer = medianResult('GET /protected, Bearer token') as WrkResult;
+  console.log('');
   const forged = `${token.slice(0, token.lastIndexOf('.'))}.${randomBytes(32).toString('base64url')}`;
   record('GET /protected refused: 401 (bad signature)', await wrk(`${server.base}/protected`, { headers: [`Authorization: Bearer ${forged}`] }));
   await call(server.base, '/expensive', { method: 'GET', token });
@@ -404,25 +458,36 @@ try {
   record('GET /protected, Bearer token, JWT_ALGORITHM=HS256', hsBearer);
   await stopGroup(hs256.child);
 
-  // Refusals with 429: a server with the default budget of 5 per minute, spent before the run.
-  // Its own key prefix: the logins above spent the address's sign-in budget in the shared store.
-  const limited = await startServer({ RATE_LIMIT_AUTH_MAX: '1000', REDIS_KEY_PREFIX: `${serverEnv.REDIS_KEY_PREFIX}limited:` });
-  const limitedUser = `bench_${randomBytes(3).toString('hex')}`;
-  await call(limited.base, '/register', { body: { username: limitedUser, email: `${limitedUser}@example.com`, password: PASSWORD } });
-  const { access_token: limitedToken } = (await call(limited.base, '/login', { body: { username: limitedUser, password: PASSWORD } })) as {
-    access_token: string;
-  };
-  for (let i = 0; i < 6; i++) await fetch(`${limited.base}/protected`, { headers: { authorization: `Bearer ${limitedToken}` } });
-  record('GET /protected refused: 429 (budget spent)', await wrk(`${limited.base}/protected`, { headers: [`Authorization: Bearer ${limitedToken}`] }));
-  await stopGroup(limited.child);
-
   // ---- report --------------------------------------------------------------------------------------------------
 
-  const bare = rows.find((row) => row.name.startsWith('bare Express'))?.result.rps;
-  const betterAuth = rows.find((row) => row.name.startsWith('Better Auth'))?.result.rps;
+  const bare = medianResult('bare Express: GET /protected')?.rps;
+  const betterAuth = medianResult('Better Auth 1.7: session check')?.rps;
   const ratio = (value: number, to: number | undefined) => (to ? `${((100 * value) / to).toFixed(0)} %` : '');
   const times = (value: number, to: number | undefined) => (to ? `${(value / to).toFixed(2)}×` : '');
-  console.log(`\n| request | req/s | p99 | vs bare Express | vs Better Auth |\n|---|---:|---:|---:|---:|`);
+  /** The ratio of two scenarios in each round, as "low–high" (one value when they agree to two digits). */
+  const spread = (name: string, to: string, format: (ratio: number) => string) => {
+    const [mine, theirs] = [rounds.get(name) ?? [], rounds.get(to) ?? []];
+    if (theirs.length === 0 || mine.length === 0) return '';
+    const ratios = mine.map((result, index) => result.rps / (theirs[index]?.rps ?? Number.NaN)).sort((a, b) => a - b);
+    const [low, high] = [format(ratios[0] as number), format(ratios[ratios.length - 1] as number)];
+    return low === high ? low : `${low}–${high}`;
+  };
+  const percent = (value: number) => `${(100 * value).toFixed(0)} %`;
+  const multiple = (value: number) => `${value.toFixed(2)}×`;
+  console.log(
+    `\nThe token check, ${ROUNDS} interleaved rounds (median req/s and p99; each ratio taken within a round, lowest–highest):\n` +
+      `| request | req/s | p99 | vs bare Express | vs do-it-yourself | vs Better Auth |\n|---|---:|---:|---:|---:|---:|`,
+  );
+  for (const { name } of headline) {
+    const result = medianResult(name) as WrkResult;
+    console.log(
+      `| ${name} | ${result.rps.toFixed(0)} | ${result.p99Ms.toFixed(1)} ms | ${spread(name, 'bare Express: GET /protected', percent)} | ` +
+        `${spread(name, 'do-it-yourself Express: GET /protected', multiple)} | ${spread(name, 'Better Auth 1.7: session check', multiple)} |`,
+    );
+  }
+  console.log(`API key against Bearer token, within each round: ${spread('GET /protected, API key', 'GET /protected, Bearer token', multiple)}`);
+  console.log(`\nEverything else, measured once (ratios to the median bare Express and Better Auth above):`);
+  console.log(`| request | req/s | p99 | vs bare Express | vs Better Auth |\n|---|---:|---:|---:|---:|`);
   for (const { name, result, note } of rows) {
     const label = `${name.trim()}${note ? ` (${note})` : ''}${result.non2xx && !name.includes('refused') ? ` — ${result.non2xx} non-2xx` : ''}`;
     console.log(`| ${label} | ${result.rps.toFixed(0)} | ${result.p99Ms.toFixed(1)} ms | ${ratio(result.rps, bare)} | ${times(result.rps, betterAuth)} |`);

@@ -3,7 +3,7 @@ import { orgRoutes } from './features/organizations/org-routes.js';
 import { invitationRoutes } from './features/organizations/invitation-routes.js';
 import path from 'node:path';
 import express, { type Express } from 'express';
-import { errorHandler, methodNotAllowedRouter, notFoundHandler } from './core/error-handler.js';
+import { errorHandler, methodNotAllowedRouter, notFoundHandler, NUL_CHARACTER_MESSAGE } from './core/error-handler.js';
 import { hasBody } from './core/http/api-router.js';
 import { buildOpenApiDocument, createRegistry, docsRouter } from './core/http/openapi.js';
 import { requestLogger } from './core/http/request-context.js';
@@ -42,6 +42,15 @@ export type { AppConfig, AppDeps } from './composition.js';
 export const VERSION = '0.1.0';
 
 /**
+ * A JSON body's reviver: no text we keep may hold U+0000 (PostgreSQL refuses it in text and JSONB), so a body with one,
+ * in a value or a key, is refused as a whole with 400 text_nul_character before any route sees it.
+ */
+function refuseNulCharacters(key: string, value: unknown): unknown {
+  if (key.includes('\u0000') || (typeof value === 'string' && value.includes('\u0000'))) throw new SyntaxError(NUL_CHARACTER_MESSAGE);
+  return value;
+}
+
+/**
  * The HTTP pipeline over an object graph: `graph` is built from `deps` unless given (main.ts builds it first, so it
  * can drive the graph's webhooks and audit writes on timers and stop them).
  */
@@ -78,7 +87,7 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
       if (req.path === '/.well-known/openid-configuration' && config.publicUrl) res.set('Cache-Control', 'public, max-age=300');
       void oauthLimit(req, res, (err?: unknown) => (err === undefined ? openId.handle(req, res) : next(err)));
     });
-  const parseJson = express.json({ limit: config.bodyLimit });
+  const parseJson = express.json({ limit: config.bodyLimit, reviver: refuseNulCharacters });
   app.use((req, res, next) => (hasBody(req) ? parseJson(req, res, next) : next()));
 
   // A DPoP proof without an access token (a sign-in, a refresh): checked here, and the tokens issued are bound to its key.

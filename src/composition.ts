@@ -156,7 +156,7 @@ function composeKernel(deps: AppDeps, core: ReturnType<typeof composeCore>) {
     events,
   });
   const passkeys = new PasskeyService({ prisma: db.prisma, challenges: createChallengeStore(store, clock), settings: config.webauthn, clock, logger, events });
-  const apiKeys = new ApiKeyService(db.prisma, clock, logger, events, orgAccess);
+  const apiKeys = new ApiKeyService(db.prisma, clock, logger, events, orgAccess, revocations);
   const proof = new PasswordProof(passwords, loginThrottle, signIns);
   const dpop = new DpopProofs({ clock, spendOnce: (id, ttlMs) => revocations.spendOnce(id, ttlMs), publicUrl: config.publicUrl });
   return {
@@ -216,6 +216,7 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     clock,
     logger,
     events,
+    apiKeys: kernel.apiKeys,
   });
   subscribeNotices(events, email);
   const signIn = new SignInFlow({
@@ -234,7 +235,7 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     devices: kernel.devices,
     emailCodes: email,
   });
-  const users = new UserService({ prisma: db.prisma, passwords, proof: kernel.proof, sessions, clock, events, mail: email });
+  const users = new UserService({ prisma: db.prisma, passwords, proof: kernel.proof, sessions, clock, events, mail: email, apiKeys: kernel.apiKeys });
   const signer = new ImageUrlSigner(purposeKeys, clock, config.signedUrlTtlS);
   const images = new ImageService(
     db.prisma,
@@ -271,8 +272,10 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     redirectUrls: config.authRedirectUrls,
   });
   const orgDeps = { prisma: db.prisma, clock, sessions, events };
+  const organizations = new Organizations({ ...orgDeps, settings: { creation: config.orgCreation, maxPerUser: config.orgMaxPerUser } });
+  users.beforeAccountDeleted((userId, client) => organizations.releaseAccount(userId, client));
   return {
-    organizations: new Organizations({ ...orgDeps, settings: { creation: config.orgCreation, maxPerUser: config.orgMaxPerUser } }),
+    organizations,
     members: new Members(orgDeps),
     invitations: new Invitations({
       ...orgDeps,

@@ -384,11 +384,17 @@ describe('a pre-registered address, and one-factor enrolment', () => {
     // Two resets and a step-up code: more than the default three messages an address gets in 15 minutes.
     const { app } = buildApp(backends, { config: { ...base, email: { ...base.email, perAddress: { ...base.email.perAddress, max: 10 } } } });
     const account = await readyToEnrol(app);
-    await request(app)
+    const created = await request(app)
       .post('/api-keys')
       .set(...bearer(account.accessToken))
       .send({ name: 'one' })
       .expect(201);
+    const useKey = async () =>
+      (
+        await request(app)
+          .get('/images')
+          .set('X-API-Key', created.body.key as string)
+      ).status;
     const reset = async (removeCredentials?: boolean) => {
       const before = new Set((await readOutbox(builtWith(app).config.email.outboxDir, 500)).map((mail) => mail.id));
       await request(app).post('/password/forgot').send({ email: account.email }).expect(202);
@@ -412,8 +418,11 @@ describe('a pre-registered address, and one-factor enrolment', () => {
     };
     await reset();
     expect(await backends.db.prisma.apiKey.count({ where: { userId: account.id } })).toBe(1);
+    // Used just before, so the instance keeps it verified: the removal must reach that too.
+    expect(await useKey()).toBe(200);
     await reset(true);
     expect(await backends.db.prisma.apiKey.count({ where: { userId: account.id } })).toBe(0);
+    expect(await useKey()).toBe(401);
   });
 
   it('when only the mailbox is known (an emailed-code sign-in), then no first passkey or two-factor can be added without the password', async () => {

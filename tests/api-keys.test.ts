@@ -2,9 +2,9 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { RateLimitSettings } from '../src/core/config.js';
-import { bearer, readyToEnrol } from './support/accounts.js';
+import { bearer, createAdmin, login, readyToEnrol, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
-import { buildApp, freshStore, testConfig, useBackends } from './support/test-app.js';
+import { buildApp, freshStore, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
 const apiKey = (key: string): [string, string] => ['X-API-Key', key];
 
@@ -133,6 +133,62 @@ describe('API keys', () => {
         .set(...apiKey(key));
       expect(res.status, key).toBe(401);
     }
+  });
+
+  describe('a key verified before (kept by each instance for a minute)', () => {
+    const use = (app: Parameters<typeof request>[0], key: string) =>
+      request(app)
+        .get('/images')
+        .set(...apiKey(key));
+
+    it('when it is revoked on one instance, then every instance refuses it at the next request', async () => {
+      const config = testConfig();
+      const one = buildApp(backends, { config }).app;
+      // Instances share revocations through Redis; the embedded store is one instance's own.
+      const two = usingRedis ? buildApp(backends, { config }).app : one;
+      const user = await readyToEnrol(one);
+      const { key, id } = await createKey(one, user.accessToken);
+      const before = [(await use(one, key)).status, (await use(two, key)).status];
+
+      await request(one)
+        .delete(`/api-keys/${id}`)
+        .set(...bearer(user.accessToken))
+        .expect(204);
+
+      expect(before).toEqual([200, 200]);
+      expect([(await use(one, key)).status, (await use(two, key)).status]).toEqual([401, 401]);
+    });
+
+    it('when its owner is disabled or deletes the account, then it is refused at the next request; a logout everywhere leaves it working', async () => {
+      const { app, deps } = buildApp(backends);
+      const name = uniqueName('admin');
+      await createAdmin(deps, { email: `${name}@example.com`, username: name, password: 'admin password 123' });
+      const admin = await login(app, { username: name, password: 'admin password 123' });
+      const [disabled, leaving] = [await readyToEnrol(app), await readyToEnrol(app)];
+      const [disabledKey, leavingKey] = [(await createKey(app, disabled.accessToken)).key, (await createKey(app, leaving.accessToken)).key];
+      const warm = [(await use(app, disabledKey)).status, (await use(app, leavingKey)).status];
+
+      await request(app)
+        .post('/logout/all')
+        .set(...bearer(leaving.accessToken))
+        .expect(204);
+      const afterLogout = (await use(app, leavingKey)).status;
+      await request(app)
+        .post(`/admin/users/${disabled.id}/disable`)
+        .set(...bearer(admin.accessToken))
+        .expect(200);
+      const fresh = await login(app, leaving);
+      await request(app)
+        .delete('/me')
+        .set(...bearer(fresh.accessToken))
+        .send({ password: leaving.password })
+        .expect(204);
+
+      expect(warm).toEqual([200, 200]);
+      expect(afterLogout).toBe(200);
+      expect((await use(app, disabledKey)).status).toBe(401);
+      expect((await use(app, leavingKey)).status).toBe(401);
+    });
   });
 
   it('when expiresAt is in the past, a scope is unknown or a field is extra, then 400', async () => {

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/core/db.js';
 import { DataDirInUseError } from '../src/core/db/data-dir-lock.js';
 
-describe('the embedded database’s data directory', () => {
+// Each test creates and opens fresh PGlite databases (an initdb each): seconds of work that a busy machine stretches.
+describe('the embedded database’s data directory', { timeout: 90_000 }, () => {
   const dirs: string[] = [];
   afterEach(async () => {
     for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });

@@ -719,6 +719,8 @@ describe('organizations', () => {
         .send({ name: 'keymaker', permissions: ['api-keys:manage', 'images:read'] })
         .expect(201);
       const keymaker = await joined(app, owner, org.id, 'keymaker');
+      // Keys need a proven address, as personal ones do (accepting the invitation proved the keymaker's).
+      await proveAddress(app, owner);
 
       const tooMuch = await request(app)
         .post(`/orgs/${org.id}/api-keys`)

@@ -1,7 +1,7 @@
 // Talking to the API: one request pipeline (token refresh, re-authentication, second proof, polite retry) for JSON
 // calls and uploads alike, and the session's tokens.
 import { ApiError, describe } from './errors.js';
-import { announceSignedOut, setUser, state } from './state.js';
+import { announceSignedOut, setAccessToken, setUser, state } from './state.js';
 import { say } from './ui.js';
 import { passkeyApi, passkeysSupported } from './webauthn.js';
 
@@ -114,12 +114,25 @@ export async function send(path, options = {}) {
 
 /** Keeps a new token pair: the access token in memory, the refresh token for this tab, and a timer to renew them. */
 export function useTokens(/** @type {Tokens} */ tokens) {
-  state.accessToken = tokens.access_token;
+  setAccessToken(tokens.access_token);
   setUser(tokens.user);
   sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token);
+  renewBefore(tokens.expires_in);
+}
+
+/** Refreshes a little before expiry so requests rarely meet an expired token. */
+function renewBefore(/** @type {number} */ expiresIn) {
   clearTimeout(refreshTimer);
-  // Refresh a little before expiry so requests rarely meet an expired token.
-  refreshTimer = setTimeout(() => void refresh(), Math.max(5, tokens.expires_in - 30) * 1000);
+  refreshTimer = setTimeout(() => void refresh(), Math.max(5, expiresIn - 30) * 1000);
+}
+
+/**
+ * Keeps a new access token for the same session (switching organization answers one): it replaces the one in memory;
+ * the refresh token stays, and its refreshes keep speaking for the same organization.
+ */
+export function useAccessToken(/** @type {{ access_token: string, expires_in: number }} */ answer) {
+  setAccessToken(answer.access_token);
+  renewBefore(answer.expires_in);
 }
 
 /** Forgets the session here and tells the screens (the server's side is logout's business). */
@@ -158,7 +171,7 @@ export function refresh() {
 async function takeAccessToken(/** @type {Response} */ response) {
   /** @type {{ access_token: string }} */
   const answer = await parse(response);
-  state.accessToken = answer.access_token;
+  setAccessToken(answer.access_token);
   return true;
 }
 

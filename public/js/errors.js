@@ -3,7 +3,7 @@
 export class ApiError extends Error {
   /**
    * @param {number} status
-   * @param {any} body the error body, `{ error: { code, message, details? } }`, or null when it was not JSON
+   * @param {any} body the error body, `{ error: { code, reason, message, details? } }`, or null when it was not JSON
    * @param {string | null} retryAfter
    */
   constructor(status, body, retryAfter) {
@@ -11,6 +11,9 @@ export class ApiError extends Error {
     this.status = status;
     /** @type {string | undefined} */
     this.code = body?.error?.code;
+    /** The fine reason (`org_last_owner`, `invitation_expired`…): what a screen acts on, or words it picks. */
+    /** @type {string | undefined} */
+    this.reason = body?.error?.reason;
     /** @type {any} */
     this.details = body?.error?.details;
     this.retryAfter = retryAfter;

@@ -5,7 +5,10 @@ import { wireLogin } from './screens/auth.js';
 import { wireEmailForms } from './screens/email-forms.js';
 import { followEmailLink, wireEmailLinks } from './screens/email-links.js';
 import { wireImages } from './screens/images.js';
+import { takeInvitation, wireInvitations } from './screens/invitation-link.js';
 import { takeOAuthRequest, wireOAuth } from './screens/oauth.js';
+import { wireOrgScreen } from './screens/org-screen.js';
+import { wireOrganizations } from './screens/organizations.js';
 import { followProviderReturn, takeProviderReturn, wireProviders } from './screens/providers.js';
 import { wireRegister } from './screens/register.js';
 import { wireSettings } from './screens/settings.js';
@@ -18,6 +21,8 @@ import { passkeysSupported } from './webauthn.js';
 const providerReturn = takeProviderReturn();
 // So does an app's sign-in request (we are its OpenID provider); this tab keeps it until it is answered.
 const oauthRequest = takeOAuthRequest();
+// And an emailed invitation: this tab keeps it until it is accepted, after a sign-in if need be.
+takeInvitation();
 
 // The order here is the order screens hear of a sign-in: the frame first, the gallery (which is awaited) last.
 wireShell();
@@ -27,6 +32,10 @@ wireRegister();
 wireEmailForms();
 wireEmailLinks();
 wireSettings();
+// The organizations read their list; an invitation from a link is accepted (then the list read again); the gallery.
+wireOrganizations();
+wireOrgScreen();
+wireInvitations();
 wireImages();
 clearResultsOnInput();
 // A browser without WebAuthn is offered no passkey buttons at all.

@@ -28,6 +28,8 @@ const signedInHandlers = [];
 const signedOutHandlers = [];
 /** @type {Array<(user: User) => void>} */
 const userHandlers = [];
+/** @type {Array<() => void>} */
+const tokenHandlers = [];
 
 /** Runs `handler` each time someone signs in; handlers run in the order they were added, each awaited. */
 export function onSignedIn(/** @type {() => unknown} */ handler) {
@@ -48,6 +50,35 @@ export function onUserChanged(/** @type {(user: User) => void} */ handler) {
 export function setUser(/** @type {User} */ user) {
   state.user = user;
   for (const handler of userHandlers) handler(user);
+}
+
+/** Runs `handler` each time the access token is replaced (a sign-in, a refresh, a step-up, a switch of organization). */
+export function onAccessToken(/** @type {() => void} */ handler) {
+  tokenHandlers.push(handler);
+}
+
+/** Keeps a new access token (in memory only), and tells the screens that follow what it says. */
+export function setAccessToken(/** @type {string} */ token) {
+  state.accessToken = token;
+  for (const handler of tokenHandlers) handler();
+}
+
+/**
+ * The organization the access token speaks for, as its `org_id` and `org_role` claims say (null: the person alone).
+ * Read from the token's payload (base64url JSON); the server checks the signature, the page only reads what it says.
+ * @returns {{ id: string, role: string } | null}
+ */
+export function tokenOrg() {
+  const payload = state.accessToken?.split('.')[1];
+  if (!payload) return null;
+  try {
+    const binary = window.atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    /** @type {{ org_id?: unknown, org_role?: unknown }} */
+    const claims = JSON.parse(new window.TextDecoder().decode(Uint8Array.from(binary, (char) => char.charCodeAt(0))));
+    return typeof claims.org_id === 'string' ? { id: claims.org_id, role: typeof claims.org_role === 'string' ? claims.org_role : '' } : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function announceSignedIn() {

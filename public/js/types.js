@@ -17,5 +17,14 @@
  * @typedef {{ id: string, createdAt: string, lastUsedAt: string, expiresAt: string, userAgent: string | null,
  *   ip: string | null, current: boolean }} Session
  */
+/**
+ * @typedef {{ id: string, name: string, slug: string, settings: Record<string, unknown>, externalId: string | null,
+ *   createdAt: string, updatedAt: string, role: string }} MyOrganization an organization you belong to, with your role
+ */
+/** @typedef {MyOrganization & { permissions: string[] }} OrganizationStanding one organization, with what your role grants */
+/** @typedef {{ userId: string, username: string, email: string, role: string, joinedAt: string }} Member */
+/** @typedef {{ name: string, description: string, permissions: string[], builtIn: boolean }} OrgRole */
+/** @typedef {{ id: string, email: string, role: string, invitedBy: string | null, createdAt: string, expiresAt: string }} Invitation */
+/** @typedef {{ access_token: string, token_type: string, expires_in: number }} SwitchedToken */
 
 export {};

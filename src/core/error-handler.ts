@@ -11,8 +11,11 @@ import type { Logger } from './logger.js';
 const PRISMA_UNIQUE_VIOLATION = 'P2002';
 const PRISMA_RECORD_NOT_FOUND = 'P2025';
 
-const BODY_PARSER_ERRORS: Record<string, () => AppError> = {
-  'entity.parse.failed': () => new AppError('invalid_json'),
+/** What the JSON parser's reviver throws for a U+0000 in the body (see app.ts). */
+export const NUL_CHARACTER_MESSAGE = 'the body holds a U+0000 character';
+
+const BODY_PARSER_ERRORS: Record<string, (err: { message?: unknown }) => AppError> = {
+  'entity.parse.failed': (err) => new AppError(err.message === NUL_CHARACTER_MESSAGE ? 'text_nul_character' : 'invalid_json'),
   'entity.too.large': () => new AppError('payload_too_large'),
   'encoding.unsupported': () => new AppError('body_encoding_unsupported'),
   'charset.unsupported': () => new AppError('body_charset_unsupported'),
@@ -63,7 +66,7 @@ export function toAppError(err: unknown): AppError {
   }
   if (typeof err === 'object' && err !== null && 'type' in err && typeof err.type === 'string') {
     const mapped = BODY_PARSER_ERRORS[err.type];
-    if (mapped) return mapped();
+    if (mapped) return mapped(err as { message?: unknown });
   }
   const clientError = clientErrorFromStatus(err);
   if (clientError) return clientError;

@@ -67,6 +67,7 @@ export const ERROR_REASONS = {
 
   validation_failed: { code: 'validation_failed', message: 'The request is not valid.', details: FieldIssues },
   request_malformed: { code: 'validation_failed', message: 'The request is malformed.' },
+  text_nul_character: { code: 'validation_failed', message: 'Text in the body may not hold the character U+0000.' },
   body_incomplete: { code: 'validation_failed', message: 'The request body was not received in full.' },
   body_length_mismatch: { code: 'validation_failed', message: 'The request body does not match its Content-Length.' },
   upload_form_invalid: { code: 'validation_failed', message: 'The multipart/form-data body is malformed.', details: FieldIssues },

@@ -9,6 +9,7 @@ import { imageScreens } from './screens/images.js';
 import { passkeyScreens } from './screens/passkeys.js';
 import { providerScreens } from './screens/providers.js';
 import { oauthProviderScreens } from './screens/oauth-provider.js';
+import { organizationScreens } from './screens/organizations.js';
 import { settingsScreens } from './screens/settings.js';
 import { signedOutScreens } from './screens/signed-out.js';
 import { twoFactorScreens } from './screens/two-factor.js';
@@ -58,5 +59,6 @@ describe('the browser page', () => {
   describe('passkeys: add, sign in, second step, rename, delete', () => passkeyScreens(kit));
   describe('outside providers: continue with, settings, an address that has an account', () => providerScreens(kit));
   describe('signing in to another app: the hand-over, two factors, consent, back to the app', () => oauthProviderScreens(kit));
+  describe('organizations: create, act for one, invite by email, accept from the link, change a role, leave', () => organizationScreens(kit));
   describe('the budgets a newcomer gets', () => defaultBudgetScreens(kit));
 });

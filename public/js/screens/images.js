@@ -1,14 +1,21 @@
-// Your images: the gallery (each opens in the viewer), deleting one, and uploading with a progress bar.
+// Your images (or, acting for an organization, its images): the gallery (each opens in the viewer), deleting one,
+// and uploading with a progress bar.
 import { describe, send } from '../api.js';
-import { onSignedIn, onSignedOut, state } from '../state.js';
+import { onSignedIn, onSignedOut, state, tokenOrg } from '../state.js';
 import { $, $form, $input, resultOf, show, withBusy, withButton } from '../ui.js';
 import { closeViewer, openViewer, wireImageViewer } from './image-viewer.js';
+import { onActiveOrg } from './organizations.js';
 
 /** @typedef {import('../types.js').Image} Image */
 
 /** What the gallery shows, kept so a change updates it without asking for everything again. */
 /** @type {Image[]} */
 let images = [];
+/** Whose images were last read: the organization the token spoke for ('' for yourself); undefined before any read. */
+/** @type {string | undefined} */
+let readFor;
+/** Counts reads: an answer overtaken by a newer read (another organization chosen meanwhile) is dropped. */
+let reads = 0;
 
 function formatSize(/** @type {number} */ bytes) {
   if (bytes < 1024) return `${bytes} B`;
@@ -44,15 +51,18 @@ function render() {
 async function loadImages() {
   const area = resultOf($('#gallery'));
   const epoch = state.epoch;
+  const read = ++reads;
+  // The server lists the images of the organization the token speaks for, or the person's own.
+  readFor = tokenOrg()?.id ?? '';
   try {
     /** @type {import('../types.js').ImagePage} */
     const page = await send('/images?pageSize=100');
-    if (epoch !== state.epoch) return;
+    if (epoch !== state.epoch || read !== reads) return;
     images = page.images;
     $('#upload-limit').textContent = `, at most ${formatSize(page.maxUploadBytes)}`;
     render();
   } catch (error) {
-    if (epoch === state.epoch) show(area, `Your images could not be loaded. ${describe(error)}`, 'error');
+    if (epoch === state.epoch && read === reads) show(area, `The images could not be loaded. ${describe(error)}`, 'error');
   }
 }
 
@@ -91,13 +101,29 @@ async function onUpload(/** @type {SubmitEvent} */ event) {
   wrap.hidden = true;
 }
 
+/** Names whose images these are, and reads them again when the token now speaks for someone else than they were read for. */
+function showImagesOf(/** @type {{ id: string, name: string } | null} */ org) {
+  $('#gallery-title').textContent = org ? `Images of ${org.name}` : 'Your images';
+  $('#upload-title').textContent = org ? `Upload an image to ${org.name}` : 'Upload an image';
+  if (readFor !== undefined && readFor !== (tokenOrg()?.id ?? '')) {
+    closeViewer();
+    images = [];
+    render();
+    void loadImages();
+  }
+}
+
 export function wireImages() {
   $form('#upload-form').addEventListener('submit', onUpload);
   wireImageViewer();
   onSignedIn(loadImages);
+  onActiveOrg(showImagesOf);
   onSignedOut(() => {
     closeViewer();
     images = [];
+    readFor = undefined;
+    reads += 1;
+    showImagesOf(null);
     render();
   });
 }

@@ -27,21 +27,23 @@ function showSignedOut() {
  * too (the page has already forgotten the tokens) means the server holds no session for them any more: said exactly
  * so. Any other failure, a 401 that a failed connection left unresolved included, keeps the person signed in.
  */
-async function onLogout(/** @type {HTMLButtonElement} */ button) {
-  await withButton(button, async () => {
-    try {
-      await send('/logout', { method: 'POST' });
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401 && state.accessToken === null) {
-        say('Your session had already ended on the server. You are signed out on this page too.');
-        return;
-      }
-      say(`The session could not be ended on the server, so you are still signed in: ${describe(error)}`, 'error');
+export async function logOut() {
+  try {
+    await send('/logout', { method: 'POST' });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401 && state.accessToken === null) {
+      say('Your session had already ended on the server. You are signed out on this page too.');
       return;
     }
-    endSession();
-    say('You are logged out.');
-  });
+    say(`The session could not be ended on the server, so you are still signed in: ${describe(error)}`, 'error');
+    return;
+  }
+  endSession();
+  say('You are logged out.');
+}
+
+function onLogout(/** @type {HTMLButtonElement} */ button) {
+  return withButton(button, logOut);
 }
 
 export function wireShell() {

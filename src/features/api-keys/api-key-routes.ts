@@ -134,7 +134,7 @@ export function apiKeyRoutes(
     security: ['bearer'],
     params: z.object({ orgId: z.uuid() }),
     body: CreateOrgKeyBody,
-    middleware: [deps.authn.user(deps.limit), manage, deps.recentSignIn],
+    middleware: [deps.authn.user(deps.limit), manage, deps.recentSignIn, deps.enrolment.verifiedEmail],
     responses: { 201: { description: 'The key', schema: CreatedOrgApiKey }, ...orgErrors },
     handler: async ({ body }, req, res) => {
       const org = currentOrg(req);

@@ -1,5 +1,6 @@
 // Everything that reaches a user by email: confirming an address (and changing it), resetting a password, signing
 // in with a code, and short notices about security-relevant changes. Messages go through the durable queue.
+import type { ApiKeyService } from '../../kernel/verifiers/api-key-service.js';
 import { BackgroundWork } from '../../core/background-work.js';
 import type { Clock } from '../../core/clock.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
@@ -40,6 +41,8 @@ export interface EmailDeps {
   clock: Clock;
   logger: Logger;
   events: SecurityEvents;
+  /** Told when a reset removed the account's keys, so no instance keeps trusting one it verified before. */
+  apiKeys: Pick<ApiKeyService, 'forgetKeysOf'>;
 }
 
 export class EmailService {
@@ -54,6 +57,7 @@ export class EmailService {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly events: SecurityEvents;
+  private readonly apiKeys: Pick<ApiKeyService, 'forgetKeysOf'>;
   /** Messages started in the background and not yet queued: a stop waits for them before the database closes. */
   private readonly background = new BackgroundWork();
 
@@ -70,6 +74,7 @@ export class EmailService {
       clock: this.clock,
       logger: this.logger,
       events: this.events,
+      apiKeys: this.apiKeys,
     } = deps);
   }
 
@@ -217,7 +222,7 @@ export class EmailService {
     await this.prisma.user.update({ where: { id: userId }, data: { passwordHash, hasPassword: true, updatedAt: now } });
     await this.sessions.revokeEverything(userId, 'password_reset');
     await this.claimAddress(userId, { keepPassword: true });
-    if (removeCredentials) await removeLongLivedCredentials(this.prisma, userId);
+    if (removeCredentials) await this.removeLongLivedCredentials(userId);
     this.events.record({ type: 'password.reset', actorId: userId, targetId: userId }, client);
     // A notice, to an address the link just proved.
     await this.send(user, 'password-changed', { when: now.toUTCString() }, { toConfirmedOwner: true });
@@ -255,7 +260,7 @@ export class EmailService {
     const { count } = await this.prisma.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: now, updatedAt: now } });
     if (count === 0) return false;
     await this.sessions.revokeEverything(userId, 'address_claimed');
-    await removeLongLivedCredentials(this.prisma, userId);
+    await this.removeLongLivedCredentials(userId);
     await this.prisma.$transaction([
       this.prisma.mfaRecoveryCode.deleteMany({ where: { userId } }),
       this.prisma.mfaFactor.deleteMany({ where: { userId } }),
@@ -354,6 +359,12 @@ export class EmailService {
     });
   }
 
+  /** Deletes the account's passkeys, API keys and linked sign-ins; no instance trusts a key it verified before. */
+  private async removeLongLivedCredentials(userId: string): Promise<void> {
+    await removeLongLivedCredentials(this.prisma, userId);
+    await this.apiKeys.forgetKeysOf(userId);
+  }
+
   /** Resolves when every message started in the background has been queued or given up (a stop waits for this). */
   settled(): Promise<void> {
     return this.background.settled();
@@ -365,7 +376,7 @@ export class EmailService {
 }
 
 /** Deletes every passkey, API key and linked outside sign-in of the account (each is read from the database on each use: gone is refused). */
-export async function removeLongLivedCredentials(prisma: Prisma, userId: string): Promise<void> {
+async function removeLongLivedCredentials(prisma: Prisma, userId: string): Promise<void> {
   await prisma.$transaction([
     prisma.passkey.deleteMany({ where: { userId } }),
     prisma.apiKey.deleteMany({ where: { userId } }),

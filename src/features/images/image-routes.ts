@@ -19,7 +19,7 @@ const UPLOAD_FIELD = 'image';
 const Image = z
   .object({
     id: z.uuid(),
-    ownerId: z.uuid().meta({ description: 'Who uploaded it' }),
+    ownerId: z.uuid().nullable().meta({ description: "Who uploaded it; null once that account is gone (an organization's image stays)" }),
     orgId: z.uuid().nullable().meta({ description: "The organization it belongs to (its members with images:read see it); null: the uploader's own" }),
     name: z.string(),
     type: z.enum(['image/png', 'image/jpeg', 'image/gif', 'image/webp']),
@@ -36,8 +36,12 @@ const ImagePage = pageEnvelope('images', Image, 'ImagePageBase')
   .extend({
     maxUploadBytes: z.number().int().meta({ description: 'The largest image an upload may be (MAX_UPLOAD_BYTES)' }),
     maxPixels: z.number().int().meta({ description: 'The most pixels an image may declare, every frame counted (IMAGE_MAX_PIXELS)' }),
-    usedBytes: z.number().int().meta({ description: 'What your images take together (whatever the scope)' }),
-    quotaBytes: z.number().int().nullable().meta({ description: 'What your images may take together (IMAGE_QUOTA_BYTES_PER_USER); null: no limit' }),
+    usedBytes: z.number().int().meta({ description: "What your own images take together (the organization's, when listing its images)" }),
+    quotaBytes: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: 'What they may take together (IMAGE_QUOTA_BYTES_PER_USER, for a person and for each organization); null: no limit' }),
   })
   .meta({ id: 'ImagePage' });
 
@@ -179,7 +183,10 @@ export function imageRoutes(registry: OpenAPIRegistry, deps: ImageRouteDeps): Ap
     },
     handler: async ({ query }, req, res) => {
       const auth = currentAuth(req);
-      const [page, usage] = await Promise.all([deps.images.list(auth, { ...query, orgId: req.org?.orgId }), deps.images.usage(auth.userId)]);
+      const [page, usage] = await Promise.all([
+        deps.images.list(auth, { ...query, orgId: req.org?.orgId }),
+        deps.images.usage(req.org ? { orgId: req.org.orgId } : { ownerId: auth.userId }),
+      ]);
       res.json({ ...page, maxUploadBytes: deps.maxUploadBytes, maxPixels: deps.maxPixels, ...usage });
     },
   });

@@ -21,7 +21,8 @@ import type { ImageUrlSigner } from './signed-urls.js';
 
 export interface ImageView {
   id: string;
-  ownerId: string;
+  /** Who uploaded it; null once that account is gone (an organization's image outlives its uploader). */
+  ownerId: string | null;
   /** The organization it belongs to, or null for the uploader's own. */
   orgId: string | null;
   name: string;
@@ -38,7 +39,7 @@ export interface ImageView {
 
 interface ImageRow {
   id: string;
-  ownerId: string;
+  ownerId: string | null;
   orgId: string | null;
   storageKey: string;
   originalName: string;
@@ -191,16 +192,18 @@ export class ImageService {
   }
 
   /**
-   * Inserts the row unless it would take the owner past the quota. The owner's uploads take turns (a transaction
-   * lock keyed by the owner) from the sum to the commit, so two at once can never both fit into the same space.
+   * Inserts the row unless it would take its quota's holder (the organization for its images, else the uploader)
+   * past the quota. Uploads to one holder take turns (a transaction lock keyed by it) from the sum to the commit, so
+   * two at once can never both fit into the same space.
    */
-  private async recordWithinQuota(data: Omit<ImageRow, 'id' | 'createdAt'>): Promise<ImageRow> {
+  private async recordWithinQuota(data: Omit<ImageRow, 'id' | 'createdAt'> & { ownerId: string }): Promise<ImageRow> {
     const quota = this.settings.quotaBytesPerUser;
     const row = { ...data, createdAt: new Date(this.clock.now()) };
     if (quota === 0) return this.prisma.image.create({ data: row });
+    const holder = quotaHolder(data.orgId === null ? { ownerId: data.ownerId } : { orgId: data.orgId });
     return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`image-quota:${data.ownerId}`}::text, 0))`;
-      const used = (await tx.image.aggregate({ where: { ownerId: data.ownerId }, _sum: { size: true } }))._sum.size ?? 0;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`image-quota:${holder.lock}`}::text, 0))`;
+      const used = (await tx.image.aggregate({ where: holder.where, _sum: { size: true } }))._sum.size ?? 0;
       if (used + data.size > quota) {
         throw new AppError('storage_quota_exceeded', {
           details: { usedBytes: used, quotaBytes: quota, imageBytes: data.size },
@@ -210,9 +213,9 @@ export class ImageService {
     });
   }
 
-  /** What the owner's images take, and the quota (IMAGE_QUOTA_BYTES_PER_USER). */
-  async usage(ownerId: string): Promise<StorageUsage> {
-    const used = (await this.prisma.image.aggregate({ where: { ownerId }, _sum: { size: true } }))._sum.size ?? 0;
+  /** What a person's own images, or an organization's, take, and the quota (IMAGE_QUOTA_BYTES_PER_USER, one each). */
+  async usage(of: { ownerId: string } | { orgId: string }): Promise<StorageUsage> {
+    const used = (await this.prisma.image.aggregate({ where: quotaHolder(of).where, _sum: { size: true } }))._sum.size ?? 0;
     return { usedBytes: used, quotaBytes: this.settings.quotaBytesPerUser === 0 ? null : this.settings.quotaBytesPerUser };
   }
 
@@ -295,8 +298,10 @@ export class ImageService {
 
   /** For account deletion: finds what to remove now, and returns the step that removes the bytes afterwards. */
   async prepareOwnerRemoval(ownerId: string): Promise<() => Promise<void>> {
-    const rows = await this.prisma.image.findMany({ where: { ownerId }, select: { storageKey: true } });
+    // The account's own images go with it; an organization's images stay with the organization (uploader: null).
+    const rows = await this.prisma.image.findMany({ where: { ownerId, orgId: null }, select: { id: true, storageKey: true } });
     return async () => {
+      await this.prisma.image.deleteMany({ where: { id: { in: rows.map((row) => row.id) } } });
       for (const row of rows) await this.storage.remove(row.storageKey);
     };
   }
@@ -327,4 +332,9 @@ export async function sweepImageOrphans(
   }
   if (files + rows > 0) logger.warn({ files, rows }, 'image sweep removed orphans');
   return { files, rows };
+}
+
+/** Whose quota an image counts against, as a row filter and a lock name: a person's own images, or an organization's. */
+function quotaHolder(of: { ownerId: string } | { orgId: string }): { where: { ownerId?: string; orgId: string | null }; lock: string } {
+  return 'orgId' in of ? { where: { orgId: of.orgId }, lock: `org:${of.orgId}` } : { where: { ownerId: of.ownerId, orgId: null }, lock: of.ownerId };
 }

@@ -119,7 +119,18 @@ export function invitationRoutes(registry: OpenAPIRegistry, deps: InvitationRout
     path: '/admin/orgs',
     summary: 'Every organization, newest first, with its member count; search matches name or slug',
     security: ['bearer'],
-    query: z.object({ search: z.string().trim().min(1).max(100).optional(), ...pageQueryFields }).strict(),
+    query: z
+      .object({
+        search: z
+          .string()
+          .trim()
+          .min(1)
+          .max(100)
+          .refine((search) => !search.includes('\u0000'), 'no U+0000')
+          .optional(),
+        ...pageQueryFields,
+      })
+      .strict(),
     middleware: admin,
     responses: { 200: { description: 'A page', schema: pageEnvelope('organizations', AdminOrg, 'AdminOrganizationPage') }, ...adminErrors },
     handler: async ({ query }, _req, res) => {

@@ -74,7 +74,11 @@ export class Invitations {
     const now = new Date(clock.now());
     const issued = newInvitationToken();
     const { row, orgName, inviter } = await withOrgLocked(prisma, actor.orgId, async (tx) => {
-      await checkRoleChange(tx, await actorUnderLock(tx, actor), { from: null, to: input.role });
+      const inviter = await actorUnderLock(tx, actor, 'members:invite');
+      await checkRoleChange(tx, inviter, { from: null, to: input.role });
+      // A pending invitation of the address is replaced, which the inviter could not do to one they could not send.
+      const replaced = await tx.orgInvitation.findMany({ where: { orgId: actor.orgId, email, acceptedAt: null, revokedAt: null }, select: { role: true } });
+      for (const earlier of replaced) await checkRoleChange(tx, inviter, { from: null, to: earlier.role });
       await tx.orgInvitation.updateMany({ where: { orgId: actor.orgId, email, acceptedAt: null, revokedAt: null }, data: { revokedAt: now } });
       const [members, pending] = await Promise.all([
         tx.orgMember.count({ where: { orgId: actor.orgId } }),
@@ -112,7 +116,7 @@ export class Invitations {
     const { row, orgName, inviter } = await withOrgLocked(prisma, actor.orgId, async (tx) => {
       const current = await tx.orgInvitation.findFirst({ where: { id: invitationId, orgId: actor.orgId, acceptedAt: null, revokedAt: null } });
       if (!current) throw new AppError('invitation_not_found');
-      await checkRoleChange(tx, await actorUnderLock(tx, actor), { from: null, to: current.role });
+      await checkRoleChange(tx, await actorUnderLock(tx, actor, 'members:invite'), { from: null, to: current.role });
       const updated = await tx.orgInvitation.update({
         where: { id: invitationId },
         data: { tokenHash: issued.hash, expiresAt: new Date(now.getTime() + settings.ttlS * 1000), invitedById: actor.userId },
@@ -144,12 +148,14 @@ export class Invitations {
     return rows.map(toView);
   }
 
+  /** Withdraws a pending invitation; only someone who could have sent it (its role within theirs) may. */
   async revoke(actor: OrgStanding & { userId: string }, invitationId: string, client: ClientContext): Promise<void> {
-    const withdrawn = await this.deps.prisma.orgInvitation.updateMany({
-      where: { id: invitationId, orgId: actor.orgId, acceptedAt: null, revokedAt: null },
-      data: { revokedAt: new Date(this.deps.clock.now()) },
+    await withOrgLocked(this.deps.prisma, actor.orgId, async (tx) => {
+      const current = await tx.orgInvitation.findFirst({ where: { id: invitationId, orgId: actor.orgId, acceptedAt: null, revokedAt: null } });
+      if (!current) throw new AppError('invitation_not_found');
+      await checkRoleChange(tx, await actorUnderLock(tx, actor, 'members:invite'), { from: null, to: current.role });
+      await tx.orgInvitation.update({ where: { id: invitationId }, data: { revokedAt: new Date(this.deps.clock.now()) } });
     });
-    if (withdrawn.count === 0) throw new AppError('invitation_not_found');
     this.deps.events.record({ type: 'org.invitation_revoked', actorId: actor.userId, details: { orgId: actor.orgId, invitationId } }, client);
   }
 

@@ -57,7 +57,7 @@ export class Members {
     const before = await withOrgLocked(this.deps.prisma, actor.orgId, async (tx) => {
       const target = await tx.orgMember.findUnique({ where: { orgId_userId: { orgId: actor.orgId, userId: targetId } } });
       if (!target) throw memberNotFound();
-      await checkRoleChange(tx, await actorUnderLock(tx, actor), { from: target.role, to: role });
+      await checkRoleChange(tx, await actorUnderLock(tx, actor, 'members:update'), { from: target.role, to: role });
       if (role !== OWNER) await keepAnOwner(tx, actor.orgId, target);
       await tx.orgMember.update({ where: { orgId_userId: { orgId: actor.orgId, userId: targetId } }, data: { role } });
       return target.role;
@@ -81,7 +81,7 @@ export class Members {
     await withOrgLocked(this.deps.prisma, actor.orgId, async (tx) => {
       const target = await tx.orgMember.findUnique({ where: { orgId_userId: { orgId: actor.orgId, userId: targetId } } });
       if (!target) throw memberNotFound();
-      if (!leaving) await checkRoleChange(tx, await actorUnderLock(tx, actor), { from: target.role, to: null });
+      if (!leaving) await checkRoleChange(tx, await actorUnderLock(tx, actor, 'members:remove'), { from: target.role, to: null });
       await keepAnOwner(tx, actor.orgId, target);
       await tx.orgMember.delete({ where: { orgId_userId: { orgId: actor.orgId, userId: targetId } } });
       await tx.session.updateMany({ where: { userId: targetId, orgId: actor.orgId }, data: { orgId: null } });
@@ -133,7 +133,7 @@ export class Members {
     const { prisma, clock } = this.deps;
     const permissions = ORG_PERMISSIONS.filter((permission) => input.permissions.includes(permission));
     const holders = await withOrgLocked(prisma, actor.orgId, async (tx) => {
-      checkGrantable(await actorUnderLock(tx, actor), input.permissions);
+      checkGrantable(await actorUnderLock(tx, actor, 'roles:manage'), input.permissions);
       const key = { orgId_name: { orgId: actor.orgId, name: input.name } };
       if (mode === 'create') {
         try {
@@ -149,7 +149,7 @@ export class Members {
       const current = await tx.orgRole.findUnique({ where: key });
       if (!current) throw new AppError('org_role_not_found');
       // Taking a permission away from a role is taking it from its holders: the actor must hold it too.
-      checkGrantable(await actorUnderLock(tx, actor), current.permissions);
+      checkGrantable(await actorUnderLock(tx, actor, 'roles:manage'), current.permissions);
       await tx.orgRole.update({ where: key, data: { permissions, ...(input.description !== undefined && { description: input.description }) } });
       return (await tx.orgMember.findMany({ where: { orgId: actor.orgId, role: input.name }, select: { userId: true } })).map((member) => member.userId);
     });
@@ -165,7 +165,7 @@ export class Members {
     await withOrgLocked(this.deps.prisma, actor.orgId, async (tx) => {
       const current = await tx.orgRole.findUnique({ where: { orgId_name: { orgId: actor.orgId, name } } });
       if (!current) throw new AppError('org_role_not_found');
-      checkGrantable(await actorUnderLock(tx, actor), current.permissions);
+      checkGrantable(await actorUnderLock(tx, actor, 'roles:manage'), current.permissions);
       if ((await tx.orgMember.count({ where: { orgId: actor.orgId, role: name } })) > 0) throw new AppError('org_role_in_use');
       await tx.orgInvitation.updateMany({
         where: { orgId: actor.orgId, role: name, acceptedAt: null, revokedAt: null },

@@ -141,8 +141,8 @@ export function orgRoutes(registry: OpenAPIRegistry, deps: OrgRouteDeps): ApiRou
     params: OrgIdParams,
     middleware: [deps.authn.user(deps.userLimit), requireOrgPermission()],
     responses: { 200: { description: 'The new access token', schema: SwitchedToken }, ...orgNotFound, ...errors },
-    handler: async ({ params }, req, res) => {
-      res.json(await deps.sessions.switchOrg(currentAuth(req), params.orgId));
+    handler: async (_input, req, res) => {
+      res.json(await deps.sessions.switchOrg(currentAuth(req), currentOrg(req).orgId));
     },
   });
 

@@ -1,10 +1,15 @@
 // The organization API's request and response shapes, each documented once.
 import { z } from 'zod';
-import { isBuiltInOrgRole, ORG_PERMISSIONS, OWNER_ONLY_PERMISSIONS } from '../../kernel/identity/org-roles.js';
+import { API_KEY_STANDING, isBuiltInOrgRole, ORG_PERMISSIONS, OWNER_ONLY_PERMISSIONS } from '../../kernel/identity/org-roles.js';
 
-export const OrgIdParams = z.object({ orgId: z.uuid() });
-export const MemberParams = OrgIdParams.extend({ userId: z.uuid() });
-export const InvitationParams = OrgIdParams.extend({ invitationId: z.uuid() });
+/**
+ * An id as a route takes it: a UUID in any case, compared in lower case (PostgreSQL reads both the same, but the
+ * revocation store and the audit log compare strings).
+ */
+export const Id = z.uuid().transform((id) => id.toLowerCase());
+export const OrgIdParams = z.object({ orgId: Id });
+export const MemberParams = OrgIdParams.extend({ userId: Id });
+export const InvitationParams = OrgIdParams.extend({ invitationId: Id });
 
 export const Slug = z
   .string()
@@ -16,7 +21,10 @@ const Settings = z.record(z.string(), z.unknown()).meta({ description: 'A JSON o
 /** A role name as a route takes it: a built-in one or one the organization defines. */
 export const RoleName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a role name: lower-case letter first, then letters, digits, _ or -, at most 32');
 /** A name for a role the organization defines: never a built-in one's. */
-const CustomRoleName = RoleName.refine((name) => !isBuiltInOrgRole(name), 'owner, admin and member are built in');
+const CustomRoleName = RoleName.refine(
+  (name) => !isBuiltInOrgRole(name) && name !== API_KEY_STANDING,
+  'owner, admin and member are built in; api-key is reserved',
+);
 export const RoleParams = OrgIdParams.extend({ name: RoleName });
 
 export const CreateOrgBody = z.object({ name: Name, slug: Slug, settings: Settings.optional() }).strict().meta({ id: 'CreateOrganizationRequest' });
@@ -45,7 +53,7 @@ export const Member = z
   .object({ userId: z.uuid(), username: z.string(), email: z.string(), role: z.string(), joinedAt: z.iso.datetime() })
   .meta({ id: 'OrganizationMember' });
 export const ChangeRoleBody = z.object({ role: RoleName }).strict().meta({ id: 'ChangeMemberRoleRequest' });
-export const TransferBody = z.object({ userId: z.uuid() }).strict().meta({ id: 'TransferOwnershipRequest' });
+export const TransferBody = z.object({ userId: Id }).strict().meta({ id: 'TransferOwnershipRequest' });
 
 const GrantablePermission = z
   .enum(ORG_PERMISSIONS)

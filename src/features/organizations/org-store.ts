@@ -3,7 +3,7 @@
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
 import { orgNotFound, type OrgStanding } from '../../kernel/authenticate/org-access.js';
-import { covers, isBuiltInOrgRole, OWNER, permissionsOfRole } from '../../kernel/identity/org-roles.js';
+import { covers, isBuiltInOrgRole, type OrgPermission, OWNER, permissionsOfRole } from '../../kernel/identity/org-roles.js';
 
 /** A transaction client: what `prisma.$transaction(async (tx) => …)` hands the callback. */
 export type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
@@ -82,14 +82,20 @@ export async function checkRoleChange(tx: Tx, actor: OrgStanding, change: { from
 }
 
 /**
- * The actor's standing read again under the organization's lock: the guard read it before, and a concurrent change
- * may have demoted or removed them since. An organization API key's standing is its scopes.
+ * The actor's standing read again under the organization's lock, with the route's `permission` checked again: the
+ * guard read it before, and a concurrent change may have demoted or removed them since. An organization API key's
+ * standing is its scopes.
  */
-export async function actorUnderLock(tx: Tx, actor: OrgStanding & { userId: string }): Promise<OrgStanding & { userId: string }> {
-  if (actor.role === 'api-key') return actor;
-  const member = await tx.orgMember.findUnique({ where: { orgId_userId: { orgId: actor.orgId, userId: actor.userId } }, select: { role: true } });
-  if (!member) throw orgNotFound();
-  return { ...actor, role: member.role, permissions: await grantsOfRole(tx, actor.orgId, member.role) };
+export async function actorUnderLock(tx: Tx, actor: OrgStanding & { userId: string }, permission: OrgPermission): Promise<OrgStanding & { userId: string }> {
+  let standing: OrgStanding & { userId: string } = actor;
+  if (!actor.viaApiKey) {
+    const member = await tx.orgMember.findUnique({ where: { orgId_userId: { orgId: actor.orgId, userId: actor.userId } }, select: { role: true } });
+    if (!member) throw orgNotFound();
+    standing = { ...actor, role: member.role, permissions: await grantsOfRole(tx, actor.orgId, member.role) };
+  }
+  if (!standing.permissions.includes(permission))
+    throw new AppError('org_permission_missing', `This needs the ${permission} permission in the organization.`, { details: { permission } });
+  return standing;
 }
 
 /** Refuses a change that would leave the organization without an owner (call with the organization locked). */

@@ -129,6 +129,30 @@ export class Organizations {
     this.deps.events.record({ type: 'org.deleted', actorId, details: { orgId, members: memberIds.length } }, client);
   }
 
+  /**
+   * Before the user's account is deleted: refuses (409 org_last_owner) while they are the only owner of an
+   * organization others belong to, and deletes the organizations they are alone in.
+   */
+  async releaseAccount(userId: string, client: ClientContext): Promise<void> {
+    const { prisma } = this.deps;
+    const owned = (await prisma.orgMember.findMany({ where: { userId, role: OWNER }, select: { orgId: true } })).map((member) => member.orgId);
+    for (const orgId of owned) {
+      const [owners, members] = await Promise.all([prisma.orgMember.count({ where: { orgId, role: OWNER } }), prisma.orgMember.count({ where: { orgId } })]);
+      if (owners === 1 && members > 1)
+        throw new AppError('org_last_owner', 'You are the only owner of an organization others belong to: make one of them owner (or delete it) first.');
+    }
+    for (const orgId of owned) {
+      const alone = await prisma.$transaction(async (tx) => {
+        // Gone meanwhile, or joined by someone: nothing to delete here (the check above answered for the others).
+        const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM organizations WHERE id = ${orgId}::uuid FOR UPDATE`;
+        if (locked.length === 0 || (await tx.orgMember.count({ where: { orgId } })) !== 1) return false;
+        await tx.organization.delete({ where: { id: orgId } });
+        return true;
+      });
+      if (alone) this.deps.events.record({ type: 'org.deleted', actorId: userId, details: { orgId, members: 1, withAccount: true } }, client);
+    }
+  }
+
   /** Administrators: every organization, newest first, optionally those whose name or slug contains `search`. */
   async list(query: PageQuery & { search?: string }) {
     const where =

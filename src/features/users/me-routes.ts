@@ -72,10 +72,13 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
     method: 'delete',
     path: '/me',
     summary: 'Delete the account and everything it owns',
+    description:
+      'Organizations you are alone in go with it; images you uploaded to an organization stay with it. While you are the only owner of an ' +
+      'organization others belong to, 409 org_last_owner: make one of them owner (or delete it) first.',
     security: ['bearer'],
     body: DeleteMeBody,
     middleware,
-    responses: { 204: { description: 'Deleted' }, ...errors },
+    responses: { 204: { description: 'Deleted' }, 409: { description: 'org_last_owner', schema: ErrorResponse }, ...errors },
     handler: async ({ body }, req, res) => {
       await deps.users.delete(currentAuth(req), body.password, clientContext(req));
       res.status(204).end();

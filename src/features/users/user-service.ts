@@ -1,4 +1,5 @@
 // The signed-in user's own account: read it, change it, delete it.
+import type { ApiKeyService } from '../../kernel/verifiers/api-key-service.js';
 import type { Clock } from '../../core/clock.js';
 import { isUniqueViolation, type Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
@@ -40,10 +41,16 @@ export interface UserDeps {
   clock: Clock;
   events: SecurityEvents;
   mail: AddressChangeMail;
+  /** Told when the account is gone, so no instance keeps trusting one of its keys it verified before. */
+  apiKeys: Pick<ApiKeyService, 'forgetKeysOf'>;
 }
+
+/** Asked before anything of an account is touched for its deletion; throws an AppError to refuse it (and may prepare). */
+export type AccountDeletionCheck = (userId: string, client: ClientContext) => Promise<void>;
 
 export class UserService {
   private readonly deletionHooks: AccountDeletionHook[] = [];
+  private readonly deletionChecks: AccountDeletionCheck[] = [];
 
   constructor(private readonly deps: UserDeps) {}
 
@@ -53,6 +60,11 @@ export class UserService {
 
   onAccountDeleted(hook: AccountDeletionHook): void {
     this.deletionHooks.push(hook);
+  }
+
+  /** Lets a feature refuse an account's deletion (the only owner of an organization others belong to). */
+  beforeAccountDeleted(check: AccountDeletionCheck): void {
+    this.deletionChecks.push(check);
   }
 
   async get(userId: string): Promise<PublicUser> {
@@ -117,9 +129,11 @@ export class UserService {
   /** Deletes the account and everything it owns, after checking the password; its tokens stop working at once. */
   async delete(auth: AuthContext, password: string, client: ClientContext): Promise<void> {
     await this.requirePassword(auth.userId, password, client);
+    for (const check of this.deletionChecks) await check(auth.userId, client);
     await this.deps.sessions.revokeEverything(auth.userId, 'account_deleted');
     const afterDelete = await Promise.all(this.deletionHooks.map((hook) => hook(auth.userId)));
     await this.prisma.user.delete({ where: { id: auth.userId } });
+    await this.deps.apiKeys.forgetKeysOf(auth.userId);
     this.deps.events.record({ type: 'account.deleted', actorId: auth.userId, targetId: auth.userId, details: { username: auth.username } }, client);
     for (const cleanup of afterDelete) await cleanup();
   }

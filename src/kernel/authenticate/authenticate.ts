@@ -5,6 +5,7 @@ import type { RevocationStore } from '../revocation/revocation-store.js';
 import { type AccessTokens, InvalidTokenError, issuedAtMs, type OrgClaims } from '../tokens/tokens.js';
 import type { Budget } from '../throttle/rate-limiter.js';
 import { DpopProofs, dpopRefusal } from '../tokens/dpop.js';
+import type { ApiKeyService } from '../verifiers/api-key-service.js';
 
 export interface AuthContext {
   userId: string;
@@ -58,7 +59,7 @@ function challenge(
 export interface AuthenticateDeps {
   tokens: AccessTokens;
   revocations: RevocationStore;
-  apiKeys: { authenticate(presented: string): Promise<AuthContext> };
+  apiKeys: Pick<ApiKeyService, 'authenticate' | 'cached' | 'forget'>;
   /** Checks the DPoP proof a bound token must come with. */
   dpop: DpopProofs;
   /** Counts forged or unknown credentials against the caller's address, so guessing tokens or keys costs budget. */
@@ -182,6 +183,24 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
     const apiKey = req.get('x-api-key');
     if (apiKey === undefined || apiKey === '') throw challenge('unauthorized');
     if (scope === undefined) throw new AppError('api_key_not_allowed');
+    const lacksScope = (auth: AuthContext) => auth.scopes !== undefined && !auth.scopes.includes(scope);
+    // A key verified here before costs what a Bearer token does: the revocation check and the budget in one round trip.
+    const cached = deps.apiKeys.cached(apiKey);
+    if (cached) {
+      if (lacksScope(cached.auth)) throw new AppError('api_key_scope_missing', `This API key lacks the ${scope} scope.`);
+      req.auth = cached.auth;
+      const remembered = limit.rememberedRefusal(req, res);
+      if (remembered) throw remembered;
+      const revocation = deps.revocations.isRevoked(cached.ref);
+      const limited = await countAgainstBudget(limit, req, res);
+      if (limited !== undefined) {
+        revocation.catch(() => {});
+        throw limited;
+      }
+      if (!(await revocation)) return;
+      // Revoked, or its owner's account changed since: the database decides (the budget is already counted).
+      deps.apiKeys.forget(apiKey);
+    }
     let auth;
     try {
       auth = await deps.apiKeys.authenticate(apiKey);
@@ -189,8 +208,9 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
       if (err instanceof AppError && err.status === 401) await refuseGuess(req, res, err);
       throw err;
     }
-    if (auth.scopes && !auth.scopes.includes(scope)) throw new AppError('api_key_scope_missing', `This API key lacks the ${scope} scope.`);
+    if (lacksScope(auth)) throw new AppError('api_key_scope_missing', `This API key lacks the ${scope} scope.`);
     req.auth = auth;
+    if (cached) return;
     const limited = await countAgainstBudget(limit, req, res);
     if (limited !== undefined) throw limited;
   };

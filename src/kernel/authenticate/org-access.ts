@@ -4,7 +4,7 @@ import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Prisma } from '../../core/db.js';
 import { AppError } from '../../core/errors.js';
-import { isBuiltInOrgRole, type OrgPermission, permissionsOfRole } from '../identity/org-roles.js';
+import { API_KEY_STANDING, isBuiltInOrgRole, type OrgPermission, permissionsOfRole } from '../identity/org-roles.js';
 import { type AuthContext, currentAuth } from './authenticate.js';
 
 /** The caller's standing in the organization a route names. */
@@ -13,6 +13,8 @@ export interface OrgStanding {
   /** The member's role; `api-key` for an organization's API key. */
   role: string;
   permissions: string[];
+  /** Set for an organization's API key: its scopes, not a membership, are its standing. */
+  viaApiKey?: true;
 }
 
 declare module 'express-serve-static-core' {
@@ -54,7 +56,7 @@ export class OrgAccess {
   async standingOf(auth: AuthContext, orgId: string): Promise<OrgStanding | undefined> {
     if (auth.apiKeyId !== undefined) {
       if (auth.org?.id !== orgId) return undefined;
-      return { orgId, role: 'api-key', permissions: auth.org.permissions };
+      return { orgId, role: API_KEY_STANDING, permissions: auth.org.permissions, viaApiKey: true };
     }
     return this.standing(orgId, auth.userId);
   }
@@ -73,9 +75,10 @@ export class OrgAccess {
       if (inQuery && named === undefined) return next();
       const orgId = OrgId.safeParse(named);
       if (!orgId.success) throw orgNotFound();
-      const standing = await this.callerStanding(req, orgId.data);
+      // Ids compare as strings downstream (revocation entries, the audit log): always in lower case.
+      const standing = await this.callerStanding(req, orgId.data.toLowerCase());
       if (!standing) throw orgNotFound();
-      const self = orSelf && req.params.userId === currentAuth(req).userId && currentAuth(req).apiKeyId === undefined;
+      const self = orSelf && String(req.params.userId).toLowerCase() === currentAuth(req).userId && currentAuth(req).apiKeyId === undefined;
       if (permission !== undefined && !self && !standing.permissions.includes(permission)) {
         throw new AppError('org_permission_missing', `This needs the ${permission} permission in the organization.`, { details: { permission } });
       }

@@ -22,6 +22,8 @@ export type OrgPermission = (typeof ORG_PERMISSIONS)[number];
 export const OWNER_ONLY_PERMISSIONS: readonly OrgPermission[] = ['org:delete', 'org:transfer'];
 
 export const OWNER = 'owner';
+/** The role an organization's API key stands in (never a role an organization may define). */
+export const API_KEY_STANDING = 'api-key';
 export const BUILT_IN_ORG_ROLES = {
   owner: ORG_PERMISSIONS,
   admin: ORG_PERMISSIONS.filter((permission) => !OWNER_ONLY_PERMISSIONS.includes(permission)),

@@ -40,7 +40,7 @@ const keys = {
   token: (jti: string) => `revoked:jti:${jti}`,
   session: (sid: string) => `revoked:session:${sid}`,
   user: (userId: string) => `revoked:user:${userId}`,
-  member: (orgId: string, userId: string) => `revoked:org:${orgId}:${userId}`,
+  member: (orgId: string, userId: string) => `revoked:org:${orgId.toLowerCase()}:${userId.toLowerCase()}`,
 };
 
 function unavailable(cause: unknown): AppError {

@@ -274,7 +274,8 @@ export class Sessions {
    * says so, for the same session: `org_id`, and the member's `org_role` and `org_permissions` as they are now.
    * 404 `org_not_found` unless the caller is a member.
    */
-  async switchOrg(auth: AuthContext, orgId: string | null): Promise<Omit<TokenPair, 'refresh_token'>> {
+  async switchOrg(auth: AuthContext, requested: string | null): Promise<Omit<TokenPair, 'refresh_token'>> {
+    const orgId = requested?.toLowerCase() ?? null;
     const nowMs = this.clock.now();
     const org = orgId === null ? undefined : await this.orgClaims(orgId, auth.userId);
     if (orgId !== null && org === undefined) throw orgNotFound();
