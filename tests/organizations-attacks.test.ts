@@ -4,18 +4,14 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { readOutbox } from '../src/features/email/transport.js';
 import { bearer, type LoggedIn, proveAddress, registerAndLogin, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
+import { claims, createOrg, invite, joined, switchTo } from './support/organizations.js';
 import { buildApp, builtWith, useBackends } from './support/test-app.js';
 
 type Agent = Express;
 type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 const apiKey = (key: string): [string, string] => ['X-API-Key', key];
-
-function claims(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')) as Record<string, unknown>;
-}
 
 function call(app: Agent, method: Method, path: string, credential: [string, string], body?: object): request.Test {
   const agent = request(app);
@@ -23,64 +19,13 @@ function call(app: Agent, method: Method, path: string, credential: [string, str
   return body === undefined ? req : req.send(body);
 }
 
-async function createOrg(app: Agent, token: string): Promise<{ id: string; slug: string }> {
-  const slug = uniqueName('org').replace(/_/g, '-');
-  const res = await call(app, 'post', '/orgs', bearer(token), { name: `Team ${slug}`, slug });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as { id: string; slug: string };
-}
-
-async function outboxIds(app: Agent): Promise<Set<string>> {
-  return new Set((await readOutbox(builtWith(app).config.email.outboxDir, 500)).map((mail) => mail.id));
-}
-
-/** The invitation token from the newest invitation message to `email` that is not in `after`. */
-async function invitationToken(app: Agent, email: string, after: Set<string>): Promise<string> {
-  let token: string | undefined;
-  await expect
-    .poll(
-      async () => {
-        const mail = (await readOutbox(builtWith(app).config.email.outboxDir, 500)).find(
-          (entry) => !after.has(entry.id) && entry.to === email.toLowerCase() && /invited/.test(entry.subject),
-        );
-        token = mail ? /#invitation=(inv_[A-Za-z0-9_-]+)/.exec(mail.text)?.[1] : undefined;
-        return token;
-      },
-      { timeout: 10_000 },
-    )
-    .toBeDefined();
-  return token as string;
-}
-
-async function invite(app: Agent, token: string, orgId: string, email: string, role = 'member') {
-  const before = await outboxIds(app);
-  const res = await call(app, 'post', `/orgs/${orgId}/invitations`, bearer(token), { email, role });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return { invitation: res.body as { id: string }, token: await invitationToken(app, email, before) };
-}
-
 function accept(app: Agent, account: LoggedIn, token: string): Promise<request.Response> {
   return call(app, 'post', '/invitations/accept', bearer(account.accessToken), { token });
-}
-
-/** A new account that joined the organization with `role` through an invitation from `inviter`. */
-async function joined(app: Agent, inviter: LoggedIn, orgId: string, role = 'member'): Promise<LoggedIn> {
-  const member = await registerAndLogin(app);
-  const { token } = await invite(app, inviter.accessToken, orgId, member.email, role);
-  const res = await accept(app, member, token);
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return member;
 }
 
 async function defineRole(app: Agent, token: string, orgId: string, name: string, permissions: string[]): Promise<void> {
   const res = await call(app, 'post', `/orgs/${orgId}/roles`, bearer(token), { name, permissions });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-}
-
-async function switchTo(app: Agent, token: string, orgId: string): Promise<string> {
-  const res = await call(app, 'post', `/orgs/${orgId}/switch`, bearer(token));
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return res.body.access_token as string;
 }
 
 async function uploadImage(app: Agent, credential: [string, string], orgId?: string): Promise<{ id: string; size: number }> {

@@ -1,87 +1,19 @@
 // Organizations: members, roles (built-in and defined), invitations by email, the active organization in the token,
 // organization API keys and images, and every boundary between them, on both backends and across two instances.
-import type { Express } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { ManualClock } from '../src/core/clock.js';
-import { readOutbox } from '../src/features/email/transport.js';
 import { SECURITY_EVENT_TYPES } from '../src/kernel/events/security-events.js';
 import { bearer, createAdmin, login, type LoggedIn, proveAddress, register, registerAndLogin, uniqueName } from './support/accounts.js';
 import { png } from './support/images.js';
+import { claims, createOrg, invitationToken, invite, joined, outboxIds, switchTo } from './support/organizations.js';
 import { buildApp, builtWith, testConfig, useBackends, usingRedis } from './support/test-app.js';
 
-type Agent = Express;
 const apiKey = (key: string): [string, string] => ['X-API-Key', key];
 
 /** The list under `key` of an answer's body, typed for reading. */
 function listOf<T>(body: unknown, key: string): T[] {
   return (body as Record<string, T[]>)[key] ?? [];
-}
-
-function claims(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')) as Record<string, unknown>;
-}
-
-async function createOrg(app: Agent, token: string, slug = uniqueName('org').replace(/_/g, '-')): Promise<{ id: string; slug: string }> {
-  const res = await request(app)
-    .post('/orgs')
-    .set(...bearer(token))
-    .send({ name: `Team ${slug}`, slug });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as { id: string; slug: string };
-}
-
-/** The invitation token from the newest invitation message to `email` (the outbox the test app writes to). */
-async function invitationToken(app: Agent, email: string, after = new Set<string>()): Promise<string> {
-  const { config } = builtWith(app);
-  let token: string | undefined;
-  await expect
-    .poll(
-      async () => {
-        const mail = (await readOutbox(config.email.outboxDir, 500)).find(
-          (entry) => !after.has(entry.id) && entry.to === email.toLowerCase() && /invited/.test(entry.subject),
-        );
-        token = mail ? /#invitation=(inv_[A-Za-z0-9_-]+)/.exec(mail.text)?.[1] : undefined;
-        return token;
-      },
-      { timeout: 10_000 },
-    )
-    .toBeDefined();
-  return token as string;
-}
-
-async function outboxIds(app: Agent): Promise<Set<string>> {
-  return new Set((await readOutbox(builtWith(app).config.email.outboxDir, 500)).map((mail) => mail.id));
-}
-
-async function invite(app: Agent, token: string, orgId: string, email: string, role = 'member') {
-  const before = await outboxIds(app);
-  const res = await request(app)
-    .post(`/orgs/${orgId}/invitations`)
-    .set(...bearer(token))
-    .send({ email, role });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return { invitation: res.body as { id: string }, token: await invitationToken(app, email, before) };
-}
-
-/** A new account that joined the organization with `role` through an invitation. */
-async function joined(app: Agent, owner: LoggedIn, orgId: string, role = 'member'): Promise<LoggedIn> {
-  const member = await registerAndLogin(app);
-  const { token } = await invite(app, owner.accessToken, orgId, member.email, role);
-  const res = await request(app)
-    .post('/invitations/accept')
-    .set(...bearer(member.accessToken))
-    .send({ token });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return member;
-}
-
-async function switchTo(app: Agent, token: string, orgId: string): Promise<string> {
-  const res = await request(app)
-    .post(`/orgs/${orgId}/switch`)
-    .set(...bearer(token));
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return res.body.access_token as string;
 }
 
 describe('organizations', () => {

@@ -45,10 +45,15 @@ export function toOrgView(row: {
  */
 export async function withOrgLocked<T>(prisma: Prisma, orgId: string, work: (tx: Tx) => Promise<T>): Promise<T> {
   return prisma.$transaction(async (tx) => {
-    const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM organizations WHERE id = ${orgId}::uuid FOR UPDATE`;
-    if (locked.length === 0) throw orgNotFound();
+    if (!(await lockOrg(tx, orgId))) throw orgNotFound();
     return work(tx);
   });
+}
+
+/** Takes the organization's row lock for the rest of the transaction; false when it is gone. */
+export async function lockOrg(tx: Tx, orgId: string): Promise<boolean> {
+  const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM organizations WHERE id = ${orgId}::uuid FOR UPDATE`;
+  return locked.length > 0;
 }
 
 /** Serialises the changes to how many organizations one user belongs to (a creation, an acceptance). */

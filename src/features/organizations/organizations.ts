@@ -11,7 +11,7 @@ import { ADMIN_ROLE } from '../../kernel/identity/roles.js';
 import { OWNER } from '../../kernel/identity/org-roles.js';
 import type { SecurityEvents } from '../../kernel/events/security-events.js';
 import type { Sessions } from '../../kernel/sessions/sessions.js';
-import { lockUserMemberships, toOrgView, type OrgView, withOrgLocked } from './org-store.js';
+import { lockOrg, lockUserMemberships, toOrgView, type OrgView, withOrgLocked } from './org-store.js';
 
 const asJson = (settings: Record<string, unknown>) => settings as PrismaTypes.InputJsonObject;
 
@@ -144,8 +144,7 @@ export class Organizations {
     for (const orgId of owned) {
       const alone = await prisma.$transaction(async (tx) => {
         // Gone meanwhile, or joined by someone: nothing to delete here (the check above answered for the others).
-        const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM organizations WHERE id = ${orgId}::uuid FOR UPDATE`;
-        if (locked.length === 0 || (await tx.orgMember.count({ where: { orgId } })) !== 1) return false;
+        if (!(await lockOrg(tx, orgId)) || (await tx.orgMember.count({ where: { orgId } })) !== 1) return false;
         await tx.organization.delete({ where: { id: orgId } });
         return true;
       });
