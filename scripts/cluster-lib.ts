@@ -15,7 +15,8 @@ export interface ClusterOptions {
   /** nginx's port; 0 picks a free one. */
   port: number;
   databaseUrl: string;
-  redisUrl: string;
+  /** Redis by URL; absent, the settings (REDIS_SENTINELS or REDIS_CLUSTER_NODES) come from `env` or this process's. */
+  redisUrl?: string;
   /** More settings for every instance (budgets, S3 …), over the cluster's own. */
   env?: Record<string, string>;
   /** Where instances' and nginx's logs go (a new temporary directory by default, removed by `stop`). */
@@ -142,7 +143,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ...(process.env as Record<string, string>),
     NODE_ENV: 'production',
     DATABASE_URL: options.databaseUrl,
-    REDIS_URL: options.redisUrl,
+    ...(options.redisUrl !== undefined && { REDIS_URL: options.redisUrl }),
     JWT_SECRET: process.env.JWT_SECRET ?? randomBytes(48).toString('base64url'),
     KEY_ENCRYPTION_KEY: process.env.KEY_ENCRYPTION_KEY ?? randomBytes(48).toString('base64url'),
     PUBLIC_URL: url,

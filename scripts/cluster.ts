@@ -27,8 +27,10 @@ if (!Number.isInteger(instances) || instances < 1 || instances > 32 || !isPort(p
 }
 const databaseUrl = process.env.DATABASE_URL;
 const redisUrl = process.env.REDIS_URL;
-if (!databaseUrl || !redisUrl) {
-  console.error('Set DATABASE_URL and REDIS_URL (in the environment or .env): several instances share PostgreSQL and Redis.');
+if (!databaseUrl || !(redisUrl || process.env.REDIS_SENTINELS || process.env.REDIS_CLUSTER_NODES)) {
+  console.error(
+    'Set DATABASE_URL and REDIS_URL (or REDIS_SENTINELS, or REDIS_CLUSTER_NODES) in the environment or .env: several instances share PostgreSQL and Redis.',
+  );
   process.exit(2);
 }
 if (!findNginx()) {
@@ -50,7 +52,13 @@ if (!process.env.JWT_SECRET && !process.env.KEY_ENCRYPTION_KEY && !kept[database
   await writeFile(secretsFile, JSON.stringify({ ...kept, [databaseKey]: secrets }, null, 2), { mode: 0o600 });
   console.log(`generated JWT_SECRET and KEY_ENCRYPTION_KEY for ${databaseKey}; kept in ${path.relative(process.cwd(), secretsFile)} for the next run`);
 }
-const env = { JWT_SECRET: process.env.JWT_SECRET || secrets.JWT_SECRET, KEY_ENCRYPTION_KEY: process.env.KEY_ENCRYPTION_KEY || secrets.KEY_ENCRYPTION_KEY };
+const env = {
+  JWT_SECRET: process.env.JWT_SECRET || secrets.JWT_SECRET,
+  KEY_ENCRYPTION_KEY: process.env.KEY_ENCRYPTION_KEY || secrets.KEY_ENCRYPTION_KEY,
+  // Local storage works across the instances: they share one directory on this machine, kept between runs as the
+  // database is (STORAGE=s3 sends images to a bucket instead).
+  UPLOAD_DIR: process.env.UPLOAD_DIR || path.resolve(import.meta.dirname, '..', '.data', 'cluster-uploads'),
+};
 
 let cluster;
 try {

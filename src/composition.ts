@@ -22,6 +22,7 @@ import { PasswordPolicy } from './kernel/passwords/password-policy.js';
 import { PasswordProof } from './kernel/passwords/password-proof.js';
 import { PasswordHasher } from './kernel/passwords/passwords.js';
 import { createRevocationStore } from './kernel/revocation/revocation-store.js';
+import { PrismaRevocationLedger } from './kernel/revocation/revocation-ledger.js';
 import { Sessions } from './kernel/sessions/sessions.js';
 import { DEVICE_FAILURES_MAX, LoginThrottle, TrustedDevices } from './kernel/throttle/login-throttle.js';
 import { createRateLimiters } from './kernel/throttle/rate-limiter.js';
@@ -124,7 +125,7 @@ function composeKernel(deps: AppDeps, core: ReturnType<typeof composeCore>) {
     },
     clock,
   );
-  const revocations = createRevocationStore(store, clock);
+  const revocations = createRevocationStore(store, clock, new PrismaRevocationLedger(db.prisma));
   const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger));
   const orgAccess = new OrgAccess(db.prisma);
   const sessions = new Sessions({

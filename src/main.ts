@@ -18,12 +18,13 @@ import { inFlightHandlers } from './core/http/in-flight.js';
 import { boundPort, closeGracefully, listen } from './core/http/server.js';
 import { createLogger } from './core/logger.js';
 import { PasswordHashPool } from './core/password-hash-pool.js';
-import { connectRedis, type Redis } from './core/redis.js';
+import { connectRedis, type RedisClient } from './core/redis.js';
 import { resolveSecrets } from './core/secrets.js';
 import { KEY_RING_REFRESH_MS, KeyRing, KeyRingError } from './kernel/keys/key-ring.js';
 import { openKeys } from './kernel/keys/purpose-keys.js';
 import { ensureAdmin } from './features/admin/admin-service.js';
 import { ADMIN_ROLE } from './kernel/identity/roles.js';
+import { PrismaRevocationLedger } from './kernel/revocation/revocation-ledger.js';
 import { pruneEndedSessions } from './kernel/sessions/sessions.js';
 import { sweepImageOrphans } from './features/images/image-service.js';
 import { openImageStorage } from './features/images/image-storage.js';
@@ -68,6 +69,12 @@ async function start() {
     migrate: config.migrateOnStart,
     connectTimeoutMs: config.databaseTimeoutMs,
     queryTimeoutMs: config.databaseTimeoutMs,
+    onPooler: (refused) => {
+      if (refused)
+        logger.info(
+          'the database refused statement_timeout as a connection setting (a pooler in transaction mode): statements are bounded by this client; set statement_timeout on the role for the server to stop them too',
+        );
+    },
   });
   if (db.appliedMigrations.length > 0) logger.info({ migrations: db.appliedMigrations }, 'applied database migrations');
   if (db.kind === 'pglite') logger.info({ dataDir: config.dataDir }, 'using embedded PostgreSQL (PGlite); set DATABASE_URL for a real server');
@@ -79,9 +86,10 @@ async function start() {
     systemClock,
   );
 
-  let redis: Redis | undefined;
-  if (config.redisUrl) {
-    redis = await connectRedis({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs }, logger);
+  let redis: RedisClient | undefined;
+  if (config.redis) {
+    redis = await connectRedis(config.redis, { commandTimeoutMs: config.redisCommandTimeoutMs }, logger);
+    if (config.redis.kind !== 'url') logger.info({ redis: config.redis.kind }, `Redis through ${config.redis.kind === 'sentinel' ? 'Sentinel' : 'a cluster'}`);
   } else {
     logger.warn('REDIS_URL is not set: rate limits, the token blocklist and the cache live in this process. Run a single instance only.');
   }
@@ -164,6 +172,7 @@ async function start() {
       120_000,
     ),
     every('prune ended sessions', HOUSEKEEPING_EVERY_MS, () => pruneEndedSessions(db.prisma, systemClock), logger, 60_000),
+    every('prune lapsed revocation records', HOUSEKEEPING_EVERY_MS, () => new PrismaRevocationLedger(db.prisma).prune(systemClock.now()), logger, 75_000),
     every(
       'sweep image orphans',
       HOUSEKEEPING_EVERY_MS,
@@ -172,6 +181,9 @@ async function start() {
       90_000,
     ),
   ];
+  // Every revocation still in force is in the store before the first request: after a restart of an embedded server
+  // (whose store is its memory), or of a Redis that kept nothing.
+  await graph.revocations.restored();
   const server = await listen(app, config.port, config.host);
   logger.info({ port: boundPort(server) }, `listening on http://localhost:${boundPort(server)}`);
   // Prometheus scrapes a port of its own, off the public one (METRICS_PORT=0: none; METRICS_TOKEN: the public port too).

@@ -25,6 +25,33 @@ describe('configuration', () => {
     expect(config.redisUrl).toBeUndefined();
   });
 
+  it('when Redis is named by sentinels or by cluster nodes, then the target says which, and two at once are refused', () => {
+    expect(loadConfig({ REDIS_SENTINELS: '10.0.0.5:26379, [::1]:26380', REDIS_SENTINEL_NAME: 'auth', REDIS_PASSWORD: 'p' }).redis).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: '10.0.0.5', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'auth',
+      password: 'p',
+      sentinelPassword: undefined,
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-a:7000,redis-b:7001' }).redis).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'redis-a', port: 7000 },
+        { host: 'redis-b', port: 7001 },
+      ],
+      password: undefined,
+    });
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379' }).redis).toEqual({ kind: 'url', url: 'redis://cache:6379' });
+    expect(problemsOf({ REDIS_URL: 'redis://cache:6379', REDIS_CLUSTER_NODES: 'a:1' })).toEqual([
+      'REDIS_URL, REDIS_CLUSTER_NODES: set one of them (one Redis deployment)',
+    ]);
+    expect(problemsOf({ REDIS_SENTINELS: 'sentinel-without-port' })).toEqual(['REDIS_SENTINELS: sentinel-without-port is not host:port']);
+    expect(problemsOf({ REDIS_CLUSTER_NODES: 'a:70000' })).toEqual(['REDIS_CLUSTER_NODES: a:70000 is not host:port']);
+  });
+
   it('when production has no JWT_SECRET, then startup is refused', () => {
     expect(problemsOf(PRODUCTION)).toEqual(['JWT_SECRET: is required in production']);
   });

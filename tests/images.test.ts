@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Express } from 'express';
 import sharp from 'sharp';
@@ -12,7 +12,7 @@ import { type Database, openDatabase } from '../src/core/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { bearer, createAdmin, login, registerAndLogin, uniqueName } from './support/accounts.js';
 import { animatedGif, EXIF_TAG, exifTags, gif, jpegImage, photoWithLocation, php, png, pngDeclaring, svg, webp } from './support/images.js';
-import { buildApp, openBackends, silentLogger, testConfig, useBackends } from './support/test-app.js';
+import { buildApp, builtWith, openBackends, silentLogger, testConfig, testRunDir, useBackends } from './support/test-app.js';
 
 async function filesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
@@ -397,6 +397,8 @@ describe('images', () => {
         const db = proxied ?? own.db;
         const { app } = buildApp({ ...own, db }, { config });
         const user = await registerAndLogin(app);
+        // A started server has read the revocation record before its first request (main.ts); so has this app now.
+        await builtWith(app).graph.revocations.restored();
         if (proxy) await proxy.stop();
         else await own.db.close();
 
@@ -412,6 +414,30 @@ describe('images', () => {
         await proxied?.close();
         await own.close().catch(() => {});
       }
+    });
+
+    it('when the upload directory refuses writes, then 503 with Retry-After, not 500, and nothing is recorded', async () => {
+      // A directory this process cannot write: under /sys for root (which ignores file modes), a read-only one otherwise.
+      const refusing = process.getuid?.() === 0 ? `/sys/authkit-test-${randomBytes(4).toString('hex')}/uploads` : path.join(testRunDir(), 'read-only');
+      if (process.getuid?.() !== 0) {
+        await mkdir(refusing, { recursive: true });
+        await chmod(refusing, 0o500);
+      }
+      const { app } = setup({ uploadDir: refusing });
+      const user = await registerAndLogin(app);
+
+      const res = await request(app)
+        .post('/images')
+        .set(...bearer(user.accessToken))
+        .attach('image', png(), 'a.png');
+      const listed = await request(app)
+        .get('/images')
+        .set(...bearer(user.accessToken));
+
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('service_unavailable');
+      expect(res.headers['retry-after']).toBeDefined();
+      expect(listed.body.usedBytes).toBe(0);
     });
 
     it('when an image’s bytes have gone missing, then its signed URL answers 404, not 500', async () => {

@@ -29,6 +29,21 @@ const commaList = z
 
 const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 
+/** A comma list of host:port pairs (a host name, an IPv4 address, or an IPv6 one in brackets). */
+const hostPorts = commaList.transform((items, ctx): Array<{ host: string; port: number }> => {
+  const pairs: Array<{ host: string; port: number }> = [];
+  for (const item of items) {
+    const match = /^(\[[0-9a-f:.]+\]|[^\s:[\]/]+):(\d{1,5})$/i.exec(item);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65_535) {
+      ctx.addIssue({ code: 'custom', message: `${item} is not host:port` });
+      return z.NEVER;
+    }
+    pairs.push({ host: (match[1] as string).replace(/^\[|\]$/g, ''), port });
+  }
+  return pairs;
+});
+
 /** A per-group budget: 0 or unset means "the default budget" (RATE_LIMIT_MAX), so one variable tunes every group. */
 const groupBudget = integer(0, 0, 1_000_000).optional();
 
@@ -120,6 +135,11 @@ const stores = {
   migrateOnStart: setting('MIGRATE_ON_START', booleanFlag.optional(), 'Apply pending migrations at start; unset: only when embedded'),
   databaseTimeoutMs: setting('DATABASE_TIMEOUT_MS', integer(1_000, 100, 600_000), 'Longest a connection may take to open, and a statement to run, before 503'),
   redisUrl: setting('REDIS_URL', optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()), 'Redis URL; unset: in-process stores'),
+  redisSentinels: setting('REDIS_SENTINELS', hostPorts, 'Redis Sentinels (host:port,…) that name the primary; instead of REDIS_URL'),
+  redisSentinelName: setting('REDIS_SENTINEL_NAME', z.string().trim().min(1).default('mymaster'), 'The primary’s name the sentinels monitor'),
+  redisSentinelPassword: setting('REDIS_SENTINEL_PASSWORD', optionalString, 'Password of the sentinels themselves (requirepass in sentinel.conf)'),
+  redisClusterNodes: setting('REDIS_CLUSTER_NODES', hostPorts, 'Some nodes (host:port,…) of a Redis Cluster; instead of REDIS_URL'),
+  redisPassword: setting('REDIS_PASSWORD', optionalString, 'Password of the Redis servers behind sentinels or in a cluster (REDIS_URL carries its own)'),
   redisKeyPrefix: setting('REDIS_KEY_PREFIX', z.string().default('authkit:'), 'Prefix of every Redis key written'),
   redisCommandTimeoutMs: setting(
     'REDIS_COMMAND_TIMEOUT_MS',
@@ -466,6 +486,12 @@ export interface ProviderSettings {
   trustEmail?: boolean;
 }
 
+/** One Redis deployment: a server by URL, a primary the sentinels name, or a cluster. */
+export type RedisTarget =
+  | { kind: 'url'; url: string }
+  | { kind: 'sentinel'; sentinels: Array<{ host: string; port: number }>; name: string; sentinelPassword?: string; password?: string }
+  | { kind: 'cluster'; nodes: Array<{ host: string; port: number }>; password?: string };
+
 /** The values that depend on other settings (or are absent unless set together). */
 interface Resolved {
   providers: ProviderSettings[];
@@ -480,6 +506,8 @@ interface Resolved {
   webauthn: WebAuthnSettings;
   email: EmailSettings;
   rateLimit: RateLimitSettings;
+  /** Where the shared store lives (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES); absent: this process. */
+  redis?: RedisTarget;
   /** STORAGE=s3: the bucket images go to instead of the disk. */
   s3?: { bucket: string; region: string; endpoint?: string; forcePathStyle: boolean; presignedDownloads: boolean };
 }
@@ -665,10 +693,25 @@ function crossChecks(env: Record<string, string | undefined>, values: Declared |
   if (production && values.publicUrl === undefined) problems.push('PUBLIC_URL: required in production (the https:// address clients reach this service at)');
   if (values.oauthProvider === true && values.accessTokenAlgorithm === 'HS256')
     problems.push('OAUTH_PROVIDER: an OpenID provider signs ID tokens with published keys, so it needs JWT_ALGORITHM=ES256');
+  const redisTopologies = [
+    values.redisUrl && 'REDIS_URL',
+    values.redisSentinels.length > 0 && 'REDIS_SENTINELS',
+    values.redisClusterNodes.length > 0 && 'REDIS_CLUSTER_NODES',
+  ].filter(Boolean);
+  if (redisTopologies.length > 1) problems.push(`${redisTopologies.join(', ')}: set one of them (one Redis deployment)`);
   if (values.s3.storage === 's3' && values.s3.bucket === undefined) problems.push('S3_BUCKET: required with STORAGE=s3');
   if ((values.bootstrapAdmin.email === undefined) !== (values.bootstrapAdmin.password === undefined))
     problems.push('ADMIN_EMAIL: ADMIN_EMAIL and ADMIN_PASSWORD go together');
   return problems;
+}
+
+function redisTarget(values: Declared): RedisTarget | undefined {
+  const password = values.redisPassword;
+  if (values.redisUrl) return { kind: 'url', url: values.redisUrl };
+  if (values.redisSentinels.length > 0)
+    return { kind: 'sentinel', sentinels: values.redisSentinels, name: values.redisSentinelName, sentinelPassword: values.redisSentinelPassword, password };
+  if (values.redisClusterNodes.length > 0) return { kind: 'cluster', nodes: values.redisClusterNodes, password };
+  return undefined;
 }
 
 /** Validates the environment; throws one ConfigError naming every bad variable. */
@@ -687,6 +730,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     ...values,
     migrateOnStart: values.migrateOnStart ?? values.databaseUrl === undefined,
+    redis: redisTarget(values),
     oauthProvider: values.oauthProvider ?? values.accessTokenAlgorithm === 'ES256',
     logFormat: values.logFormat ?? (values.env === 'development' ? 'pretty' : 'json'),
     uploadDir: values.uploadDir ?? path.join(values.dataDir, 'uploads'),

@@ -23,8 +23,12 @@ export function isUniqueViolation(err: unknown): boolean {
 const PRISMA_UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
 /** How Prisma's driver adapters describe the same (in `meta.driverAdapterError.cause.kind`). */
 const ADAPTER_UNAVAILABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
-/** PostgreSQL's SQLSTATEs for a statement cancelled by statement_timeout, and a server shutting down or starting. */
-const POSTGRES_UNAVAILABLE = new Set(['57014', '57P01', '57P02', '57P03', '53300']);
+/**
+ * PostgreSQL's SQLSTATEs for a statement cancelled by statement_timeout, a server shutting down or starting, too many
+ * connections, and the connection exceptions (class 08), which is how a pooler such as PgBouncer reports a server it
+ * cannot reach (`08P01`: "server login has been failing", "no server connection available").
+ */
+const POSTGRES_UNAVAILABLE = new Set(['57014', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006', '08P01']);
 const UNAVAILABLE_MESSAGES = [
   /^Connection terminated/,
   /^Query read timeout$/,
@@ -80,6 +84,25 @@ export interface DatabaseOptions {
    * for a server that has stopped answering at all). Unbounded when absent, as for migrations run by hand.
    */
   queryTimeoutMs?: number;
+  /** Told whether the server refused the statement limits as connection settings (a pooler in transaction mode). */
+  onPooler?: (refusedSettings: boolean) => void;
+}
+
+/**
+ * Whether the server accepts these settings as connection parameters. A pooler in transaction mode answers
+ * `unsupported startup parameter`; any other failure (the server is down) is left to the first query to report.
+ */
+async function acceptsStartupSettings(url: string, settings: Record<string, number>, connectTimeoutMs: number): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs, ...settings });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    return !/unsupported startup parameter/i.test((err as Error).message);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 export interface OpenedDatabase extends Database {
@@ -110,12 +133,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenedData
   if (options.url) {
     // Our own pool, so closing the database really closes every connection (migrations included).
     const timeout = options.queryTimeoutMs;
+    const serverLimits: Record<string, number> = timeout === undefined ? {} : { statement_timeout: timeout, idle_in_transaction_session_timeout: timeout * 5 };
+    // A pooler in transaction mode (PgBouncer, most managed offerings' own) refuses settings sent at connection start:
+    // then the limit is the client's alone (and the server's own, if the operator sets one on the role).
+    const limitsAccepted = timeout !== undefined && (await acceptsStartupSettings(options.url, serverLimits, options.connectTimeoutMs ?? 5_000));
+    options.onPooler?.(timeout !== undefined && !limitsAccepted);
     const pool = new pg.Pool({
       connectionString: options.url,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      ...(limitsAccepted && serverLimits),
       ...(timeout !== undefined && {
-        statement_timeout: timeout,
-        idle_in_transaction_session_timeout: timeout * 5,
         // A little later than the server's own limit, so a slow statement is reported by the server as a timeout and
         // only a silent server is cut off here.
         query_timeout: timeout + 250,

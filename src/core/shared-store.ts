@@ -1,14 +1,15 @@
 // Where state shared by every instance lives: Redis, or this process when the service runs alone.
-import type { Redis } from './redis.js';
+import type { RedisClient } from './redis.js';
 
 export type SharedStore =
-  { readonly kind: 'redis'; readonly redis: Redis; /** Prepended to every key this service writes. */ readonly prefix: string } | { readonly kind: 'memory' };
+  | { readonly kind: 'redis'; readonly redis: RedisClient; /** Prepended to every key this service writes. */ readonly prefix: string }
+  | { readonly kind: 'memory' };
 
 export type RedisSharedStore = Extract<SharedStore, { kind: 'redis' }>;
 
 export const inProcessStore: SharedStore = { kind: 'memory' };
 
-export function redisStore(redis: Redis, prefix: string): SharedStore {
+export function redisStore(redis: RedisClient, prefix: string): SharedStore {
   return { kind: 'redis', redis, prefix };
 }
 

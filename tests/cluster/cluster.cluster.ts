@@ -10,6 +10,7 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../scripts/cluster-lib.js';
 import { databaseUrlFor } from '../support/database-url.js';
+import { type Answer, callService } from '../support/http-call.js';
 import { png } from '../support/images.js';
 
 const BASE_DATABASE_URL = process.env.DATABASE_URL;
@@ -17,12 +18,6 @@ const REDIS_URL = process.env.REDIS_URL;
 const ROOT = path.resolve(import.meta.dirname, '../..');
 /** The per-user budget the burst test spends; sign-in budgets are roomy so the suite's own logins never meet them. */
 const ACCOUNT_BUDGET = 5;
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  upstream: string;
-}
 
 describe.runIf(BASE_DATABASE_URL && REDIS_URL)('several instances behind nginx', () => {
   let cluster: Cluster;
@@ -73,24 +68,8 @@ describe.runIf(BASE_DATABASE_URL && REDIS_URL)('several instances behind nginx',
     await admin.end();
   });
 
-  async function call(method: string, route: string, options: { token?: string; body?: unknown; form?: FormData } = {}): Promise<Answer> {
-    const headers: Record<string, string> = {};
-    if (options.token) headers.Authorization = `Bearer ${options.token}`;
-    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(`${cluster.url}${route}`, {
-      method,
-      headers,
-      body: options.form ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-    });
-    const text = await res.text();
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      body = { text };
-    }
-    return { status: res.status, body, upstream: res.headers.get('x-upstream') ?? '' };
-  }
+  const call = (method: string, route: string, options: Parameters<typeof callService>[3] = {}): Promise<Answer> =>
+    callService(cluster.url, method, route, options);
 
   async function account() {
     const username = `c_${randomBytes(5).toString('hex')}`;

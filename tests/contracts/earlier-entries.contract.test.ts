@@ -17,7 +17,7 @@ describe.skipIf(!usingRedis)(
     let redis: Redis;
     const prefix = `authkit-contract:${process.pid}:${randomUUID()}:`;
     beforeAll(async () => {
-      redis = await connectRedis({ url: process.env.REDIS_URL ?? '' }, silentLogger);
+      redis = await connectRedis(process.env.REDIS_URL ?? '', {}, silentLogger);
     });
     afterAll(async () => {
       const keys = await redis.keys(`${prefix}*`);

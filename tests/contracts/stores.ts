@@ -1,8 +1,9 @@
 // Runs one store capability's contract against the in-process store and, with REDIS_URL, against Redis.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe } from 'vitest';
-import { connectRedis } from '../../src/core/redis.js';
+import { afterAll, beforeAll, describe, inject } from 'vitest';
+import type { RedisTarget } from '../../src/core/config.js';
+import { connectRedis, isCluster, type RedisClient } from '../../src/core/redis.js';
 import { inProcessStore, redisStore, type SharedStore } from '../../src/core/shared-store.js';
 import { silentLogger, usingRedis } from '../support/test-app.js';
 
@@ -14,21 +15,32 @@ export interface StoreUnderTest {
   unreachable(): SharedStore | undefined;
 }
 
-export type Kind = 'in-process' | 'Redis';
+export type Kind = 'in-process' | 'Redis' | 'Redis Sentinel' | 'Redis Cluster';
+
+/** Where each Redis kind is: REDIS_URL, or the topologies the failover suite started (tests/ha/global-setup.ts). */
+function redisTarget(kind: Exclude<Kind, 'in-process'>): RedisTarget {
+  const ha = inject('haRedis');
+  const hostPorts = (setting: string) => setting.split(',').map((pair) => ({ host: pair.split(':')[0] ?? '', port: Number(pair.split(':')[1]) }));
+  if (kind === 'Redis Sentinel' && ha) return { kind: 'sentinel', sentinels: hostPorts(ha.sentinels), name: ha.sentinelName };
+  if (kind === 'Redis Cluster' && ha) return { kind: 'cluster', nodes: hostPorts(ha.clusterNodes) };
+  return { kind: 'url', url: process.env.REDIS_URL ?? '' };
+}
 
 function storeUnderTest(kind: Kind): StoreUnderTest {
   if (kind === 'in-process') return { kind, fresh: () => inProcessStore, unreachable: () => undefined };
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   let down: Redis | undefined;
   const prefix = `authkit-contract:${process.pid}:${randomBytes(4).toString('hex')}:`;
   beforeAll(async () => {
-    redis = await connectRedis({ url: process.env.REDIS_URL ?? '' }, silentLogger);
+    redis = await connectRedis(redisTarget(kind), {}, silentLogger);
     // Never connected and never queueing: every command fails at once, as while Redis is down.
     down = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
     down.on('error', () => undefined);
   });
   afterAll(async () => {
-    if (redis) {
+    // The failover suite's topologies go with their keys when it ends.
+    if (redis && isCluster(redis)) redis.disconnect();
+    else if (redis) {
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
@@ -57,7 +69,9 @@ function storeUnderTest(kind: Kind): StoreUnderTest {
  * reason in its name, when REDIS_URL is not set (CI sets it, so it runs there).
  */
 export function describeContract(capability: string, contract: (store: StoreUnderTest) => void): void {
-  describe.each<Kind>(['in-process', 'Redis'])(`${capability} on %s`, (kind) => {
+  // The failover suite runs the contracts on its Sentinel and Cluster topologies; the main suite on the other two.
+  const kinds: Kind[] = inject('haRedis') ? ['Redis Sentinel', 'Redis Cluster'] : ['in-process', 'Redis'];
+  describe.each<Kind>(kinds)(`${capability} on %s`, (kind) => {
     const skipped = kind === 'Redis' && !usingRedis;
     describe.skipIf(skipped)(skipped ? 'skipped: REDIS_URL is not set' : 'the contract', () => {
       contract(storeUnderTest(kind));

@@ -76,7 +76,9 @@ export async function openBackends(): Promise<Backends> {
     const dump = await readFile(inject('pgliteDump') as string);
     db = await openDatabase({ loadDataDir: new Blob([dump]), migrate: false });
   }
-  const redis = process.env.REDIS_URL ? await connectRedis({ url: process.env.REDIS_URL }, silentLogger) : undefined;
+  const redis = process.env.REDIS_URL ? await connectRedis(process.env.REDIS_URL, {}, silentLogger) : undefined;
+  // Every app a file builds on this one connection listens for its loss (its revocation store restores after one).
+  redis?.setMaxListeners(0);
   const keyEncryptionKey = randomBytes(32).toString('base64url');
   const jwtSecret = randomBytes(32).toString('base64url');
   return {
@@ -153,7 +155,7 @@ export async function redisThroughProxy(): Promise<{ proxy: TcpProxy; redis: Red
   if (!url) throw new Error('needs REDIS_URL');
   const proxy = TcpProxy.forUrl(url, 6379);
   await proxy.start();
-  const redis = await connectRedis({ url: proxy.rewrite(url) }, silentLogger);
+  const redis = await connectRedis(proxy.rewrite(url), {}, silentLogger);
   return {
     proxy,
     redis,

@@ -16,7 +16,7 @@ import { ADMIN_ROLE } from '../../kernel/identity/roles.js';
 import type { OrgAccess } from '../../kernel/authenticate/org-access.js';
 import { type ImageType, type InspectedImage, inspectImage, isLosslessWebp, sanitiseFileName } from './image-content.js';
 import { ImageProcessor } from './image-processing.js';
-import type { ImageStorage } from './image-storage.js';
+import { type ImageStorage, rethrowDiskRefusal } from './image-storage.js';
 import type { ImageUrlSigner } from './signed-urls.js';
 
 export interface ImageView {
@@ -115,11 +115,11 @@ export class ImageService {
    */
   async upload(ownerId: string, file: { source: Readable; originalName?: string; maxBytes: number; orgId?: string }): Promise<ImageView> {
     const probe = new ImageProbe(file.maxBytes);
-    await mkdir(this.settings.spoolDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.settings.spoolDir, { recursive: true, mode: 0o700 }).catch(rethrowDiskRefusal);
     // Not a storage key (keys have no dot), so neither the store's listing nor the sweep ever takes it for an image.
     const spooled = path.join(this.settings.spoolDir, `${randomBytes(12).toString('base64url')}.incoming`);
     // Opened before the first byte, so the removal below can never run ahead of the file's creation.
-    const handle = await open(spooled, 'wx', 0o600);
+    const handle = await open(spooled, 'wx', 0o600).catch(rethrowDiskRefusal);
     try {
       // One pipeline: a source that fails (the client went away, the form broke off) fails the probe and the write.
       await pipeline(file.source, probe, handle.createWriteStream());

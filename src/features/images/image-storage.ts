@@ -5,6 +5,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { AppError } from '../../core/errors.js';
 import type { S3Settings } from './s3-storage.js';
 
 /** Swap in a shared store (S3, GCS, a network volume) by implementing these calls. */
@@ -34,6 +35,16 @@ export interface StoredObject {
 
 const KEY = /^[A-Za-z0-9_-]{20,64}$/;
 
+/** Errors of a disk that refuses writes (read-only, full, no permission): the operator's to mend, 503 to the client. */
+const DISK_REFUSALS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EMFILE', 'ENFILE']);
+
+/** Throws 503 image_storage_unavailable for a disk that refuses writes, or `err` itself for anything else. */
+export function rethrowDiskRefusal(err: unknown): never {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && DISK_REFUSALS.has(code)) throw new AppError('image_storage_unavailable', { cause: err, headers: { 'Retry-After': '30' } });
+  throw err;
+}
+
 export class LocalDiskStorage implements ImageStorage {
   private ready?: Promise<unknown>;
 
@@ -46,21 +57,24 @@ export class LocalDiskStorage implements ImageStorage {
   }
 
   async put(source: Readable, _describe: StoredObject): Promise<string> {
-    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await this.ready;
+    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    await this.ready.catch(rethrowDiskRefusal);
     const key = randomBytes(18).toString('base64url');
     const target = this.file(key);
     // Write beside the target and rename, so a crash mid-write never leaves a partial image under a real key.
     const partial = `${target}.partial`;
     // Opened before the first byte, so the cleanup below can never run ahead of the file's creation.
-    const handle = await open(partial, 'wx', 0o600);
+    const handle = await open(partial, 'wx', 0o600).catch(rethrowDiskRefusal);
     try {
       await pipeline(source, handle.createWriteStream());
       await rename(partial, target);
     } catch (err) {
       await handle.close().catch(() => undefined);
       await rm(partial, { force: true });
-      throw err;
+      rethrowDiskRefusal(err);
     }
     return key;
   }

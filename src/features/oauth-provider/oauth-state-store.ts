@@ -44,9 +44,10 @@ class RedisOAuthState implements OAuthStateStore {
 
   async put(key: string, value: string, deadlineMs: number, groups: string[] = []): Promise<void> {
     const ttl = cleanupTtlMs(deadlineMs, this.clock.now());
-    const multi = this.store.redis.multi().set(this.key(key), `${deadlineMs}|${value}`, 'PX', ttl);
-    for (const group of groups) multi.eval(ADD_MEMBER, 1, this.key(`group:${group}`), key, String(ttl));
-    await multi.exec();
+    // The groups first: an entry is never written unless ending its group ends it too. (Group and entry may live in
+    // different slots of a cluster, so they are separate commands; a member whose entry never came is harmless.)
+    await Promise.all(groups.map((group) => this.store.redis.eval(ADD_MEMBER, 1, this.key(`group:${group}`), key, String(ttl))));
+    await this.store.redis.set(this.key(key), `${deadlineMs}|${value}`, 'PX', ttl);
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -68,7 +69,8 @@ class RedisOAuthState implements OAuthStateStore {
 
   async delete(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.store.redis.del(...keys.flatMap((key) => [this.key(key), this.key(`spent:${key}`)]));
+    // One DEL per key (they may live in different slots of a cluster), sent together.
+    await Promise.all(keys.flatMap((key) => [this.key(key), this.key(`spent:${key}`)]).map((name) => this.store.redis.del(name)));
   }
 
   async members(group: string): Promise<string[]> {

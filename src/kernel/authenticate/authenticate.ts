@@ -172,11 +172,10 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
         issuedAtMs: auth.issuedAtMs,
         ...(auth.org && { orgId: auth.org.id }),
       });
+      // Awaited below; until then a refusal must not count as unhandled (it may come before the budget answers).
+      revocation.catch(() => {});
       const limited = await countAgainstBudget(limit, req, res);
-      if (limited !== undefined) {
-        revocation.catch(() => {});
-        throw limited;
-      }
+      if (limited !== undefined) throw limited;
       if (await revocation) throw challenge('access_token_revoked');
       return;
     }
@@ -192,11 +191,9 @@ export function authenticators(deps: AuthenticateDeps): Authenticators {
       const remembered = limit.rememberedRefusal(req, res);
       if (remembered) throw remembered;
       const revocation = deps.revocations.isRevoked(cached.ref);
+      revocation.catch(() => {});
       const limited = await countAgainstBudget(limit, req, res);
-      if (limited !== undefined) {
-        revocation.catch(() => {});
-        throw limited;
-      }
+      if (limited !== undefined) throw limited;
       if (!(await revocation)) return;
       // Revoked, or its owner's account changed since: the database decides (the budget is already counted).
       deps.apiKeys.forget(apiKey);

@@ -4,6 +4,8 @@
 import type { Clock } from '../../core/clock.js';
 import { AppError } from '../../core/errors.js';
 import { ExpiringMap } from '../../core/expiring-map.js';
+import { onServerLost, readKeys } from '../../core/redis.js';
+import type { RevocationLedger, RevocationRecord } from './revocation-ledger.js';
 import { byStore, CLEANUP_SLACK_MS, cleanupTtlMs, type RedisSharedStore, type SharedStore } from '../../core/shared-store.js';
 
 export interface AccessTokenRef {
@@ -108,7 +110,21 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, deadline - now) + tonumber
 return 1
 `;
 
-class RedisRevocationStore implements RevocationStore {
+/** Sets a deadline entry only later, never earlier. ARGV: deadline, now, cleanup slack. */
+const LATER_DEADLINE = `
+local current = tonumber(redis.call('GET', KEYS[1]))
+local deadline, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+if current and current ~= 1 and current >= deadline then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, deadline - now) + tonumber(ARGV[3]))
+return 1
+`;
+
+/** A store that can be given recorded entries again (after it lost them); an entry it holds is only ever extended. */
+interface RestorableRevocationStore extends RevocationStore {
+  restore(records: RevocationRecord[]): Promise<void>;
+}
+
+class RedisRevocationStore implements RestorableRevocationStore {
   constructor(
     private readonly store: RedisSharedStore,
     private readonly clock: Clock,
@@ -125,7 +141,10 @@ class RedisRevocationStore implements RevocationStore {
     if (token.orgId !== undefined) names.push(keys.member(token.orgId, token.userId));
     let values: Array<string | null>;
     try {
-      values = await this.store.redis.mget(names.map((name) => this.key(name)));
+      values = await readKeys(
+        this.store.redis,
+        names.map((name) => this.key(name)),
+      );
     } catch (err) {
       throw unavailable(err);
     }
@@ -150,11 +169,8 @@ class RedisRevocationStore implements RevocationStore {
     if (sessionIds.length === 0) return;
     const now = this.clock.now();
     const deadline = deadlineAfter(now, ttlMs);
-    const pipeline = this.store.redis.pipeline();
-    for (const sid of sessionIds) pipeline.set(this.key(keys.session(sid)), String(deadline), 'PX', cleanupTtlMs(deadline, now));
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err !== null);
-    if (failed) throw failed[0] as Error;
+    // Issued together, so the client sends them in one write (one per node on a cluster, where they may live apart).
+    await Promise.all(sessionIds.map((sid) => this.store.redis.set(this.key(keys.session(sid)), String(deadline), 'PX', cleanupTtlMs(deadline, now))));
   }
 
   async revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
@@ -165,12 +181,23 @@ class RedisRevocationStore implements RevocationStore {
   async revokeOrgTokensBefore(orgId: string, userIds: string[], atMs: number, ttlMs: number): Promise<void> {
     if (userIds.length === 0) return;
     const now = this.clock.now();
-    const pipeline = this.store.redis.pipeline();
-    for (const userId of userIds)
-      pipeline.eval(LATER_CUTOFF, 1, this.key(keys.member(orgId, userId)), Math.floor(atMs), deadlineAfter(now, ttlMs), now, CLEANUP_SLACK_MS);
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err !== null);
-    if (failed) throw failed[0] as Error;
+    await Promise.all(
+      userIds.map((userId) =>
+        this.store.redis.eval(LATER_CUTOFF, 1, this.key(keys.member(orgId, userId)), Math.floor(atMs), deadlineAfter(now, ttlMs), now, CLEANUP_SLACK_MS),
+      ),
+    );
+  }
+
+  async restore(records: RevocationRecord[]): Promise<void> {
+    const now = this.clock.now();
+    // Issued together: the client sends them in as few writes as it can (per node on a cluster).
+    await Promise.all(
+      records.map((record) =>
+        record.cutoffMs === undefined
+          ? this.store.redis.eval(LATER_DEADLINE, 1, this.key(record.key), record.deadlineMs, now, CLEANUP_SLACK_MS)
+          : this.store.redis.eval(LATER_CUTOFF, 1, this.key(record.key), record.cutoffMs, record.deadlineMs, now, CLEANUP_SLACK_MS),
+      ),
+    );
   }
 
   async spendOnce(jti: string, ttlMs: number): Promise<boolean> {
@@ -180,7 +207,7 @@ class RedisRevocationStore implements RevocationStore {
 }
 
 /** The single-instance store: the same three checks over a map that expires entries by the injected clock. */
-class InProcessRevocationStore implements RevocationStore {
+class InProcessRevocationStore implements RestorableRevocationStore {
   private readonly entries: ExpiringMap<number>;
 
   constructor(private readonly clock: Clock) {
@@ -226,6 +253,14 @@ class InProcessRevocationStore implements RevocationStore {
     this.entries.setUntil(key, Math.max(atMs, this.entries.get(key) ?? 0), deadline);
   }
 
+  restore(records: RevocationRecord[]): Promise<void> {
+    for (const record of records) {
+      const deadline = Math.max(record.deadlineMs, this.entries.expiresAt(record.key) ?? 0);
+      this.entries.setUntil(record.key, Math.max(record.cutoffMs ?? 1, this.entries.get(record.key) ?? 0), deadline);
+    }
+    return Promise.resolve();
+  }
+
   spendOnce(jti: string, ttlMs: number): Promise<boolean> {
     if (this.entries.get(keys.token(jti)) !== undefined) return Promise.resolve(false);
     this.entries.set(keys.token(jti), 1, ttlMs);
@@ -233,6 +268,133 @@ class InProcessRevocationStore implements RevocationStore {
   }
 }
 
-export function createRevocationStore(store: SharedStore, clock: Clock): RevocationStore {
-  return byStore<RevocationStore>(store, { redis: (redis) => new RedisRevocationStore(redis, clock), inProcess: () => new InProcessRevocationStore(clock) });
+/** How long the background restore waits between attempts (doubling up to the last), and how many it makes. */
+const RESTORE_RETRY_MS = [100, 250, 500, 1_000, 2_000];
+const RESTORE_ATTEMPTS = 60;
+
+/**
+ * Every revocation written to the store is also recorded in the database, and the store is given the record again
+ * whenever it may have lost part of it: at start (an embedded server's memory, a Redis emptied by a restart) and
+ * whenever the client loses a Redis server (a failover promotes a replica that Redis's asynchronous replication had
+ * not yet sent the last writes to). Until that is done, `isRevoked` answers only after the record is restored (or
+ * 503): a revocation that was confirmed is never forgotten. Single-use ids (`spendOnce`) are not recorded: they
+ * guard proofs that live seconds to minutes, and recording each would cost a database write per DPoP request.
+ */
+class RecordedRevocationStore implements RevocationStore {
+  /** Whether the store may lack part of the record; set at start and at every lost server. */
+  private pending = true;
+  /** Bumped at every lost server: a restore that began before it does not clear `pending`. */
+  private generation = 0;
+  private attempt: Promise<void> | undefined;
+
+  constructor(
+    private readonly inner: RestorableRevocationStore,
+    private readonly ledger: RevocationLedger,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Resolves once the store holds the whole record (at start: before the service answers). */
+  async restored(): Promise<void> {
+    while (this.pending) await this.restoreOnce();
+  }
+
+  /** The store may have lost entries: restore them in the background, and answer nothing from it until then. */
+  serverLost(): void {
+    this.generation++;
+    this.pending = true;
+    void this.restoreInBackground(this.generation);
+  }
+
+  isRevoked(token: AccessTokenRef): Promise<boolean> {
+    // The usual case calls the store in this same turn, so its command still shares a write with the request's budget.
+    if (!this.pending) return this.inner.isRevoked(token);
+    return this.restoreOnce().then(
+      () => {
+        if (this.pending) throw unavailable(new Error('the revocation store lost a server again while it was being restored'));
+        return this.inner.isRevoked(token);
+      },
+      (err: unknown) => {
+        throw unavailable(err);
+      },
+    );
+  }
+
+  async revokeToken(jti: string, ttlMs: number): Promise<void> {
+    const deadlineMs = deadlineAfter(this.clock.now(), ttlMs);
+    await this.inner.revokeToken(jti, ttlMs);
+    await this.ledger.record([{ key: keys.token(jti), deadlineMs }]);
+  }
+
+  async revokeSessions(sessionIds: string[], ttlMs: number): Promise<void> {
+    const deadlineMs = deadlineAfter(this.clock.now(), ttlMs);
+    await this.inner.revokeSessions(sessionIds, ttlMs);
+    await this.ledger.record(sessionIds.map((sid) => ({ key: keys.session(sid), deadlineMs })));
+  }
+
+  async revokeUserTokensBefore(userId: string, atMs: number, ttlMs: number): Promise<void> {
+    const deadlineMs = deadlineAfter(this.clock.now(), ttlMs);
+    await this.inner.revokeUserTokensBefore(userId, atMs, ttlMs);
+    await this.ledger.record([{ key: keys.user(userId), cutoffMs: Math.floor(atMs), deadlineMs }]);
+  }
+
+  async revokeOrgTokensBefore(orgId: string, userIds: string[], atMs: number, ttlMs: number): Promise<void> {
+    const deadlineMs = deadlineAfter(this.clock.now(), ttlMs);
+    await this.inner.revokeOrgTokensBefore(orgId, userIds, atMs, ttlMs);
+    await this.ledger.record(userIds.map((userId) => ({ key: keys.member(orgId, userId), cutoffMs: Math.floor(atMs), deadlineMs })));
+  }
+
+  spendOnce(jti: string, ttlMs: number): Promise<boolean> {
+    return this.inner.spendOnce(jti, ttlMs);
+  }
+
+  /** One restore at a time; it clears `pending` only if no server was lost while it ran. */
+  private restoreOnce(): Promise<void> {
+    const generation = this.generation;
+    this.attempt ??= (async () => {
+      await this.inner.restore(await this.ledger.live(this.clock.now()));
+      if (generation === this.generation) this.pending = false;
+    })().finally(() => {
+      this.attempt = undefined;
+    });
+    return this.attempt;
+  }
+
+  private async restoreInBackground(generation: number): Promise<void> {
+    for (let attempt = 0; attempt < RESTORE_ATTEMPTS && this.pending && generation === this.generation; attempt++) {
+      try {
+        await this.restoreOnce();
+      } catch {
+        // The store or the database is still away; a request meanwhile answers 503 and tries too.
+        const delay = RESTORE_RETRY_MS[Math.min(attempt, RESTORE_RETRY_MS.length - 1)];
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+  }
+}
+
+export interface RecordedRevocations extends RevocationStore {
+  /** Resolves once the store holds every recorded revocation. */
+  restored(): Promise<void>;
+}
+
+/**
+ * The revocation store on Redis or in process. With a ledger, every revocation is recorded in the database too and
+ * restored into a store that lost it (see RecordedRevocationStore); without one (the contract tests), the store alone.
+ */
+export function createRevocationStore(store: SharedStore, clock: Clock): RevocationStore;
+export function createRevocationStore(store: SharedStore, clock: Clock, ledger: RevocationLedger): RecordedRevocations;
+export function createRevocationStore(store: SharedStore, clock: Clock, ledger?: RevocationLedger): RevocationStore {
+  return byStore<RevocationStore>(store, {
+    redis: (redis) => {
+      const inner = new RedisRevocationStore(redis, clock);
+      if (!ledger) return inner;
+      const recorded = new RecordedRevocationStore(inner, ledger, clock);
+      onServerLost(redis.redis, () => recorded.serverLost());
+      return recorded;
+    },
+    inProcess: () => {
+      const inner = new InProcessRevocationStore(clock);
+      return ledger ? new RecordedRevocationStore(inner, ledger, clock) : inner;
+    },
+  });
 }

@@ -2,6 +2,7 @@
 import type { ClientRateLimitInfo, IncrementResponse, Options, Store } from 'express-rate-limit';
 import type { Clock } from '../../core/clock.js';
 import { ExpiringMap } from '../../core/expiring-map.js';
+import { loadScript } from '../../core/redis.js';
 import { RedisStore } from 'rate-limit-redis';
 import { byStore, type RedisSharedStore, type SharedStore } from '../../core/shared-store.js';
 
@@ -36,7 +37,12 @@ class RedisBudgetStore extends RedisStore implements BudgetStore {
   private reloadScripts = false;
 
   constructor(store: RedisSharedStore, prefix: string) {
-    super({ sendCommand: (command: string, ...args: string[]) => store.redis.call(command, ...args) as never, prefix: `${store.prefix}${prefix}` });
+    super({
+      // A script is loaded where its key's slot may live (every primary of a cluster); other commands go by their key.
+      sendCommand: (command: string, ...args: string[]) =>
+        (command === 'SCRIPT' && args[0] === 'LOAD' ? loadScript(store.redis, args[1] ?? '') : store.redis.call(command, ...args)) as never,
+      prefix: `${store.prefix}${prefix}`,
+    });
   }
 
   /** Loads the scripts; a load refused because Redis is down is retried on the next call, never left unhandled. */
