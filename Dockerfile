@@ -8,6 +8,7 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json prisma.con
 COPY prisma ./prisma
 COPY scripts ./scripts
 COPY src ./src
+COPY packages ./packages
 RUN npm ci --no-audit --no-fund
 
 FROM node:20.20-bookworm-slim AS deps
@@ -36,6 +37,7 @@ RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /us
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/packages/client/dist ./packages/client/dist
 COPY package.json ./
 COPY prisma ./prisma
 COPY public ./public

@@ -50,7 +50,18 @@ const layering = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'src/generated/', 'node_modules/', '.data/', 'public/vendor/', 'scripts/examples/'] },
+  {
+    ignores: [
+      'dist/',
+      'src/generated/',
+      'packages/client/dist/',
+      'packages/client/src/generated/',
+      'node_modules/',
+      '.data/',
+      'public/vendor/',
+      'scripts/examples/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

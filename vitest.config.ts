@@ -2,6 +2,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The client library's examples import it by its package name, as an app would.
+  resolve: { alias: { '@authkit/client': new URL('./packages/client/src/index.ts', import.meta.url).pathname } },
   test: {
     include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/support/global-setup.ts'],

@@ -15,3 +15,5 @@ function findRoot(start: string): string {
 export const PROJECT_ROOT = findRoot(import.meta.dirname);
 export const PUBLIC_DIR = path.join(PROJECT_ROOT, 'public');
 export const PRISMA_DIR = path.join(PROJECT_ROOT, 'prisma');
+/** The client library's compiled modules (packages/client, built with the server), which the page loads. */
+export const CLIENT_PACKAGE_DIST = path.join(PROJECT_ROOT, 'packages', 'client', 'dist');

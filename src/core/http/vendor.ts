@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import express, { Router } from 'express';
+import { CLIENT_PACKAGE_DIST } from '../paths.js';
 
 const require = createRequire(import.meta.url);
 
@@ -18,6 +19,8 @@ const VENDORED: Record<string, string> = {
   '/vendor/fastest-levenshtein': path.join(path.dirname(require.resolve('fastest-levenshtein')), 'esm'),
   // Its CommonJS entry sits in script/; the ES modules beside it in esm/.
   '/vendor/simplewebauthn': path.join(path.dirname(path.dirname(require.resolve('@simplewebauthn/browser'))), 'esm'),
+  // This project's own client library, built beside the server: the page is its first user.
+  '/vendor/authkit-client': CLIENT_PACKAGE_DIST,
 };
 
 /** Serves the vendored modules (only `.mjs`/`.js`; their versions change with the lock file, so a day of caching). */
