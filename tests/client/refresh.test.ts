@@ -142,6 +142,27 @@ describe('the client library: sessions', () => {
     two.close();
   });
 
+  it('when the server cannot be reached at sign-out, then the session still ends here and the error is a typed network_error', async () => {
+    const { auth, server, signIn, events } = signedInClient();
+    await signIn();
+    const offline = createAuthClient({
+      baseUrl: BASE,
+      fetch: (input, init) =>
+        String(init?.method) === 'POST' && new URL(input instanceof Request ? input.url : input).pathname === '/logout'
+          ? Promise.reject(new TypeError('fetch failed'))
+          : server.fetch(input, init),
+    });
+    await offline.signIn.password({ username: 'ada', password: 'right' });
+
+    const error = await offline.signOut().catch((err: unknown) => err);
+
+    expect(error).toMatchObject({ name: 'AuthError', code: 'network_error', status: 0 });
+    expect(await offline.getSession()).toBeNull();
+    expect(events).toEqual(['SIGNED_IN']);
+    auth.close();
+    offline.close();
+  });
+
   it('when one server process holds clients for two people, then neither ever sees the other’s session', async () => {
     const server = fakeServer();
     const [ada, grace] = [createAuthClient({ baseUrl: BASE, fetch: server.fetch }), createAuthClient({ baseUrl: BASE, fetch: server.fetch })];

@@ -195,7 +195,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       const session = await sessions.current();
       try {
         // A token the server no longer takes means the session is over already; only the local part is left.
-        if (session) await send(url(everywhere ? '/logout/all' : '/logout'), { method: 'POST', headers: { Authorization: `Bearer ${session.accessToken}` } });
+        if (session)
+          await send(url(everywhere ? '/logout/all' : '/logout'), { method: 'POST', headers: { Authorization: `Bearer ${session.accessToken}` } }).catch(
+            (err: unknown) => {
+              throw AuthError.network(err);
+            },
+          );
       } finally {
         await sessions.signedOut();
       }
