@@ -1,4 +1,5 @@
 // The one error type for a refused request, and the sentence a person reads for any failure.
+import { AuthError } from '@authkit/client';
 
 export class ApiError extends Error {
   /**
@@ -20,8 +21,23 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The page's ApiError for a refusal the client library (`@authkit/client`) reports as an AuthError: the same status,
+ * code, reason, details and Retry-After, so the screens check one type. Anything else, an AuthError with no answer
+ * behind it (status 0: the server could not be reached, or no one is signed in) included, is returned as it is.
+ * @param {unknown} error
+ * @returns {unknown}
+ */
+export function fromAuthError(error) {
+  if (!(error instanceof AuthError) || error.status === 0) return error;
+  const body = { error: { code: error.code, reason: error.reason, message: error.message, details: error.details } };
+  return new ApiError(error.status, body, error.retryAfter === undefined ? null : String(error.retryAfter));
+}
+
 /** A sentence a person can act on, from whatever went wrong. */
-export function describe(/** @type {unknown} */ error) {
+export function describe(/** @type {unknown} */ failure) {
+  const error = fromAuthError(failure);
+  if (error instanceof AuthError && error.code !== 'network_error') return error.message;
   if (!(error instanceof ApiError)) return 'The server could not be reached. Check your connection and try again.';
   if (error.status === 429) return `Too many requests. Try again in ${error.retryAfter ?? error.details?.retryAfterSeconds ?? 60} seconds.`;
   if (error.status === 413) return 'That file is too large.';

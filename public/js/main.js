@@ -1,5 +1,5 @@
-// The browser page's entry: wires every screen, then resumes this tab's session and follows an emailed link.
-import { refresh } from './api.js';
+// The browser page's entry: wires every screen, then resumes the browser's session and follows an emailed link.
+import { resumeSession } from './api.js';
 import { announceSignedIn } from './state.js';
 import { wireLogin } from './screens/auth.js';
 import { wireEmailForms } from './screens/email-forms.js';
@@ -44,6 +44,7 @@ if (!passkeysSupported()) for (const element of document.querySelectorAll('.pass
 await wireProviders();
 await wireOAuth(oauthRequest);
 
-if (await refresh()) await announceSignedIn();
+// The session this browser keeps (every tab of the page shares it), refreshed first if it is about to expire.
+if (await resumeSession()) await announceSignedIn();
 await followEmailLink();
 await followProviderReturn(providerReturn);

@@ -4,7 +4,7 @@
 /** @typedef {import('./types.js').Passkey} Passkey */
 
 export const state = {
-  /** Kept in memory only; the refresh token is in sessionStorage (see api.js). */
+  /** The session's access token, as the client library (see api.js) last answered it; the session is kept there. */
   /** @type {string | null} */
   accessToken: null,
   /** @type {User | null} */
@@ -57,7 +57,7 @@ export function onAccessToken(/** @type {() => void} */ handler) {
   tokenHandlers.push(handler);
 }
 
-/** Keeps a new access token (in memory only), and tells the screens that follow what it says. */
+/** Keeps the new access token the client answered (in memory), and tells the screens that follow what it says. */
 export function setAccessToken(/** @type {string} */ token) {
   state.accessToken = token;
   for (const handler of tokenHandlers) handler();

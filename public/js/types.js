@@ -1,9 +1,6 @@
 // The shapes of what the server answers, as the page uses them (JSDoc types only; nothing runs here).
 
 /** @typedef {{ id: string, username: string, email: string, emailVerified?: boolean }} User */
-/** @typedef {{ access_token: string, refresh_token: string, expires_in: number, user: User }} Tokens */
-/** @typedef {{ mfa_required: true, mfa_token: string, methods?: string[] }} SecondFactorNeeded */
-/** @typedef {Tokens | SecondFactorNeeded} SignInResult */
 /** @typedef {{ id: string, name: string, url: string, width: number, height: number, size: number }} Image */
 /** @typedef {{ images: Image[], maxUploadBytes: number }} ImagePage */
 /** @typedef {{ id: string, name: string, prefix: string, scopes: string[], lastUsedAt: string | null }} ApiKey */

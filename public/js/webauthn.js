@@ -1,5 +1,5 @@
 // Passkeys in this browser: whether it has WebAuthn, SimpleWebAuthn's browser half, and what a refusal means.
-import { ApiError, describe } from './errors.js';
+import { ApiError, describe, fromAuthError } from './errors.js';
 
 /** @type {Promise<typeof import('@simplewebauthn/browser')> | undefined} */
 let webauthn;
@@ -14,7 +14,8 @@ export function passkeysSupported() {
 }
 
 /** A sentence for what the browser or the server said about a passkey ceremony. */
-export function describePasskeyError(/** @type {unknown} */ error) {
+export function describePasskeyError(/** @type {unknown} */ thrown) {
+  const error = fromAuthError(thrown);
   if (error instanceof ApiError) {
     if (error.code === 'invalid_passkey' && error.details?.reason === 'unknown_credential')
       return 'That passkey is not registered here (it may have been deleted). Sign in with your password.';

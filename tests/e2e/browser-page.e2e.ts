@@ -12,6 +12,7 @@ import { oauthProviderScreens } from './screens/oauth-provider.js';
 import { organizationScreens } from './screens/organizations.js';
 import { settingsScreens } from './screens/settings.js';
 import { signedOutScreens } from './screens/signed-out.js';
+import { tabScreens } from './screens/tabs.js';
 import { twoFactorScreens } from './screens/two-factor.js';
 import type { Kit } from './support/page-kit.js';
 import { type RunningServer, startServer } from './support/server.js';
@@ -53,6 +54,7 @@ describe('the browser page', () => {
   }, 60_000);
 
   describe('signed out: register, sign in, email panels, reset, sign out', () => signedOutScreens(kit));
+  describe('two tabs: one session, one refresh for both, signed out in both', () => tabScreens(kit));
   describe('two-factor: enrol in settings, the second step, back to sign-in', () => twoFactorScreens(kit));
   describe('settings: profile, email, password, API keys, sessions, activity', () => settingsScreens(kit));
   describe('images: upload, list, viewer, delete', () => imageScreens(kit));

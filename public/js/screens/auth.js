@@ -1,8 +1,8 @@
 // The signed-out screen's forms: password login, its second step (a code or a passkey), and passkey login.
-import { ApiError, send } from '../api.js';
+import { ApiError, signIn } from '../api.js';
 import { state } from '../state.js';
 import { $, $form, currentTarget, field, formValue, withBusy, withButton } from '../ui.js';
-import { describePasskeyError, passkeyApi } from '../webauthn.js';
+import { describePasskeyError } from '../webauthn.js';
 import { showEmailForm } from './email-forms.js';
 import { afterFirstStep, welcome } from './sign-in.js';
 
@@ -12,7 +12,7 @@ async function onLogin(/** @type {SubmitEvent} */ event) {
   const data = new FormData(form);
   await withBusy(form, async () => {
     try {
-      await afterFirstStep(await send('/login', { method: 'POST', body: { username: data.get('username'), password: data.get('password') }, auth: false }));
+      await afterFirstStep(await signIn.password(formValue(data, 'username'), formValue(data, 'password')));
     } catch (error) {
       // The address is not confirmed yet: offer to send the link again, to the address typed if it is one.
       if (error instanceof ApiError && error.code === 'email_not_verified') {
@@ -29,7 +29,7 @@ async function onSecondStep(/** @type {SubmitEvent} */ event) {
   const form = /** @type {HTMLFormElement} */ (event.currentTarget);
   const code = formValue(new FormData(form), 'code').trim();
   await withBusy(form, async () => {
-    await welcome(await send('/login/mfa', { method: 'POST', body: { mfa_token: state.mfaToken, code }, auth: false }));
+    await welcome(await signIn.secondFactor(state.mfaToken ?? '', code));
   });
 }
 
@@ -40,19 +40,14 @@ function withPasskeyButton(/** @type {Event} */ event, /** @type {() => Promise<
 
 async function onPasskeyLogin(/** @type {Event} */ event) {
   await withPasskeyButton(event, async () => {
-    const { startAuthentication } = await passkeyApi();
-    const options = await send('/login/passkey/options', { method: 'POST', auth: false });
-    const response = await startAuthentication({ optionsJSON: options });
-    await welcome(await send('/login/passkey', { method: 'POST', body: { response }, auth: false }));
+    // The client asks for the options, has the browser answer them, and signs in with the answer.
+    await afterFirstStep(await signIn.passkey());
   });
 }
 
 async function onMfaPasskey(/** @type {Event} */ event) {
   await withPasskeyButton(event, async () => {
-    const { startAuthentication } = await passkeyApi();
-    const options = await send('/login/mfa/passkey/options', { method: 'POST', body: { mfa_token: state.mfaToken }, auth: false });
-    const response = await startAuthentication({ optionsJSON: options });
-    await welcome(await send('/login/mfa/passkey', { method: 'POST', body: { mfa_token: state.mfaToken, response }, auth: false }));
+    await welcome(await signIn.secondFactorPasskey(state.mfaToken ?? ''));
   });
 }
 

@@ -1,5 +1,5 @@
 // The forms that work by email: a reset link, a sign-in code, the confirmation link again, and the new password.
-import { send } from '../api.js';
+import { send, signIn } from '../api.js';
 import { wireStrengthMeter } from '../password-meter.js';
 import { onSignedIn, onSignedOut, onUserChanged, state } from '../state.js';
 import { $, $form, currentTarget, field, formValue, resultOf, show, withBusy, withButton } from '../ui.js';
@@ -64,7 +64,7 @@ async function onCodeForm(/** @type {SubmitEvent} */ event) {
   const form = /** @type {HTMLFormElement} */ (event.currentTarget);
   const code = formValue(new FormData(form), 'code').trim();
   await withBusy(form, async () => {
-    const result = await send('/login/email-code/verify', { method: 'POST', body: { email: codeEmail, code }, auth: false });
+    const result = await signIn.emailCode(codeEmail ?? '', code);
     closePanels();
     show($('#links-result'), '');
     // Two-factor still applies: the second step finishes it.

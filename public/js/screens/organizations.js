@@ -153,7 +153,7 @@ async function onSwitch() {
     /** @type {SwitchedToken} */
     const answer = chosen ? await send(`/orgs/${encodeURIComponent(chosen)}/switch`, { method: 'POST' }) : await send('/me/active-org', { method: 'DELETE' });
     if (epoch !== state.epoch) return;
-    useAccessToken(answer);
+    await useAccessToken(answer);
     await follow();
     const now = activeOrg();
     say(now ? `You are now acting for ${now.name} as ${now.role}.` : 'You are now acting for yourself.', 'ok', false);

@@ -1,6 +1,6 @@
 // Outside identity providers: "Continue with …" on the sign-in card, the way back from a provider, and Settings ›
 // Sign-in with other accounts (link and unlink).
-import { describe, send } from '../api.js';
+import { describe, send, signIn } from '../api.js';
 import { onSignedOut } from '../state.js';
 import { $, itemButton, resultOf, say, show, withButton } from '../ui.js';
 import { afterFirstStep } from './sign-in.js';
@@ -86,7 +86,7 @@ export async function followProviderReturn(/** @type {ProviderReturn | null} */ 
       return;
     }
     try {
-      await afterFirstStep(await send('/auth/providers/token', { method: 'POST', body: { code: back.code }, auth: false }));
+      await afterFirstStep(await signIn.providerCode(back.code));
     } catch (failure) {
       say(describe(failure), 'error');
     }

@@ -1,8 +1,8 @@
 // The create-account form, with a meter that shows how guessable the password being typed is.
-import { send } from '../api.js';
+import { send, signIn } from '../api.js';
 import { wireStrengthMeter } from '../password-meter.js';
 import { $form, field, formValue, withBusy } from '../ui.js';
-import { enter } from './sign-in.js';
+import { afterFirstStep, enter } from './sign-in.js';
 
 async function onRegister(/** @type {SubmitEvent} */ event) {
   event.preventDefault();
@@ -10,13 +10,10 @@ async function onRegister(/** @type {SubmitEvent} */ event) {
   const data = new FormData(form);
   await withBusy(form, async () => {
     await send('/register', { method: 'POST', body: Object.fromEntries(data), auth: false });
-    const tokens = await send('/login', {
-      method: 'POST',
-      body: { username: formValue(data, 'username'), password: formValue(data, 'password') },
-      auth: false,
-    });
+    const result = await signIn.password(formValue(data, 'username'), formValue(data, 'password'));
     form.reset();
-    await enter(tokens, `Account created. Welcome, ${tokens.user.username}.`);
+    if (result.status === 'signed_in') await enter(`Account created. Welcome, ${result.session.user.username}.`);
+    else await afterFirstStep(result);
   });
 }
 

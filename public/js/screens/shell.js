@@ -38,7 +38,7 @@ export async function logOut() {
     say(`The session could not be ended on the server, so you are still signed in: ${describe(error)}`, 'error');
     return;
   }
-  endSession();
+  await endSession();
   say('You are logged out.');
 }
 

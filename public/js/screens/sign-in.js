@@ -1,11 +1,11 @@
 // The steps every way of signing in shares: which view of the signed-out card shows, the second-factor step, the welcome.
-import { useTokens } from '../api.js';
 import { announceSignedIn, onSignedIn, onSignedOut, state } from '../state.js';
 import { $, $form, field, say } from '../ui.js';
 import { passkeysSupported } from '../webauthn.js';
 
-/** @typedef {import('../types.js').Tokens} Tokens */
-/** @typedef {import('../types.js').SecondFactorNeeded} SecondFactorNeeded */
+/** @typedef {import('@authkit/client').Session} Session */
+/** @typedef {import('@authkit/client').SignInResult} SignInResult */
+/** @typedef {Extract<SignInResult, { status: 'mfa_required' }>} SecondFactorNeeded */
 /** @typedef {'login' | 'register' | 'second-step' | 'reset'} SignedOutView */
 
 /** Shows one view of the signed-out card: the two tabs, or the second step, or the new-password form. */
@@ -22,7 +22,7 @@ export function showView(/** @type {SignedOutView} */ view) {
 
 /** The first step passed (password or emailed code) and two-factor is on: ask for the second. */
 export function askSecondFactor(/** @type {SecondFactorNeeded} */ result) {
-  state.mfaToken = result.mfa_token;
+  state.mfaToken = result.mfaToken;
   const form = $form('#second-step-form');
   form.reset();
   $('#mfa-passkey').hidden = !(result.methods ?? []).includes('passkey') || !passkeysSupported();
@@ -38,23 +38,22 @@ function backToSignIn() {
   field($form('#login-form'), 'username').focus();
 }
 
-/** After any way of signing in: keep the tokens, clear the form, and show the signed-in page. */
-export async function welcome(/** @type {Tokens} */ tokens) {
+/** After any way of signing in (the client keeps the session): clear the form, and show the signed-in page. */
+export async function welcome(/** @type {Session} */ session) {
   $form('#login-form').reset();
-  await enter(tokens, `Welcome, ${tokens.user.username}.`);
+  await enter(`Welcome, ${session.user.username}.`);
 }
 
-/** Keeps the tokens, greets, and shows the signed-in page. */
-export async function enter(/** @type {Tokens} */ tokens, /** @type {string} */ greeting) {
-  useTokens(tokens);
+/** Greets, and shows the signed-in page (the session is the client's, kept as it signed in). */
+export async function enter(/** @type {string} */ greeting) {
   say(greeting);
   await announceSignedIn();
 }
 
 /** Finishes a first step: asks for the second factor when the account has one, or lets the person in. */
-export async function afterFirstStep(/** @type {Tokens | SecondFactorNeeded} */ result) {
-  if ('mfa_required' in result && result.mfa_required) askSecondFactor(result);
-  else await welcome(/** @type {Tokens} */ (result));
+export async function afterFirstStep(/** @type {SignInResult} */ result) {
+  if (result.status === 'mfa_required') askSecondFactor(result);
+  else await welcome(result.session);
 }
 
 /** Wires the tabs and the way back from the second step; whoever signs in or out next starts from the login tab. */

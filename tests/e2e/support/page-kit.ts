@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, Dialog, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Dialog, Page, Request } from 'playwright-core';
 import { expect } from 'vitest';
 
 /** A desktop and a phone (an iPhone 12–15's CSS width). */
@@ -62,6 +62,10 @@ export class Visit {
   readonly errors: string[] = [];
   /** Requests answered 404 (a missing favicon, a broken link): never expected. */
   readonly missing: string[] = [];
+  /** Requests refused (4xx, 5xx) since the last check, as `status METHOD path`: what a console error was about. */
+  readonly refusals: string[] = [];
+  /** The page's own calls (fetch, XMLHttpRequest) the server has not answered yet. */
+  private readonly pending = new Set<Request>();
   private readonly seenMail = new Set<string>();
 
   private constructor(
@@ -73,19 +77,42 @@ export class Visit {
       if (message.type() === 'error') this.errors.push(message.text());
     });
     page.on('pageerror', (error) => this.errors.push(`uncaught: ${error.message}`));
+    page.on('request', (request) => {
+      if (['fetch', 'xhr'].includes(request.resourceType())) this.pending.add(request);
+    });
+    page.on('requestfailed', (request) => this.pending.delete(request));
     page.on('response', (response) => {
+      this.pending.delete(response.request());
       if (response.status() === 404) this.missing.push(response.url());
+      if (response.status() >= 400) this.refusals.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`);
     });
   }
 
-  /** Opens the page in a fresh context (its own storage), at `width` px wide. */
-  static async open(browser: Browser, server: { url: string; dataDir: string }, width: number = WIDTHS[0]): Promise<Visit> {
+  /**
+   * Opens the page in a fresh context (its own storage), at `width` px wide; `prepare` runs on the context before the
+   * page first loads (to install a fake clock, say).
+   */
+  static async open(
+    browser: Browser,
+    server: { url: string; dataDir: string },
+    width: number = WIDTHS[0],
+    prepare?: (context: BrowserContext) => Promise<void>,
+  ): Promise<Visit> {
     const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 900 } });
+    await prepare?.(context);
     const visit = new Visit(await context.newPage(), server.url, path.join(server.dataDir, 'outbox'));
     await visit.page.goto(server.url);
     return visit;
   }
 
+  /** Opens the page in another tab of the same browser (the same context: its storage, cookies and Web Locks). */
+  async openTab(): Promise<Visit> {
+    const tab = new Visit(await this.page.context().newPage(), this.url, this.outbox);
+    await tab.page.goto(this.url);
+    return tab;
+  }
+
+  /** Closes the browser context: every tab opened from this visit with it. */
   async close(): Promise<void> {
     await this.page.context().close();
   }
@@ -113,9 +140,15 @@ export class Visit {
   /** Nothing in the console but the refusals `allowed` names, and no 404; then starts counting again. */
   expectQuietConsole(name: string, allowed: RegExp[] = []): void {
     const unexpected = this.errors.filter((text) => !allowed.some((pattern) => pattern.test(text)));
-    expect(unexpected, `${name}: console errors`).toEqual([]);
+    expect(unexpected, `${name}: console errors (requests refused meanwhile: ${this.refusals.join(', ') || 'none'})`).toEqual([]);
     expect(this.missing, `${name}: requests answered 404`).toEqual([]);
     this.errors.length = 0;
+    this.refusals.length = 0;
+  }
+
+  /** Waits until every call the page has made is answered (what signing in started to read, say). */
+  async settled(): Promise<void> {
+    await expect.poll(() => [...this.pending].map((request) => `${request.method()} ${request.url()}`), { message: 'requests still under way' }).toEqual([]);
   }
 
   /** The text of `selector` once it is on the page (empty when absent). */
@@ -240,7 +273,12 @@ export async function logIn(visit: Visit, account: Account): Promise<void> {
   await form.getByRole('button', { name: 'Log in' }).click();
 }
 
+/**
+ * Signs out with the button, once what the page was reading has answered: a read still under way when the server
+ * ends the session is refused (401), and the browser logs that refusal as a console error.
+ */
 export async function logOut(visit: Visit): Promise<void> {
+  await visit.settled();
   await visit.page.getByRole('button', { name: 'Log out' }).click();
   await expect.poll(() => visit.page.locator('#login-form').isVisible()).toBe(true);
 }
