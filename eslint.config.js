@@ -10,7 +10,7 @@ const wallClockReads = [
 ];
 
 /**
- * The layers (see the README's layout): main → app → composition → features → kernel → core. An import may only run
+ * The layers (see docs/development.md, "Project layout"): main → app → composition → features → kernel → core. An import may only run
  * down: core knows no credential, the kernel knows no feature, and a feature never reaches into another one (what
  * two features share belongs in the kernel, or arrives through composition.ts as a dependency).
  */

@@ -1,4 +1,4 @@
-// Runs `prisma generate` without the schema-engine download it does not need (see README, "Prisma offline").
+// Runs `prisma generate` without the schema-engine download it does not need (see docs/operations.md, "Database and migrations").
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// At the default budgets (5 a minute), what a person does on the page meets no 429 the README does not predict, and
+// At the default budgets (5 a minute), what a person does on the page meets no 429 the docs do not predict, and
 // the bounds that keep guessing and abuse in check still hold.
 import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';

@@ -28,7 +28,7 @@ const WORDS = [
 ];
 
 /**
- * Five different words drawn at random, as a person following the README's advice would choose. (Drawn with
+ * Five different words drawn at random, as a person following the documentation's advice would choose. (Drawn with
  * repetition, "orbit orbit ember orbit orbit" came up now and then, and zxcvbn rightly calls that guessable.)
  */
 function passphrase(): string {

@@ -1,5 +1,6 @@
-// The README's shell examples, run in order as written by bash against a freshly started built server: every
-// command exits 0 and answers with the status, body and headers written under it, so the README cannot drift.
+// The documentation's shell examples, run in order as written by bash against a freshly started built server: the
+// README's main calls, then the walk-through (the sections docs/README.md lists, in that order). Every command exits 0
+// and answers with the status, body and headers written under it, so neither the README nor docs/ can drift.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -13,18 +14,24 @@ import pg from 'pg';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mismatches, parsePattern } from './support/readme-answer-pattern.js';
+import { walkThrough } from './support/docs-pages.js';
 import { type Backend, type ReadmeBlock, type ReadmeStep, section, shellBlocks } from './support/readme-blocks.js';
-import { budgetProblems, callsCurl, stepProblems, where } from './support/readme-checks.js';
+import { budgetProblems, stepProblems, where } from './support/readme-checks.js';
 import { runSteps, type StepRun } from './support/readme-run.js';
 import { databaseUrlFor } from './support/database-url.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 /**
- * Blocks the README shows but cannot run here (passkey ceremonies, a second way to do what the run did, npm scripts
- * that need the server stopped, a sign-in at an outside provider, which needs the provider and a browser: that flow
- * runs in tests/federation.test.ts).
+ * Blocks of the walk-through shown but not run here (passkey ceremonies, a second way to do what the run did, npm
+ * scripts that need the server stopped, a sign-in at an outside provider, which needs the provider and a browser: that
+ * flow runs in tests/federation.test.ts).
  */
 const MAX_NO_RUN_BLOCKS = 4;
+/**
+ * The steps the walk-through had when it moved from the README into docs/ (104, plus the README's new main calls):
+ * fewer means an example stopped running.
+ */
+const MIN_STEPS = 112;
 const BUILD_TIMEOUT_MS = 240_000;
 const BACKEND: Backend = process.env.DATABASE_URL && process.env.REDIS_URL ? 'real services' : 'embedded';
 /** What the reader's project directory holds that the server and `npm run …` need (linked, not copied). */
@@ -74,7 +81,7 @@ interface Run {
   runs: StepRun[];
 }
 
-describe.sequential(`the README's examples, run in order (${BACKEND})`, () => {
+describe.sequential(`the README's and docs' examples, run in order (${BACKEND})`, () => {
   let scratch: string;
   let server: ChildProcess | undefined;
   let database: string | undefined;
@@ -82,10 +89,10 @@ describe.sequential(`the README's examples, run in order (${BACKEND})`, () => {
   let run: Run;
 
   beforeAll(async () => {
-    // What the README asks a reader to have; on a fresh machine: apt-get install jq curl python3.
+    // What the examples ask a reader to have; on a fresh machine: apt-get install jq curl python3.
     await promisify(execFile)('bash', ['-c', 'for tool in curl jq python3; do command -v "$tool" >/dev/null || { echo "$tool"; exit 1; }; done']).catch(
       (err: { stdout?: string }) => {
-        throw new Error(`the README's examples need ${err.stdout?.trim() ?? 'a tool'} on the PATH (apt-get install jq curl python3)`);
+        throw new Error(`the documentation's examples need ${err.stdout?.trim() ?? 'a tool'} on the PATH (apt-get install jq curl python3)`);
       },
     );
     await promisify(execFile)(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: ROOT }).catch((err: { stdout?: string; stderr?: string }) => {
@@ -106,7 +113,7 @@ describe.sequential(`the README's examples, run in order (${BACKEND})`, () => {
       PORT: String(port),
       HOST: '127.0.0.1',
       METRICS_PORT: '0',
-      // Settings the README documents: quicker hashing, and budgets that a run taking seconds never meets (whether
+      // Settings the documentation describes: quicker hashing, and budgets that a run taking seconds never meets (whether
       // a reader at the default budgets would meet one is checked separately, from the RateLimit-Policy headers).
       BCRYPT_COST: '10',
       RATE_LIMIT_MAX: '10000',
@@ -135,11 +142,8 @@ describe.sequential(`the README's examples, run in order (${BACKEND})`, () => {
     server = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], { cwd: project, env, stdio: ['ignore', log, log] });
     await waitUntilReady(`http://127.0.0.1:${port}`, server, logFile);
 
-    // The README addresses a default server; this one listens on its own port.
-    const readme = (await readFile(path.join(ROOT, 'README.md'), 'utf8')).replaceAll('localhost:3000', `localhost:${port}`);
-    // From Quick start, only the blocks that call the API (not `npm install`, `npm start`, `npm test`).
-    const quickStart = shellBlocks(section(readme, 'Quick start')).filter((block) => block.steps.some((step) => callsCurl(step.command)));
-    const blocks = [...quickStart, ...shellBlocks(section(readme, 'Endpoints'))];
+    // The pages address a default server; this one listens on its own port.
+    const blocks = walkThrough((markdown) => markdown.replaceAll('localhost:3000', `localhost:${port}`)).flatMap((part) => part.blocks);
     const steps = blocks.filter((block) => !block.noRun).flatMap((block) => block.steps);
     const recordDir = path.join(scratch, 'record');
     await mkdir(recordDir);
@@ -176,16 +180,16 @@ describe.sequential(`the README's examples, run in order (${BACKEND})`, () => {
     else if (scratch) console.log(`kept ${scratch}`);
   }, 60_000);
 
-  it('when every runnable block runs in order, then each command exits 0 and answers as the README says', () => {
+  it('when every runnable block of the walk-through runs in order, then each command exits 0 and answers as its page says', () => {
     const problems = run.steps.flatMap((step, index) =>
       stepProblems(step, run.runs[index] as StepRun, BACKEND).map((problem) => `${where(step)}\n    ${problem}`),
     );
 
-    expect(run.steps.length).toBeGreaterThan(40);
+    expect(run.steps.length).toBeGreaterThanOrEqual(MIN_STEPS);
     expect(problems).toEqual([]);
   });
 
-  it('when a reader pastes the examples quickly at the default budgets, then the pauses the README asks for keep them under every budget', () => {
+  it('when a reader pastes the examples quickly at the default budgets, then the pauses the pages ask for keep them under every budget', () => {
     const counted = run.runs.flatMap((stepRun) => stepRun.calls).filter((call) => call.headers.has('ratelimit-policy'));
 
     expect(counted.length).toBeGreaterThan(20);
@@ -193,13 +197,13 @@ describe.sequential(`the README's examples, run in order (${BACKEND})`, () => {
   });
 
   it(`when a block cannot run in a shell, then it is marked no-run, and there are at most ${MAX_NO_RUN_BLOCKS}`, () => {
-    const noRun = run.blocks.filter((block) => block.noRun).map((block) => `README line ${block.line} (${block.heading})`);
+    const noRun = run.blocks.filter((block) => block.noRun).map((block) => `${block.file} line ${block.line} (${block.heading})`);
 
     expect(noRun.length, noRun.join('\n')).toBeLessThanOrEqual(MAX_NO_RUN_BLOCKS);
   });
 });
 
-describe('the README notation and checks', () => {
+describe('the notation of the examples, and its checks', () => {
   it('when an answer has a wrong value, a missing or an undocumented key, then each is named', () => {
     const pattern = parsePattern('{"status":"ready","checks":{"database":"up","redis":"in-process" | "up"},"id"}');
 
@@ -273,8 +277,8 @@ describe('the README notation and checks', () => {
 
     expect(stepProblems(step as ReadmeStep, answered(503, 7), 'embedded')).toEqual([
       'exited 7: boom',
-      'answered 503 where the README says 200: {"status":"ready"}',
-      'header X-Cache: README says "HIT", the answer has "MISS"',
+      'answered 503 where the page says 200: {"status":"ready"}',
+      'header X-Cache: the page says "HIT", the answer has "MISS"',
     ]);
   });
 
@@ -294,7 +298,7 @@ describe('the README notation and checks', () => {
     }));
 
     expect(budgetProblems(steps, runs)).toEqual([
-      'README line 6 (Accounts): curl -s localhost:3000/login # 6: request 6 on the "auth" budget (5 a minute) since the last pause',
+      'README.md line 6 (Accounts): curl -s localhost:3000/login # 6: request 6 on the "auth" budget (5 a minute) since the last pause',
     ]);
     expect(
       budgetProblems(

@@ -1,6 +1,6 @@
 // A typed client for this API, generated from its OpenAPI document by @hey-api/openapi-ts: one function per
 // operationId, with bodies and answers checked by the compiler. `npm run client:check` regenerates it from the
-// current document and compiles this file, so the README's example cannot rot.
+// current document and compiles this file, so the example in docs/client-library.md cannot rot.
 // Against a running server: npx tsx scripts/examples/typed-client.ts http://localhost:3000 ada 'correct horse battery'
 import { client } from './generated/client/client.gen.js';
 import { getProtected, postLogin } from './generated/client/sdk.gen.js';

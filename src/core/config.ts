@@ -85,7 +85,7 @@ export function isWebhookAllowlistEntry(entry: string): boolean {
 
 // --- Settings -----------------------------------------------------------------------------------------------------
 // Each section maps a property of the typed config (its key) to the variable it is read from. `.env.example` and
-// README.md's settings table list the same variables (tests/config.test.ts checks).
+// docs/configuration.md's settings tables list the same variables (tests/config.test.ts checks).
 
 /** One environment variable: its name, its format with bounds and default, and what it is for. */
 export interface Setting<S extends z.ZodType = z.ZodType> {

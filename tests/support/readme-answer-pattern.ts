@@ -1,4 +1,4 @@
-// The answers the README writes under its commands (`# 200 {"id":"…","roles":["user"],…}`), read as patterns.
+// The answers the README and docs/ write under their commands (`# 200 {"id":"…","roles":["user"],…}`), read as patterns.
 //
 // The notation is JSON with three additions, so an example can stay short and still be checked:
 // - `…` inside a string matches any text there ("eyJ…" is any string starting with "eyJ"; "…" is any string);

@@ -1,6 +1,7 @@
-// Reads the README's shell examples into steps: each command, in document order, with the answers written under it.
+// Reads the shell examples of the README and of docs/ into steps: each command, in document order, with the answers
+// written under it.
 //
-// Conventions a block follows (the README's Endpoints section says so too):
+// Conventions a block follows (docs/api.md, "Running the examples", says so too):
 // - A command may span lines (a trailing `\`, an open quote, brace or parenthesis).
 // - Its answer is a comment on its last line or on the comment lines right below it that starts with a status:
 //   `# 200 {"status":"ok"}`, `# 204: this session ends`. A JSON value may continue on the next comment lines;
@@ -22,7 +23,9 @@ export interface DocumentedAnswer {
 }
 
 export interface ReadmeStep {
-  /** The README line the command starts on (1-based). */
+  /** The page the command is on, from the project root (README.md when not given). */
+  file?: string;
+  /** The page's line the command starts on (1-based). */
   line: number;
   heading: string;
   command: string;
@@ -33,6 +36,7 @@ export interface ReadmeStep {
 }
 
 export interface ReadmeBlock {
+  file?: string;
   line: number;
   heading: string;
   noRun: boolean;
@@ -44,22 +48,22 @@ const ANSWER = /^(?:(embedded|real services): )?(\d{3})\b(.*)$/;
 const HEADER = /^#\s{2,}([A-Z][\w-]*): (.*)$/;
 const PAUSE = /^#\s*Wait a minute\b/i;
 
-/** The lines of one `## ` section (its heading included) and the README line it starts on. */
+/** The lines of one `## ` section (its heading included) and the line it starts on. */
 export function section(markdown: string, heading: string): { lines: string[]; firstLine: number } {
   const lines = markdown.split('\n');
   const start = lines.findIndex((line) => line.trim() === `## ${heading}`);
-  if (start < 0) throw new Error(`the README has no "## ${heading}" section`);
+  if (start < 0) throw new Error(`the page has no "## ${heading}" section`);
   const end = lines.findIndex((line, index) => index > start && line.startsWith('## '));
   return { lines: lines.slice(start, end < 0 ? undefined : end), firstLine: start + 1 };
 }
 
 /** The ```sh and ```bash blocks of a section, in order, with the nearest heading above each. */
-export function shellBlocks({ lines, firstLine }: { lines: string[]; firstLine: number }): ReadmeBlock[] {
+export function shellBlocks({ lines, firstLine, file }: { lines: string[]; firstLine: number; file?: string }): ReadmeBlock[] {
   const blocks: ReadmeBlock[] = [];
   let heading = '';
   for (let index = 0; index < lines.length; index++) {
     const line = lines[index] as string;
-    if (/^#{2,4} /.test(line)) heading = line.replace(/^#+ /, '');
+    if (/^#{1,4} /.test(line)) heading = line.replace(/^#+ /, '');
     const fence = FENCE.exec(line);
     if (!fence) continue;
     const [, indent = '', language = '', info = ''] = fence;
@@ -68,7 +72,7 @@ export function shellBlocks({ lines, firstLine }: { lines: string[]; firstLine: 
     while (close < lines.length && !/^\s*```\s*$/.test(lines[close] as string)) body.push((lines[close++] as string).slice(indent.length));
     if (language === 'sh' || language === 'bash') {
       const fenceLine = firstLine + index;
-      blocks.push({ line: fenceLine, heading, noRun: /\bno-run\b/.test(info), steps: steps(body, fenceLine + 1, heading) });
+      blocks.push({ file, line: fenceLine, heading, noRun: /\bno-run\b/.test(info), steps: steps(body, fenceLine + 1, heading, file) });
     }
     index = close;
   }
@@ -112,16 +116,18 @@ function scanLine(line: string, state: ScanState): ScanState {
 }
 
 interface OpenAnswer {
+  /** The page, for error messages. */
+  file: string;
   answer: DocumentedAnswer;
   /** JSON text still waiting for its closing bracket. */
   pending?: string;
 }
 
-function startAnswer(text: string, line: number): OpenAnswer | undefined {
+function startAnswer(text: string, line: number, file: string): OpenAnswer | undefined {
   const match = ANSWER.exec(text.trim());
   if (!match) return undefined;
   const [, backend, status, rest = ''] = match;
-  const open: OpenAnswer = { answer: { line, status: Number(status), backend: backend as Backend | undefined, headers: [] } };
+  const open: OpenAnswer = { file, answer: { line, status: Number(status), backend: backend as Backend | undefined, headers: [] } };
   const trimmed = rest.trim();
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) continueBody(open, trimmed);
   return open;
@@ -138,11 +144,11 @@ function continueBody(open: OpenAnswer, text: string): void {
   try {
     open.answer.body = parsePattern(value.value);
   } catch (err) {
-    throw new Error(`README line ${open.answer.line}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`${open.file} line ${open.answer.line}: ${(err as Error).message}`, { cause: err });
   }
 }
 
-function steps(lines: string[], firstLine: number, heading: string): ReadmeStep[] {
+function steps(lines: string[], firstLine: number, heading: string, file: string | undefined): ReadmeStep[] {
   const result: ReadmeStep[] = [];
   let pauseBefore = false;
   let index = 0;
@@ -156,7 +162,7 @@ function steps(lines: string[], firstLine: number, heading: string): ReadmeStep[
     const start = index;
     let state = scanLine(line, { open: [], continued: false });
     while (state.continued && index + 1 < lines.length) state = scanLine(lines[++index] as string, state);
-    const step: ReadmeStep = { line: firstLine + start, heading, command: lines.slice(start, index + 1).join('\n'), answers: [], pauseBefore };
+    const step: ReadmeStep = { file, line: firstLine + start, heading, command: lines.slice(start, index + 1).join('\n'), answers: [], pauseBefore };
     pauseBefore = false;
     index++;
     let open = state.comment === undefined ? undefined : readTrailing(step, state.comment, firstLine + index - 1);
@@ -164,7 +170,7 @@ function steps(lines: string[], firstLine: number, heading: string): ReadmeStep[
     while (index < lines.length && (lines[index] as string).trimStart().startsWith('#')) {
       const text = (lines[index] as string).trim();
       const lineNumber = firstLine + index;
-      const started = startAnswer(text.slice(1), lineNumber);
+      const started = startAnswer(text.slice(1), lineNumber, file ?? 'README.md');
       if (open?.pending !== undefined) continueBody(open, text.slice(1).trim());
       else if (started) {
         step.answers.push(started.answer);
@@ -175,7 +181,7 @@ function steps(lines: string[], firstLine: number, heading: string): ReadmeStep[
       } else break;
       index++;
     }
-    if (open?.pending !== undefined) throw new Error(`README line ${open.answer.line}: the documented answer never closes its brackets`);
+    if (open?.pending !== undefined) throw new Error(`${open.file} line ${open.answer.line}: the documented answer never closes its brackets`);
     result.push(step);
   }
   return result;
@@ -187,11 +193,11 @@ function readTrailing(step: ReadmeStep, comment: string, line: number): OpenAnsw
     try {
       step.prints = parsePattern(prints[1] as string);
     } catch (err) {
-      throw new Error(`README line ${line}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${step.file ?? 'README.md'} line ${line}: ${(err as Error).message}`, { cause: err });
     }
     return undefined;
   }
-  const open = startAnswer(comment, line);
+  const open = startAnswer(comment, line, step.file ?? 'README.md');
   if (open) step.answers.push(open.answer);
   return open;
 }

@@ -1,5 +1,5 @@
-// Compares a run of the README's steps with what the README says of them: exit statuses, documented answers, and
-// the rate-limit budgets a reader pasting the examples quickly would spend.
+// Compares a run of the documented steps (the README's and docs/') with what the pages say of them: exit statuses,
+// documented answers, and the rate-limit budgets a reader pasting the examples quickly would spend.
 import { READS_PER_SCREEN } from '../../src/core/config.js';
 import { mismatches } from './readme-answer-pattern.js';
 import type { Backend, ReadmeStep } from './readme-blocks.js';
@@ -15,7 +15,7 @@ export function callsCurl(command: string): boolean {
 }
 
 export function where(step: ReadmeStep): string {
-  return `README line ${step.line} (${step.heading}): ${step.command.split('\n')[0]?.slice(0, 100)}`;
+  return `${step.file ?? 'README.md'} line ${step.line} (${step.heading}): ${step.command.split('\n')[0]?.slice(0, 100)}`;
 }
 
 function parsedBody(call: RecordedCall): { value?: unknown; error?: string } {
@@ -26,7 +26,7 @@ function parsedBody(call: RecordedCall): { value?: unknown; error?: string } {
   }
 }
 
-/** How a step's run differs from what the README says of it. */
+/** How a step's run differs from what its page says of it. */
 export function stepProblems(step: ReadmeStep, run: StepRun, backend: Backend): string[] {
   const problems: string[] = [];
   if (run.exit === undefined) return ['never finished (the run stopped before it)'];
@@ -43,14 +43,14 @@ export function stepProblems(step: ReadmeStep, run: StepRun, backend: Backend): 
   const [answer] = answers;
   if (answer && documented) {
     if (documented.status !== answer.status)
-      problems.push(`answered ${documented.status} where the README says ${answer.status}: ${documented.body.slice(0, 300)}`);
+      problems.push(`answered ${documented.status} where the page says ${answer.status}: ${documented.body.slice(0, 300)}`);
     if (answer.body) {
       const { value, error } = parsedBody(documented);
       problems.push(...(error ? [error] : mismatches(answer.body, value)));
     }
     for (const { name, value } of answer.headers) {
       const actual = documented.headers.get(name.toLowerCase());
-      if (actual !== value) problems.push(`header ${name}: README says "${value}", the answer has ${actual === undefined ? 'none' : `"${actual}"`}`);
+      if (actual !== value) problems.push(`header ${name}: the page says "${value}", the answer has ${actual === undefined ? 'none' : `"${actual}"`}`);
     }
   }
   if (step.prints) {

@@ -1,5 +1,5 @@
-// Runs README steps in one bash process, in order and as written, recording what each did: its exit status, its
-// output, and every curl call it made (status, headers, body, arguments).
+// Runs documented steps (the README's and docs/') in one bash process, in order and as written, recording what each
+// did: its exit status, its output, and every curl call it made (status, headers, body, arguments).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -24,7 +24,7 @@ export interface StepRun {
 }
 
 /**
- * The script's preamble (the test's, not the README's): `curl` becomes a function that runs the real curl with the
+ * The script's preamble (the test's, not the documentation's): `curl` becomes a function that runs the real curl with the
  * same arguments, plus `-D` to keep the headers and a `tee` to keep the body, so each command runs as a reader runs
  * it and the test still sees every answer. `--max-time` only stops a hung request from hanging the test.
  */
