@@ -6,14 +6,14 @@ import { buildApp, useBackends } from './support/test-app.js';
 describe('the signed-in user: /me and /sessions', () => {
   const backends = useBackends();
 
-  it('when the user reads /me, then the public user comes back', async () => {
+  it('when the user reads /me, then the public user comes back, saying the account has a password', async () => {
     const { app } = buildApp(backends);
     const account = await registerAndLogin(app);
     const res = await request(app)
       .get('/me')
       .set(...bearer(account.accessToken));
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: account.id, username: account.username, email: account.email, roles: ['user'] });
+    expect(res.body).toMatchObject({ id: account.id, username: account.username, email: account.email, roles: ['user'], hasPassword: true });
   });
 
   it('when the username changes, then no password is needed and the new name logs in', async () => {

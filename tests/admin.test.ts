@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import type { AppDeps } from '../src/composition.js';
 import { bearer, createAdmin, login, register, registerAndLogin, uniqueName } from './support/accounts.js';
-import { buildApp, testConfig, useBackends } from './support/test-app.js';
+import { buildApp, builtWith, testConfig, useBackends } from './support/test-app.js';
 
 describe('administration', () => {
   const backends = useBackends();
@@ -26,6 +26,7 @@ describe('administration', () => {
         .send({ roles: ['admin'] }),
       request(app).post(`/admin/users/${target.id}/disable`),
       request(app).post(`/admin/users/${target.id}/enable`),
+      request(app).delete(`/admin/users/${target.id}/sessions`),
     ];
     for (const call of calls) {
       const res = await call.set(...bearer(user.accessToken));
@@ -154,6 +155,94 @@ describe('administration', () => {
           .set(...bearer(admin.accessToken))
       ).status,
     ).toBe(200);
+  });
+
+  it("when an admin ends another administrator's sessions, then every refresh and access token of theirs is refused, the account stays usable, and the log says who did it", async () => {
+    const { app, deps } = buildApp(backends);
+    const admin = await adminSession(app, deps);
+    const target = await adminSession(app, deps);
+    const me = await request(app)
+      .get('/me')
+      .set(...bearer(target.accessToken));
+    const second = await login(app, { username: target.username, password: 'admin password 123' });
+
+    const res = await request(app)
+      .delete(`/admin/users/${me.body.id}/sessions`)
+      .set(...bearer(admin.accessToken));
+
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ ended: 2 });
+    for (const token of [target.accessToken, second.accessToken]) {
+      expect(
+        (
+          await request(app)
+            .get('/me')
+            .set(...bearer(token))
+        ).status,
+      ).toBe(401);
+    }
+    for (const refreshToken of [target.refreshToken, second.refreshToken]) {
+      expect((await request(app).post('/refresh').send({ refresh_token: refreshToken })).status).toBe(401);
+    }
+    // The caller's own session is untouched, and the account is not disabled: it signs in again.
+    expect(
+      (
+        await request(app)
+          .get('/admin/users')
+          .set(...bearer(admin.accessToken))
+      ).status,
+    ).toBe(200);
+    expect((await request(app).post('/login').send({ username: target.username, password: 'admin password 123' })).status).toBe(200);
+    await builtWith(app).graph.audit.settled();
+    const audit = await request(app)
+      .get('/admin/audit')
+      .query({ userId: me.body.id, type: 'session.signed_out_everywhere' })
+      .set(...bearer(admin.accessToken));
+    const adminId = (
+      await request(app)
+        .get('/me')
+        .set(...bearer(admin.accessToken))
+    ).body.id;
+    expect(audit.body.events).toEqual([expect.objectContaining({ actorId: adminId, targetId: me.body.id, details: { sessions: 2 } })]);
+  });
+
+  it('when an admin ends the sessions of a user signed in nowhere, then 200 with none ended; an unknown user 404, a malformed id 400, a non-admin 403', async () => {
+    const { app, deps } = buildApp(backends);
+    const admin = await adminSession(app, deps);
+    const idle = await register(app);
+    const user = await registerAndLogin(app);
+
+    const none = await request(app)
+      .delete(`/admin/users/${idle.id}/sessions`)
+      .set(...bearer(admin.accessToken));
+    const unknown = await request(app)
+      .delete('/admin/users/00000000-0000-4000-8000-000000000000/sessions')
+      .set(...bearer(admin.accessToken));
+    const malformed = await request(app)
+      .delete('/admin/users/not-a-uuid/sessions')
+      .set(...bearer(admin.accessToken));
+    const forged = await request(app)
+      .delete(`/admin/users/${idle.id}/sessions`)
+      .set(...bearer(user.accessToken));
+    const anonymous = await request(app).delete(`/admin/users/${user.id}/sessions`);
+
+    expect(none.status).toBe(200);
+    expect(none.body).toEqual({ ended: 0 });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+    expect(malformed.status).toBe(400);
+    expect(forged.status).toBe(403);
+    expect(forged.body.error.code).toBe('forbidden');
+    expect(anonymous.status).toBe(401);
+    // The refused attempts ended nothing: the user who tried is still signed in.
+    expect(
+      (
+        await request(app)
+          .get('/me')
+          .set(...bearer(user.accessToken))
+      ).status,
+    ).toBe(200);
+    expect((await request(app).post('/refresh').send({ refresh_token: user.refreshToken })).status).toBe(200);
   });
 
   it('when the bootstrap email already belongs to an account, then it is never promoted, and its password is kept', async () => {

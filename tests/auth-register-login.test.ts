@@ -175,8 +175,9 @@ describe('registration and login', () => {
       const ping = await request(app).get('/auth/ping');
       expect(signup.status).toBe(201);
       expect(login.status).toBe(200);
+      // The deprecated alias keeps the shape older clients know; GET /me also says whether the account has a password.
       expect(user.body).toEqual(signup.body);
-      expect(me.body).toEqual(signup.body);
+      expect(me.body).toEqual({ ...signup.body, hasPassword: true });
       expect(ping.body).toEqual({ status: 'ok' });
     });
   });

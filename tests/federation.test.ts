@@ -146,6 +146,11 @@ describe('signing in with outside identity providers', () => {
       expect(claims(first.body?.access_token).amr).toEqual(['fed']);
       const user = await backends.db.prisma.user.findUniqueOrThrow({ where: { email } });
       expect(user.hasPassword).toBe(false);
+      // Its owner reads that too: the page offers no password step-up it cannot answer.
+      const me = await request(kit.app)
+        .get('/me')
+        .set(...bearer(String(first.body?.access_token)));
+      expect(me.body).toMatchObject({ email, hasPassword: false });
 
       const again = await pageSignIn(kit, 'corp', choice);
       expect(claims(again.body?.access_token).sub).toBe(user.id);

@@ -79,8 +79,11 @@ auth.onAuthStateChange((event, session) => {
     state.accessToken = null;
     state.user = null;
     announceSignedOut();
-    // Not asked for here: the server refused the refresh (the session was ended elsewhere), or another tab signed out.
-    if (!signingOut) say('Your session has ended. Please log in again.', 'error');
+    // Not asked for here: the server refused the refresh (the session was ended elsewhere), or another tab signed out
+    // (and may have left word why).
+    const notice = state.signOutNotice;
+    state.signOutNotice = null;
+    if (!signingOut) say(notice ?? 'Your session has ended. Please log in again.', notice ? 'ok' : 'error');
     return;
   }
   follow(session);

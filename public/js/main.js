@@ -1,6 +1,7 @@
 // The browser page's entry: wires every screen, then resumes the browser's session and follows an emailed link.
 import { resumeSession } from './api.js';
 import { announceSignedIn } from './state.js';
+import { wireAdmin } from './screens/admin.js';
 import { wireLogin } from './screens/auth.js';
 import { wireEmailForms } from './screens/email-forms.js';
 import { followEmailLink, wireEmailLinks } from './screens/email-links.js';
@@ -37,6 +38,8 @@ wireOrganizations();
 wireOrgScreen();
 wireInvitations();
 wireImages();
+// The administrators' console follows the access token's roles.
+wireAdmin();
 clearResultsOnInput();
 // A browser without WebAuthn is offered no passkey buttons at all.
 if (!passkeysSupported()) for (const element of document.querySelectorAll('.passkey-only')) /** @type {HTMLElement} */ (element).hidden = true;

@@ -20,6 +20,12 @@ export const state = {
    * so the next person never sees it.
    */
   epoch: 0,
+  /**
+   * What to say when the session ends without this tab asking, when another tab left word why (it deleted the
+   * account); null: the session simply ended.
+   */
+  /** @type {string | null} */
+  signOutNotice: null,
 };
 
 /** @type {Array<() => unknown>} */
@@ -64,21 +70,35 @@ export function setAccessToken(/** @type {string} */ token) {
 }
 
 /**
+ * What the access token says (its payload, base64url JSON); the server checks the signature, the page only reads
+ * what it says. Empty when there is no token or it cannot be read.
+ * @returns {Record<string, unknown>}
+ */
+function tokenClaims() {
+  const payload = state.accessToken?.split('.')[1];
+  if (!payload) return {};
+  try {
+    const binary = window.atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const claims = JSON.parse(new window.TextDecoder().decode(Uint8Array.from(binary, (char) => char.charCodeAt(0))));
+    return typeof claims === 'object' && claims !== null ? claims : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
  * The organization the access token speaks for, as its `org_id` and `org_role` claims say (null: the person alone).
- * Read from the token's payload (base64url JSON); the server checks the signature, the page only reads what it says.
  * @returns {{ id: string, role: string } | null}
  */
 export function tokenOrg() {
-  const payload = state.accessToken?.split('.')[1];
-  if (!payload) return null;
-  try {
-    const binary = window.atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-    /** @type {{ org_id?: unknown, org_role?: unknown }} */
-    const claims = JSON.parse(new window.TextDecoder().decode(Uint8Array.from(binary, (char) => char.charCodeAt(0))));
-    return typeof claims.org_id === 'string' ? { id: claims.org_id, role: typeof claims.org_role === 'string' ? claims.org_role : '' } : null;
-  } catch {
-    return null;
-  }
+  const claims = tokenClaims();
+  return typeof claims.org_id === 'string' ? { id: claims.org_id, role: typeof claims.org_role === 'string' ? claims.org_role : '' } : null;
+}
+
+/** The account's roles as the access token's `roles` claim says (a change reaches it at the next refresh). */
+export function tokenRoles() {
+  const { roles } = tokenClaims();
+  return Array.isArray(roles) ? roles.filter((role) => typeof role === 'string') : [];
 }
 
 export async function announceSignedIn() {

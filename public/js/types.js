@@ -1,6 +1,6 @@
 // The shapes of what the server answers, as the page uses them (JSDoc types only; nothing runs here).
 
-/** @typedef {{ id: string, username: string, email: string, emailVerified?: boolean }} User */
+/** @typedef {{ id: string, username: string, email: string, emailVerified?: boolean, hasPassword?: boolean }} User hasPassword: as GET /me answers */
 /** @typedef {{ id: string, name: string, url: string, width: number, height: number, size: number }} Image */
 /** @typedef {{ images: Image[], maxUploadBytes: number }} ImagePage */
 /** @typedef {{ id: string, name: string, prefix: string, scopes: string[], lastUsedAt: string | null }} ApiKey */

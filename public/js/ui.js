@@ -83,6 +83,9 @@ export function say(/** @type {string} */ message, /** @type {'ok' | 'error'} */
  */
 export async function withButton(button, work, explain = describe) {
   const area = resultOf(button);
+  // A focused button that is disabled loses the focus (to the page itself): a keyboard user would start over from
+  // the top. It comes back once the work is done, unless the work put it somewhere on purpose.
+  const hadFocus = document.activeElement === button;
   button.disabled = true;
   show(area, '');
   // A page-wide message ("You are logged out.") is about what came before this action: it goes too.
@@ -94,6 +97,21 @@ export async function withButton(button, work, explain = describe) {
     show(area, explain(error), 'error');
   } finally {
     button.disabled = false;
+    if (hadFocus) keepFocusNear(button, area);
+  }
+}
+
+/**
+ * Puts the focus back on `button` when it was lost meanwhile; on `area` (what was said about it) when the button
+ * itself is gone or hidden (a list redrawn, a form closed).
+ */
+function keepFocusNear(/** @type {HTMLButtonElement} */ button, /** @type {HTMLElement} */ area) {
+  if (document.activeElement !== null && document.activeElement !== document.body) return;
+  if (button.isConnected && button.checkVisibility()) {
+    button.focus({ preventScroll: true });
+  } else if (area.isConnected && area.checkVisibility()) {
+    area.tabIndex = -1;
+    area.focus({ preventScroll: true });
   }
 }
 

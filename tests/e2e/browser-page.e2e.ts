@@ -4,6 +4,8 @@
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { accountScreens } from './screens/account.js';
+import { adminScreens } from './screens/admin.js';
 import { defaultBudgetScreens } from './screens/default-budgets.js';
 import { imageScreens } from './screens/images.js';
 import { passkeyScreens } from './screens/passkeys.js';
@@ -62,5 +64,7 @@ describe('the browser page', () => {
   describe('outside providers: continue with, settings, an address that has an account', () => providerScreens(kit));
   describe('signing in to another app: the hand-over, two factors, consent, back to the app', () => oauthProviderScreens(kit));
   describe('organizations: create, act for one, invite by email, accept from the link, change a role, leave', () => organizationScreens(kit));
+  describe('the account: sessions, address, password, the ways in, deleting it; the keyboard alone', () => accountScreens(kit));
+  describe("the administrators' console: users, audit log, webhooks, keys, identity providers, OAuth clients, organizations", () => adminScreens(kit));
   describe('the budgets a newcomer gets', () => defaultBudgetScreens(kit));
 });

@@ -150,7 +150,8 @@ function renderInvitations() {
       itemButton(
         expired ? 'Send a new link' : 'Resend',
         'secondary small',
-        `Send the invitation to ${invitation.email} again`,
+        // The visible words begin the name (WCAG 2.5.3): a person who says "Resend" reaches this button.
+        expired ? `Send a new link to ${invitation.email}` : `Resend the invitation to ${invitation.email}`,
         (button) => void resend(invitation, button),
       ),
       itemButton('Withdraw', 'danger small', `Withdraw the invitation to ${invitation.email}`, (button) => void withdraw(invitation, button)),

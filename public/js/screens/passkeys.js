@@ -4,6 +4,7 @@ import { onSignedOut, state } from '../state.js';
 import { $, $form, itemButton, resultOf, show, submitButton, withButton } from '../ui.js';
 import { describePasskeyError, passkeyApi } from '../webauthn.js';
 import { refreshActivity } from './security-events.js';
+import { noteSignInMethods } from './sign-in-methods.js';
 
 /** @typedef {import('../types.js').Passkey} Passkey */
 
@@ -21,6 +22,7 @@ export function showPasskeys(/** @type {Passkey[]} */ passkeys) {
     return item;
   });
   $('#passkeys').replaceChildren(...items);
+  noteSignInMethods({ passkeys });
 }
 
 async function onAdd(/** @type {SubmitEvent} */ event) {

@@ -1,9 +1,10 @@
-// Outside identity providers: "Continue with …" on the sign-in card, the way back from a provider, and Settings ›
-// Sign-in with other accounts (link and unlink).
+// Outside identity providers: "Continue with …" on the sign-in card, the way back from a provider, and the linked
+// providers in Settings › Ways you sign in (link and unlink).
 import { describe, send, signIn } from '../api.js';
 import { onSignedOut } from '../state.js';
 import { $, itemButton, resultOf, say, show, withButton } from '../ui.js';
 import { afterFirstStep } from './sign-in.js';
+import { noteSignInMethods } from './sign-in-methods.js';
 
 /** @typedef {{ id: string, name: string, type: string }} Provider */
 /** @typedef {{ id: string, provider: string, email: string | null, createdAt: string, lastUsedAt: string | null }} Identity */
@@ -50,8 +51,7 @@ export async function wireProviders() {
   });
   $('#provider-buttons').replaceChildren(...links);
   $('#provider-sign-in').hidden = providers.length === 0;
-  $('#identities-section').hidden = providers.length === 0;
-  onSignedOut(() => $('#identities').replaceChildren());
+  onSignedOut(() => $('#link-buttons').replaceChildren());
 }
 
 /** @typedef {{ code: string | null, error: string | null, linked: string | null, startedHere: boolean }} ProviderReturn */
@@ -93,7 +93,7 @@ export async function followProviderReturn(/** @type {ProviderReturn | null} */ 
   }
 }
 
-/** Settings › Sign-in with other accounts: what is linked, a button to unlink each, a button to link each other one. */
+/** Settings › Ways you sign in: what is linked, a button to unlink each, a button to link each other one. */
 export async function loadIdentities() {
   if (providers.length === 0) return;
   /** @type {{ identities: Identity[] }} */
@@ -104,7 +104,14 @@ export async function loadIdentities() {
 function showIdentities(/** @type {Identity[]} */ identities) {
   const items = identities.map((identity) => {
     const item = document.createElement('li');
-    item.textContent = `${nameOf(identity.provider)}${identity.email ? ` (${identity.email})` : ''} `;
+    item.dataset.method = 'provider';
+    const name = document.createElement('strong');
+    name.textContent = nameOf(identity.provider);
+    const about = document.createElement('span');
+    about.className = 'muted';
+    const used = identity.lastUsedAt ? `last used ${new Date(identity.lastUsedAt).toLocaleString()}` : 'not used yet';
+    about.textContent = `${identity.email ? `As ${identity.email}; ` : ''}linked ${new Date(identity.createdAt).toLocaleDateString()}, ${used}.`;
+    item.append(name, about);
     item.append(itemButton('Unlink', 'danger small', `Unlink ${nameOf(identity.provider)}`, (button) => void unlink(identity, button, identities)));
     return item;
   });
@@ -112,7 +119,7 @@ function showIdentities(/** @type {Identity[]} */ identities) {
   const buttons = linkable.map((provider) =>
     itemButton(`Link ${provider.name}`, 'secondary small', `Link ${provider.name}`, (button) => void link(provider, button)),
   );
-  $('#identities').replaceChildren(...items);
+  noteSignInMethods({ providers: items });
   $('#link-buttons').replaceChildren(...buttons);
 }
 

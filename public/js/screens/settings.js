@@ -1,15 +1,17 @@
-// Settings: read once they are opened (keys, two-factor, passkeys, sessions, recent activity), again after a new
-// sign-in, closed and emptied on sign-out.
+// Settings: read once they are opened (the account, keys, two-factor, passkeys, sessions, recent activity), again
+// after a new sign-in, closed and emptied on sign-out.
 import { describe, send } from '../api.js';
-import { onSignedIn, onSignedOut, state } from '../state.js';
+import { onSignedIn, onSignedOut, setUser, state } from '../state.js';
 import { $, resultOf, show } from '../ui.js';
 import { passkeysSupported } from '../webauthn.js';
 import { forgetSecret, showKeys, wireApiKeys } from './api-keys.js';
+import { wireDeleteAccount } from './delete-account.js';
 import { showPasskeys, wirePasskeys } from './passkeys.js';
 import { loadIdentities } from './providers.js';
 import { wireProfile } from './profile.js';
 import { eventLabels, hideSecurityEvents, showSecurityEvents, wireSecurityEvents } from './security-events.js';
 import { showSessions, wireSessions } from './sessions.js';
+import { wireSignInMethods } from './sign-in-methods.js';
 import { showTwoFactor, showTwoFactorUnknown, wireTwoFactor } from './two-factor.js';
 
 let loaded = false;
@@ -22,7 +24,8 @@ async function loadSettings() {
   $('#mfa-state').textContent = 'Loading…';
   show(area, '');
   try {
-    const [keys, mfa, passkeys, sessions, activity, names] = await Promise.all([
+    const [me, keys, mfa, passkeys, sessions, activity, names] = await Promise.all([
+      send('/me'),
       send('/api-keys'),
       send('/mfa'),
       passkeysSupported() ? send('/passkeys') : { passkeys: [] },
@@ -31,13 +34,15 @@ async function loadSettings() {
       eventLabels(),
     ]);
     if (epoch !== state.epoch) return;
+    // The account as the server has it now: whether it has a password (the ways in, deleting it) is read here only.
+    setUser(me);
     showSecurityEvents(activity.events, names);
     showKeys(keys.keys);
     showPasskeys(passkeys.passkeys);
     showSessions(sessions.sessions);
     showTwoFactor(mfa.enabled);
     // Its own read, only where providers are offered: a refusal here leaves the rest of Settings shown.
-    void loadIdentities().catch((error) => show(resultOf($('#identities')), describe(error), 'error'));
+    void loadIdentities().catch((error) => show(resultOf($('#sign-in-methods')), describe(error), 'error'));
   } catch (error) {
     if (epoch !== state.epoch) return;
     loaded = false;
@@ -77,4 +82,6 @@ export function wireSettings() {
   wirePasskeys();
   wireSessions();
   wireSecurityEvents();
+  wireSignInMethods();
+  wireDeleteAccount();
 }

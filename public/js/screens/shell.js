@@ -11,8 +11,13 @@ function showSignedIn() {
   $('#whoami').textContent = `Signed in as ${state.user?.username ?? ''}`;
 }
 
-/** Nothing of the last person stays: every form, result and panel is reset, and Settings is closed. */
+/**
+ * Nothing of the last person stays: every form, result and panel is reset, and Settings is closed. A focus inside
+ * what is hidden (or lost already) goes to the status line, which says what happened.
+ */
 function showSignedOut() {
+  const focused = document.activeElement;
+  const focusLost = focused === null || focused === document.body || $('#signed-in').contains(focused) || $('.bar').contains(focused);
   resetPage();
   /** @type {HTMLDetailsElement} */ ($('#settings')).open = false;
   $('#signed-in').hidden = true;
@@ -20,6 +25,7 @@ function showSignedOut() {
   $('#logout').hidden = true;
   $('#whoami').hidden = true;
   $('#whoami').textContent = '';
+  if (focusLost) $('#status').focus({ preventScroll: true });
 }
 
 /**

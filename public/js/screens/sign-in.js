@@ -44,10 +44,14 @@ export async function welcome(/** @type {Session} */ session) {
   await enter(`Welcome, ${session.user.username}.`);
 }
 
-/** Greets, and shows the signed-in page (the session is the client's, kept as it signed in). */
+/**
+ * Greets, and shows the signed-in page (the session is the client's, kept as it signed in). The focus goes to the
+ * greeting: the form it was in is gone, and the next Tab leads on into the signed-in page.
+ */
 export async function enter(/** @type {string} */ greeting) {
   say(greeting);
   await announceSignedIn();
+  $('#status').focus({ preventScroll: true });
 }
 
 /** Finishes a first step: asks for the second factor when the account has one, or lets the person in. */
@@ -60,6 +64,18 @@ export async function afterFirstStep(/** @type {SignInResult} */ result) {
 export function wireSignIn() {
   $('#tab-login').addEventListener('click', () => showView('login'));
   $('#tab-register').addEventListener('click', () => showView('register'));
+  // As in any tab list, the arrow keys (and Home, End) move to the other tab and open it; Tab reaches each as well.
+  $('#auth-tabs').addEventListener('keydown', (event) => {
+    /** @type {SignedOutView[]} */
+    const tabs = ['login', 'register'];
+    const at = tabs.findIndex((view) => $(`#tab-${view}`) === document.activeElement);
+    const moves = /** @type {Record<string, number>} */ ({ ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: tabs.length - 1 });
+    if (at === -1 || !(event.key in moves)) return;
+    event.preventDefault();
+    const next = tabs[(moves[event.key] + tabs.length) % tabs.length] ?? 'login';
+    showView(next);
+    $(`#tab-${next}`).focus();
+  });
   $('#second-step-back').addEventListener('click', backToSignIn);
   const fresh = () => {
     state.mfaToken = null;

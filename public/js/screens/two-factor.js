@@ -3,6 +3,7 @@ import { send } from '../api.js';
 import { onSignedOut } from '../state.js';
 import { $, $form, formValue, resultOf, show, withBusy, withButton } from '../ui.js';
 import { refreshActivity } from './security-events.js';
+import { noteSignInMethods } from './sign-in-methods.js';
 
 /** Shows whether two-factor is on, and the button or form that changes it. */
 export function showTwoFactor(/** @type {boolean} */ enabled) {
@@ -10,6 +11,7 @@ export function showTwoFactor(/** @type {boolean} */ enabled) {
   $('#mfa-start').hidden = enabled;
   $('#mfa-disable').hidden = !enabled;
   if (enabled) hideSetup();
+  noteSignInMethods({ twoFactor: enabled });
 }
 
 /** Shows `message` where the state would be, and no control that might be wrong. */
@@ -17,6 +19,7 @@ export function showTwoFactorUnknown(/** @type {string} */ message) {
   $('#mfa-state').textContent = message;
   $('#mfa-start').hidden = true;
   $('#mfa-disable').hidden = true;
+  noteSignInMethods({ twoFactor: null });
 }
 
 /** Takes the secret and its QR code off the screen. */

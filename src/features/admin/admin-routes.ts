@@ -1,4 +1,4 @@
-// HTTP routes for administrators: user search, roles, disabling and enabling accounts.
+// HTTP routes for administrators: user search, roles, disabling and enabling accounts, ending a user's sessions.
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { ApiRouter } from '../../core/http/api-router.js';
@@ -30,6 +30,10 @@ const RolesBody = z
   .object({ roles: z.array(z.string().min(1).max(64)).min(1).max(20) })
   .strict()
   .meta({ id: 'SetRolesRequest' });
+
+const EndedSessions = z
+  .object({ ended: z.number().int().meta({ description: 'Sessions this call ended; 0 when none was left to end' }) })
+  .meta({ id: 'EndedSessions' });
 
 const errors = errorResponses({ 403: 'Not an administrator' });
 const notFound = { 404: { description: 'No such user', schema: ErrorResponse } };
@@ -94,6 +98,21 @@ export function adminRoutes(registry: OpenAPIRegistry, deps: AdminGuardDeps & { 
     responses: { 200: { description: 'The user', schema: AdminUser }, ...notFound, ...errors },
     handler: async ({ params }, req, res) => {
       res.json(await deps.admin.enable(currentAuth(req), params.id, clientContext(req)));
+    },
+  });
+  api.route({
+    method: 'delete',
+    path: '/admin/users/:id/sessions',
+    summary: 'End every session of a user: their refresh tokens stop working and every access token they hold is voided now',
+    description:
+      'What "log out everywhere" does, done by an administrator (recorded as session.signed_out_everywhere with the administrator as actor). ' +
+      'The account stays enabled: the user can sign in again. Their API keys are not sessions and keep working.',
+    security: ['bearer'],
+    params: UserParams,
+    middleware,
+    responses: { 200: { description: 'How many sessions were ended', schema: EndedSessions }, ...notFound, ...errors },
+    handler: async ({ params }, req, res) => {
+      res.json(await deps.admin.endSessions(currentAuth(req), params.id, clientContext(req)));
     },
   });
   api.route({

@@ -1,4 +1,4 @@
-// What administrators can do to other accounts: find them, change their roles, disable and enable them.
+// What administrators can do to other accounts: find them, change their roles, disable and enable them, end their sessions.
 import type { Clock } from '../../core/clock.js';
 import type { Prisma } from '../../core/db.js';
 import { type PageQuery, pageWindow } from '../../core/pagination.js';
@@ -116,6 +116,19 @@ export class AdminService {
     });
     this.events.record({ type: 'account.enabled', actorId: actor.userId, targetId: userId }, client);
     return toAdminView(user);
+  }
+
+  /**
+   * Ends every session of a user (signed out everywhere, as their own "log out everywhere" would): their refresh
+   * tokens stop working and every access token issued so far is voided on every instance. Their API keys are not
+   * sessions and keep working. Answers how many sessions it ended.
+   */
+  async endSessions(actor: AuthContext, userId: string, client: ClientContext): Promise<{ ended: number }> {
+    const user = await this.prisma.user.findUnique({ where: { id: userId }, select: { id: true } });
+    if (!user) throw new AppError('user_not_found');
+    const ended = await this.sessions.revokeEverything(userId, 'ended_by_admin');
+    this.events.record({ type: 'session.signed_out_everywhere', actorId: actor.userId, targetId: userId, details: { sessions: ended } }, client);
+    return { ended };
   }
 
   /** Resets a client's budgets in every group, on every instance (`ip:…`, `user:…` or `apikeys:…`). */

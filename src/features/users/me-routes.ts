@@ -30,6 +30,12 @@ const DeleteMeBody = z.object({ password: PasswordAttempt }).strict().meta({ id:
 
 const errors = errorResponses({ 401: 'Missing, invalid or revoked credentials, or a wrong current password' });
 
+const Me = PublicUser.extend({
+  hasPassword: z.boolean().meta({
+    description: 'Whether the account has a password of its own: one made by an outside provider has none until a password reset sets one',
+  }),
+}).meta({ id: 'Me' });
+
 const UpdatedUser = PublicUser.extend({
   pendingEmail: z.string().optional().meta({ description: 'The new address, when one was asked for: it replaces email once the link sent to it is opened' }),
 }).meta({ id: 'UpdatedUser' });
@@ -43,9 +49,9 @@ export function meRoutes(registry: OpenAPIRegistry, deps: { users: UserService; 
     summary: 'The signed-in user',
     security: ['bearer', 'apiKey'],
     middleware: [deps.authn.userOrKey('profile:read', deps.readLimit)],
-    responses: { 200: { description: 'The user', schema: PublicUser }, ...errors },
+    responses: { 200: { description: 'The user', schema: Me }, ...errors },
     handler: async (_input, req, res) => {
-      res.json(await deps.users.get(currentAuth(req).userId));
+      res.json(await deps.users.describe(currentAuth(req).userId));
     },
   });
   api.route({

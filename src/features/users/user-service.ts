@@ -68,9 +68,22 @@ export class UserService {
   }
 
   async get(userId: string): Promise<PublicUser> {
+    return (await this.account(userId)).user;
+  }
+
+  /**
+   * The account as its owner reads it: the public user, and whether it has a password of its own (an account made
+   * by an outside provider has none until a reset sets one, so it cannot answer a password step-up).
+   */
+  async describe(userId: string): Promise<PublicUser & { hasPassword: boolean }> {
+    const { user, hasPassword } = await this.account(userId);
+    return { ...user, hasPassword };
+  }
+
+  private async account(userId: string): Promise<{ user: PublicUser; hasPassword: boolean }> {
     const user = await this.prisma.user.findUnique({ where: { id: userId }, include: { roles: true } });
     if (!user || user.disabledAt) throw new AppError('account_unavailable');
-    return toPublicUser(user);
+    return { user: toPublicUser(user), hasPassword: user.hasPassword };
   }
 
   /** The current password, checked under the account's failure budget (a stolen access token is no password oracle). */

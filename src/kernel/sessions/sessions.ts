@@ -327,7 +327,6 @@ export class Sessions {
     return standing && { id: orgId, role: standing.role, permissions: standing.permissions };
   }
 
-  /** Ends every session of the user and voids every access token issued until now, on every instance. */
   /** Logout: ends the caller's session and voids the access token they used, on every instance. */
   async logout(auth: AuthContext, client: ClientContext): Promise<void> {
     await this.revocations.revokeToken(auth.jti, Math.max(0, auth.expiresAtMs - this.clock.now()) + this.revocationTtlMs);
@@ -341,9 +340,10 @@ export class Sessions {
     this.events.record({ type: 'session.signed_out_everywhere', actorId: auth.userId, targetId: auth.userId }, client);
   }
 
-  async revokeEverything(userId: string, reason: string): Promise<void> {
+  /** Ends every session of the user and voids every access token issued until now, on every instance; answers how many sessions ended. */
+  async revokeEverything(userId: string, reason: string): Promise<number> {
     await this.revocations.revokeUserTokensBefore(userId, this.clock.now(), this.revocationTtlMs);
-    await this.revoke({ userId }, reason);
+    return this.revoke({ userId }, reason);
   }
 
   /** The refresh token that follows `token`: unguessable without both it and the key. */

@@ -73,7 +73,7 @@ export function organizationScreens(kit: Kit): void {
     await invite.getByLabel('Email').fill(other);
     await invite.getByRole('button', { name: 'Send invitation' }).click();
     await expect.poll(() => page.locator('#invitations li').count()).toBe(2);
-    await page.getByRole('button', { name: `Send the invitation to ${other} again` }).click();
+    await page.getByRole('button', { name: `Resend the invitation to ${other}` }).click();
     await expect.poll(() => owner.text('#invite-section > .result')).toMatch(/^Sent the invitation to .* again: the earlier link no longer works/);
     await page.getByRole('button', { name: `Withdraw the invitation to ${other}` }).click();
     await expect.poll(() => owner.text('#invite-section > .result')).toBe(`Withdrew the invitation to ${other}: its link no longer works.`);

@@ -33,6 +33,8 @@ export function passkeyScreens(kit: Kit): void {
     await expect.poll(() => visit.text('#passkey-form > .result')).toBe('Passkey "Test laptop" added. You can now sign in with it.');
     expect(await visit.inView('#passkey-form > .result')).toBe(true);
     await expect.poll(() => visit.text('#passkeys li')).toMatch(/^Test laptop \(on one device, added .*, not used yet\)/);
+    // The ways in say so too.
+    expect(await visit.text('#sign-in-methods [data-method=passkeys]')).toBe('Passkeys1: Test laptop.');
     await expect.poll(() => visit.text('#security-events li:first-child')).toMatch(/^Passkey added · /);
     await visit.check('50-passkey-added', [refused(403)]);
 

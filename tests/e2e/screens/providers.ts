@@ -1,5 +1,6 @@
 // Signing in with an outside provider through the page, in Chromium: "Continue with …", the way back signed in,
-// Settings › Sign-in with other accounts (link, unlink, the last way in kept), and an address that has an account.
+// Settings › Ways you sign in (no password of its own, link, unlink, the last way in kept), and an address that has
+// an account.
 import { expect, it } from 'vitest';
 import { startOidcPeer } from '../../support/oidc-peer.js';
 import { personChoiceHeader } from '../../support/provider-driver.js';
@@ -41,9 +42,13 @@ export function providerScreens(kit: Kit): void {
       expect(new URL(page.url()).hash).toBe('');
 
       await openSettings(visit);
-      const identities = page.locator('#identities li');
+      const identities = page.locator('#sign-in-methods li[data-method=provider]');
       await expect.poll(() => identities.count()).toBe(1);
-      expect(await identities.first().textContent()).toContain(`Corp (${handle}@corp.example)`);
+      expect(await identities.first().textContent()).toContain(`CorpAs ${handle}@corp.example; linked `);
+      // No password of its own: the ways in say so, and deleting the account (which needs one) says how to set it.
+      await expect.poll(() => visit.text('#sign-in-methods li[data-method=password]')).toMatch(/^PasswordNone yet: you came in through another provider\./);
+      expect(await page.locator('#delete-no-password').isVisible()).toBe(true);
+      expect(await page.getByRole('button', { name: 'Delete account…' }).isDisabled()).toBe(true);
       await page.getByRole('button', { name: 'Unlink Corp' }).click();
       await expect.poll(() => visit.text('#identities-section > .result')).toMatch(/^This is the last way into the account/);
       expect(await visit.inView('#identities-section > .result')).toBe(true);
@@ -63,7 +68,7 @@ export function providerScreens(kit: Kit): void {
       await linker.page.getByRole('button', { name: 'Link Corp' }).click();
       await expect.poll(() => linker.text('#status')).toBe('Corp is linked: you can sign in with it from now on.');
       await openSettings(linker);
-      await expect.poll(() => linker.page.locator('#identities li').count()).toBe(1);
+      await expect.poll(() => linker.page.locator('#sign-in-methods li[data-method=provider]').count()).toBe(1);
       await linker.check('73-providers-linked');
       await linker.close();
 

@@ -40,6 +40,9 @@ export function twoFactorScreens(kit: Kit): void {
     const recoveryCodes = (await visit.text('#mfa-codes')).split('\n').filter(Boolean);
     expect(recoveryCodes.length).toBeGreaterThanOrEqual(8);
     await expect.poll(() => visit.text('#security-events li:first-child')).toMatch(/^Two-factor turned on · /);
+    expect(await visit.text('#sign-in-methods [data-method=two-factor]')).toBe(
+      'Two-factor authenticationOn: after the first step, a code from your authenticator app or a recovery code.',
+    );
     await visit.check('21-two-factor-on', [refused(401), refused(400)]);
 
     // Signing out leaves nothing of Settings behind: closed, no recovery codes, no secret.

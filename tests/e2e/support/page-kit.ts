@@ -2,6 +2,7 @@
 // (screenshots kept for a human to look at), and the emails the server wrote to its outbox for that person.
 import { mkdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Browser, BrowserContext, Dialog, Page, Request } from 'playwright-core';
 import { expect } from 'vitest';
@@ -12,6 +13,46 @@ export const SHOTS = process.env.E2E_SHOTS ?? '/tmp/page-shots';
 mkdirSync(SHOTS, { recursive: true });
 
 export const PASSWORD = 'tulip canyon ember quartz';
+
+/** axe-core's engine as one script, injected into the page under test (it is not part of the page). */
+const AXE_SOURCE = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
+/** The WCAG 2.0, 2.1 and 2.2 success criteria at levels A and AA, as axe-core tags its rules. */
+export const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+/** The rules whose verdict changes with the colour scheme (the rest read the markup and layout alone). */
+const COLOUR_RULES = ['color-contrast', 'link-in-text-block'];
+
+/** What axe-core reports of one rule broken, as far as the test reads it. */
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: Array<{ target: unknown[]; failureSummary?: string }>;
+}
+
+/**
+ * The page's breaches of WCAG 2.x A/AA as axe-core finds them now (or of the `rules` named only), one readable line
+ * per element: rule, target, summary.
+ */
+export async function accessibilityViolations(page: Page, rules?: string[]): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.evaluate(AXE_SOURCE);
+  const runOnly = rules ? { type: 'rule', values: rules } : { type: 'tag', values: WCAG_TAGS };
+  const violations = await page.evaluate(async (only) => {
+    const { axe } = globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: AxeViolation[] }> } };
+    const results = await axe.run((globalThis as unknown as BrowserWindow).document, { runOnly: only, resultTypes: ['violations'] });
+    return results.violations.map(({ id, impact, help, nodes }) => ({
+      id,
+      impact,
+      help,
+      nodes: nodes.map(({ target, failureSummary }) => ({ target, failureSummary })),
+    }));
+  }, runOnly);
+  return violations.flatMap((rule) =>
+    rule.nodes.map(
+      (node) =>
+        `${rule.id} (${rule.impact ?? 'no impact given'}): ${rule.help}\n    at ${node.target.map(String).join(' > ')}\n    ${(node.failureSummary ?? '').replace(/\n\s*/g, ' ')}`,
+    ),
+  );
+}
 
 /** The little of the browser's globals read inside page.evaluate (the test program is compiled without DOM types). */
 interface BrowserWindow {
@@ -119,8 +160,9 @@ export class Visit {
 
   /**
    * Checks the screen as it is now at both widths: nothing wider than the window (no sideways scrolling on a
-   * phone), a full-page screenshot of each in SHOTS, and a console with nothing in it but the refusals `allowed`
-   * names (a browser logs every 4xx it receives, the ones the step provoked on purpose included).
+   * phone), no breach of WCAG 2.x A/AA that axe-core finds (the colours in the dark scheme too), a full-page
+   * screenshot of each in SHOTS, and a console with nothing in it but the refusals `allowed` names (a browser logs
+   * every 4xx it receives, the ones the step provoked on purpose included).
    */
   async check(name: string, allowed: RegExp[] = []): Promise<void> {
     const original = this.page.viewportSize();
@@ -132,8 +174,15 @@ export class Visit {
       });
       expect(scrollWidth, `${name}: the page is wider than a ${width} px window`).toBeLessThanOrEqual(innerWidth);
       await this.page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
+      const violations = await accessibilityViolations(this.page);
+      expect(violations, `${name}: axe-core finds WCAG 2.x A/AA violations at ${width} px:\n  ${violations.join('\n  ')}\n`).toEqual([]);
     }
     if (original) await this.page.setViewportSize(original);
+    // A person whose system is dark gets the dark palette: its contrast is checked as well (at the width left).
+    await this.page.emulateMedia({ colorScheme: 'dark' });
+    const dark = await accessibilityViolations(this.page, COLOUR_RULES);
+    await this.page.emulateMedia({ colorScheme: 'light' });
+    expect(dark, `${name}: axe-core finds colour violations in the dark scheme:\n  ${dark.join('\n  ')}\n`).toEqual([]);
     this.expectQuietConsole(name, allowed);
   }
 

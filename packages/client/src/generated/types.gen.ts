@@ -146,6 +146,22 @@ export type CallerIdentity = {
     roles: Array<string>;
 };
 
+export type Me = {
+    id: string;
+    username: string;
+    email: string;
+    /**
+     * Whether the address was confirmed through a link or code sent to it
+     */
+    emailVerified: boolean;
+    roles: Array<string>;
+    createdAt: string;
+    /**
+     * Whether the account has a password of its own: one made by an outside provider has none until a password reset sets one
+     */
+    hasPassword: boolean;
+};
+
 export type UpdatedUser = {
     id: string;
     username: string;
@@ -217,6 +233,13 @@ export type AdminUser = {
 
 export type SetRolesRequest = {
     roles: Array<string>;
+};
+
+export type EndedSessions = {
+    /**
+     * Sessions this call ended; 0 when none was left to end
+     */
+    ended: number;
 };
 
 export type SecurityEventTypes = {
@@ -1569,7 +1592,7 @@ export type GetMeResponses = {
     /**
      * The user
      */
-    200: User;
+    200: Me;
 };
 
 export type GetMeResponse = GetMeResponses[keyof GetMeResponses];
@@ -2121,6 +2144,57 @@ export type PostAdminUsersByIdEnableResponses = {
 };
 
 export type PostAdminUsersByIdEnableResponse = PostAdminUsersByIdEnableResponses[keyof PostAdminUsersByIdEnableResponses];
+
+export type DeleteAdminUsersByIdSessionsData = {
+    body?: never;
+    path: {
+        id: string;
+    };
+    query?: never;
+    url: '/admin/users/{id}/sessions';
+};
+
+export type DeleteAdminUsersByIdSessionsErrors = {
+    /**
+     * Invalid request: malformed JSON, or missing, extra or mistyped fields
+     */
+    400: Error;
+    /**
+     * Missing, invalid or revoked credentials
+     */
+    401: Error;
+    /**
+     * Not an administrator
+     */
+    403: Error;
+    /**
+     * No such user
+     */
+    404: Error;
+    /**
+     * Rate limited; Retry-After says when to try again
+     */
+    429: Error;
+    /**
+     * A fault on our side (never an answer to anything a client sends); the body says nothing of its cause
+     */
+    500: Error;
+    /**
+     * The database or the shared store is unavailable, or the password-hash queue is full; Retry-After says when to try again
+     */
+    503: Error;
+};
+
+export type DeleteAdminUsersByIdSessionsError = DeleteAdminUsersByIdSessionsErrors[keyof DeleteAdminUsersByIdSessionsErrors];
+
+export type DeleteAdminUsersByIdSessionsResponses = {
+    /**
+     * How many sessions were ended
+     */
+    200: EndedSessions;
+};
+
+export type DeleteAdminUsersByIdSessionsResponse = DeleteAdminUsersByIdSessionsResponses[keyof DeleteAdminUsersByIdSessionsResponses];
 
 export type DeleteAdminRateLimitsByKeyData = {
     body?: never;
