@@ -26,6 +26,8 @@ RUN npm ci --omit=dev --omit=peer --omit=optional --ignore-scripts --no-audit --
 # sharp's prebuilt binary and libvips come as optional packages for this platform (left out above): take the ones
 # the build stage installed on the same base image.
 COPY --from=build /app/node_modules/@img ./node_modules/@img
+# The same for Argon2 (imported users' hashes): @node-rs/argon2's binary is its optional package for this platform.
+COPY --from=build /app/node_modules/@node-rs ./node_modules/@node-rs
 
 # The runtime: the base image without what only building needs (npm, yarn, C headers) or nobody reads (translated
 # messages of system tools: Debian's slim images already leave them out), flattened below so that what is removed

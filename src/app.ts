@@ -32,6 +32,8 @@ import { authRoutes } from './features/sign-in/sign-in-routes.js';
 import { signingKeyRoutes } from './features/signing-keys/signing-key-routes.js';
 import { meRoutes } from './features/users/me-routes.js';
 import { webhookRoutes } from './features/webhooks/webhook-routes.js';
+import { importRoutes } from './features/user-import/import-routes.js';
+import { exportRoutes } from './features/data-export/export-routes.js';
 import { isProviderPath } from './features/oauth-provider/oidc-provider.js';
 import { errorPage } from './features/oauth-provider/provider-pages.js';
 import { DpopProofs } from './kernel/tokens/dpop.js';
@@ -138,6 +140,12 @@ export function createApp(deps: AppDeps, graph: Composition = compose(deps)): Ex
     sessions,
   );
   app.use(adminRoutes(registry, { ...admin, admin: graph.admin }).router);
+  const dataExport = exportRoutes(registry, { ...admin, exports: graph.dataExport, events: graph.events, clock: deps.clock });
+  app.use(
+    importRoutes(registry, { ...admin, userImport: graph.userImport, events: graph.events, maxBytes: config.userImportMaxMb * 1024 * 1024 }).router,
+    dataExport.admin.router,
+    dataExport.me.router,
+  );
   app.use(auditRoutes(registry, { ...admin, readLimit, audit: graph.audit, orgAccess: graph.orgAccess }).router);
   app.use(webhookRoutes(registry, { ...admin, webhooks: graph.webhooks }).router);
   app.use(

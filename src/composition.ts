@@ -51,6 +51,8 @@ import { createOAuthStateStore } from './features/oauth-provider/oauth-state-sto
 import { OpenIdProvider } from './features/oauth-provider/oidc-provider.js';
 import { SessionBridge } from './features/oauth-provider/session-bridge.js';
 import { UserService } from './features/users/user-service.js';
+import { UserImport } from './features/user-import/user-import.js';
+import { DataExport } from './features/data-export/data-export.js';
 import { Invitations } from './features/organizations/invitations.js';
 import { Members } from './features/organizations/members.js';
 import { Organizations } from './features/organizations/organizations.js';
@@ -126,7 +128,9 @@ function composeKernel(deps: AppDeps, core: ReturnType<typeof composeCore>) {
     clock,
   );
   const revocations = createRevocationStore(store, clock, new PrismaRevocationLedger(db.prisma));
-  const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger));
+  const passwords = new PasswordHasher(passwordPool, config.bcryptCost, new PasswordPolicy(passwordPool, config.passwordPolicy, logger), {
+    legacyHashes: config.passwordLegacyHashes,
+  });
   const orgAccess = new OrgAccess(db.prisma);
   const sessions = new Sessions({
     orgs: orgAccess,
@@ -296,6 +300,8 @@ function composeFeatures(deps: AppDeps, core: ReturnType<typeof composeCore>, ke
     signer,
     images,
     registration: new Registration({ prisma: db.prisma, passwords, clock, events, mail: email }),
+    userImport: new UserImport({ prisma: db.prisma, passwords, totpBox: new VersionedBox(purposeKeys, 'totp'), clock }),
+    dataExport: new DataExport(db.prisma, clock),
     admin: new AdminService({ prisma: db.prisma, sessions, revocations: kernel.revocations, clock, events, rateLimiters: core.rateLimiters }),
   };
 }

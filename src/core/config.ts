@@ -190,6 +190,12 @@ const passwords = {
       timeoutMs: setting('BREACHED_PASSWORD_TIMEOUT_MS', integer(1_500, 100, 30_000), 'Longest the range API may take'),
     },
   },
+  passwordLegacyHashes: setting(
+    'PASSWORD_LEGACY_HASHES',
+    booleanFlag.default(false),
+    'Accept imported salted SHA-1/SHA-256/SHA-512 and MD5 hashes (import and sign-in, replaced at the first sign-in); off: refused',
+  ),
+  userImportMaxMb: setting('USER_IMPORT_MAX_MB', integer(64, 1, 1_024), 'Largest body POST /admin/users/import takes, in MiB (the CLI has no limit)'),
   loginLockout: {
     maxFailures: setting('LOGIN_FAILURES_MAX', integer(10, 1, 1_000), 'Wrong passwords per account before it answers 429 to browsers it has not seen'),
     lockMs: setting('LOGIN_LOCKOUT_MINUTES', minutesAsMs(15, 1, 1_440), 'How long that lasts'),

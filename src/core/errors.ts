@@ -315,6 +315,12 @@ export const ERROR_REASONS = {
   },
   shutting_down: { code: 'service_unavailable', message: 'The server is shutting down.' },
   password_checks_busy: { code: 'service_unavailable', message: 'Too many passwords are being checked right now; try again shortly.' },
+  // Importing users (features/user-import).
+  ndjson_body_required: { code: 'unsupported_media_type', message: 'Send the users as application/x-ndjson: one JSON object a line.' },
+  import_too_large: {
+    code: 'payload_too_large',
+    message: 'The import is larger than USER_IMPORT_MAX_MB allows: split it, or run npm run users:import on the server.',
+  },
 } as const satisfies Record<string, ReasonSpec>;
 
 export type ErrorReason = keyof typeof ERROR_REASONS;

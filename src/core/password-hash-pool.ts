@@ -1,5 +1,5 @@
-// A bounded pool of worker threads that runs every bcrypt hash and compare (and password-strength estimate) off the
-// event loop.
+// A bounded pool of worker threads that runs every bcrypt hash and compare, every other key derivation a password
+// check needs (Argon2, scrypt, PBKDF2), and the password-strength estimate, off the event loop.
 import { Worker } from 'node:worker_threads';
 import { AppError } from './errors.js';
 
@@ -17,9 +17,29 @@ export interface PasswordHashPoolOptions {
   idleTimeoutMs?: number;
 }
 
+/**
+ * A key derivation from a password, as the password-hash formats of other systems need (see kernel/passwords): the
+ * derived bytes come back, and the caller compares them.
+ */
+export type KeyDerivation =
+  | {
+      kdf: 'argon2';
+      variant: 'argon2d' | 'argon2i' | 'argon2id';
+      /** 0x10 (16) or 0x13 (19). */
+      version: 16 | 19;
+      memoryKiB: number;
+      passes: number;
+      parallelism: number;
+      salt: Uint8Array;
+      length: number;
+    }
+  | { kdf: 'scrypt'; cost: number; blockSize: number; parallelism: number; salt: Uint8Array; length: number }
+  | { kdf: 'pbkdf2'; digest: 'sha1' | 'sha256' | 'sha512'; iterations: number; salt: Uint8Array; length: number };
+
 export type HashTask =
   | { op: 'hash'; password: string; cost: number }
   | { op: 'compare'; password: string; hash: string }
+  | { op: 'derive'; password: string; derivation: KeyDerivation }
   | { op: 'strength'; password: string; userInputs: string[] };
 
 /** zxcvbn's estimate of a password: score 0 (trivial) to 4, and whether it is a known common password. */
@@ -30,7 +50,7 @@ export interface PasswordStrength {
   common: boolean;
 }
 
-type TaskResult = string | boolean | PasswordStrength;
+type TaskResult = string | boolean | Uint8Array | PasswordStrength;
 
 export interface PasswordHashPoolStats {
   /** The most threads the pool runs. */
@@ -90,6 +110,12 @@ export class PasswordHashPool {
 
   compare(password: string, hash: string): Promise<boolean> {
     return this.run({ op: 'compare', password, hash }) as Promise<boolean>;
+  }
+
+  /** The bytes a key derivation gives for `password` (its parameters are the caller's to bound). */
+  async derive(password: string, derivation: KeyDerivation): Promise<Buffer> {
+    const bytes = (await this.run({ op: 'derive', password, derivation })) as Uint8Array;
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** zxcvbn's estimate, with `userInputs` (a username, an email) counted as easy to guess. */

@@ -33,6 +33,8 @@ export interface RouteSpec<TBody extends AnySchema, TQuery extends ObjectSchema,
   bodyFormat?: 'json' | 'form';
   /** A multipart/form-data upload with one file field (parsed by the route's middleware, not validated here). */
   upload?: { field: string; description: string };
+  /** A body of another media type that the handler reads from the request itself (NDJSON), documented here. */
+  rawBody?: { contentType: string; description: string };
   query?: TQuery;
   params?: TParams;
   responses: Record<number, ResponseSpec>;
@@ -72,7 +74,7 @@ export interface DocumentedOperation {
  * with an id can name nothing (404).
  */
 function completeResponses(
-  spec: Pick<RouteSpec<AnySchema, ObjectSchema, ObjectSchema>, 'responses' | 'body' | 'upload' | 'security' | 'params'>,
+  spec: Pick<RouteSpec<AnySchema, ObjectSchema, ObjectSchema>, 'responses' | 'body' | 'upload' | 'rawBody' | 'security' | 'params'>,
 ): Record<number, ResponseSpec> {
   const shared: Record<number, ResponseSpec> = {
     400: { description: 'Invalid request: malformed JSON, or missing, extra or mistyped fields, path or query', schema: ErrorResponse },
@@ -83,10 +85,14 @@ function completeResponses(
       headers: { 'Retry-After': RETRY_AFTER },
     },
   };
-  if (spec.body || spec.upload) {
+  if (spec.body || spec.upload || spec.rawBody) {
     shared[413] = { description: 'The body is larger than allowed', schema: ErrorResponse };
     shared[415] = {
-      description: spec.upload ? 'Not multipart/form-data, or not an accepted image' : 'The body is not application/json',
+      description: spec.upload
+        ? 'Not multipart/form-data, or not an accepted image'
+        : spec.rawBody
+          ? `The body is not ${spec.rawBody.contentType}`
+          : 'The body is not application/json',
       schema: ErrorResponse,
     };
   }
@@ -152,6 +158,11 @@ export class ApiRouter {
     }
     const request: RouteConfig['request'] = {};
     if (spec.body) request.body = { required: true, content: { [BODY_TYPES[spec.bodyFormat ?? 'json']]: { schema: spec.body } } };
+    if (spec.rawBody)
+      request.body = {
+        required: true,
+        content: { [spec.rawBody.contentType]: { schema: z.string().meta({ description: spec.rawBody.description }) } },
+      };
     if (spec.upload) {
       const form = z.object({ [spec.upload.field]: z.string().meta({ format: 'binary', description: spec.upload.description }) });
       request.body = { required: true, content: { 'multipart/form-data': { schema: form } } };

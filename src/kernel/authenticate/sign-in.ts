@@ -107,7 +107,7 @@ export class SignInFlow {
     if (!(await this.proof.signIn(user, identifier, input.password, client)) || !user) {
       throw new AppError('invalid_credentials');
     }
-    if (this.passwords.isWeakerThanConfigured(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
+    if (this.passwords.needsRehash(user.passwordHash)) this.upgradeHash(user.id, input.password, user.passwordHash);
     return this.firstFactorPassed(user, ['pwd'], 'password', client);
   }
 
@@ -173,9 +173,9 @@ export class SignInFlow {
   }
 
   /**
-   * Re-hashes a password stored at a lower cost than BCRYPT_COST, now that it is known to be right. It runs beside
-   * the login, not before its answer, and replaces the hash only if it is still the one that was checked (a password
-   * changed meanwhile stays changed).
+   * Re-hashes a password stored at a lower cost than BCRYPT_COST, or in another system's format (an imported user's),
+   * with our bcrypt, now that it is known to be right. It runs beside the login, not before its answer, and replaces
+   * the hash only if it is still the one that was checked (a password changed meanwhile stays changed).
    */
   private upgradeHash(userId: string, password: string, checkedHash: string): void {
     void this.passwords

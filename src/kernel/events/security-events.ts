@@ -37,6 +37,9 @@ export const SECURITY_EVENT_TYPES = [
   'org.invitation_revoked',
   'org.role_defined',
   'org.role_deleted',
+  'users.imported',
+  'users.exported',
+  'account.exported',
 ] as const;
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
 
@@ -76,6 +79,9 @@ export const SECURITY_EVENT_LABELS: Record<SecurityEventType, string> = {
   'org.invitation_revoked': 'Invitation to an organization withdrawn',
   'org.role_defined': 'Organization role defined or changed',
   'org.role_deleted': 'Organization role deleted',
+  'users.imported': 'Users imported by an administrator',
+  'users.exported': 'Users exported by an administrator',
+  'account.exported': 'Account data downloaded',
 };
 
 export interface SecurityEvent {

@@ -17,7 +17,7 @@ export type Error = {
         /**
          * The fine reason, within the family; equal to `code` when there is nothing finer to say
          */
-        reason: 'invalid_json' | 'invalid_forwarded_for' | 'validation_failed' | 'request_malformed' | 'text_nul_character' | 'body_incomplete' | 'body_length_mismatch' | 'upload_form_invalid' | 'upload_field_invalid' | 'upload_missing' | 'image_damaged' | 'expires_at_in_past' | 'unknown_role' | 'webhook_https_required' | 'weak_password' | 'password_too_short' | 'password_personal' | 'password_common' | 'password_guessable' | 'password_breached' | 'passkey_rejected' | 'unauthorized' | 'invalid_credentials' | 'wrong_password' | 'invalid_email_code' | 'invalid_token' | 'bearer_header_malformed' | 'access_token_invalid' | 'access_token_expired' | 'access_token_revoked' | 'refresh_token_invalid' | 'refresh_token_reused' | 'session_expired' | 'session_revoked' | 'account_unavailable' | 'mfa_token_invalid' | 'mfa_token_expired' | 'mfa_token_used' | 'link_invalid' | 'api_key_invalid' | 'invalid_mfa_code' | 'mfa_code_reused' | 'mfa_code_required' | 'step_up_code_invalid' | 'invalid_passkey' | 'reauthentication_required' | 'forbidden' | 'api_key_not_allowed' | 'api_key_scope_missing' | 'role_required' | 'admin_only' | 'not_owner' | 'mfa_required' | 'email_not_verified' | 'email_not_verified_for_enrolment' | 'email_not_verified_for_code' | 'second_proof_required' | 'invalid_signature' | 'image_link_invalid' | 'image_link_expired' | 'not_found' | 'route_not_found' | 'user_not_found' | 'image_not_found' | 'api_key_not_found' | 'passkey_not_found' | 'session_not_found' | 'webhook_endpoint_not_found' | 'outbox_message_not_found' | 'method_not_allowed' | 'already_registered' | 'username_taken' | 'email_taken' | 'conflict' | 'cannot_disable_self' | 'last_admin' | 'too_many_passkeys' | 'passkey_already_registered' | 'no_passkey_registered' | 'mfa_already_enabled' | 'mfa_setup_not_started' | 'mfa_not_enabled' | 'no_key_ring' | 'payload_too_large' | 'file_too_large' | 'too_many_form_parts' | 'form_field_too_large' | 'storage_quota_exceeded' | 'unsupported_media_type' | 'body_encoding_unsupported' | 'body_charset_unsupported' | 'json_body_required' | 'form_body_required' | 'multipart_required' | 'image_type_unsupported' | 'image_too_large_dimensions' | 'webhook_destination_forbidden' | 'headers_too_large' | 'mfa_locked' | 'rate_limited' | 'login_throttled' | 'internal_error' | 'service_unavailable' | 'database_unavailable' | 'revocation_unavailable' | 'lockout_unavailable' | 'challenges_unavailable' | 'breach_check_unavailable' | 'image_storage_unavailable' | 'provider_unavailable' | 'provider_not_found' | 'provider_denied' | 'provider_email_unverified' | 'state_mismatch' | 'provider_response_invalid' | 'provider_code_invalid' | 'redirect_not_allowed' | 'link_requires_sign_in' | 'identity_already_linked' | 'identity_not_found' | 'last_sign_in_method' | 'provider_configured_in_environment' | 'provider_id_taken' | 'oauth_client_not_found' | 'oauth_consent_required' | 'oauth_consent_not_found' | 'oauth_client_invalid' | 'oauth_interaction_not_found' | 'org_not_found' | 'org_permission_missing' | 'org_creation_not_allowed' | 'org_slug_taken' | 'org_limit_reached' | 'org_member_limit_reached' | 'org_last_owner' | 'org_grant_exceeded' | 'org_owner_required' | 'org_member_not_found' | 'org_role_unknown' | 'org_role_not_found' | 'org_role_taken' | 'org_role_in_use' | 'org_settings_too_large' | 'invitation_not_found' | 'invitation_invalid' | 'invitation_expired' | 'invitation_used' | 'invitation_revoked' | 'invitation_other_address' | 'dpop_proof_invalid' | 'rate_limiter_unavailable' | 'not_ready' | 'shutting_down' | 'password_checks_busy';
+        reason: 'invalid_json' | 'invalid_forwarded_for' | 'validation_failed' | 'request_malformed' | 'text_nul_character' | 'body_incomplete' | 'body_length_mismatch' | 'upload_form_invalid' | 'upload_field_invalid' | 'upload_missing' | 'image_damaged' | 'expires_at_in_past' | 'unknown_role' | 'webhook_https_required' | 'weak_password' | 'password_too_short' | 'password_personal' | 'password_common' | 'password_guessable' | 'password_breached' | 'passkey_rejected' | 'unauthorized' | 'invalid_credentials' | 'wrong_password' | 'invalid_email_code' | 'invalid_token' | 'bearer_header_malformed' | 'access_token_invalid' | 'access_token_expired' | 'access_token_revoked' | 'refresh_token_invalid' | 'refresh_token_reused' | 'session_expired' | 'session_revoked' | 'account_unavailable' | 'mfa_token_invalid' | 'mfa_token_expired' | 'mfa_token_used' | 'link_invalid' | 'api_key_invalid' | 'invalid_mfa_code' | 'mfa_code_reused' | 'mfa_code_required' | 'step_up_code_invalid' | 'invalid_passkey' | 'reauthentication_required' | 'forbidden' | 'api_key_not_allowed' | 'api_key_scope_missing' | 'role_required' | 'admin_only' | 'not_owner' | 'mfa_required' | 'email_not_verified' | 'email_not_verified_for_enrolment' | 'email_not_verified_for_code' | 'second_proof_required' | 'invalid_signature' | 'image_link_invalid' | 'image_link_expired' | 'not_found' | 'route_not_found' | 'user_not_found' | 'image_not_found' | 'api_key_not_found' | 'passkey_not_found' | 'session_not_found' | 'webhook_endpoint_not_found' | 'outbox_message_not_found' | 'method_not_allowed' | 'already_registered' | 'username_taken' | 'email_taken' | 'conflict' | 'cannot_disable_self' | 'last_admin' | 'too_many_passkeys' | 'passkey_already_registered' | 'no_passkey_registered' | 'mfa_already_enabled' | 'mfa_setup_not_started' | 'mfa_not_enabled' | 'no_key_ring' | 'payload_too_large' | 'file_too_large' | 'too_many_form_parts' | 'form_field_too_large' | 'storage_quota_exceeded' | 'unsupported_media_type' | 'body_encoding_unsupported' | 'body_charset_unsupported' | 'json_body_required' | 'form_body_required' | 'multipart_required' | 'image_type_unsupported' | 'image_too_large_dimensions' | 'webhook_destination_forbidden' | 'headers_too_large' | 'mfa_locked' | 'rate_limited' | 'login_throttled' | 'internal_error' | 'service_unavailable' | 'database_unavailable' | 'revocation_unavailable' | 'lockout_unavailable' | 'challenges_unavailable' | 'breach_check_unavailable' | 'image_storage_unavailable' | 'provider_unavailable' | 'provider_not_found' | 'provider_denied' | 'provider_email_unverified' | 'state_mismatch' | 'provider_response_invalid' | 'provider_code_invalid' | 'redirect_not_allowed' | 'link_requires_sign_in' | 'identity_already_linked' | 'identity_not_found' | 'last_sign_in_method' | 'provider_configured_in_environment' | 'provider_id_taken' | 'oauth_client_not_found' | 'oauth_consent_required' | 'oauth_consent_not_found' | 'oauth_client_invalid' | 'oauth_interaction_not_found' | 'org_not_found' | 'org_permission_missing' | 'org_creation_not_allowed' | 'org_slug_taken' | 'org_limit_reached' | 'org_member_limit_reached' | 'org_last_owner' | 'org_grant_exceeded' | 'org_owner_required' | 'org_member_not_found' | 'org_role_unknown' | 'org_role_not_found' | 'org_role_taken' | 'org_role_in_use' | 'org_settings_too_large' | 'invitation_not_found' | 'invitation_invalid' | 'invitation_expired' | 'invitation_used' | 'invitation_revoked' | 'invitation_other_address' | 'dpop_proof_invalid' | 'rate_limiter_unavailable' | 'not_ready' | 'shutting_down' | 'password_checks_busy' | 'ndjson_body_required' | 'import_too_large';
         message: string;
         details?: unknown;
         requestId: string;
@@ -242,9 +242,124 @@ export type EndedSessions = {
     ended: number;
 };
 
+export type PersonalDataExport = {
+    exportedAt: string;
+    profile: {
+        id: string;
+        username: string;
+        email: string;
+        emailVerified: boolean;
+        emailVerifiedAt: string | null;
+        roles: Array<string>;
+        hasPassword: boolean;
+        twoFactorEnabled: boolean;
+        createdAt: string;
+        updatedAt: string;
+        passkeys: Array<{
+            name: string;
+            createdAt: string;
+            lastUsedAt: string | null;
+        }>;
+        linkedIdentities: Array<{
+            provider: string;
+            email: string | null;
+            createdAt: string;
+            lastUsedAt: string | null;
+        }>;
+        apiKeys: Array<{
+            name: string;
+            prefix: string;
+            scopes: Array<string>;
+            createdAt: string;
+            lastUsedAt: string | null;
+            expiresAt: string | null;
+            revokedAt: string | null;
+        }>;
+        organizations: Array<{
+            name: string;
+            slug: string;
+            role: string;
+            joinedAt: string;
+        }>;
+    };
+    sessions: Array<{
+        id: string;
+        createdAt: string;
+        lastUsedAt: string;
+        expiresAt: string;
+        revokedAt: string | null;
+        userAgent: string | null;
+        ip: string | null;
+        amr: Array<string>;
+    }>;
+    securityEvents: Array<{
+        type: string;
+        createdAt: string;
+        ip: string | null;
+        userAgent: string | null;
+        details?: unknown;
+        /**
+         * You did it (otherwise an administrator, or someone trying to sign in as you)
+         */
+        byYou: boolean;
+    }>;
+    images: Array<{
+        id: string;
+        name: string;
+        mimeType: string;
+        size: number;
+        width: number;
+        height: number;
+        sha256: string;
+        organizationId: string | null;
+        createdAt: string;
+    }>;
+};
+
+export type ImportSummary = {
+    dryRun: boolean;
+    /**
+     * Records read (blank lines aside)
+     */
+    records: number;
+    created: number;
+    /**
+     * Accounts an earlier import created, brought up to date
+     */
+    updated: number;
+    /**
+     * Every record refused, in order (the first 1000)
+     */
+    rejected: Array<ImportRejection>;
+    rejectedCount: number;
+    /**
+     * Updated accounts whose password was set here since the last import: kept
+     */
+    passwordsKept: number;
+    /**
+     * How many password hashes of each format were written
+     */
+    hashFormats: {
+        [key: string]: number;
+    };
+};
+
+export type ImportRejection = {
+    /**
+     * The line of the body the record was on
+     */
+    line: number;
+    email?: string;
+    /**
+     * invalid_json, validation_failed, password_hash_unrecognised, password_hash_malformed, password_hash_too_costly, password_hash_legacy_disabled, totp_secret_invalid, unknown_role, duplicate_email, username_taken, account_not_imported, account_created_meanwhile
+     */
+    code: string;
+    message: string;
+};
+
 export type SecurityEventTypes = {
     types: Array<{
-        type: 'user.registered' | 'session.signed_in' | 'session.sign_in_failed' | 'session.signed_out' | 'session.signed_out_everywhere' | 'session.refresh_reuse_detected' | 'password.changed' | 'password.reset' | 'email.changed' | 'mfa.enabled' | 'mfa.disabled' | 'mfa.recovery_code_used' | 'passkey.added' | 'passkey.removed' | 'api_key.created' | 'api_key.revoked' | 'role.granted' | 'role.revoked' | 'account.disabled' | 'account.enabled' | 'account.deleted' | 'rate_limit.reset' | 'identity.linked' | 'identity.unlinked' | 'org.created' | 'org.updated' | 'org.deleted' | 'org.member_role_changed' | 'org.member_removed' | 'org.invitation_sent' | 'org.invitation_accepted' | 'org.invitation_revoked' | 'org.role_defined' | 'org.role_deleted';
+        type: 'user.registered' | 'session.signed_in' | 'session.sign_in_failed' | 'session.signed_out' | 'session.signed_out_everywhere' | 'session.refresh_reuse_detected' | 'password.changed' | 'password.reset' | 'email.changed' | 'mfa.enabled' | 'mfa.disabled' | 'mfa.recovery_code_used' | 'passkey.added' | 'passkey.removed' | 'api_key.created' | 'api_key.revoked' | 'role.granted' | 'role.revoked' | 'account.disabled' | 'account.enabled' | 'account.deleted' | 'rate_limit.reset' | 'identity.linked' | 'identity.unlinked' | 'org.created' | 'org.updated' | 'org.deleted' | 'org.member_role_changed' | 'org.member_removed' | 'org.invitation_sent' | 'org.invitation_accepted' | 'org.invitation_revoked' | 'org.role_defined' | 'org.role_deleted' | 'users.imported' | 'users.exported' | 'account.exported';
         /**
          * What the event is called where a person reads it
          */
@@ -261,7 +376,7 @@ export type SecurityEventPage = {
 
 export type SecurityEvent = {
     id: string;
-    type: 'user.registered' | 'session.signed_in' | 'session.sign_in_failed' | 'session.signed_out' | 'session.signed_out_everywhere' | 'session.refresh_reuse_detected' | 'password.changed' | 'password.reset' | 'email.changed' | 'mfa.enabled' | 'mfa.disabled' | 'mfa.recovery_code_used' | 'passkey.added' | 'passkey.removed' | 'api_key.created' | 'api_key.revoked' | 'role.granted' | 'role.revoked' | 'account.disabled' | 'account.enabled' | 'account.deleted' | 'rate_limit.reset' | 'identity.linked' | 'identity.unlinked' | 'org.created' | 'org.updated' | 'org.deleted' | 'org.member_role_changed' | 'org.member_removed' | 'org.invitation_sent' | 'org.invitation_accepted' | 'org.invitation_revoked' | 'org.role_defined' | 'org.role_deleted';
+    type: 'user.registered' | 'session.signed_in' | 'session.sign_in_failed' | 'session.signed_out' | 'session.signed_out_everywhere' | 'session.refresh_reuse_detected' | 'password.changed' | 'password.reset' | 'email.changed' | 'mfa.enabled' | 'mfa.disabled' | 'mfa.recovery_code_used' | 'passkey.added' | 'passkey.removed' | 'api_key.created' | 'api_key.revoked' | 'role.granted' | 'role.revoked' | 'account.disabled' | 'account.enabled' | 'account.deleted' | 'rate_limit.reset' | 'identity.linked' | 'identity.unlinked' | 'org.created' | 'org.updated' | 'org.deleted' | 'org.member_role_changed' | 'org.member_removed' | 'org.invitation_sent' | 'org.invitation_accepted' | 'org.invitation_revoked' | 'org.role_defined' | 'org.role_deleted' | 'users.imported' | 'users.exported' | 'account.exported';
     /**
      * Who did it; null for an anonymous request
      */
@@ -325,7 +440,7 @@ export type CreatedWebhookEndpoint = {
 
 export type CreateWebhookRequest = {
     url: string;
-    eventTypes: Array<'user.registered' | 'session.signed_in' | 'session.sign_in_failed' | 'session.signed_out' | 'session.signed_out_everywhere' | 'session.refresh_reuse_detected' | 'password.changed' | 'password.reset' | 'email.changed' | 'mfa.enabled' | 'mfa.disabled' | 'mfa.recovery_code_used' | 'passkey.added' | 'passkey.removed' | 'api_key.created' | 'api_key.revoked' | 'role.granted' | 'role.revoked' | 'account.disabled' | 'account.enabled' | 'account.deleted' | 'rate_limit.reset' | 'identity.linked' | 'identity.unlinked' | 'org.created' | 'org.updated' | 'org.deleted' | 'org.member_role_changed' | 'org.member_removed' | 'org.invitation_sent' | 'org.invitation_accepted' | 'org.invitation_revoked' | 'org.role_defined' | 'org.role_deleted'>;
+    eventTypes: Array<'user.registered' | 'session.signed_in' | 'session.sign_in_failed' | 'session.signed_out' | 'session.signed_out_everywhere' | 'session.refresh_reuse_detected' | 'password.changed' | 'password.reset' | 'email.changed' | 'mfa.enabled' | 'mfa.disabled' | 'mfa.recovery_code_used' | 'passkey.added' | 'passkey.removed' | 'api_key.created' | 'api_key.revoked' | 'role.granted' | 'role.revoked' | 'account.disabled' | 'account.enabled' | 'account.deleted' | 'rate_limit.reset' | 'identity.linked' | 'identity.unlinked' | 'org.created' | 'org.updated' | 'org.deleted' | 'org.member_role_changed' | 'org.member_removed' | 'org.invitation_sent' | 'org.invitation_accepted' | 'org.invitation_revoked' | 'org.role_defined' | 'org.role_deleted' | 'users.imported' | 'users.exported' | 'account.exported'>;
 };
 
 export type WebhookEndpoint = {
@@ -2246,6 +2361,157 @@ export type DeleteAdminRateLimitsByKeyResponses = {
 };
 
 export type DeleteAdminRateLimitsByKeyResponse = DeleteAdminRateLimitsByKeyResponses[keyof DeleteAdminRateLimitsByKeyResponses];
+
+export type GetAdminUsersExportData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/users/export';
+};
+
+export type GetAdminUsersExportErrors = {
+    /**
+     * Invalid request: malformed JSON, or missing, extra or mistyped fields
+     */
+    400: Error;
+    /**
+     * Missing, invalid or revoked credentials
+     */
+    401: Error;
+    /**
+     * Not an administrator
+     */
+    403: Error;
+    /**
+     * Rate limited; Retry-After says when to try again
+     */
+    429: Error;
+    /**
+     * A fault on our side (never an answer to anything a client sends); the body says nothing of its cause
+     */
+    500: Error;
+    /**
+     * The database or the shared store is unavailable, or the password-hash queue is full; Retry-After says when to try again
+     */
+    503: Error;
+};
+
+export type GetAdminUsersExportError = GetAdminUsersExportErrors[keyof GetAdminUsersExportErrors];
+
+export type GetAdminUsersExportResponses = {
+    /**
+     * The accounts, one JSON object a line
+     */
+    200: string;
+};
+
+export type GetAdminUsersExportResponse = GetAdminUsersExportResponses[keyof GetAdminUsersExportResponses];
+
+export type GetMeExportData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/me/export';
+};
+
+export type GetMeExportErrors = {
+    /**
+     * Invalid request: malformed JSON, or missing, extra or mistyped fields
+     */
+    400: Error;
+    /**
+     * Missing, invalid or revoked credentials
+     */
+    401: Error;
+    /**
+     * Not for this credential: an API key on a route for signed-in users, or a missing role
+     */
+    403: Error;
+    /**
+     * Rate limited; Retry-After says when to try again
+     */
+    429: Error;
+    /**
+     * A fault on our side (never an answer to anything a client sends); the body says nothing of its cause
+     */
+    500: Error;
+    /**
+     * The database or the shared store is unavailable, or the password-hash queue is full; Retry-After says when to try again
+     */
+    503: Error;
+};
+
+export type GetMeExportError = GetMeExportErrors[keyof GetMeExportErrors];
+
+export type GetMeExportResponses = {
+    /**
+     * Your data
+     */
+    200: PersonalDataExport;
+};
+
+export type GetMeExportResponse = GetMeExportResponses[keyof GetMeExportResponses];
+
+export type PostAdminUsersImportData = {
+    /**
+     * One import record (a JSON object) a line
+     */
+    body: string;
+    path?: never;
+    query?: {
+        /**
+         * Check every record (against the database too) and write nothing
+         */
+        dryRun?: 'true' | 'false';
+    };
+    url: '/admin/users/import';
+};
+
+export type PostAdminUsersImportErrors = {
+    /**
+     * Invalid request: malformed JSON, or missing, extra or mistyped fields
+     */
+    400: Error;
+    /**
+     * Missing, invalid or revoked credentials
+     */
+    401: Error;
+    /**
+     * Not an administrator
+     */
+    403: Error;
+    /**
+     * The body is larger than allowed
+     */
+    413: Error;
+    /**
+     * The body is not application/x-ndjson
+     */
+    415: Error;
+    /**
+     * Rate limited; Retry-After says when to try again
+     */
+    429: Error;
+    /**
+     * A fault on our side (never an answer to anything a client sends); the body says nothing of its cause
+     */
+    500: Error;
+    /**
+     * The database or the shared store is unavailable, or the password-hash queue is full; Retry-After says when to try again
+     */
+    503: Error;
+};
+
+export type PostAdminUsersImportError = PostAdminUsersImportErrors[keyof PostAdminUsersImportErrors];
+
+export type PostAdminUsersImportResponses = {
+    /**
+     * What was created and updated, and every record refused with its line and reason
+     */
+    200: ImportSummary;
+};
+
+export type PostAdminUsersImportResponse = PostAdminUsersImportResponses[keyof PostAdminUsersImportResponses];
 
 export type GetAuditEventTypesData = {
     body?: never;
