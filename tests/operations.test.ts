@@ -291,6 +291,18 @@ describe('operating it', () => {
         .set(...bearer(adminToken));
       clock.advance(1_000); // past the instant the disabling voided every token
       const fifth = await login(app, { username: user.username, password: 'a third passphrase' });
+      // Data in and out: the person downloads theirs; an administrator imports one user and exports them all.
+      await request(app)
+        .get('/me/export')
+        .set(...bearer(fifth.accessToken));
+      await request(app)
+        .post('/admin/users/import')
+        .set(...bearer(adminToken))
+        .set('Content-Type', 'application/x-ndjson')
+        .send(`${JSON.stringify({ email: `${uniqueName('imported')}@example.com` })}\n`);
+      await request(app)
+        .get('/admin/users/export')
+        .set(...bearer(adminToken));
       await request(app)
         .post('/logout/all')
         .set(...bearer(fifth.accessToken));
@@ -311,7 +323,7 @@ describe('operating it', () => {
         .set(...bearer(adminToken));
       const resetAudit = await request(app)
         .get('/admin/audit')
-        .query({ type: 'rate_limit.reset', pageSize: 100 })
+        .query({ type: 'rate_limit.reset,users.imported,users.exported', pageSize: 100 })
         .set(...bearer(adminToken));
       const seen = new Set(
         [...(audit.body.events as Array<{ type: string }>), ...doomedAudit.body.events, ...resetAudit.body.events].map((event: { type: string }) => event.type),
