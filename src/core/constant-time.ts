@@ -3,7 +3,10 @@ import { timingSafeEqual } from 'node:crypto';
 
 /** Whether two strings are equal, in time that depends only on their length. */
 export function equalInConstantTime(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
+  return bytesEqualInConstantTime(Buffer.from(a), Buffer.from(b));
+}
+
+/** Whether two byte strings are equal, in time that depends only on their length. */
+export function bytesEqualInConstantTime(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }

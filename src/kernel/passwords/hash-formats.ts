@@ -1,6 +1,6 @@
 // One interface for every password-hash format a stored hash may be in (ours, and those imported from other systems):
 // the format is recognised from the string itself, parsed once, and verified with the work the pool runs.
-import { timingSafeEqual } from 'node:crypto';
+import { bytesEqualInConstantTime } from '../../core/constant-time.js';
 import type { KeyDerivation } from '../../core/password-hash-pool.js';
 
 /** What a verifier may run off the event loop: bcrypt comparisons and key derivations (the password-hash pool). */
@@ -41,9 +41,7 @@ export interface PasswordHashFormat {
 }
 
 /** Equal bytes, compared in constant time (the lengths come from the stored hash and are not secret). */
-export function sameBytes(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+export const sameBytes = bytesEqualInConstantTime;
 
 export function malformed(family: string, why: string): HashFormatError {
   return new HashFormatError('password_hash_malformed', `not a valid ${family} hash: ${why}`);
